@@ -1,0 +1,29 @@
+/**
+ * stagetrace: request and stage telemetry for Effect programs on Deno.
+ *
+ * Wrap a unit of work in `Request.track` and its steps in `Stage.track`; every stage is a real Effect span
+ * and feeds per-stage statistics, request summaries with bottlenecks, and whatever `Telemetry.layer`
+ * installs.
+ *
+ * @example A request with two stages
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Stage, Summaries, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const handle = Effect.gen(function* () {
+ *   yield* Effect.sleep("5 millis").pipe(Stage.track("auth_check"))
+ *   yield* Effect.sleep("20 millis").pipe(Stage.track("llm_request"))
+ * }).pipe(Request.track("chat"))
+ *
+ * const [summary] = await Effect.runPromise(
+ *   Effect.andThen(handle, Summaries.recent(1)).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.deepEqual(summary?.stages.map((s) => s.stageId), ["auth_check", "llm_request"])
+ * assert.equal(summary?.bottlenecks[0]?.stageId, "llm_request")
+ * ```
+ *
+ * @module
+ */
+export * from "./src/stage/mod.ts"
+export * from "./src/telemetry/mod.ts"

@@ -1,0 +1,196 @@
+/**
+ * The spine of stagetrace: one `Recorder` per telemetry layer, one `RequestRecord` per request and one
+ * `StageNode` per stage. Every concern (statistics, budgets, errors, metrics, sampling, export) plugs into
+ * the recorder through hooks that run synchronously when a stage or a request ends, all reading the same
+ * `StageExecution` value.
+ *
+ * Request and stage state is attached to the spans that Effect already keeps in fiber context
+ * (`Tracer.ParentSpan`): a stage finds its parent stage and its request by walking the current span's
+ * ancestors, so no extra context entry, global map or cleanup call is needed.
+ *
+ * @internal
+ */
+import * as Context from "effect/Context"
+import type * as Exit from "effect/Exit"
+import type * as Tracer from "effect/Tracer"
+import type { RequestSummary } from "../stage/Request.ts"
+import type { StageExecution, StageOutcome } from "../stage/Stage.ts"
+import { StatsStore } from "../stage/internal/stats.ts"
+import { SummaryStore } from "../stage/internal/summaries.ts"
+
+/** The property under which a span carries the stagetrace state that owns it. */
+export const OwnerKey: unique symbol = Symbol.for("@stagetrace/stagetrace/owner")
+
+/** A stage in progress or finished; `exec` is the public value that ends up in the summary. */
+export interface StageNode {
+  readonly _tag: "Stage"
+  readonly exec: MutableStageExecution
+  readonly request: RequestRecord | undefined
+  readonly parent: StageNode | undefined
+  readonly span: Tracer.Span
+  readonly startNanos: bigint
+  /** Budget from the stage's own options, in milliseconds (a table entry may still apply). */
+  readonly budgetMs: number | undefined
+  /** Set once the stage has ended (or its request ended without it). */
+  ended: boolean
+  /** Whether the stage's execution object was attached to its request's summary tree. */
+  readonly attached: boolean
+}
+
+/** The writable form of a `StageExecution`, owned by the recorder until the request ends. */
+export type MutableStageExecution =
+  & {
+    -readonly [K in keyof StageExecution]: StageExecution[K]
+  }
+  & { substages: Array<StageExecution> }
+
+/** Mutable per-request state; released with the request's fiber context. */
+export interface RequestRecord {
+  readonly _tag: "Request"
+  readonly recorder: Recorder
+  readonly requestId: string
+  readonly name: string
+  readonly span: Tracer.Span
+  /** The span the request span was created under (remote or local), if any. */
+  readonly parentSpan: Tracer.AnySpan | undefined
+  readonly startNanos: bigint
+  readonly startTime: number
+  readonly stages: Array<StageExecution>
+  readonly attributes: Record<string, unknown>
+  readonly force: boolean
+  readonly budgetMs: number | undefined
+  /** The head sampling decision (set by the sampling concern; `true` when there is none). */
+  sampled: boolean
+  /** Number of stage executions attached to the summary tree. */
+  stageCount: number
+  /** Stages of this request that started and have not ended yet. */
+  openStages: number
+  /** Stages that ended after the summary tree was full and were left out of it. */
+  truncated: boolean
+  /** End time of the most recent stage of this request, for `Stage.record` auto durations. */
+  lastEndNanos: bigint
+  overBudget: boolean
+  /** Set when the request has ended; later stage ends no longer touch the summary. */
+  closed: boolean
+  /** Free slots for concerns (sampling buffer, budgets…), keyed by the concern. */
+  readonly slots: Map<string, unknown>
+}
+
+/**
+ * What a stage end hook receives. `node.exec` is already filled (duration, success, error) unless the
+ * stage outlived its request; `durationMs` is always the stage's own duration.
+ */
+export type StageEndHook = (
+  node: StageNode,
+  exit: Exit.Exit<unknown, unknown>,
+  endNanos: bigint,
+  durationMs: number,
+) => void
+
+/** Runs when a request starts, after its record exists and before its effect runs. */
+export type RequestStartHook = (record: RequestRecord) => void
+
+/**
+ * Runs when a request ends, before the summary is stored and published. Hooks may write summary fields
+ * (budgets set `overBudget`, sampling sets `keptBecause`): the summary is still private to the recorder.
+ */
+export type RequestEndHook = (
+  record: RequestRecord,
+  summary: { -readonly [K in keyof RequestSummary]: RequestSummary[K] },
+  exit: Exit.Exit<unknown, unknown>,
+) => void
+
+/** Runs after the summary is final and stored, for sinks (export, JSONL, console). */
+export type SummaryHook = (summary: RequestSummary, record: RequestRecord) => void
+
+/** Tunables of the recorder itself, already validated. */
+export interface RecorderConfig {
+  readonly enabled: boolean
+  readonly bottleneckShare: number
+  readonly summaryCapacity: number
+  readonly maxStagesPerRequest: number
+  readonly maxStageIds: number
+}
+
+/** The defaults of `RecorderConfig`. */
+export const defaultRecorderConfig: RecorderConfig = {
+  enabled: true,
+  bottleneckShare: 0.3,
+  summaryCapacity: 1000,
+  maxStagesPerRequest: 512,
+  maxStageIds: 1000,
+}
+
+/** One recorder per telemetry layer: configuration, stores and the hooks that concerns installed. */
+export class Recorder {
+  readonly config: RecorderConfig
+  readonly enabled: boolean
+  readonly stats: StatsStore
+  readonly summaries: SummaryStore
+  readonly stageEnd: Array<StageEndHook> = []
+  readonly requestStart: Array<RequestStartHook> = []
+  readonly requestEnd: Array<RequestEndHook> = []
+  readonly summary: Array<SummaryHook> = []
+  /** Requests currently running under this recorder. */
+  inFlight = 0
+  /** Stage executions left out of summaries because their request hit `maxStagesPerRequest`. */
+  droppedStageExecutions = 0
+  /** Samples and records that were dropped instead of recorded, by reason. */
+  readonly drops: Map<string, number> = new Map()
+
+  constructor(config: RecorderConfig) {
+    this.config = config
+    this.enabled = config.enabled
+    this.stats = new StatsStore(config.maxStageIds)
+    this.summaries = new SummaryStore(config.summaryCapacity)
+  }
+
+  /** Counts one dropped sample or record under `reason`. */
+  countDrop(reason: string): void {
+    this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1)
+  }
+}
+
+/**
+ * The recorder in use. Its default is one process-wide recorder, so stages run without any layer still
+ * produce spans and statistics; `Telemetry.layer` provides a fresh one.
+ */
+export const CurrentRecorder: Context.Reference<Recorder> = Context.Reference<Recorder>(
+  "@stagetrace/stagetrace/Recorder",
+  { defaultValue: () => globalRecorder },
+)
+
+const globalRecorder = new Recorder(defaultRecorderConfig)
+
+/** The stage or request that owns `span`, looking through spans that stagetrace did not create. */
+export const ownerOf = (span: Tracer.AnySpan | undefined): StageNode | RequestRecord | undefined => {
+  let current = span
+  // Bounded walk: user spans between two stages are rare and shallow.
+  for (let depth = 0; current !== undefined && depth < 32; depth++) {
+    const owner = (current as { [OwnerKey]?: StageNode | RequestRecord })[OwnerKey]
+    if (owner !== undefined) return owner
+    if (current._tag !== "Span" || current.parent._tag === "None") return undefined
+    current = current.parent.value
+  }
+  return undefined
+}
+
+/** Attaches stagetrace state to a span created by whatever tracer is installed. */
+export const setOwner = (span: Tracer.Span, owner: StageNode | RequestRecord): void => {
+  ;(span as { [OwnerKey]?: StageNode | RequestRecord })[OwnerKey] = owner
+}
+
+/** The request that `owner` belongs to. */
+export const requestOf = (owner: StageNode | RequestRecord | undefined): RequestRecord | undefined =>
+  owner === undefined ? undefined : owner._tag === "Request" ? owner : owner.request
+
+/** Converts a nanosecond interval to milliseconds. */
+export const nanosToMillis = (nanos: bigint): number => Number(nanos) / 1_000_000
+
+/** A short description of the outcome of an `Exit`, used for the `status` of stages and requests. */
+export const outcomeOf = (exit: Exit.Exit<unknown, unknown>): StageOutcome =>
+  exit._tag === "Success"
+    ? "ok"
+    : exit.cause.reasons.length > 0 && exit.cause.reasons.every((r) => r._tag === "Interrupt")
+    ? "interrupted"
+    : "error"

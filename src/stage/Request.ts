@@ -1,0 +1,206 @@
+/**
+ * Requests: one unit of work (an HTTP request, a chat turn, a job) whose stages are timed together.
+ * `Request.track` runs an effect as a request — a span with a request id — and keeps the request's state
+ * in the fiber context: concurrent requests never see each other's stages, and the state is released when
+ * the request ends, so no cleanup call exists or is needed.
+ *
+ * When the request ends its `RequestSummary` (stages, bottlenecks, outcome) goes to `Summaries` and to the
+ * exporters installed by `Telemetry.layer`.
+ *
+ * @module
+ */
+import type * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Option from "effect/Option"
+import type * as Tracer from "effect/Tracer"
+import { CurrentRecorder } from "../internal/recorder.ts"
+import { currentRequest, makeRequestSpec, noRequest, summarize, trackRequest } from "./internal/tracking.ts"
+import type { StageError, StageExecution, StageOutcome } from "./Stage.ts"
+
+// ---------------------------------------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * A stage whose own time (its duration minus its sub-stages) is at least the configured share of the
+ * request (`bottleneckShare`, default 0.3).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Bottleneck {
+  readonly stageId: string
+  readonly name: string
+  readonly durationMs: number
+  readonly selfMs: number
+  /** `selfMs` divided by the request's duration. */
+  readonly share: number
+}
+
+/**
+ * Why a request's spans and summary were exported: head-sampled, forced, failed, over a budget, or slow.
+ * `undefined` when they were not exported.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type KeptBecause = "head" | "forced" | "error" | "budget" | "slow"
+
+/**
+ * The summary of one request.
+ *
+ * - `startTime`: epoch milliseconds; `durationMs`: wall time of the whole request.
+ * - `stages`: top-level stages in start order (recorded stages in recording order), sub-stages nested.
+ * - `stageCount`: stage executions in `stages`, nested ones included.
+ * - `bottlenecks`: stages whose own time is at least `bottleneckShare` of the request, slowest first.
+ * - `truncated`: the request had more stages than `maxStagesPerRequest` (or more spans than the tail
+ *   buffer holds); the extra ones still fed statistics.
+ * - `sampled`: the head sampling decision; `keptBecause`: why the request was exported, if it was.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RequestSummary {
+  readonly requestId: string
+  readonly name: string
+  readonly traceId: string
+  readonly spanId: string
+  readonly startTime: number
+  readonly durationMs: number
+  readonly success: boolean
+  readonly status: StageOutcome
+  readonly error?: StageError | undefined
+  readonly stageCount: number
+  readonly stages: ReadonlyArray<StageExecution>
+  readonly bottlenecks: ReadonlyArray<Bottleneck>
+  readonly attributes: Readonly<Record<string, unknown>>
+  readonly truncated: boolean
+  readonly overBudget: boolean
+  readonly budgetMs?: number | undefined
+  readonly sampled: boolean
+  readonly keptBecause: KeptBecause | undefined
+}
+
+/**
+ * Options of `Request.track`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RequestOptions {
+  /**
+   * The request id, for example from an `x-request-id` header.
+   * @default a random UUID
+   */
+  readonly requestId?: string | undefined
+  /** Attributes of the request: set on its span and kept in its summary. */
+  readonly attributes?: Readonly<Record<string, unknown>> | undefined
+  /** Latency budget of the whole request; wins over a `budgets` table entry for its name. */
+  readonly budget?: Duration.Input | undefined
+  /** Always export this request, whatever the sampler decides. */
+  readonly force?: boolean | undefined
+  /**
+   * A parent span, usually a remote one from `Propagation.extract`; by default the current span.
+   */
+  readonly parent?: Tracer.AnySpan | undefined
+  /**
+   * Span kind of the request span (`"server"` for incoming HTTP requests).
+   * @default "internal"
+   */
+  readonly kind?: Tracer.SpanKind | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Combinators
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Runs an effect as one request named `name`: a span with a `request.id` attribute (from
+ * `options.requestId`, else a random UUID) whose stages are collected into a `RequestSummary`.
+ *
+ * Works data-last (`effect.pipe(Request.track("chat"))`) and data-first (`Request.track(effect, "chat")`).
+ *
+ * @example Two concurrent requests keep their own stages
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Stage } from "@stagetrace/stagetrace"
+ *
+ * const handle = (id: string) =>
+ *   Effect.gen(function* () {
+ *     yield* Effect.void.pipe(Stage.track(`stage_${id}`))
+ *     return yield* Request.summary
+ *   }).pipe(Request.track("chat", { requestId: id }))
+ *
+ * const [a, b] = await Effect.runPromise(Effect.all([handle("a"), handle("b")], { concurrency: 2 }))
+ * assert.deepEqual(a.stages.map((s) => s.stageId), ["stage_a"])
+ * assert.deepEqual(b.stages.map((s) => s.stageId), ["stage_b"])
+ * ```
+ *
+ * @category requests
+ * @since 0.1.0
+ */
+export const track: {
+  (name: string, options?: RequestOptions): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, name: string, options?: RequestOptions): Effect.Effect<A, E, R>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, name: string, options?: RequestOptions): Effect.Effect<A, E, R> =>
+    trackRequest(self, makeRequestSpec(name, options)),
+)
+
+/**
+ * The current request's summary so far: finished stages as they ended, running ones with status
+ * `running`. Fails with `NoSuchElementError` outside a request.
+ *
+ * @category requests
+ * @since 0.1.0
+ */
+export const summary: Effect.Effect<RequestSummary, Cause.NoSuchElementError> = Effect.withFiber((fiber) => {
+  const record = currentRequest(fiber)
+  if (record === undefined) return Effect.fail(noRequest())
+  return Effect.succeed(
+    summarize(record.recorder, record, fiber.getRef(Clock.Clock).currentTimeNanosUnsafe(), undefined),
+  )
+})
+
+/**
+ * The current request's id, if the effect runs inside a request.
+ *
+ * @category requests
+ * @since 0.1.0
+ */
+export const currentId: Effect.Effect<Option.Option<string>> = Effect.withFiber((fiber) => {
+  const record = currentRequest(fiber)
+  return Effect.succeed(record === undefined ? Option.none() : Option.some(record.requestId))
+})
+
+/**
+ * Adds an attribute to the current request: on its span and in its summary's `attributes`. Does nothing
+ * outside a request.
+ *
+ * @category requests
+ * @since 0.1.0
+ */
+export const annotate = (key: string, value: unknown): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    const record = currentRequest(fiber)
+    if (record !== undefined) {
+      record.attributes[key] = value
+      record.span.attribute(key, value)
+    }
+    return Effect.void
+  })
+
+/**
+ * Number of requests running right now under the current telemetry layer.
+ *
+ * @category requests
+ * @since 0.1.0
+ */
+export const inFlight: Effect.Effect<number> = Effect.withFiber((fiber) =>
+  Effect.succeed(fiber.getRef(CurrentRecorder).inFlight)
+)

@@ -1,0 +1,229 @@
+/**
+ * Stages: the timed steps of a request (`auth_check`, `kb_access`, `llm_request`…), each a real Effect
+ * span. `Stage.track` wraps an effect, `Stage.fn` wraps every call of a function, `Stage.record` records a
+ * step that already happened. A stage inside a stage is a sub-stage.
+ *
+ * Every stage end feeds, synchronously and in bounded memory, the per-stage statistics (`StageStats`), the
+ * request's summary (`Request.summary`) and whatever the telemetry layer installed (budgets, error
+ * classification, metrics). Stages never fail or change the result of the effect they wrap.
+ *
+ * This module does not export anything: exporters are configured on `Telemetry.layer`.
+ *
+ * @module
+ */
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import type * as Tracer from "effect/Tracer"
+import { makeSpec, recordStage, type StageSpec, trackStage } from "./internal/tracking.ts"
+
+// ---------------------------------------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * How a stage ended: `ok`, `error` (a typed failure or a defect), `interrupted`; `running` while it runs
+ * and `unfinished` when its request ended first.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type StageOutcome = "ok" | "error" | "interrupted" | "running" | "unfinished"
+
+/**
+ * The type and message of a stage's or request's failure. `type` is the error's `_tag`, else its class
+ * name; `category` is filled when error classification is installed.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface StageError {
+  readonly type: string
+  readonly message: string
+  readonly category?: string | undefined
+  readonly retryable?: boolean | undefined
+}
+
+/**
+ * One execution of a stage, as it appears in a request summary.
+ *
+ * - `startOffsetMs`: when the stage started, relative to the start of its request.
+ * - `durationMs`: wall time from start to end, sub-stages included.
+ * - `metadata`: the stage's `metadata` option, also set as span attributes.
+ * - `substages`: stages started inside this one, in start order.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface StageExecution {
+  readonly stageId: string
+  readonly name: string
+  readonly startOffsetMs: number
+  readonly durationMs: number
+  readonly success: boolean
+  readonly status: StageOutcome
+  readonly error?: StageError | undefined
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly substages: ReadonlyArray<StageExecution>
+  /** `true` when the stage came from `Stage.record` rather than from running an effect. */
+  readonly recorded?: boolean | undefined
+  /** The budget that applied to this stage, in milliseconds, when one did. */
+  readonly budgetMs?: number | undefined
+  /** `true` when the stage took longer than its budget. */
+  readonly overBudget?: boolean | undefined
+}
+
+/**
+ * Options of `Stage.track` and `Stage.fn`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface StageOptions {
+  /**
+   * Human-readable name, used as the span name and in summaries.
+   * @default the stage id
+   */
+  readonly name?: string | undefined
+  /** Values kept in the summary and set as span attributes (for example `{ "kb.index": "docs" }`). */
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined
+  /** Latency budget of this stage (for example `"10 millis"`); wins over a `budgets` table entry. */
+  readonly budget?: Duration.Input | undefined
+  /**
+   * Span kind of the stage span.
+   * @default "internal"
+   */
+  readonly kind?: Tracer.SpanKind | undefined
+}
+
+/**
+ * Options of `Stage.record`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RecordOptions extends StageOptions {
+  /**
+   * How long the stage took. Without it: the time since the previous stage of this request ended, or
+   * since the request started. Outside a request it is required (a record without it is dropped and
+   * counted). A negative or non-finite value is dropped and counted.
+   */
+  readonly durationMs?: number | undefined
+  /**
+   * Whether the stage succeeded.
+   * @default true
+   */
+  readonly success?: boolean | undefined
+  /** The error the stage failed with, when `success` is `false`. */
+  readonly error?: unknown
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Combinators
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Runs an effect as a stage of the current request: a child span named after the stage and carrying
+ * `stage.id`, `stage.name` and `request.id`, whose status comes from the effect's `Exit`. A failure
+ * records the error's type and message. Outside any request it still makes a span and feeds statistics.
+ *
+ * Works data-last (`effect.pipe(Stage.track("kb_access"))`) and data-first
+ * (`Stage.track(effect, "kb_access")`).
+ *
+ * @example Timing a stage inside a request
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Stage } from "@stagetrace/stagetrace"
+ *
+ * const program = Effect.gen(function* () {
+ *   yield* Effect.succeed("user-1").pipe(Stage.track("auth_check"))
+ *   return yield* Request.summary
+ * }).pipe(Request.track("chat"))
+ *
+ * const summary = await Effect.runPromise(program)
+ * assert.equal(summary.stages[0]?.stageId, "auth_check")
+ * assert.equal(summary.stages[0]?.success, true)
+ * ```
+ *
+ * @category stages
+ * @since 0.1.0
+ */
+export const track: {
+  (stageId: string, options?: StageOptions): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, stageId: string, options?: StageOptions): Effect.Effect<A, E, R>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, stageId: string, options?: StageOptions): Effect.Effect<A, E, R> =>
+    trackStage(self, makeSpec(stageId, options)),
+)
+
+/**
+ * Like `Effect.fn`: returns a function whose every call runs as the stage `stageId`. The body is a
+ * generator function; extra arguments are pipeables applied inside the stage.
+ *
+ * @example A stage per call
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Stage, StageStats } from "@stagetrace/stagetrace"
+ *
+ * const lookup = Stage.fn("kb_lookup")(function* (query: string) {
+ *   return query.length
+ * })
+ *
+ * const stats = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* lookup("a")
+ *     yield* lookup("bb")
+ *     return yield* StageStats.get("kb_lookup")
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.equal(stats?.count, 2)
+ * ```
+ *
+ * @category stages
+ * @since 0.1.0
+ */
+export const fn = (stageId: string, options?: StageOptions): Effect.fn.Untraced => {
+  const spec: StageSpec = makeSpec(stageId, options)
+  return function (this: unknown) {
+    // deno-lint-ignore no-explicit-any
+    const body = (Effect.fnUntraced as any).apply(this, arguments)
+    return function (this: unknown) {
+      return trackStage(body.apply(this, arguments), spec)
+    }
+  } as unknown as Effect.fn.Untraced
+}
+
+/**
+ * Records a stage that already happened and ends now: with an explicit `durationMs`, or without it the
+ * time since the previous stage of this request ended (or since the request started). It makes a span
+ * with those times and feeds statistics, budgets and metrics like any other stage.
+ *
+ * @example Recording stages measured elsewhere
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Stage } from "@stagetrace/stagetrace"
+ *
+ * const summary = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* Stage.record("llm_request", { durationMs: 120, metadata: { model: "small" } })
+ *     return yield* Request.summary
+ *   }).pipe(Request.track("chat")),
+ * )
+ * assert.equal(summary.stages[0]?.durationMs, 120)
+ * assert.equal(summary.stages[0]?.recorded, true)
+ * ```
+ *
+ * @category stages
+ * @since 0.1.0
+ */
+export const record = (stageId: string, options?: RecordOptions): Effect.Effect<void> =>
+  recordStage({
+    ...makeSpec(stageId, options),
+    durationMs: options?.durationMs,
+    success: options?.success ?? true,
+    error: options?.error,
+  })

@@ -1,0 +1,68 @@
+/**
+ * The summaries of completed requests — every request, whatever sampling later decides for export.
+ * `Summaries.recent(limit)` reads a bounded ring (the last `summaryCapacity` requests, default 1000),
+ * newest first; `Summaries.stream` follows new summaries as they complete, for sinks.
+ *
+ * @module
+ */
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import { CurrentRecorder } from "../internal/recorder.ts"
+import type { RequestSummary } from "./Request.ts"
+
+/**
+ * Up to `limit` summaries of the most recently completed requests, newest first.
+ *
+ * @category summaries
+ * @since 0.1.0
+ */
+export const recent = (limit: number = 1000): Effect.Effect<ReadonlyArray<RequestSummary>> =>
+  Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder).summaries.recent(limit)))
+
+/**
+ * Options of `Summaries.stream`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface StreamOptions {
+  /**
+   * Summaries buffered for a slow consumer; past it, new summaries are dropped for this subscriber and
+   * counted.
+   * @default 1024
+   */
+  readonly bufferSize?: number | undefined
+}
+
+/**
+ * Summaries of requests that complete after the stream starts, in completion order. Each subscriber has
+ * its own bounded buffer, so a slow sink never holds memory without bound (drops are counted).
+ *
+ * @category summaries
+ * @since 0.1.0
+ */
+export const stream = (options?: StreamOptions): Stream.Stream<RequestSummary> =>
+  Stream.callback<RequestSummary>(
+    (queue) =>
+      Effect.withFiber((fiber) => {
+        const store = fiber.getRef(CurrentRecorder).summaries
+        const listener = (summary: RequestSummary) => Queue.offerUnsafe(queue, summary)
+        store.listeners.add(listener)
+        return Effect.addFinalizer(() => Effect.sync(() => store.listeners.delete(listener)))
+      }),
+    { bufferSize: options?.bufferSize ?? 1024, strategy: "dropping" },
+  )
+
+/**
+ * Number of summaries held and ever completed under the current telemetry layer.
+ *
+ * @category summaries
+ * @since 0.1.0
+ */
+export const size: Effect.Effect<{ readonly held: number; readonly total: number }> = Effect.withFiber(
+  (fiber) => {
+    const store = fiber.getRef(CurrentRecorder).summaries
+    return Effect.succeed({ held: store.size, total: store.total })
+  },
+)

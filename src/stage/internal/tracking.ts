@@ -1,0 +1,511 @@
+/**
+ * The hot path: `Stage.track`, `Stage.record` and `Request.track`. Everything here is synchronous and
+ * bounded; one clock read per boundary, one span per stage, no stack traces, no effects run on the way.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as References from "effect/References"
+import * as Tracer from "effect/Tracer"
+import {
+  CurrentRecorder,
+  type MutableStageExecution,
+  nanosToMillis,
+  outcomeOf,
+  ownerOf,
+  type Recorder,
+  requestOf,
+  type RequestRecord,
+  setOwner,
+  type StageNode,
+} from "../../internal/recorder.ts"
+import type { Bottleneck, RequestOptions, RequestSummary } from "../Request.ts"
+import type { StageError, StageExecution, StageOptions } from "../Stage.ts"
+
+// ---------------------------------------------------------------------------------------------------------
+// Specs: everything about a stage that is known when the wrapper is built
+// ---------------------------------------------------------------------------------------------------------
+
+/** A stage's static description, computed once per `Stage.track` / `Stage.fn` call site. */
+export interface StageSpec {
+  readonly stageId: string
+  readonly name: string
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly metadataKeys: ReadonlyArray<string>
+  readonly budgetMs: number | undefined
+  readonly kind: Tracer.SpanKind
+  /** Why an option was ignored, if one was (reported as a counted drop when the stage runs). */
+  readonly invalid: string | undefined
+}
+
+const emptyMetadata: Readonly<Record<string, unknown>> = Object.freeze({})
+
+/** Decodes a `Duration.Input` budget to milliseconds; `undefined` when absent, `NaN` when invalid. */
+export const budgetToMillis = (budget: Duration.Input | undefined): number | undefined => {
+  if (budget === undefined) return undefined
+  const decoded = Duration.fromInput(budget)
+  if (Option.isNone(decoded)) return Number.NaN
+  const ms = Duration.toMillis(decoded.value)
+  return ms >= 0 && ms !== Infinity ? ms : Number.NaN
+}
+
+/** Builds the static description of a stage. */
+export const makeSpec = (stageId: string, options: StageOptions | undefined): StageSpec => {
+  const budgetMs = budgetToMillis(options?.budget)
+  const metadata = options?.metadata ?? emptyMetadata
+  return {
+    stageId,
+    name: options?.name ?? stageId,
+    metadata,
+    metadataKeys: Object.keys(metadata),
+    budgetMs: budgetMs !== undefined && Number.isNaN(budgetMs) ? undefined : budgetMs,
+    kind: options?.kind ?? "internal",
+    invalid: budgetMs !== undefined && Number.isNaN(budgetMs) ? "invalid_budget" : undefined,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Spans
+// ---------------------------------------------------------------------------------------------------------
+
+const bigint0 = BigInt(0)
+
+/**
+ * Creates a span the way `Effect.withSpan` does (same tracer, parent, annotations, links and trace-level
+ * sampling), without capturing a stack trace.
+ */
+export const makeSpan = (
+  fiber: Fiber.Fiber<unknown, unknown>,
+  name: string,
+  kind: Tracer.SpanKind,
+  parent: Tracer.AnySpan | undefined,
+  startNanos: bigint,
+  sampled: boolean | undefined,
+): Tracer.Span => {
+  const parentOption: Option.Option<Tracer.AnySpan> = parent === undefined
+    ? Option.none()
+    : Option.some(parent)
+  const tracerEnabled = fiber.cache.tracerEnabled
+  const tracer = tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer
+  const linksFromEnv = fiber.getRef(References.TracerSpanLinks)
+  const span = tracer.span({
+    name,
+    parent: parentOption,
+    annotations: Context.empty(),
+    links: linksFromEnv.length === 0 ? [] : linksFromEnv.slice(),
+    startTime: fiber.getRef(References.TracerTimingEnabled) ? startNanos : bigint0,
+    kind,
+    root: parent === undefined,
+    sampled: !tracerEnabled
+      ? false
+      : sampled ?? (parent !== undefined && parent.sampled === false ? false : !LogLevel.isGreaterThan(
+        fiber.getRef(Tracer.MinimumTraceLevel),
+        fiber.getRef(Tracer.CurrentTraceLevel),
+      )),
+  })
+  const annotations = fiber.getRef(References.TracerSpanAnnotations)
+  for (const key in annotations) span.attribute(key, annotations[key])
+  return span
+}
+
+const endSpan = (
+  fiber: Fiber.Fiber<unknown, unknown>,
+  span: Tracer.Span,
+  endNanos: bigint,
+  exit: Exit.Exit<unknown, unknown>,
+) => span.end(fiber.getRef(References.TracerTimingEnabled) ? endNanos : bigint0, exit)
+
+/** The type and message of the first failure in a cause, for summaries and span attributes. */
+export const errorOf = (cause: Cause.Cause<unknown>): StageError => {
+  const reasons = cause.reasons
+  let interrupted = false
+  for (const reason of reasons) {
+    if (reason._tag === "Fail") return describe(reason.error)
+    if (reason._tag === "Die") return describe(reason.defect)
+    interrupted = true
+  }
+  return interrupted ? { type: "Interrupted", message: "interrupted" } : { type: "Unknown", message: "" }
+}
+
+const describe = (error: unknown): StageError => {
+  if (typeof error === "object" && error !== null) {
+    const tag = (error as { _tag?: unknown })._tag
+    const message = (error as { message?: unknown }).message
+    const type = typeof tag === "string"
+      ? tag
+      : error instanceof Error
+      ? error.name === "Error" && error.constructor !== Error ? error.constructor.name : error.name
+      : error.constructor?.name ?? "Object"
+    return { type, message: typeof message === "string" ? message : safeString(error) }
+  }
+  return { type: typeof error, message: safeString(error) }
+}
+
+const safeString = (value: unknown): string => {
+  try {
+    return typeof value === "string" ? value : JSON.stringify(value) ?? String(value)
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Stages
+// ---------------------------------------------------------------------------------------------------------
+
+/** Opens a stage node under the current request (if any) and attaches it to the summary tree. */
+const openStage = (
+  recorder: Recorder,
+  spec: StageSpec,
+  span: Tracer.Span,
+  owner: StageNode | RequestRecord | undefined,
+  startNanos: bigint,
+): StageNode => {
+  let request = requestOf(owner)
+  if (request !== undefined && request.closed) request = undefined
+  const parent = owner !== undefined && owner._tag === "Stage" && request !== undefined ? owner : undefined
+  const exec: MutableStageExecution = {
+    stageId: spec.stageId,
+    name: spec.name,
+    startOffsetMs: request === undefined ? 0 : nanosToMillis(startNanos - request.startNanos),
+    durationMs: 0,
+    success: false,
+    status: "running",
+    metadata: spec.metadata,
+    substages: [],
+  }
+  let attached = false
+  if (request !== undefined) {
+    span.attribute("request.id", request.requestId)
+    if (
+      request.stageCount < recorder.config.maxStagesPerRequest && (parent === undefined || parent.attached)
+    ) {
+      ;(parent === undefined ? request.stages : parent.exec.substages).push(exec)
+      request.stageCount++
+      attached = true
+    } else {
+      request.truncated = true
+      recorder.droppedStageExecutions++
+    }
+    request.openStages++
+  }
+  span.attribute("stage.id", spec.stageId)
+  span.attribute("stage.name", spec.name)
+  for (const key of spec.metadataKeys) span.attribute(key, spec.metadata[key])
+  if (spec.invalid !== undefined) recorder.countDrop(spec.invalid)
+  const node: StageNode = {
+    _tag: "Stage",
+    exec,
+    request,
+    parent,
+    span,
+    startNanos,
+    budgetMs: spec.budgetMs,
+    ended: false,
+    attached,
+  }
+  setOwner(span, node)
+  return node
+}
+
+/** Fills the node from the exit, feeds statistics and every installed hook. */
+const closeStage = (
+  recorder: Recorder,
+  node: StageNode,
+  exit: Exit.Exit<unknown, unknown>,
+  endNanos: bigint,
+) => {
+  const exec = node.exec
+  const request = node.request
+  // A stage outliving its request keeps feeding statistics but no longer touches the published summary.
+  const live = request === undefined || !request.closed
+  const durationMs = nanosToMillis(endNanos - node.startNanos)
+  const success = exit._tag === "Success"
+  if (live) {
+    exec.durationMs = durationMs
+    exec.success = success
+    exec.status = outcomeOf(exit)
+    if (!success) {
+      const error = errorOf(exit.cause)
+      exec.error = error
+      node.span.attribute("error.type", error.type)
+    }
+  }
+  node.ended = true
+  recorder.stats.entry(exec.stageId).record(durationMs, success)
+  const hooks = recorder.stageEnd
+  for (let i = 0; i < hooks.length; i++) hooks[i]!(node, exit, endNanos, durationMs)
+  if (request !== undefined && live) {
+    request.lastEndNanos = endNanos
+    request.openStages--
+  }
+}
+
+/** Runs `self` as the stage described by `spec`. */
+export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpec): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => {
+    const recorder = fiber.getRef(CurrentRecorder)
+    if (!recorder.enabled) return self
+    const clock = fiber.getRef(Clock.Clock)
+    const startNanos = clock.currentTimeNanosUnsafe()
+    const parentSpan = fiber.cache.span
+    const span = makeSpan(
+      fiber,
+      spec.name === spec.stageId ? spec.stageId : spec.name,
+      spec.kind,
+      parentSpan,
+      startNanos,
+      undefined,
+    )
+    const node = openStage(recorder, spec, span, ownerOf(parentSpan), startNanos)
+    return Effect.onExitPrimitive(Effect.provideService(self, Tracer.ParentSpan, span), (exit) => {
+      const endNanos = clock.currentTimeNanosUnsafe()
+      closeStage(recorder, node, exit, endNanos)
+      endSpan(fiber, span, endNanos, exit)
+      return undefined
+    })
+  })
+
+/** Options of `Stage.record`, see the public module. */
+export interface RecordSpec extends StageSpec {
+  readonly durationMs: number | undefined
+  readonly success: boolean
+  readonly error: unknown
+}
+
+const successExit: Exit.Exit<unknown, unknown> = Effect.runSync(Effect.exit(Effect.void))
+
+/** Records a stage that already happened, ending now. */
+export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    const recorder = fiber.getRef(CurrentRecorder)
+    if (!recorder.enabled) return Effect.void
+    const endNanos = fiber.getRef(Clock.Clock).currentTimeNanosUnsafe()
+    const parentSpan = fiber.cache.span
+    const owner = ownerOf(parentSpan)
+    const request = requestOf(owner)
+    let durationMs = spec.durationMs
+    if (durationMs === undefined) {
+      if (request === undefined || request.closed) {
+        recorder.countDrop("record_without_duration")
+        return Effect.void
+      }
+      durationMs = nanosToMillis(endNanos - request.lastEndNanos)
+    }
+    if (!(durationMs >= 0) || durationMs === Infinity) {
+      recorder.countDrop("invalid_duration")
+      return Effect.void
+    }
+    const startNanos = endNanos - BigInt(Math.round(durationMs * 1_000_000))
+    const span = makeSpan(fiber, spec.name, spec.kind, parentSpan, startNanos, undefined)
+    const node = openStage(recorder, spec, span, owner, startNanos)
+    node.exec.recorded = true
+    const exit = spec.success ? successExit : Effect.runSync(Effect.exit(Effect.fail(spec.error)))
+    closeStage(recorder, node, exit, endNanos)
+    endSpan(fiber, span, endNanos, exit)
+    return Effect.void
+  })
+
+// ---------------------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------------------
+
+/** A request's static description. */
+export interface RequestSpec {
+  readonly name: string
+  readonly options: RequestOptions
+  readonly budgetMs: number | undefined
+  readonly attributeKeys: ReadonlyArray<string>
+}
+
+/** Builds the static description of a request. */
+export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
+  const budgetMs = budgetToMillis(options?.budget)
+  return {
+    name,
+    options: options ?? {},
+    budgetMs: budgetMs !== undefined && Number.isNaN(budgetMs) ? undefined : budgetMs,
+    attributeKeys: Object.keys(options?.attributes ?? {}),
+  }
+}
+
+let idCounter = 0
+const idPrefix = crypto.randomUUID().slice(0, 8)
+
+/** A new request id: a random UUID (version 4). */
+export const generateRequestId = (): string => crypto.randomUUID()
+
+/** A cheap process-unique id, for places that need uniqueness but not randomness. */
+export const nextLocalId = (): string => `${idPrefix}-${(++idCounter).toString(36)}`
+
+/** Runs `self` as one request. */
+export const trackRequest = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  spec: RequestSpec,
+): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => {
+    const recorder = fiber.getRef(CurrentRecorder)
+    if (!recorder.enabled) return self
+    const options = spec.options
+    const clock = fiber.getRef(Clock.Clock)
+    const startNanos = clock.currentTimeNanosUnsafe()
+    const requestId = options.requestId ?? generateRequestId()
+    const parentSpan: Tracer.AnySpan | undefined = options.parent ?? fiber.cache.span
+    const span = makeSpan(fiber, spec.name, options.kind ?? "internal", parentSpan, startNanos, undefined)
+    const attributes: Record<string, unknown> = {}
+    const given = options.attributes
+    if (given !== undefined) {
+      for (const key of spec.attributeKeys) {
+        attributes[key] = given[key]
+        span.attribute(key, given[key])
+      }
+    }
+    span.attribute("request.id", requestId)
+    const record: RequestRecord = {
+      _tag: "Request",
+      recorder,
+      requestId,
+      name: spec.name,
+      span,
+      parentSpan,
+      startNanos,
+      startTime: nanosToMillis(startNanos),
+      stages: [],
+      attributes,
+      force: options.force === true,
+      budgetMs: spec.budgetMs,
+      sampled: span.sampled,
+      stageCount: 0,
+      openStages: 0,
+      truncated: false,
+      lastEndNanos: startNanos,
+      overBudget: false,
+      closed: false,
+      slots: new Map(),
+    }
+    setOwner(span, record)
+    recorder.inFlight++
+    const startHooks = recorder.requestStart
+    for (let i = 0; i < startHooks.length; i++) startHooks[i]!(record)
+    return Effect.onExitPrimitive(Effect.provideService(self, Tracer.ParentSpan, span), (exit) => {
+      const endNanos = clock.currentTimeNanosUnsafe()
+      recorder.inFlight--
+      finishRequest(recorder, record, exit, endNanos)
+      endSpan(fiber, span, endNanos, exit)
+      return undefined
+    })
+  })
+
+/** Marks stages that did not end with their request as unfinished, with the time they had run. */
+const closeOpenStages = (stages: ReadonlyArray<StageExecution>, requestEndMs: number) => {
+  for (const stage of stages) {
+    if (stage.status === "running") {
+      const exec = stage as MutableStageExecution
+      exec.status = "unfinished"
+      exec.durationMs = Math.max(0, requestEndMs - exec.startOffsetMs)
+    }
+    if (stage.substages.length > 0) closeOpenStages(stage.substages, requestEndMs)
+  }
+}
+
+/** Computes the stages whose own time (without their sub-stages) is at least `share` of the request. */
+export const bottlenecksOf = (
+  stages: ReadonlyArray<StageExecution>,
+  requestMs: number,
+  share: number,
+): Array<Bottleneck> => {
+  const out: Array<Bottleneck> = []
+  if (!(requestMs > 0)) return out
+  const visit = (list: ReadonlyArray<StageExecution>) => {
+    for (const stage of list) {
+      let childMs = 0
+      for (const sub of stage.substages) childMs += sub.durationMs
+      const selfMs = Math.max(0, stage.durationMs - childMs)
+      const fraction = selfMs / requestMs
+      if (fraction >= share) {
+        out.push({
+          stageId: stage.stageId,
+          name: stage.name,
+          durationMs: stage.durationMs,
+          selfMs,
+          share: fraction,
+        })
+      }
+      if (stage.substages.length > 0) visit(stage.substages)
+    }
+  }
+  visit(stages)
+  return out.sort((a, b) => b.selfMs - a.selfMs)
+}
+
+/** Builds the summary (a snapshot when the request is still running). */
+export const summarize = (
+  recorder: Recorder,
+  record: RequestRecord,
+  nowNanos: bigint,
+  exit: Exit.Exit<unknown, unknown> | undefined,
+): RequestSummary => {
+  const durationMs = nanosToMillis(nowNanos - record.startNanos)
+  const stages = exit === undefined ? structuredClone(record.stages) : record.stages
+  if (exit === undefined) closeOpenStages(stages, durationMs)
+  const summary: Writable<RequestSummary> = {
+    requestId: record.requestId,
+    name: record.name,
+    traceId: record.span.traceId,
+    spanId: record.span.spanId,
+    startTime: record.startTime,
+    durationMs,
+    success: exit === undefined ? true : exit._tag === "Success",
+    status: exit === undefined ? "running" : outcomeOf(exit),
+    stageCount: record.stageCount,
+    stages,
+    bottlenecks: bottlenecksOf(stages, durationMs, recorder.config.bottleneckShare),
+    attributes: exit === undefined ? { ...record.attributes } : record.attributes,
+    truncated: record.truncated,
+    overBudget: record.overBudget,
+    sampled: record.sampled,
+    keptBecause: undefined,
+  }
+  if (exit !== undefined && exit._tag === "Failure") summary.error = errorOf(exit.cause)
+  return summary
+}
+
+/** Ends the request: summary, hooks, store. */
+const finishRequest = (
+  recorder: Recorder,
+  record: RequestRecord,
+  exit: Exit.Exit<unknown, unknown>,
+  endNanos: bigint,
+) => {
+  const durationMs = nanosToMillis(endNanos - record.startNanos)
+  if (record.openStages > 0) closeOpenStages(record.stages, durationMs)
+  if (exit._tag === "Failure") record.span.attribute("error.type", errorOf(exit.cause).type)
+  const summary = summarize(recorder, record, endNanos, exit)
+  record.closed = true
+  const endHooks = recorder.requestEnd
+  for (let i = 0; i < endHooks.length; i++) endHooks[i]!(record, summary, exit)
+  recorder.summaries.add(summary)
+  const sinks = recorder.summary
+  for (let i = 0; i < sinks.length; i++) sinks[i]!(summary, record)
+}
+
+/** Removes `readonly` from every field of `T`. */
+export type Writable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** The current request record, if the fiber runs inside one that has not ended. */
+export const currentRequest = (fiber: Fiber.Fiber<unknown, unknown>): RequestRecord | undefined => {
+  const request = requestOf(ownerOf(fiber.cache.span))
+  return request === undefined || request.closed ? undefined : request
+}
+
+/** Shared failure value for lookups outside a request. */
+export const noRequest = (): Cause.NoSuchElementError =>
+  new Cause.NoSuchElementError("Not inside a request: wrap the effect with Request.track")

@@ -1,0 +1,258 @@
+/**
+ * The one layer that provides stagetrace to a program: `Telemetry.layer(options)` from code and
+ * `Telemetry.layerFromEnv()` from `STAGETRACE_*` and `OTEL_*` environment variables. Both validate every
+ * value once, with Schema, and fail with a `TelemetryConfigError` naming the option or variable and the
+ * value it got.
+ *
+ * Without any layer, stages and requests still work against one process-wide recorder; the layer gives
+ * the program its own recorder (statistics, summaries) and installs the concerns configured in the
+ * options.
+ *
+ * @module
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import {
+  Bool as booleanSchema,
+  type Env,
+  envBoolean,
+  envNumber,
+  NonNegativeInt,
+  option,
+  PositiveFraction,
+  PositiveInt,
+  readEnv,
+  TelemetryConfigError,
+} from "../internal/config.ts"
+import {
+  CurrentRecorder,
+  defaultRecorderConfig,
+  Recorder,
+  type RecorderConfig,
+} from "../internal/recorder.ts"
+
+export { TelemetryConfigError }
+
+// ---------------------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Options of `Telemetry.layer`. Every field is optional; defaults are listed per field.
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export interface TelemetryOptions {
+  /**
+   * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
+   * @default true
+   */
+  readonly enabled?: boolean | undefined
+  /** The service name reported by exporters and logs (`service.name`). */
+  readonly serviceName?: string | undefined
+  /** The service version (`service.version`). */
+  readonly serviceVersion?: string | undefined
+  /** The deployment environment (`deployment.environment.name`). */
+  readonly environment?: string | undefined
+  /**
+   * A stage is a bottleneck when its own time is at least this share of its request, in (0, 1].
+   * @default 0.3
+   */
+  readonly bottleneckShare?: number | undefined
+  /**
+   * How many completed request summaries `Summaries.recent` keeps.
+   * @default 1000
+   */
+  readonly summaryCapacity?: number | undefined
+  /**
+   * Stage executions kept in one request's summary; later ones still feed statistics and the summary
+   * says `truncated`.
+   * @default 512
+   */
+  readonly maxStagesPerRequest?: number | undefined
+  /**
+   * Distinct stage ids with their own statistics; later ids are aggregated under `__overflow__`.
+   * @default 1000
+   */
+  readonly maxStageIds?: number | undefined
+}
+
+/**
+ * The validated service description shared by exporters and logs.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ServiceInfo {
+  readonly serviceName: string
+  readonly serviceVersion: string | undefined
+  readonly environment: string | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Layers
+// ---------------------------------------------------------------------------------------------------------
+
+const validateRecorderConfig = (
+  options: TelemetryOptions,
+): Effect.Effect<RecorderConfig, TelemetryConfigError> =>
+  Effect.all({
+    enabled: option("enabled", booleanSchema, options.enabled, defaultRecorderConfig.enabled),
+    bottleneckShare: option(
+      "bottleneckShare",
+      PositiveFraction,
+      options.bottleneckShare,
+      defaultRecorderConfig.bottleneckShare,
+    ),
+    summaryCapacity: option(
+      "summaryCapacity",
+      NonNegativeInt,
+      options.summaryCapacity,
+      defaultRecorderConfig.summaryCapacity,
+    ),
+    maxStagesPerRequest: option(
+      "maxStagesPerRequest",
+      PositiveInt,
+      options.maxStagesPerRequest,
+      defaultRecorderConfig.maxStagesPerRequest,
+    ),
+    maxStageIds: option("maxStageIds", PositiveInt, options.maxStageIds, defaultRecorderConfig.maxStageIds),
+  })
+
+/** The `stagetrace_requests_in_flight` gauge, read from the recorder when metrics are collected. */
+const requestsInFlight = Metric.gauge("stagetrace_requests_in_flight", {
+  description: "Requests currently running",
+})
+
+const inFlightGauge = (recorder: Recorder): Layer.Layer<never> =>
+  Layer.effectDiscard(
+    Effect.withFiber((fiber) => {
+      const registration = Metric.registerUnsafe(requestsInFlight, fiber.context, {
+        get: () => ({ value: recorder.inFlight }),
+        update: () => {},
+        modify: () => {},
+      })
+      return Effect.addFinalizer(() => Effect.sync(() => registration.remove()))
+    }),
+  )
+
+/**
+ * The one layer that provides stagetrace: a fresh recorder (statistics, summaries, in-flight gauge) and
+ * every concern configured in `options`. Invalid options fail the layer with `TelemetryConfigError`.
+ *
+ * @example Providing the layer
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Stage, StageStats, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const program = Effect.gen(function* () {
+ *   yield* Effect.void.pipe(Stage.track("auth_check"), Request.track("chat"))
+ *   return yield* StageStats.get("auth_check")
+ * })
+ *
+ * const stats = await Effect.runPromise(program.pipe(Effect.provide(Telemetry.layer({ serviceName: "chat" }))))
+ * assert.equal(stats?.count, 1)
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, TelemetryConfigError> =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const config = yield* validateRecorderConfig(options)
+      const recorder = new Recorder(config)
+      const layers: Array<Layer.Layer<never>> = [inFlightGauge(recorder)]
+      // Each concern validates its own options, installs its hooks on the recorder and may add a layer.
+      // Order matters: budgets and errors mark a stage before metrics and sampling read it.
+      return Layer.mergeAll(Layer.succeed(CurrentRecorder, recorder), ...layers)
+    }),
+  ) as Layer.Layer<never, TelemetryConfigError>
+
+/**
+ * Environment variables read by `Telemetry.layerFromEnv`. Each is read on its own, so Deno's
+ * `--allow-env` may be narrowed to exactly these names.
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export const environmentVariables: ReadonlyArray<string> = [
+  "STAGETRACE_ENABLED",
+  "EXECUTION_TRACKING_ENABLED",
+  "OTEL_SDK_DISABLED",
+  "OTEL_SERVICE_NAME",
+  "OTEL_SERVICE_VERSION",
+  "STAGETRACE_ENVIRONMENT",
+  "STAGETRACE_BOTTLENECK_SHARE",
+  "STAGETRACE_SUMMARY_CAPACITY",
+  "STAGETRACE_MAX_STAGES_PER_REQUEST",
+  "STAGETRACE_MAX_STAGE_IDS",
+]
+
+/** Reads `TelemetryOptions` from an environment snapshot. */
+export const optionsFromEnv = (env: Env): Effect.Effect<TelemetryOptions, TelemetryConfigError> =>
+  Effect.gen(function* () {
+    const enabled = yield* envBoolean(env, ["STAGETRACE_ENABLED", "EXECUTION_TRACKING_ENABLED"])
+    const sdkDisabled = yield* envBoolean(env, ["OTEL_SDK_DISABLED"])
+    const options: Record<string, unknown> = {
+      enabled: sdkDisabled === true ? false : enabled,
+      serviceName: env["OTEL_SERVICE_NAME"],
+      serviceVersion: env["OTEL_SERVICE_VERSION"],
+      environment: env["STAGETRACE_ENVIRONMENT"],
+      bottleneckShare: yield* envNumber(env, ["STAGETRACE_BOTTLENECK_SHARE"], PositiveFraction),
+      summaryCapacity: yield* envNumber(env, ["STAGETRACE_SUMMARY_CAPACITY"], NonNegativeInt),
+      maxStagesPerRequest: yield* envNumber(env, ["STAGETRACE_MAX_STAGES_PER_REQUEST"], PositiveInt),
+      maxStageIds: yield* envNumber(env, ["STAGETRACE_MAX_STAGE_IDS"], PositiveInt),
+    }
+    for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key]
+    return options as TelemetryOptions
+  })
+
+/**
+ * Options of `Telemetry.layerFromEnv`.
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export interface FromEnvOptions extends TelemetryOptions {
+  /** The environment to read instead of the process environment (for tests). */
+  readonly env?: Env | undefined
+}
+
+/**
+ * `Telemetry.layer` configured from environment variables (see `environmentVariables`); options given
+ * here win over the environment. An invalid value fails the layer with a `TelemetryConfigError` naming
+ * the variable and its value.
+ *
+ * @example Reading the kill switch from the environment
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect, Layer } from "effect"
+ * import { Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const error = await Effect.runPromise(
+ *   Layer.build(Telemetry.layerFromEnv({ env: { STAGETRACE_ENABLED: "maybe" } })).pipe(Effect.scoped, Effect.flip),
+ * )
+ * assert.equal(error.name, "STAGETRACE_ENABLED")
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerFromEnv = (options: FromEnvOptions = {}): Layer.Layer<never, TelemetryConfigError> =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const { env, ...overrides } = options
+      const fromEnv = yield* optionsFromEnv(env ?? readEnv(environmentVariables))
+      return layer({ ...fromEnv, ...withoutUndefined(overrides) })
+    }),
+  )
+
+const withoutUndefined = <T extends object>(value: T): Partial<T> => {
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = v
+  return out as Partial<T>
+}

@@ -1,0 +1,50 @@
+/**
+ * Test helpers: `effectTest` runs an Effect test scoped, under `TestClock`, with a fresh metric registry;
+ * `liveTest` does the same with the real clock (for real I/O).
+ */
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import type * as Scope from "effect/Scope"
+import { TestClock } from "effect/testing"
+
+type Body = () => Effect.Effect<unknown, unknown, Scope.Scope>
+
+const freshRegistry = () => Layer.succeed(Metric.MetricRegistry, new Map())
+
+/** An Effect test under `TestClock` (virtual time starts at 0). */
+export const effectTest = (name: string, body: Body, options: Partial<Deno.TestDefinition> = {}): void =>
+  Deno.test({
+    name,
+    ...options,
+    fn: () =>
+      Effect.runPromise(
+        Effect.scoped(body()).pipe(
+          Effect.asVoid,
+          Effect.provide(Layer.mergeAll(TestClock.layer(), freshRegistry())),
+        ) as Effect.Effect<void, unknown>,
+      ),
+  })
+
+/** An Effect test with the real clock. */
+export const liveTest = (name: string, body: Body, options: Partial<Deno.TestDefinition> = {}): void =>
+  Deno.test({
+    name,
+    ...options,
+    fn: () =>
+      Effect.runPromise(
+        Effect.scoped(body()).pipe(Effect.asVoid, Effect.provide(freshRegistry())) as Effect.Effect<void, unknown>,
+      ),
+  })
+
+/** Forks `effect`, advances the test clock by `duration`, and joins it. */
+export const runFor = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  duration: Parameters<typeof TestClock.adjust>[0],
+): Effect.Effect<A, E, R> =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.forkChild(effect)
+    yield* TestClock.adjust(duration)
+    return yield* Fiber.join(fiber)
+  })
