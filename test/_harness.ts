@@ -34,7 +34,10 @@ export const liveTest = (name: string, body: Body, options: Partial<Deno.TestDef
     ...options,
     fn: () =>
       Effect.runPromise(
-        Effect.scoped(body()).pipe(Effect.asVoid, Effect.provide(freshRegistry())) as Effect.Effect<void, unknown>,
+        Effect.scoped(body()).pipe(Effect.asVoid, Effect.provide(freshRegistry())) as Effect.Effect<
+          void,
+          unknown
+        >,
       ),
   })
 

@@ -28,8 +28,9 @@ interface TelemetryConfigErrorFields {
 // An explicitly typed base keeps the public class free of slow types (JSR).
 const TelemetryConfigErrorBase: new (
   args: TelemetryConfigErrorFields,
-) => Cause.YieldableError & { readonly _tag: "TelemetryConfigError" } & Readonly<TelemetryConfigErrorFields> = Data
-  .TaggedError("TelemetryConfigError")<TelemetryConfigErrorFields>
+) => Cause.YieldableError & { readonly _tag: "TelemetryConfigError" } & Readonly<TelemetryConfigErrorFields> =
+  Data
+    .TaggedError("TelemetryConfigError")<TelemetryConfigErrorFields>
 
 /**
  * A telemetry option or environment variable has a value stagetrace cannot use. The layer that was given

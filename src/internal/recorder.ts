@@ -56,7 +56,8 @@ export interface RequestRecord {
   readonly startNanos: bigint
   readonly startTime: number
   readonly stages: Array<StageExecution>
-  readonly attributes: Record<string, unknown>
+  /** The request's attributes; a shared empty object until the first one is added (copy on write). */
+  attributes: Record<string, unknown>
   readonly force: boolean
   readonly budgetMs: number | undefined
   /** The head sampling decision (set by the sampling concern; `true` when there is none). */
@@ -72,8 +73,8 @@ export interface RequestRecord {
   overBudget: boolean
   /** Set when the request has ended; later stage ends no longer touch the summary. */
   closed: boolean
-  /** Free slots for concerns (sampling buffer, budgets…), keyed by the concern. */
-  readonly slots: Map<string, unknown>
+  /** Free slots for concerns (sampling buffer…), keyed by the concern; created on first use. */
+  slots: Map<string, unknown> | undefined
 }
 
 /**

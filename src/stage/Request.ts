@@ -189,6 +189,7 @@ export const annotate = (key: string, value: unknown): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
     const record = currentRequest(fiber)
     if (record !== undefined) {
+      if (Object.isFrozen(record.attributes)) record.attributes = { ...record.attributes }
       record.attributes[key] = value
       record.span.attribute(key, value)
     }

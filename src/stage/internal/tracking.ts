@@ -9,7 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -27,7 +27,8 @@ import {
   setOwner,
   type StageNode,
 } from "../../internal/recorder.ts"
-import type { Bottleneck, RequestOptions, RequestSummary } from "../Request.ts"
+import type { RequestOptions, RequestSummary } from "../Request.ts"
+import { bottlenecksOf } from "./bottlenecks.ts"
 import type { StageError, StageExecution, StageOptions } from "../Stage.ts"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -79,49 +80,84 @@ export const makeSpec = (stageId: string, options: StageOptions | undefined): St
 const bigint0 = BigInt(0)
 
 /**
+ * What a stage needs from the fiber's context. Contexts are immutable, so the values are resolved once per
+ * context object: sequential stages of a request start from the same context and skip eight lookups.
+ */
+export interface Resolved {
+  readonly context: unknown
+  readonly recorder: Recorder
+  readonly clock: Clock.Clock
+  readonly tracer: Tracer.Tracer
+  readonly tracerEnabled: boolean
+  readonly timingEnabled: boolean
+  readonly links: ReadonlyArray<Tracer.SpanLink>
+  readonly annotations: Readonly<Record<string, unknown>>
+  readonly hasAnnotations: boolean
+  /** Whether a span with no sampled parent is sampled by trace level. */
+  readonly sampledByLevel: boolean
+}
+
+let lastResolved: Resolved | undefined
+
+/** The resolved context values of `fiber` (one-entry cache keyed by the context object). */
+export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
+  const context = fiber.context
+  if (lastResolved !== undefined && lastResolved.context === context) return lastResolved
+  const tracerEnabled = fiber.cache.tracerEnabled
+  const annotations = fiber.getRef(References.TracerSpanAnnotations)
+  let hasAnnotations = false
+  for (const _ in annotations) {
+    hasAnnotations = true
+    break
+  }
+  lastResolved = {
+    context,
+    recorder: fiber.getRef(CurrentRecorder),
+    clock: fiber.getRef(Clock.Clock),
+    tracer: tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer,
+    tracerEnabled,
+    timingEnabled: fiber.getRef(References.TracerTimingEnabled),
+    links: fiber.getRef(References.TracerSpanLinks),
+    annotations,
+    hasAnnotations,
+    sampledByLevel: !LogLevel.isGreaterThan(
+      fiber.getRef(Tracer.MinimumTraceLevel),
+      fiber.getRef(Tracer.CurrentTraceLevel),
+    ),
+  }
+  return lastResolved
+}
+
+/**
  * Creates a span the way `Effect.withSpan` does (same tracer, parent, annotations, links and trace-level
  * sampling), without capturing a stack trace.
  */
 export const makeSpan = (
-  fiber: Fiber.Fiber<unknown, unknown>,
+  env: Resolved,
   name: string,
   kind: Tracer.SpanKind,
   parent: Tracer.AnySpan | undefined,
   startNanos: bigint,
-  sampled: boolean | undefined,
 ): Tracer.Span => {
-  const parentOption: Option.Option<Tracer.AnySpan> = parent === undefined
-    ? Option.none()
-    : Option.some(parent)
-  const tracerEnabled = fiber.cache.tracerEnabled
-  const tracer = tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer
-  const linksFromEnv = fiber.getRef(References.TracerSpanLinks)
-  const span = tracer.span({
+  const span = env.tracer.span({
     name,
-    parent: parentOption,
+    parent: parent === undefined ? Option.none() : Option.some(parent),
     annotations: Context.empty(),
-    links: linksFromEnv.length === 0 ? [] : linksFromEnv.slice(),
-    startTime: fiber.getRef(References.TracerTimingEnabled) ? startNanos : bigint0,
+    links: env.links.length === 0 ? [] : env.links.slice(),
+    startTime: env.timingEnabled ? startNanos : bigint0,
     kind,
     root: parent === undefined,
-    sampled: !tracerEnabled
-      ? false
-      : sampled ?? (parent !== undefined && parent.sampled === false ? false : !LogLevel.isGreaterThan(
-        fiber.getRef(Tracer.MinimumTraceLevel),
-        fiber.getRef(Tracer.CurrentTraceLevel),
-      )),
+    sampled: env.tracerEnabled && (parent === undefined || parent.sampled !== false) && env.sampledByLevel,
   })
-  const annotations = fiber.getRef(References.TracerSpanAnnotations)
-  for (const key in annotations) span.attribute(key, annotations[key])
+  if (env.hasAnnotations) {
+    const annotations = env.annotations
+    for (const key in annotations) span.attribute(key, annotations[key])
+  }
   return span
 }
 
-const endSpan = (
-  fiber: Fiber.Fiber<unknown, unknown>,
-  span: Tracer.Span,
-  endNanos: bigint,
-  exit: Exit.Exit<unknown, unknown>,
-) => span.end(fiber.getRef(References.TracerTimingEnabled) ? endNanos : bigint0, exit)
+const endSpan = (env: Resolved, span: Tracer.Span, endNanos: bigint, exit: Exit.Exit<unknown, unknown>) =>
+  span.end(env.timingEnabled ? endNanos : bigint0, exit)
 
 /** The type and message of the first failure in a cause, for summaries and span attributes. */
 export const errorOf = (cause: Cause.Cause<unknown>): StageError => {
@@ -252,24 +288,18 @@ const closeStage = (
 /** Runs `self` as the stage described by `spec`. */
 export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpec): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) => {
-    const recorder = fiber.getRef(CurrentRecorder)
+    const env = resolve(fiber)
+    const recorder = env.recorder
     if (!recorder.enabled) return self
-    const clock = fiber.getRef(Clock.Clock)
+    const clock = env.clock
     const startNanos = clock.currentTimeNanosUnsafe()
     const parentSpan = fiber.cache.span
-    const span = makeSpan(
-      fiber,
-      spec.name === spec.stageId ? spec.stageId : spec.name,
-      spec.kind,
-      parentSpan,
-      startNanos,
-      undefined,
-    )
+    const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
     const node = openStage(recorder, spec, span, ownerOf(parentSpan), startNanos)
     return Effect.onExitPrimitive(Effect.provideService(self, Tracer.ParentSpan, span), (exit) => {
       const endNanos = clock.currentTimeNanosUnsafe()
       closeStage(recorder, node, exit, endNanos)
-      endSpan(fiber, span, endNanos, exit)
+      endSpan(env, span, endNanos, exit)
       return undefined
     })
   })
@@ -281,14 +311,15 @@ export interface RecordSpec extends StageSpec {
   readonly error: unknown
 }
 
-const successExit: Exit.Exit<unknown, unknown> = Effect.runSync(Effect.exit(Effect.void))
+const successExit: Exit.Exit<unknown, unknown> = Exit.void
 
 /** Records a stage that already happened, ending now. */
 export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
-    const recorder = fiber.getRef(CurrentRecorder)
+    const env = resolve(fiber)
+    const recorder = env.recorder
     if (!recorder.enabled) return Effect.void
-    const endNanos = fiber.getRef(Clock.Clock).currentTimeNanosUnsafe()
+    const endNanos = env.clock.currentTimeNanosUnsafe()
     const parentSpan = fiber.cache.span
     const owner = ownerOf(parentSpan)
     const request = requestOf(owner)
@@ -305,12 +336,12 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
       return Effect.void
     }
     const startNanos = endNanos - BigInt(Math.round(durationMs * 1_000_000))
-    const span = makeSpan(fiber, spec.name, spec.kind, parentSpan, startNanos, undefined)
+    const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
     const node = openStage(recorder, spec, span, owner, startNanos)
     node.exec.recorded = true
-    const exit = spec.success ? successExit : Effect.runSync(Effect.exit(Effect.fail(spec.error)))
+    const exit = spec.success ? successExit : Exit.fail(spec.error)
     closeStage(recorder, node, exit, endNanos)
-    endSpan(fiber, span, endNanos, exit)
+    endSpan(env, span, endNanos, exit)
     return Effect.void
   })
 
@@ -337,6 +368,9 @@ export const makeRequestSpec = (name: string, options: RequestOptions | undefine
   }
 }
 
+/** Shared by requests without attributes; replaced (never written) when one is added. */
+export const emptyAttributes: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>
+
 let idCounter = 0
 const idPrefix = crypto.randomUUID().slice(0, 8)
 
@@ -352,17 +386,19 @@ export const trackRequest = <A, E, R>(
   spec: RequestSpec,
 ): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) => {
-    const recorder = fiber.getRef(CurrentRecorder)
+    const env = resolve(fiber)
+    const recorder = env.recorder
     if (!recorder.enabled) return self
     const options = spec.options
-    const clock = fiber.getRef(Clock.Clock)
+    const clock = env.clock
     const startNanos = clock.currentTimeNanosUnsafe()
     const requestId = options.requestId ?? generateRequestId()
     const parentSpan: Tracer.AnySpan | undefined = options.parent ?? fiber.cache.span
-    const span = makeSpan(fiber, spec.name, options.kind ?? "internal", parentSpan, startNanos, undefined)
-    const attributes: Record<string, unknown> = {}
+    const span = makeSpan(env, spec.name, options.kind ?? "internal", parentSpan, startNanos)
+    let attributes: Record<string, unknown> = emptyAttributes
     const given = options.attributes
-    if (given !== undefined) {
+    if (given !== undefined && spec.attributeKeys.length > 0) {
+      attributes = {}
       for (const key of spec.attributeKeys) {
         attributes[key] = given[key]
         span.attribute(key, given[key])
@@ -389,7 +425,7 @@ export const trackRequest = <A, E, R>(
       lastEndNanos: startNanos,
       overBudget: false,
       closed: false,
-      slots: new Map(),
+      slots: undefined,
     }
     setOwner(span, record)
     recorder.inFlight++
@@ -399,7 +435,7 @@ export const trackRequest = <A, E, R>(
       const endNanos = clock.currentTimeNanosUnsafe()
       recorder.inFlight--
       finishRequest(recorder, record, exit, endNanos)
-      endSpan(fiber, span, endNanos, exit)
+      endSpan(env, span, endNanos, exit)
       return undefined
     })
   })
@@ -414,36 +450,6 @@ const closeOpenStages = (stages: ReadonlyArray<StageExecution>, requestEndMs: nu
     }
     if (stage.substages.length > 0) closeOpenStages(stage.substages, requestEndMs)
   }
-}
-
-/** Computes the stages whose own time (without their sub-stages) is at least `share` of the request. */
-export const bottlenecksOf = (
-  stages: ReadonlyArray<StageExecution>,
-  requestMs: number,
-  share: number,
-): Array<Bottleneck> => {
-  const out: Array<Bottleneck> = []
-  if (!(requestMs > 0)) return out
-  const visit = (list: ReadonlyArray<StageExecution>) => {
-    for (const stage of list) {
-      let childMs = 0
-      for (const sub of stage.substages) childMs += sub.durationMs
-      const selfMs = Math.max(0, stage.durationMs - childMs)
-      const fraction = selfMs / requestMs
-      if (fraction >= share) {
-        out.push({
-          stageId: stage.stageId,
-          name: stage.name,
-          durationMs: stage.durationMs,
-          selfMs,
-          share: fraction,
-        })
-      }
-      if (stage.substages.length > 0) visit(stage.substages)
-    }
-  }
-  visit(stages)
-  return out.sort((a, b) => b.selfMs - a.selfMs)
 }
 
 /** Builds the summary (a snapshot when the request is still running). */
@@ -492,7 +498,7 @@ const finishRequest = (
   record.closed = true
   const endHooks = recorder.requestEnd
   for (let i = 0; i < endHooks.length; i++) endHooks[i]!(record, summary, exit)
-  recorder.summaries.add(summary)
+  recorder.summaries.add(summary, recorder.config.bottleneckShare)
   const sinks = recorder.summary
   for (let i = 0; i < sinks.length; i++) sinks[i]!(summary, record)
 }
