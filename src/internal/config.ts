@@ -164,6 +164,12 @@ export const NonEmpty: Schema.Codec<string, unknown> = Schema.String.check(
   Schema.isMinLength(1),
 ) as unknown as Schema.Codec<string, unknown>
 
+/** A record of strings (resource attributes, headers). */
+export const StringRecord: Schema.Codec<Readonly<Record<string, string>>, unknown> = Schema.Record(
+  Schema.String,
+  Schema.String,
+) as unknown as Schema.Codec<Readonly<Record<string, string>>, unknown>
+
 // ---------------------------------------------------------------------------------------------------------
 // Environment
 // ---------------------------------------------------------------------------------------------------------
@@ -251,3 +257,35 @@ export const envLiteral = <const L extends string>(
 /** A string variable, trimmed; `undefined` when unset. */
 export const envString = (env: Env, names: ReadonlyArray<string>): string | undefined =>
   firstSet(env, names)?.[1].trim()
+
+/**
+ * Parses a W3C-Baggage-style list of `key=value` pairs, as `OTEL_RESOURCE_ATTRIBUTES` and
+ * `OTEL_EXPORTER_OTLP_HEADERS` use: comma-separated, values percent-decoded, surrounding spaces trimmed.
+ * A pair without `=` or with an empty key, or a malformed percent escape, fails naming `name`.
+ */
+export const parseKeyValueList = (
+  name: string,
+  raw: string,
+): Effect.Effect<Record<string, string>, TelemetryConfigError> => {
+  const out: Record<string, string> = {}
+  for (const part of raw.split(",")) {
+    if (part.trim() === "") continue
+    const eq = part.indexOf("=")
+    const key = eq < 0 ? "" : part.slice(0, eq).trim()
+    if (eq < 0 || key === "") {
+      return Effect.fail(envError(name, raw, `Expected key=value pairs, got ${JSON.stringify(part)}`))
+    }
+    try {
+      out[decodeURIComponent(key)] = decodeURIComponent(part.slice(eq + 1).trim())
+    } catch {
+      return Effect.fail(envError(name, raw, `Invalid percent-encoding in ${JSON.stringify(part)}`))
+    }
+  }
+  return Effect.succeed(out)
+}
+
+/** Parses `OTEL_RESOURCE_ATTRIBUTES`. */
+export const parseResourceAttributes = (
+  raw: string,
+): Effect.Effect<Record<string, string>, TelemetryConfigError> =>
+  parseKeyValueList("OTEL_RESOURCE_ATTRIBUTES", raw)

@@ -104,6 +104,28 @@ export type RequestEndHook = (
 /** Runs after the summary is final and stored, for sinks (export, JSONL, console). */
 export type SummaryHook = (summary: RequestSummary, record: RequestRecord) => void
 
+/**
+ * A typed key under which a concern keeps its runtime state on the recorder (budget windows, error
+ * windows, export statistics…), so other concerns and public accessors can find it without the recorder
+ * knowing every concern.
+ */
+export class Slot<T> {
+  declare readonly _T: T
+  readonly key: string
+  constructor(key: string) {
+    this.key = key
+  }
+}
+
+/** The service this recorder reports for (from `Telemetry.layer` options or `OTEL_*` variables). */
+export interface ServiceDescription {
+  readonly serviceName: string
+  readonly serviceVersion: string | undefined
+  readonly environment: string | undefined
+  /** Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES`). */
+  readonly resourceAttributes: Readonly<Record<string, string>>
+}
+
 /** Tunables of the recorder itself, already validated. */
 export interface RecorderConfig {
   readonly enabled: boolean
@@ -111,6 +133,7 @@ export interface RecorderConfig {
   readonly summaryCapacity: number
   readonly maxStagesPerRequest: number
   readonly maxStageIds: number
+  readonly service: ServiceDescription
 }
 
 /** The defaults of `RecorderConfig`. */
@@ -120,6 +143,12 @@ export const defaultRecorderConfig: RecorderConfig = {
   summaryCapacity: 1000,
   maxStagesPerRequest: 512,
   maxStageIds: 1000,
+  service: {
+    serviceName: "unknown_service",
+    serviceVersion: undefined,
+    environment: undefined,
+    resourceAttributes: {},
+  },
 }
 
 /** One recorder per telemetry layer: configuration, stores and the hooks that concerns installed. */
@@ -138,12 +167,23 @@ export class Recorder {
   droppedStageExecutions = 0
   /** Samples and records that were dropped instead of recorded, by reason. */
   readonly drops: Map<string, number> = new Map()
+  private readonly slotValues: Map<Slot<unknown>, unknown> = new Map()
 
   constructor(config: RecorderConfig) {
     this.config = config
     this.enabled = config.enabled
     this.stats = new StatsStore(config.maxStageIds)
     this.summaries = new SummaryStore(config.summaryCapacity)
+  }
+
+  /** The state a concern stored under `slot`, if it is installed. */
+  get<T>(slot: Slot<T>): T | undefined {
+    return this.slotValues.get(slot) as T | undefined
+  }
+
+  /** Stores a concern's state under `slot`. */
+  set<T>(slot: Slot<T>, value: T): void {
+    this.slotValues.set(slot, value)
   }
 
   /** Counts one dropped sample or record under `reason`. */

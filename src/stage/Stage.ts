@@ -166,7 +166,7 @@ export const track: {
  * ```ts
  * import assert from "node:assert/strict"
  * import { Effect } from "effect"
- * import { Stage, StageStats } from "@stagetrace/stagetrace"
+ * import { Stage, StageStats, Telemetry } from "@stagetrace/stagetrace"
  *
  * const lookup = Stage.fn("kb_lookup")(function* (query: string) {
  *   return query.length

@@ -13,18 +13,24 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Tracer from "effect/Tracer"
 import {
   Bool as booleanSchema,
   type Env,
   envBoolean,
   envNumber,
+  NonEmpty,
   NonNegativeInt,
   option,
+  optionalOption,
+  parseResourceAttributes,
   PositiveFraction,
   PositiveInt,
   readEnv,
+  StringRecord,
   TelemetryConfigError,
 } from "../internal/config.ts"
+import type { Concern } from "./internal/concern.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -56,6 +62,8 @@ export interface TelemetryOptions {
   readonly serviceVersion?: string | undefined
   /** The deployment environment (`deployment.environment.name`). */
   readonly environment?: string | undefined
+  /** Extra resource attributes reported by exporters (merged with `OTEL_RESOURCE_ATTRIBUTES`). */
+  readonly resourceAttributes?: Readonly<Record<string, string>> | undefined
   /**
    * A stage is a bottleneck when its own time is at least this share of its request, in (0, 1].
    * @default 0.3
@@ -119,7 +127,19 @@ const validateRecorderConfig = (
       defaultRecorderConfig.maxStagesPerRequest,
     ),
     maxStageIds: option("maxStageIds", PositiveInt, options.maxStageIds, defaultRecorderConfig.maxStageIds),
+    service: Effect.all({
+      serviceName: option("serviceName", NonEmpty, options.serviceName, "unknown_service"),
+      serviceVersion: optionalOption("serviceVersion", NonEmpty, options.serviceVersion),
+      environment: optionalOption("environment", NonEmpty, options.environment),
+      resourceAttributes: option("resourceAttributes", StringRecord, options.resourceAttributes, {}),
+    }),
   })
+
+/**
+ * The concerns of the telemetry layer, in installation order: budgets and errors mark a stage before
+ * metrics read it; the export concern creates the recording tracer before sampling wraps it.
+ */
+const concerns: ReadonlyArray<Concern> = []
 
 /** The `stagetrace_requests_in_flight` gauge, read from the recorder when metrics are collected. */
 const requestsInFlight = Metric.gauge("stagetrace_requests_in_flight", {
@@ -166,9 +186,24 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
       const config = yield* validateRecorderConfig(options)
       const recorder = new Recorder(config)
       const layers: Array<Layer.Layer<never>> = [inFlightGauge(recorder)]
-      // Each concern validates its own options, installs its hooks on the recorder and may add a layer.
-      // Order matters: budgets and errors mark a stage before metrics and sampling read it.
-      return Layer.mergeAll(Layer.succeed(CurrentRecorder, recorder), ...layers)
+      let tracer: Tracer.Tracer | undefined
+      if (config.enabled) {
+        // Each concern validates its own options, installs its hooks on the recorder and may add layers
+        // or wrap the tracer.
+        let current = yield* Effect.tracer
+        let changed = false
+        for (const concern of concerns) {
+          const installed = yield* concern.install(recorder, options)
+          if (installed.layers !== undefined) layers.push(...installed.layers)
+          if (installed.tracer !== undefined) {
+            current = installed.tracer(current)
+            changed = true
+          }
+        }
+        if (changed) tracer = current
+      }
+      const base = Layer.mergeAll(Layer.succeed(CurrentRecorder, recorder), ...layers)
+      return tracer === undefined ? base : Layer.merge(base, Layer.succeed(Tracer.Tracer, tracer))
     }),
   ) as Layer.Layer<never, TelemetryConfigError>
 
@@ -180,17 +215,25 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
  * @since 0.1.0
  */
 export const environmentVariables: ReadonlyArray<string> = [
-  "STAGETRACE_ENABLED",
-  "EXECUTION_TRACKING_ENABLED",
-  "OTEL_SDK_DISABLED",
-  "OTEL_SERVICE_NAME",
-  "OTEL_SERVICE_VERSION",
-  "STAGETRACE_ENVIRONMENT",
-  "STAGETRACE_BOTTLENECK_SHARE",
-  "STAGETRACE_SUMMARY_CAPACITY",
-  "STAGETRACE_MAX_STAGES_PER_REQUEST",
-  "STAGETRACE_MAX_STAGE_IDS",
+  ...coreVariables(),
+  ...concerns.flatMap((concern) => concern.environmentVariables),
 ]
+
+function coreVariables(): ReadonlyArray<string> {
+  return [
+    "STAGETRACE_ENABLED",
+    "EXECUTION_TRACKING_ENABLED",
+    "OTEL_SDK_DISABLED",
+    "OTEL_SERVICE_NAME",
+    "OTEL_SERVICE_VERSION",
+    "STAGETRACE_ENVIRONMENT",
+    "STAGETRACE_BOTTLENECK_SHARE",
+    "STAGETRACE_SUMMARY_CAPACITY",
+    "STAGETRACE_MAX_STAGES_PER_REQUEST",
+    "STAGETRACE_MAX_STAGE_IDS",
+    "OTEL_RESOURCE_ATTRIBUTES",
+  ]
+}
 
 /** Reads `TelemetryOptions` from an environment snapshot. */
 export const optionsFromEnv = (env: Env): Effect.Effect<TelemetryOptions, TelemetryConfigError> =>
@@ -207,7 +250,10 @@ export const optionsFromEnv = (env: Env): Effect.Effect<TelemetryOptions, Teleme
       maxStagesPerRequest: yield* envNumber(env, ["STAGETRACE_MAX_STAGES_PER_REQUEST"], PositiveInt),
       maxStageIds: yield* envNumber(env, ["STAGETRACE_MAX_STAGE_IDS"], PositiveInt),
     }
+    const resource = env["OTEL_RESOURCE_ATTRIBUTES"]
+    if (resource !== undefined) options.resourceAttributes = yield* parseResourceAttributes(resource)
     for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key]
+    for (const concern of concerns) Object.assign(options, yield* concern.fromEnv(env))
     return options as TelemetryOptions
   })
 
