@@ -53,6 +53,13 @@ export interface RequestRecord {
   readonly span: Tracer.Span
   /** The span the request span was created under (remote or local), if any. */
   readonly parentSpan: Tracer.AnySpan | undefined
+  /** The W3C tracestate received with a remote parent. */
+  readonly parentTraceState: string | undefined
+  /**
+   * The W3C tracestate of this request's spans (set by the sampling concern, for example `ot=th:8`):
+   * exporters put it on every span of the request and `Http.fetch` propagates it.
+   */
+  traceState: string | undefined
   readonly startNanos: bigint
   readonly startTime: number
   readonly stages: Array<StageExecution>

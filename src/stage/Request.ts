@@ -85,6 +85,21 @@ export interface RequestSummary {
 }
 
 /**
+ * A parent from another process: W3C trace context fields.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RemoteParent {
+  readonly traceId: string
+  readonly spanId: string
+  /** The upstream sampled flag. @default true */
+  readonly sampled?: boolean | undefined
+  /** The upstream W3C `tracestate` header value. */
+  readonly traceState?: string | undefined
+}
+
+/**
  * Options of `Request.track`.
  *
  * @category models
@@ -103,9 +118,10 @@ export interface RequestOptions {
   /** Always export this request, whatever the sampler decides. */
   readonly force?: boolean | undefined
   /**
-   * A parent span, usually a remote one from `Propagation.extract`; by default the current span.
+   * The parent of the request span: a span, or a remote parent (usually from `Propagation.extract`) whose
+   * sampled flag and tracestate parent-based sampling honours. By default the current span.
    */
-  readonly parent?: Tracer.AnySpan | undefined
+  readonly parent?: Tracer.AnySpan | RemoteParent | undefined
   /**
    * Span kind of the request span (`"server"` for incoming HTTP requests).
    * @default "internal"

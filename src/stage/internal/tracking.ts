@@ -355,16 +355,25 @@ export interface RequestSpec {
   readonly options: RequestOptions
   readonly budgetMs: number | undefined
   readonly attributeKeys: ReadonlyArray<string>
+  readonly parent: Tracer.AnySpan | undefined
+  readonly parentTraceState: string | undefined
 }
 
 /** Builds the static description of a request. */
 export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
   const budgetMs = budgetToMillis(options?.budget)
+  const parent = options?.parent
   return {
     name,
     options: options ?? {},
     budgetMs: budgetMs !== undefined && Number.isNaN(budgetMs) ? undefined : budgetMs,
     attributeKeys: Object.keys(options?.attributes ?? {}),
+    parent: parent === undefined || "_tag" in parent ? parent : Tracer.externalSpan({
+      traceId: parent.traceId,
+      spanId: parent.spanId,
+      sampled: parent.sampled ?? true,
+    }),
+    parentTraceState: parent !== undefined && !("_tag" in parent) ? parent.traceState : undefined,
   }
 }
 
@@ -393,7 +402,7 @@ export const trackRequest = <A, E, R>(
     const clock = env.clock
     const startNanos = clock.currentTimeNanosUnsafe()
     const requestId = options.requestId ?? generateRequestId()
-    const parentSpan: Tracer.AnySpan | undefined = options.parent ?? fiber.cache.span
+    const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
     const span = makeSpan(env, spec.name, options.kind ?? "internal", parentSpan, startNanos)
     let attributes: Record<string, unknown> = emptyAttributes
     const given = options.attributes
@@ -412,6 +421,8 @@ export const trackRequest = <A, E, R>(
       name: spec.name,
       span,
       parentSpan,
+      parentTraceState: spec.parentTraceState,
+      traceState: undefined,
       startNanos,
       startTime: nanosToMillis(startNanos),
       stages: [],
