@@ -33,12 +33,31 @@ export class StageStatsEntry {
     if (success) this.successes++
   }
 
-  /** The value at quantile `q`, clamped to the observed range so it never leaves [min, max]. */
+  /**
+   * The value at quantile `q`, interpolated linearly between the two closest ranks (the definition of
+   * numpy's default and of most dashboards), each read from the sketch within its relative accuracy, and
+   * clamped to the observed [min, max].
+   */
   quantile(q: number): number {
     const sketch = this.sketch
-    if (sketch.count === 0) return 0
-    const value = sketch.getValueAtQuantile(q)
+    const n = sketch.count
+    if (n === 0) return 0
+    if (n === 1) return sketch.min
+    const rank = q * (n - 1)
+    const lo = Math.floor(rank)
+    const low = this.valueAtIndex(lo)
+    const value = rank === lo ? low : low + (this.valueAtIndex(lo + 1) - low) * (rank - lo)
     return Math.min(sketch.max, Math.max(sketch.min, value))
+  }
+
+  /** The estimated `index`-th smallest sample (0-based). */
+  private valueAtIndex(index: number): number {
+    const sketch = this.sketch
+    const n = sketch.count
+    if (index <= 0) return sketch.min
+    if (index >= n - 1) return sketch.max
+    // Rank `index + 0.5` falls inside the bin holding the `index`-th sample, away from float edges.
+    return sketch.getValueAtQuantile((index + 0.5) / (n - 1))
   }
 }
 

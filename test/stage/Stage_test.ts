@@ -1,0 +1,273 @@
+import assert from "node:assert/strict"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Tracer from "effect/Tracer"
+import { TestClock } from "effect/testing"
+import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
+import { CurrentRecorder } from "../../src/internal/recorder.ts"
+import { effectTest, runFor } from "../_harness.ts"
+
+/** A tracer that keeps every span it creates (native spans), for assertions on span shape. */
+const recordingTracer = () => {
+  const spans: Array<Tracer.NativeSpan> = []
+  const tracer = Tracer.make({
+    span(options) {
+      const span = new Tracer.NativeSpan(options)
+      spans.push(span)
+      return span
+    },
+  })
+  return { spans, tracer }
+}
+
+class KbUnavailable extends Data.TaggedError("KbUnavailable")<{ readonly message: string }> {}
+
+effectTest("Stage.track() measures durations with the Effect clock", () =>
+  Effect.gen(function* () {
+    const summary = yield* runFor(
+      Effect.gen(function* () {
+        yield* Effect.sleep("15 millis").pipe(Stage.track("auth_check"))
+        yield* Effect.sleep("40 millis").pipe(Stage.track("llm_request"))
+        return yield* Request.summary
+      }).pipe(Request.track("chat")),
+      "1 second",
+    )
+    assert.deepEqual(
+      summary.stages.map((s) => [s.stageId, s.startOffsetMs, s.durationMs]),
+      [["auth_check", 0, 15], ["llm_request", 15, 40]],
+    )
+    assert.equal(summary.durationMs, 55)
+    assert.equal(summary.stageCount, 2)
+  }).pipe(Effect.provide(Telemetry.layer())))
+
+effectTest("Stage.track() works data-first and data-last", () =>
+  Effect.gen(function* () {
+    const a = yield* Stage.track(Effect.succeed(1), "first")
+    const b = yield* Effect.succeed(2).pipe(Stage.track("second", { name: "Second stage" }))
+    assert.equal(a + b, 3)
+    const stats = yield* StageStats.all
+    assert.deepEqual(stats.map((s) => s.stageId), ["first", "second"])
+  }).pipe(Effect.provide(Telemetry.layer())))
+
+effectTest("Stage.track() nests a stage inside a stage as a sub-stage", () =>
+  Effect.gen(function* () {
+    const summary = yield* runFor(
+      Effect.gen(function* () {
+        yield* Effect.gen(function* () {
+          yield* Effect.sleep("5 millis").pipe(Stage.track("kb_embed"))
+          yield* Effect.sleep("20 millis").pipe(Stage.track("kb_search"))
+        }).pipe(Stage.track("kb_access"))
+        yield* Effect.sleep("10 millis").pipe(Stage.track("llm_request"))
+        return yield* Request.summary
+      }).pipe(Request.track("chat")),
+      "1 second",
+    )
+    assert.deepEqual(summary.stages.map((s) => s.stageId), ["kb_access", "llm_request"])
+    const kb = summary.stages[0]!
+    assert.equal(kb.durationMs, 25)
+    assert.deepEqual(kb.substages.map((s) => [s.stageId, s.startOffsetMs, s.durationMs]), [
+      ["kb_embed", 0, 5],
+      ["kb_search", 5, 20],
+    ])
+    assert.equal(summary.stageCount, 4)
+  }).pipe(Effect.provide(Telemetry.layer())))
+
+effectTest("Stage.track() makes child spans with stage and request attributes", () => {
+  const { spans, tracer } = recordingTracer()
+  return Effect.gen(function* () {
+    yield* Effect.succeed("ok").pipe(
+      Stage.track("auth_check", { name: "Authentication", metadata: { "auth.method": "token" } }),
+      Request.track("chat", { requestId: "req-1" }),
+    )
+    const request = spans.find((s) => s.name === "chat")!
+    const stage = spans.find((s) => s.name === "Authentication")!
+    assert.equal(stage.parent._tag === "Some" && stage.parent.value.spanId, request.spanId)
+    assert.equal(stage.traceId, request.traceId)
+    assert.equal(stage.attributes.get("stage.id"), "auth_check")
+    assert.equal(stage.attributes.get("stage.name"), "Authentication")
+    assert.equal(stage.attributes.get("request.id"), "req-1")
+    assert.equal(stage.attributes.get("auth.method"), "token")
+    assert.equal(request.attributes.get("request.id"), "req-1")
+    assert.equal(stage.status._tag, "Ended")
+    assert.ok(stage.status._tag === "Ended" && Exit.isSuccess(stage.status.exit))
+  }).pipe(Effect.withTracer(tracer), Effect.provide(Telemetry.layer()))
+})
+
+effectTest("Stage.track() records typed failures, defects and interruptions", () =>
+  Effect.gen(function* () {
+    const summary = yield* Effect.gen(function* () {
+      yield* Effect.exit(Effect.fail(new KbUnavailable({ message: "index offline" })).pipe(Stage.track("kb")))
+      yield* Effect.exit(Effect.die(new RangeError("bad offset")).pipe(Stage.track("format")))
+      yield* Effect.exit(Effect.interrupt.pipe(Stage.track("cache")))
+      return yield* Request.summary
+    }).pipe(Request.track("chat"))
+    const [kb, format, cache] = summary.stages
+    assert.deepEqual([kb?.success, kb?.status, kb?.error], [false, "error", {
+      type: "KbUnavailable",
+      message: "index offline",
+    }])
+    assert.deepEqual([format?.status, format?.error], ["error", {
+      type: "RangeError",
+      message: "bad offset",
+    }])
+    assert.deepEqual([cache?.status, cache?.error?.type], ["interrupted", "Interrupted"])
+    const stats = yield* StageStats.get("kb")
+    assert.equal(stats?.successRate, 0)
+  }).pipe(Effect.provide(Telemetry.layer())))
+
+effectTest(
+  "Stage.track() never changes the result or the error of the wrapped effect",
+  () =>
+    Effect.gen(function* () {
+      const ok = yield* Effect.succeed(42).pipe(Stage.track("a"))
+      const failed = yield* Effect.exit(Effect.fail("nope").pipe(Stage.track("b")))
+      assert.equal(ok, 42)
+      assert.deepEqual(failed, Exit.fail("nope"))
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest("Stage.track() outside a request still makes a span and feeds statistics", () => {
+  const { spans, tracer } = recordingTracer()
+  return Effect.gen(function* () {
+    yield* runFor(Effect.sleep("8 millis").pipe(Stage.track("warmup")), "10 millis")
+    assert.equal(spans.length, 1)
+    assert.equal(spans[0]!.attributes.get("stage.id"), "warmup")
+    assert.equal(spans[0]!.attributes.has("request.id"), false)
+    const stats = yield* StageStats.get("warmup")
+    assert.equal(stats?.count, 1)
+    assert.equal(stats?.maxMs, 8)
+  }).pipe(Effect.withTracer(tracer), Effect.provide(Telemetry.layer()))
+})
+
+effectTest("Stage.track() keeps metadata in the summary", () =>
+  Effect.gen(function* () {
+    const summary = yield* Effect.void.pipe(
+      Stage.track("llm_request", { metadata: { model: "small", tokens: 512 } }),
+      Effect.andThen(Request.summary),
+      Request.track("chat"),
+    )
+    assert.deepEqual(summary.stages[0]?.metadata, { model: "small", tokens: 512 })
+  }).pipe(Effect.provide(Telemetry.layer())))
+
+effectTest(
+  "Stage.fn() runs every call as a stage and applies pipeables inside it",
+  () =>
+    Effect.gen(function* () {
+      const lookup = Stage.fn("kb_lookup")(
+        function* (query: string) {
+          yield* Effect.sleep("3 millis")
+          return query.toUpperCase()
+        },
+        (effect) => Effect.map(effect, (s) => `${s}!`),
+      )
+      const summary = yield* runFor(
+        Effect.gen(function* () {
+          assert.equal(yield* lookup("a"), "A!")
+          assert.equal(yield* lookup("b"), "B!")
+          return yield* Request.summary
+        }).pipe(Request.track("chat")),
+        "1 second",
+      )
+      assert.deepEqual(summary.stages.map((s) => [s.stageId, s.durationMs]), [["kb_lookup", 3], [
+        "kb_lookup",
+        3,
+      ]])
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Stage.record() without a duration measures from the previous stage's end",
+  () =>
+    Effect.gen(function* () {
+      const summary = yield* runFor(
+        Effect.gen(function* () {
+          yield* Effect.sleep("7 millis")
+          yield* Stage.record("routing_analysis")
+          yield* Effect.sleep("10 millis").pipe(Stage.track("redis_cache"))
+          yield* Effect.sleep("4 millis")
+          yield* Stage.record("response_formatting", { metadata: { format: "markdown" } })
+          yield* Stage.record("audit", { durationMs: 2.5, success: false, error: new Error("late") })
+          return yield* Request.summary
+        }).pipe(Request.track("chat")),
+        "1 second",
+      )
+      assert.deepEqual(
+        summary.stages.map((s) => [s.stageId, s.startOffsetMs, s.durationMs, s.success, s.recorded ?? false]),
+        [
+          ["routing_analysis", 0, 7, true, true],
+          ["redis_cache", 7, 10, true, false],
+          ["response_formatting", 17, 4, true, true],
+          ["audit", 18.5, 2.5, false, true],
+        ],
+      )
+      assert.deepEqual(summary.stages[3]?.error, { type: "Error", message: "late" })
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Stage.record() drops and counts invalid durations instead of failing",
+  () =>
+    Effect.gen(function* () {
+      yield* Stage.record("bad", { durationMs: Number.NaN })
+      yield* Stage.record("negative", { durationMs: -1 })
+      yield* Stage.record("outside_request") // no duration and no request to measure from
+      assert.deepEqual(yield* StageStats.all, [])
+      const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
+      assert.deepEqual(Object.fromEntries(recorder.drops), {
+        invalid_duration: 2,
+        record_without_duration: 1,
+      })
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Stage.track() leaves an unfinished stage marked when its request ends first",
+  () =>
+    Effect.gen(function* () {
+      const background = Effect.sleep("100 millis").pipe(Stage.track("slow_audit"))
+      const request = Effect.gen(function* () {
+        yield* Effect.forkDetach(background)
+        yield* Effect.sleep("10 millis").pipe(Stage.track("reply"))
+      }).pipe(Request.track("chat"))
+      const fiber = yield* Effect.forkChild(request)
+      yield* TestClock.adjust("10 millis")
+      yield* Fiber.join(fiber)
+      const [summary] = yield* Summaries.recent(1)
+      // Stages are in start order: the forked fiber starts after the request's own next stage.
+      assert.deepEqual(summary?.stages.map((s) => [s.stageId, s.status, s.durationMs]), [
+        ["reply", "ok", 10],
+        ["slow_audit", "unfinished", 10],
+      ])
+      yield* TestClock.adjust("200 millis")
+      // The published summary is not touched by the late end.
+      assert.equal((yield* Summaries.recent(1))[0]?.stages[1]?.status, "unfinished")
+      const stats = yield* StageStats.get("slow_audit")
+      // The stage still fed statistics when it ended, after its request.
+      assert.equal(stats?.count, 1)
+      assert.equal(stats?.maxMs, 100)
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Request.track() with an interrupted stage still produces a summary",
+  () =>
+    Effect.gen(function* () {
+      const request = Effect.gen(function* () {
+        yield* Effect.sleep("5 millis").pipe(Stage.track("auth_check"))
+        yield* Effect.never.pipe(Stage.track("llm_request"))
+      }).pipe(Request.track("chat", { requestId: "r-int" }))
+      const fiber = yield* Effect.forkChild(request)
+      yield* TestClock.adjust("30 millis")
+      yield* Fiber.interrupt(fiber)
+      const summaries = yield* Summaries.recent(1)
+      const summary = summaries[0]!
+      assert.equal(summary.requestId, "r-int")
+      assert.equal(summary.status, "interrupted")
+      assert.deepEqual(summary.stages.map((s) => [s.stageId, s.status, s.durationMs]), [
+        ["auth_check", "ok", 5],
+        ["llm_request", "interrupted", 25],
+      ])
+    }).pipe(Effect.provide(Telemetry.layer())),
+)

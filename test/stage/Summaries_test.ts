@@ -1,0 +1,66 @@
+import assert from "node:assert/strict"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import { Request, Stage, Summaries, Telemetry } from "../../mod.ts"
+import { stagesPerSummary } from "../../src/stage/internal/summaries.ts"
+import { effectTest } from "../_harness.ts"
+
+const request = (id: string, stages = 1) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < stages; i++) yield* Stage.record(`s${i}`, { durationMs: i + 1, metadata: { i } })
+  }).pipe(Request.track("chat", { requestId: id }))
+
+effectTest(
+  "Summaries.recent() returns the newest summaries first, up to the ring's capacity",
+  () =>
+    Effect.gen(function* () {
+      for (let i = 0; i < 7; i++) yield* request(`r${i}`)
+      assert.deepEqual((yield* Summaries.recent(3)).map((s) => s.requestId), ["r6", "r5", "r4"])
+      assert.deepEqual((yield* Summaries.recent()).map((s) => s.requestId), ["r6", "r5", "r4", "r3", "r2"])
+      assert.deepEqual(yield* Summaries.recent(0), [])
+      assert.deepEqual(yield* Summaries.size, { held: 5, total: 7 })
+    }).pipe(Effect.provide(Telemetry.layer({ summaryCapacity: 5 }))),
+)
+
+effectTest("Summaries.recent() gives back the stage tree as it was recorded", () =>
+  Effect.gen(function* () {
+    const live = yield* Effect.gen(function* () {
+      yield* Effect.gen(function* () {
+        yield* Stage.record("kb_embed", { durationMs: 3 })
+        yield* Stage.record("kb_search", { durationMs: 4, success: false, error: new TypeError("bad query") })
+      }).pipe(Stage.track("kb_access", { metadata: { index: "docs" } }))
+      yield* Stage.record("llm_request", { durationMs: 9 })
+      return yield* Request.summary
+    }).pipe(Request.track("chat", { requestId: "tree", attributes: { tenant: "acme" } }))
+    const [stored] = yield* Summaries.recent(1)
+    assert.ok(stored)
+    assert.deepEqual(stored.stages, live.stages)
+    assert.deepEqual(stored.attributes, { tenant: "acme" })
+    assert.equal(stored.stages[0]?.substages[1]?.error?.type, "TypeError")
+  }).pipe(Effect.provide(Telemetry.layer())))
+
+effectTest(
+  "Summaries evict requests whose stages were overwritten, keeping memory bounded",
+  () =>
+    Effect.gen(function* () {
+      // Capacity 2 keeps 2 × stagesPerSummary stage slots; three requests of that many stages do not fit.
+      for (let i = 0; i < 3; i++) yield* request(`big${i}`, stagesPerSummary)
+      const held = yield* Summaries.recent(10)
+      assert.deepEqual(held.map((s) => s.requestId), ["big2", "big1"])
+      yield* request("huge", stagesPerSummary * 2)
+      assert.deepEqual((yield* Summaries.recent(10)).map((s) => s.requestId), ["huge"])
+      assert.equal((yield* Summaries.recent(1))[0]?.stageCount, stagesPerSummary * 2)
+    }).pipe(Effect.provide(Telemetry.layer({ summaryCapacity: 2, maxStagesPerRequest: 1000 }))),
+)
+
+effectTest("Summaries.stream() follows requests completing after it starts", () =>
+  Effect.gen(function* () {
+    yield* request("before")
+    const fiber = yield* Effect.forkChild(Stream.runCollect(Stream.take(Summaries.stream(), 2)))
+    yield* Effect.yieldNow
+    yield* request("one")
+    yield* request("two")
+    const collected = yield* Fiber.join(fiber)
+    assert.deepEqual(collected.map((s) => s.requestId), ["one", "two"])
+  }).pipe(Effect.provide(Telemetry.layer())))
