@@ -10,6 +10,7 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { CurrentRecorder } from "../internal/recorder.ts"
 import type { RequestSummary } from "./Request.ts"
+import { renderWaterfall } from "./internal/waterfall.ts"
 
 /**
  * Up to `limit` summaries of the most recently completed requests, newest first.
@@ -66,3 +67,50 @@ export const size: Effect.Effect<{ readonly held: number; readonly total: number
     return Effect.succeed({ held: store.size, total: store.total })
   },
 )
+
+/**
+ * Options of `Summaries.waterfall`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface WaterfallOptions {
+  /**
+   * Width of the bar column, in characters.
+   * @default 40
+   */
+  readonly width?: number | undefined
+  /**
+   * Colour the output with ANSI escapes.
+   * @default false
+   */
+  readonly colors?: boolean | undefined
+}
+
+/**
+ * Renders a summary as a text stage waterfall: one line per stage (sub-stages indented) with a bar at
+ * its offset scaled to its duration, its duration and its outcome, then the bottlenecks.
+ *
+ * @example Printing a waterfall
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Stage, Summaries } from "@stagetrace/stagetrace"
+ *
+ * const summary = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* Stage.record("auth_check", { durationMs: 10 })
+ *     yield* Stage.record("llm_request", { durationMs: 30 })
+ *     return yield* Request.summary
+ *   }).pipe(Request.track("chat", { requestId: "r-1" })),
+ * )
+ * const text = Summaries.waterfall(summary, { width: 20 })
+ * assert.match(text, /auth_check/)
+ * assert.match(text, /bottlenecks: llm_request/)
+ * ```
+ *
+ * @category summaries
+ * @since 0.1.0
+ */
+export const waterfall = (summary: RequestSummary, options?: WaterfallOptions): string =>
+  renderWaterfall(summary, options)

@@ -1,0 +1,199 @@
+/**
+ * The stagetrace demo: a simulated chat/RAG service (auth → routing → cache → knowledge base → LLM →
+ * formatting) serving a few hundred concurrent requests with random latencies and some failures, then
+ * printing what stagetrace saw: the waterfall of the slowest and of a failed request, per-stage
+ * statistics, and the bottlenecks.
+ *
+ * Run it with `deno task demo` (optionally `deno task demo --seed 42 --requests 500`). No collector is
+ * needed. The same seed gives the same workload.
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import { Request, Stage, StageStats, Summaries, Telemetry } from "../mod.ts"
+type RequestSummary = Request.RequestSummary
+
+// ---------------------------------------------------------------------------------------------------------
+// Workload
+// ---------------------------------------------------------------------------------------------------------
+
+const flag = (name: string, fallback: number): number => {
+  const i = Deno.args.indexOf(`--${name}`)
+  const value = i >= 0 ? Number(Deno.args[i + 1]) : Number.NaN
+  return Number.isFinite(value) ? value : fallback
+}
+const seed = flag("seed", 7)
+const requestCount = flag("requests", 300)
+
+/** mulberry32: a small seedable generator, so the same seed plans the same workload. */
+const random = (state: number) => () => {
+  state = (state + 0x6d2b79f5) | 0
+  let t = Math.imul(state ^ (state >>> 15), 1 | state)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+const rng = random(seed)
+/** A log-normal latency in milliseconds around `median` (right-skewed, like real latencies). */
+const latency = (median: number, spread = 0.5) =>
+  Math.max(
+    0.2,
+    median * Math.exp(spread * Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng())),
+  )
+
+class RateLimited
+  extends Data.TaggedError("RateLimited")<{ readonly message: string; readonly status: number }> {}
+class KbTimeout extends Data.TaggedError("KbTimeout")<{ readonly message: string }> {}
+class InvalidPrompt extends Data.TaggedError("InvalidPrompt")<{ readonly message: string }> {}
+
+/** Everything random about one request, drawn up front so concurrency cannot change the plan. */
+interface Plan {
+  readonly id: string
+  readonly route: "chat" | "search"
+  readonly model: "small" | "large"
+  readonly cacheHit: boolean
+  readonly ms: Readonly<Record<string, number>>
+  readonly failure: "none" | "rate_limited" | "kb_timeout" | "invalid_prompt"
+}
+
+const plan = (i: number): Plan => {
+  const model = rng() < 0.3 ? "large" : "small"
+  const failureDraw = rng()
+  return {
+    id: `req-${String(i).padStart(4, "0")}`,
+    route: rng() < 0.8 ? "chat" : "search",
+    model,
+    cacheHit: rng() < 0.35,
+    ms: {
+      auth_check: latency(2),
+      routing_analysis: latency(4),
+      redis_cache: latency(1.5),
+      kb_embed: latency(15),
+      kb_search: latency(40, 0.7),
+      kb_rerank: latency(12),
+      llm_request: latency(model === "large" ? 260 : 120, 0.6),
+      response_formatting: latency(3),
+    },
+    failure: failureDraw < 0.04
+      ? "rate_limited"
+      : failureDraw < 0.06
+      ? "kb_timeout"
+      : failureDraw < 0.07
+      ? "invalid_prompt"
+      : "none",
+  }
+}
+
+const pause = (ms: number) => Effect.sleep(`${ms} millis`)
+
+/** One request through the pipeline. */
+const handle = (p: Plan) =>
+  Effect.gen(function* () {
+    yield* pause(p.ms.auth_check!).pipe(Stage.track("auth_check"))
+    if (p.failure === "invalid_prompt") {
+      yield* Effect.fail(new InvalidPrompt({ message: "prompt failed validation" })).pipe(
+        Stage.track("routing_analysis"),
+      )
+    }
+    yield* pause(p.ms.routing_analysis!).pipe(
+      Stage.track("routing_analysis", { metadata: { route: p.route } }),
+    )
+    yield* pause(p.ms.redis_cache!).pipe(Stage.track("redis_cache", { metadata: { hit: p.cacheHit } }))
+    if (!p.cacheHit) {
+      yield* Effect.gen(function* () {
+        yield* pause(p.ms.kb_embed!).pipe(Stage.track("kb_embed"))
+        yield* pause(p.ms.kb_search!).pipe(
+          Effect.andThen(
+            p.failure === "kb_timeout"
+              ? Effect.fail(new KbTimeout({ message: "knowledge base timed out" }))
+              : Effect.void,
+          ),
+          Stage.track("kb_search"),
+        )
+        yield* pause(p.ms.kb_rerank!).pipe(Stage.track("kb_rerank"))
+      }).pipe(Stage.track("kb_access", { name: "Knowledge base" }))
+    }
+    yield* pause(p.ms.llm_request!).pipe(
+      Effect.andThen(
+        p.failure === "rate_limited"
+          ? Effect.fail(new RateLimited({ message: "LLM rate limit exceeded", status: 429 }))
+          : Effect.void,
+      ),
+      Stage.track("llm_request", { metadata: { model: p.model } }),
+    )
+    yield* pause(p.ms.response_formatting!).pipe(Stage.track("response_formatting"))
+  }).pipe(
+    Request.track("chat", {
+      requestId: p.id,
+      attributes: { route: p.route, model: p.model, cache: p.cacheHit ? "hit" : "miss" },
+    }),
+  )
+
+// ---------------------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------------------
+
+const pad = (value: string | number, width: number) => String(value).padStart(width)
+const ms = (value: number) => value.toFixed(1)
+
+const printStats = (stats: ReadonlyArray<StageStats.StageStatistics>) => {
+  console.log(
+    `${"stage".padEnd(22)}${pad("count", 7)}${pad("ok %", 8)}${pad("mean", 9)}${pad("p50", 9)}${
+      pad("p95", 9)
+    }${pad("p99", 9)}${pad("max", 9)}   (ms)`,
+  )
+  for (const s of stats) {
+    console.log(
+      `${s.stageId.padEnd(22)}${pad(s.count, 7)}${pad((s.successRate * 100).toFixed(1), 8)}${
+        pad(ms(s.meanMs), 9)
+      }${pad(ms(s.p50Ms), 9)}${pad(ms(s.p95Ms), 9)}${pad(ms(s.p99Ms), 9)}${pad(ms(s.maxMs), 9)}`,
+    )
+  }
+}
+
+const printBottlenecks = (summaries: ReadonlyArray<RequestSummary>) => {
+  const counts = new Map<string, { count: number; share: number }>()
+  for (const summary of summaries) {
+    for (const b of summary.bottlenecks) {
+      const entry = counts.get(b.stageId) ?? { count: 0, share: 0 }
+      entry.count++
+      entry.share += b.share
+      counts.set(b.stageId, entry)
+    }
+  }
+  const ranked = [...counts].sort((a, b) => b[1].count - a[1].count)
+  for (const [stageId, { count, share }] of ranked) {
+    console.log(
+      `  ${stageId.padEnd(22)} bottleneck in ${pad(count, 4)} of ${summaries.length} requests` +
+        `  (avg ${(share / count * 100).toFixed(0)}% of the request)`,
+    )
+  }
+}
+
+const program = Effect.gen(function* () {
+  const plans = Array.from({ length: requestCount }, (_, i) => plan(i))
+  console.log(`stagetrace demo — ${requestCount} concurrent chat requests, seed ${seed}\n`)
+  const started = performance.now()
+  const exits = yield* Effect.all(plans.map((p) => Effect.exit(handle(p))), { concurrency: 200 })
+  const elapsed = performance.now() - started
+  const failed = exits.filter((e) => e._tag === "Failure").length
+
+  const summaries = yield* Summaries.recent(requestCount)
+  const slowest = [...summaries].sort((a, b) => b.durationMs - a.durationMs)[0]
+  const firstFailure = summaries.find((s) => !s.success)
+  const colors = Deno.stdout.isTerminal() && Deno.env.get("NO_COLOR") === undefined
+
+  console.log(`served ${requestCount} requests in ${(elapsed / 1000).toFixed(2)} s, ${failed} failed\n`)
+  if (slowest) console.log(`Slowest request\n${Summaries.waterfall(slowest, { colors })}\n`)
+  if (firstFailure) console.log(`A failed request\n${Summaries.waterfall(firstFailure, { colors })}\n`)
+  console.log("Per-stage statistics (every request, DDSketch quantiles within 1%)")
+  printStats(yield* StageStats.all)
+  console.log("\nBottlenecks (stages taking at least 30% of their request)")
+  printBottlenecks(summaries)
+})
+
+await Effect.runPromise(
+  program.pipe(
+    Effect.provide(
+      Telemetry.layerFromEnv({ serviceName: "chat-demo", environment: "demo", summaryCapacity: 1000 }),
+    ),
+  ),
+)
