@@ -37,7 +37,10 @@ export const renderWaterfall = (summary: RequestSummary, options: WaterfallOptio
   const width = Math.max(10, Math.floor(options.width ?? 40))
   const colors = options.colors === true
   const rows = flatten(summary.stages, 0, [])
-  const total = Math.max(summary.durationMs, ...rows.map(([s]) => s.startOffsetMs + s.durationMs), 1e-9)
+  // Recorded stages may claim to have started before their request: the axis starts at the earliest one.
+  const origin = Math.min(0, ...rows.map(([s]) => s.startOffsetMs))
+  const total = Math.max(summary.durationMs, ...rows.map(([s]) => s.startOffsetMs + s.durationMs)) - origin ||
+    1e-9
   const labelWidth = Math.max(12, ...rows.map(([s, depth]) => 2 * depth + s.stageId.length)) + 2
   const outcome = summary.success
     ? paint(colors, 32, "ok")
@@ -52,7 +55,10 @@ export const renderWaterfall = (summary: RequestSummary, options: WaterfallOptio
     (flags.length > 0 ? `  (${flags.join(", ")})` : "") + `  trace ${summary.traceId}`,
   ]
   for (const [stage, depth] of rows) {
-    const start = Math.min(width - 1, Math.floor((stage.startOffsetMs / total) * width))
+    const start = Math.max(
+      0,
+      Math.min(width - 1, Math.floor(((stage.startOffsetMs - origin) / total) * width)),
+    )
     const length = Math.max(1, Math.min(width - start, Math.round((stage.durationMs / total) * width)))
     const bar = " ".repeat(start) + "█".repeat(length) + " ".repeat(Math.max(0, width - start - length))
     const label = ("  ".repeat(depth) + stage.stageId).padEnd(labelWidth)
