@@ -25,5 +25,6 @@
  *
  * @module
  */
+export * from "./src/log/mod.ts"
 export * from "./src/stage/mod.ts"
 export * from "./src/telemetry/mod.ts"
