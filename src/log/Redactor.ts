@@ -199,7 +199,9 @@ export const makeEngine = (
     const patterns: Array<RegExp> = []
     const given = options.patterns ?? []
     if (!Array.isArray(given)) {
-      return yield* Effect.fail(optionError(name("patterns"), given, "Expected an array of RegExp or strings"))
+      return yield* Effect.fail(
+        optionError(name("patterns"), given, "Expected an array of RegExp or strings"),
+      )
     }
     for (let i = 0; i < given.length; i++) {
       const pattern = given[i]

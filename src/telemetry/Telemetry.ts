@@ -33,6 +33,7 @@ import {
 import type { Concern } from "./internal/concern.ts"
 import { logConcern, redactionConcern } from "../log/internal/concern.ts"
 import type { LoggingOptions } from "../log/Log.ts"
+import * as Runtime from "../runtime/Runtime.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -41,6 +42,7 @@ import {
 } from "../internal/recorder.ts"
 
 export { TelemetryConfigError }
+export type { EndRequestOptions, RuntimeOptions, TelemetryRuntime } from "../runtime/Runtime.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -304,4 +306,46 @@ const withoutUndefined = <T extends object>(value: T): Partial<T> => {
   const out: Record<string, unknown> = {}
   for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = v
   return out as Partial<T>
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Promise API
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * A telemetry runtime for code outside Effect: `request`, `stage` and `instrument` for async functions
+ * (the current request is carried across `await`), the manual lifecycle keyed by id (`startRequest`,
+ * `recordStage`, `timingScope`, `endRequest`), statistics and summaries, and `dispose()` to flush and
+ * stop. Built from `Telemetry.layer(options)`, so stages, statistics, budgets, summaries, logs and
+ * exports are the Effect API's. Rejects with `TelemetryConfigError` on an invalid option.
+ *
+ * @example Timing plain async functions
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const telemetry = await Telemetry.makeRuntime({ serviceName: "chat" })
+ * const fetchUser = telemetry.instrument("database_query", async (id: string) => ({ id }))
+ *
+ * const user = await telemetry.request("chat", { requestId: "req-1" }, async () => {
+ *   await telemetry.stage("auth_check", async () => {})
+ *   return await fetchUser("u-1")
+ * })
+ * assert.deepEqual(user, { id: "u-1" })
+ *
+ * telemetry.startRequest("req-2", "chat")
+ * telemetry.recordStage("req-2", "retrieval", { durationMs: 15 })
+ * const summary = await telemetry.endRequest("req-2")
+ * assert.equal(summary?.stages[0]?.durationMs, 15)
+ *
+ * assert.deepEqual(telemetry.recentSummaries().map((s) => s.requestId), ["req-2", "req-1"])
+ * await telemetry.dispose()
+ * ```
+ *
+ * @category runtime
+ * @since 0.1.0
+ */
+export const makeRuntime = (options: Runtime.RuntimeOptions = {}): Promise<Runtime.TelemetryRuntime> => {
+  const { maxOpenRequests: _max, openRequestTimeout: _timeout, layer: _layer, ...telemetry } = options
+  return Runtime.make(layer(telemetry), options)
 }

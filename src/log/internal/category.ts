@@ -4,10 +4,8 @@
  * INTEGRATION POINT (errors concern, built in parallel as `Errors.classify`): when the errors concern is
  * merged, `categoryOf` should call its classifier with the rules installed on the recorder, e.g.
  *
- * ```ts
- * const state = recorder.get(ErrorsSlot)
- * return state === undefined ? basicCategory(cause) : classifyCause(cause, state.rules).category
- * ```
+ *     const state = recorder.get(ErrorsSlot)
+ *     return state === undefined ? basicCategory(cause) : classifyCause(cause, state.rules).category
  *
  * Until then a basic classification with the same categories is used: the seeds' keyword patterns
  * (transient / configuration / data / resource), HTTP-like status codes, `interrupted` for interruptions,

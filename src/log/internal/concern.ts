@@ -13,7 +13,7 @@ import { type Env, envBoolean, envError, envString } from "../../internal/config
 import { RedactorSlot } from "../../internal/slots.ts"
 import type { Concern } from "../../telemetry/internal/concern.ts"
 import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
-import { type LogOptions, logger, parseLevel, replaceDefault, validate } from "../Log.ts"
+import { logger, type LogOptions, parseLevel, replaceDefault, validate } from "../Log.ts"
 import { makeEngine } from "../Redactor.ts"
 import * as Lifecycle from "./lifecycle.ts"
 
@@ -57,7 +57,11 @@ export const logConcern: Concern = {
         const parsed = parseLevel(level)
         if (parsed === undefined) {
           return yield* Effect.fail(
-            envError("STAGETRACE_LOG_LEVEL", level, "Expected trace, debug, info, warn, error, fatal or none"),
+            envError(
+              "STAGETRACE_LOG_LEVEL",
+              level,
+              "Expected trace, debug, info, warn, error, fatal or none",
+            ),
           )
         }
         log.level = parsed

@@ -32,7 +32,8 @@ const levelNames: Record<LogLevel.LogLevel, string> = {
 }
 
 /** The lower-case level name used in records (`info`, `warn`…). */
-export const levelName = (level: LogLevel.LogLevel): string => levelNames[level] ?? String(level).toLowerCase()
+export const levelName = (level: LogLevel.LogLevel): string =>
+  levelNames[level] ?? String(level).toLowerCase()
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> => {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false
@@ -170,7 +171,14 @@ export const toJsonLine = (record: Record_): string => {
   }
 }
 
-const prettySkip: ReadonlySet<string> = new Set(["timestamp", "level", "message", "service", "environment", "version"])
+const prettySkip: ReadonlySet<string> = new Set([
+  "timestamp",
+  "level",
+  "message",
+  "service",
+  "environment",
+  "version",
+])
 
 const prettyValue = (value: unknown): string => {
   if (typeof value === "string") return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)

@@ -128,12 +128,13 @@ export const luhn = (digits: string): boolean => {
 // `password=…` pair or a bearer header wins over the generic detectors inside it.
 const sources = {
   // 1: key, 2: separator (with quote)  — `password=hunter2`, `"api_key": "…"`, `?token=…`
-  pair: String.raw`\b((?i:pass(?:word|wd|phrase)|pwd|secret|client[_-]?secret|(?:access|refresh|id|session)[_-]?token|token|api[_-]?key|x-api-key|authorization|private[_-]?key)"?\s*[=:]\s*"?)((?:(?i:bearer|basic|token|digest)\s+)?[^\s"'&,;<>]+)`,
+  pair: String
+    .raw`\b((?i:pass(?:word|wd|phrase)|pwd|secret|client[_-]?secret|(?:access|refresh|id|session)[_-]?token|token|api[_-]?key|x-api-key|authorization|private[_-]?key)"?\s*[=:]\s*"?)((?:(?i:bearer|basic|token|digest)\s+)?[^\s"'&,;<>]+)`,
   // 3: scheme — `Bearer eyJ…`, `Basic dXNlcjpw…`
   bearer: String.raw`\b((?i:bearer|basic))\s+(?=[A-Za-z0-9\-._~+/]*[0-9+/=_.\-])[A-Za-z0-9\-._~+/]{8,}=*`,
   jwt: String.raw`\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`,
-  apiKey:
-    String.raw`\b(?:sk|pk|rk)[-_](?:live[-_]|test[-_]|proj[-_])?[A-Za-z0-9_-]{16,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}`,
+  apiKey: String
+    .raw`\b(?:sk|pk|rk)[-_](?:live[-_]|test[-_]|proj[-_])?[A-Za-z0-9_-]{16,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}`,
   email: String.raw`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`,
   uuid: String.raw`\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`,
   // Long random-looking runs: 32+ alphanumerics (checked for a digit and a letter), or base64 with + or /.
@@ -141,8 +142,8 @@ const sources = {
   // 13–19 digits, optionally grouped by spaces or dashes, starting like a card number (2–6).
   card: String.raw`\b[2-6]\d{3}(?:[ -]?\d){9,15}\b`,
   ipv4: String.raw`\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b`,
-  ipv6:
-    String.raw`(?<![:\w])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![:\w])|(?<![:\w])(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,6})?::(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,6})?(?![:\w])`,
+  ipv6: String
+    .raw`(?<![:\w])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![:\w])|(?<![:\w])(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,6})?::(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,6})?(?![:\w])`,
 }
 
 type Kind = "pair" | "bearer" | "jwt" | "apiKey" | "email" | "uuid" | "longSecret" | "card" | "ipv4" | "ipv6"
@@ -280,7 +281,7 @@ export const compile = (config: RedactConfig): Engine => {
         }
       }
     }
-    if (!masked) for (const extra of extraKeys) if (normalized.endsWith(extra)) masked = true
+    if (!masked) { for (const extra of extraKeys) if (normalized.endsWith(extra)) masked = true }
     if (keyCache.size < keyCacheCapacity) keyCache.set(key, masked)
     return masked
   }
