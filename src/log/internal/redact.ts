@@ -135,9 +135,11 @@ const sources = {
   jwt: String.raw`\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`,
   apiKey: String
     .raw`\b(?:sk|pk|rk)[-_](?:live[-_]|test[-_]|proj[-_])?[A-Za-z0-9_-]{16,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}`,
-  email: String.raw`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`,
+  // Bounded quantifiers (RFC 5321 limits) keep the scan linear on long runs without an `@`.
+  email: String.raw`[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}`,
   uuid: String.raw`\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`,
-  // Long random-looking runs: 32+ alphanumerics (checked for a digit and a letter), or base64 with + or /.
+  // Long random-looking runs: 32+ alphanumerics, or 40+ base64 characters (both checked for a digit and a
+  // letter, so long words and repeated characters pass).
   longSecret: String.raw`\b[A-Za-z0-9]{32,}\b|[A-Za-z0-9+/]{40,}={0,2}`,
   // 13–19 digits, optionally grouped by spaces or dashes, starting like a card number (2–6).
   card: String.raw`\b[2-6]\d{3}(?:[ -]?\d){9,15}\b`,
@@ -148,7 +150,8 @@ const sources = {
 
 type Kind = "pair" | "bearer" | "jwt" | "apiKey" | "email" | "uuid" | "longSecret" | "card" | "ipv4" | "ipv6"
 
-const hasDigitAndLetter = /(?=.*\d)(?=.*[A-Za-z])/
+// Anchored: an unanchored lookahead would rescan the match from every position (quadratic).
+const hasDigitAndLetter = /^(?=[^]*\d)(?=[^]*[A-Za-z])/
 
 const cacheCapacity = 4096
 const cacheMaxLength = 512
@@ -213,7 +216,7 @@ export const compile = (config: RedactConfig): Engine => {
         case "uuid":
           return Mask.uuid
         case "longSecret":
-          return match.length >= 40 || hasDigitAndLetter.test(match) ? Mask.token : match
+          return hasDigitAndLetter.test(match) ? Mask.token : match
         case "card": {
           const digits = match.replace(/[ -]/g, "")
           return digits.length >= 13 && digits.length <= 19 && luhn(digits) ? Mask.card : match
