@@ -26,5 +26,6 @@
  * @module
  */
 export * from "./src/log/mod.ts"
+export * from "./src/report/mod.ts"
 export * from "./src/stage/mod.ts"
 export * from "./src/telemetry/mod.ts"
