@@ -103,5 +103,5 @@ Deno.bench("same, lifecycle logs at info (queued)", { group: "stage with logs" }
 addEventListener("unload", () => {
   void plain.dispose()
   void logged.dispose()
-  sink = undefined
+  void sink
 })

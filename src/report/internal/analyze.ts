@@ -314,7 +314,10 @@ export const analyze = (lines: Iterable<SummaryLine>, options: AnalyzeOptions = 
   for (const r of compact) {
     const index = Math.min(bucketCount - 1, Math.floor((r.start - (from ?? 0)) / bucketMs))
     perBucket.get("(request)")![index]!.push(r.durationMs)
-    for (const [id, d] of r.stages) perBucket.get(id)?.[index]!.push(d)
+    for (const [id, d] of r.stages) {
+      const buckets = perBucket.get(id)
+      if (buckets !== undefined) buckets[index]!.push(d)
+    }
   }
   const timeline: Timeline = {
     bucketMs,

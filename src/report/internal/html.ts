@@ -202,7 +202,7 @@ const hbars = (
   const rowH = 22
   const max = Math.max(...rows.map((r) => r.value), 1e-9)
   const parts = rows.map((row, i) => {
-    const w = Math.max(1, (row.value / max) * (width - labelW - 160))
+    const w = Math.max(1, (row.value / max) * (width - labelW - 420))
     const yy = i * rowH
     return `<text class="label" x="8" y="${yy + 15}">${escapeHtml(row.label)}</text><rect x="${labelW}" y="${
       yy + 3
