@@ -196,6 +196,11 @@ export const compile = (config: RedactConfig): Engine => {
     return `(${source})`
   })
   const combined = wrapped.length === 0 ? undefined : new RegExp(wrapped.join("|"), "g")
+  // The e-mail detector scans up to 64 characters from every position; most text has no `@`, so a twin
+  // without it (same groups, the alternative made impossible) is used then.
+  const withoutEmail = wrapped.length === 0
+    ? undefined
+    : new RegExp(wrapped.map((part, i) => kinds[i] === "email" ? "((?!))" : part).join("|"), "g")
   const userPatterns = config.patterns.map((p) =>
     new RegExp(p.source, p.flags.includes("g") ? p.flags : p.flags + "g")
   )
@@ -236,9 +241,10 @@ export const compile = (config: RedactConfig): Engine => {
 
   const run = (text: string): string => {
     let out = text
-    if (combined !== undefined) {
-      combined.lastIndex = 0
-      out = out.replace(combined, replacer as (substring: string, ...args: Array<unknown>) => string)
+    const regex = text.indexOf("@") >= 0 ? combined : withoutEmail
+    if (regex !== undefined) {
+      regex.lastIndex = 0
+      out = out.replace(regex, replacer as (substring: string, ...args: Array<unknown>) => string)
     }
     for (const pattern of userPatterns) {
       pattern.lastIndex = 0
