@@ -25,5 +25,7 @@
  *
  * @module
  */
+export * from "./src/log/mod.ts"
+export * from "./src/report/mod.ts"
 export * from "./src/stage/mod.ts"
 export * from "./src/telemetry/mod.ts"

@@ -95,6 +95,12 @@ export type StageEndHook = (
   durationMs: number,
 ) => void
 
+/**
+ * Runs when a stage starts, after its node exists and before its effect runs (not for `Stage.record`,
+ * whose stages start and end at once). Must be synchronous and cheap, like every hook.
+ */
+export type StageStartHook = (node: StageNode) => void
+
 /** Runs when a request starts, after its record exists and before its effect runs. */
 export type RequestStartHook = (record: RequestRecord) => void
 
@@ -164,6 +170,7 @@ export class Recorder {
   readonly enabled: boolean
   readonly stats: StatsStore
   readonly summaries: SummaryStore
+  readonly stageStart: Array<StageStartHook> = []
   readonly stageEnd: Array<StageEndHook> = []
   readonly requestStart: Array<RequestStartHook> = []
   readonly requestEnd: Array<RequestEndHook> = []

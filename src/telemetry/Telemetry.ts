@@ -31,6 +31,9 @@ import {
   TelemetryConfigError,
 } from "../internal/config.ts"
 import type { Concern } from "./internal/concern.ts"
+import { logConcern, redactionConcern } from "../log/internal/concern.ts"
+import type { LoggingOptions } from "../log/Log.ts"
+import * as Runtime from "../runtime/Runtime.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -39,6 +42,7 @@ import {
 } from "../internal/recorder.ts"
 
 export { TelemetryConfigError }
+export type { EndRequestOptions, RuntimeOptions, TelemetryRuntime } from "../runtime/Runtime.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -50,7 +54,7 @@ export { TelemetryConfigError }
  * @category configuration
  * @since 0.1.0
  */
-export interface TelemetryOptions {
+export interface TelemetryOptions extends LoggingOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -136,10 +140,11 @@ const validateRecorderConfig = (
   })
 
 /**
- * The concerns of the telemetry layer, in installation order: budgets and errors mark a stage before
- * metrics read it; the export concern creates the recording tracer before sampling wraps it.
+ * The concerns of the telemetry layer, in installation order: redaction first (every later concern reads
+ * the redactor from the recorder); budgets and errors mark a stage before metrics and logs read it; the
+ * export concern creates the recording tracer before sampling wraps it.
  */
-const concerns: ReadonlyArray<Concern> = []
+const concerns: ReadonlyArray<Concern> = [redactionConcern, logConcern]
 
 /** The `stagetrace_requests_in_flight` gauge, read from the recorder when metrics are collected. */
 const requestsInFlight = Metric.gauge("stagetrace_requests_in_flight", {
@@ -301,4 +306,46 @@ const withoutUndefined = <T extends object>(value: T): Partial<T> => {
   const out: Record<string, unknown> = {}
   for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = v
   return out as Partial<T>
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Promise API
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * A telemetry runtime for code outside Effect: `request`, `stage` and `instrument` for async functions
+ * (the current request is carried across `await`), the manual lifecycle keyed by id (`startRequest`,
+ * `recordStage`, `timingScope`, `endRequest`), statistics and summaries, and `dispose()` to flush and
+ * stop. Built from `Telemetry.layer(options)`, so stages, statistics, budgets, summaries, logs and
+ * exports are the Effect API's. Rejects with `TelemetryConfigError` on an invalid option.
+ *
+ * @example Timing plain async functions
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const telemetry = await Telemetry.makeRuntime({ serviceName: "chat" })
+ * const fetchUser = telemetry.instrument("database_query", async (id: string) => ({ id }))
+ *
+ * const user = await telemetry.request("chat", { requestId: "req-1" }, async () => {
+ *   await telemetry.stage("auth_check", async () => {})
+ *   return await fetchUser("u-1")
+ * })
+ * assert.deepEqual(user, { id: "u-1" })
+ *
+ * telemetry.startRequest("req-2", "chat")
+ * telemetry.recordStage("req-2", "retrieval", { durationMs: 15 })
+ * const summary = await telemetry.endRequest("req-2")
+ * assert.equal(summary?.stages[0]?.durationMs, 15)
+ *
+ * assert.deepEqual(telemetry.recentSummaries().map((s) => s.requestId), ["req-2", "req-1"])
+ * await telemetry.dispose()
+ * ```
+ *
+ * @category runtime
+ * @since 0.1.0
+ */
+export const makeRuntime = (options: Runtime.RuntimeOptions = {}): Promise<Runtime.TelemetryRuntime> => {
+  const { maxOpenRequests: _max, openRequestTimeout: _timeout, layer: _layer, ...telemetry } = options
+  return Runtime.make(layer(telemetry), options)
 }

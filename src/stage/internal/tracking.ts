@@ -296,6 +296,8 @@ export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpe
     const parentSpan = fiber.cache.span
     const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
     const node = openStage(recorder, spec, span, ownerOf(parentSpan), startNanos)
+    const startHooks = recorder.stageStart
+    for (let i = 0; i < startHooks.length; i++) startHooks[i]!(node)
     return Effect.onExitPrimitive(Effect.provideService(self, Tracer.ParentSpan, span), (exit) => {
       const endNanos = clock.currentTimeNanosUnsafe()
       closeStage(recorder, node, exit, endNanos)

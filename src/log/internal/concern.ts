@@ -1,0 +1,90 @@
+/**
+ * The two concerns of the log folder. `redactionConcern` installs the redactor on the recorder first of
+ * all (on by default), so every later concern (export, metrics) finds it under `RedactorSlot`;
+ * `logConcern` installs the structured logger and the lifecycle hooks after budgets and errors have
+ * marked the stage.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as References from "effect/References"
+import { type Env, envBoolean, envError, envString } from "../../internal/config.ts"
+import { RedactorSlot } from "../../internal/slots.ts"
+import type { Concern } from "../../telemetry/internal/concern.ts"
+import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
+import { logger, type LogOptions, parseLevel, replaceDefault, validate } from "../Log.ts"
+import { makeEngine } from "../Redactor.ts"
+import * as Lifecycle from "./lifecycle.ts"
+
+/** Installs the redactor (always, unless `redaction: false`). */
+export const redactionConcern: Concern = {
+  name: "redaction",
+  environmentVariables: ["STAGETRACE_REDACTION", "STAGETRACE_REDACT_IP_ADDRESSES"],
+  fromEnv: (env: Env) =>
+    Effect.gen(function* () {
+      const enabled = yield* envBoolean(env, ["STAGETRACE_REDACTION"])
+      const ips = yield* envBoolean(env, ["STAGETRACE_REDACT_IP_ADDRESSES"])
+      if (enabled === undefined && ips === undefined) return {}
+      if (enabled === false) return { redaction: false }
+      return { redaction: ips === undefined ? true : { ipAddresses: ips } }
+    }),
+  install: (recorder, options: TelemetryOptions) =>
+    Effect.map(makeEngine(options.redaction, "redaction"), (engine) => {
+      recorder.set(RedactorSlot, engine)
+      return {}
+    }),
+}
+
+/** Installs the structured logger and the lifecycle records when `log` is set. */
+export const logConcern: Concern = {
+  name: "log",
+  environmentVariables: ["STAGETRACE_LOG_FORMAT", "STAGETRACE_LOG_LEVEL"],
+  fromEnv: (env: Env) =>
+    Effect.gen(function* () {
+      const format = envString(env, ["STAGETRACE_LOG_FORMAT"])
+      const level = envString(env, ["STAGETRACE_LOG_LEVEL"])
+      if (format === undefined && level === undefined) return {}
+      const log: { format?: "json" | "pretty"; level?: LogOptions["level"] } = {}
+      if (format !== undefined) {
+        const lower = format.toLowerCase()
+        if (lower !== "json" && lower !== "pretty") {
+          return yield* Effect.fail(envError("STAGETRACE_LOG_FORMAT", format, "Expected json or pretty"))
+        }
+        log.format = lower
+      }
+      if (level !== undefined) {
+        const parsed = parseLevel(level)
+        if (parsed === undefined) {
+          return yield* Effect.fail(
+            envError(
+              "STAGETRACE_LOG_LEVEL",
+              level,
+              "Expected trace, debug, info, warn, error, fatal or none",
+            ),
+          )
+        }
+        log.level = parsed
+      }
+      return { log }
+    }),
+  install: (recorder, options: TelemetryOptions) =>
+    Effect.gen(function* () {
+      const given = options.log
+      if (given === undefined || given === false) return {}
+      const config = yield* validate(given === true ? {} : given, "log")
+      const current = yield* Effect.withFiber((fiber) =>
+        Effect.succeed(fiber.getRef(References.CurrentLoggers))
+      )
+      const loggers = replaceDefault(current, logger(config.format))
+      yield* Lifecycle.install(recorder, config, loggers)
+      return {
+        layers: [
+          Layer.mergeAll(
+            Layer.succeed(References.CurrentLoggers, loggers),
+            Layer.succeed(References.MinimumLogLevel, config.level),
+          ),
+        ],
+      }
+    }),
+}

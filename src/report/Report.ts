@@ -1,0 +1,135 @@
+/**
+ * The performance report: reads the JSONL performance logs (`stagetrace.summary.v1` lines, as written by
+ * `Exporter.jsonl`) and renders one self-contained HTML page — per-stage p50/p95/p99, p95 latency over
+ * time per stage, stage waterfalls of the slowest requests, a bottleneck ranking, budget violations,
+ * errors by category, and the attribute values over-represented among slow requests — plus a text
+ * summary. `deno task report <dir-or-file>` does all of it from the command line.
+ *
+ * The page needs no network (charts are inline SVG, the script is inline, and a Content-Security-Policy
+ * blocks every fetch). The analysis holds one small record per request in memory (and the slowest
+ * requests in full), so very large logs should be reported a directory or a day at a time.
+ *
+ * @module
+ */
+import type { SummaryLine } from "../internal/jsonl.ts"
+import { type Analysis, analyze as analyzeLines, type AnalyzeOptions } from "./internal/analyze.ts"
+import { renderHtml } from "./internal/html.ts"
+import { read as readPath } from "./internal/read.ts"
+import { renderText } from "./internal/text.ts"
+
+export type {
+  Analysis,
+  AnalyzeOptions,
+  BottleneckRow,
+  BudgetRow,
+  ErrorRow,
+  SlowRequest,
+  SlowValueRow,
+  StageRow,
+  Timeline,
+  WaterfallBar,
+} from "./internal/analyze.ts"
+export type { SummaryLine } from "../internal/jsonl.ts"
+
+/**
+ * Reads every summary line of a JSONL file, or of every `*.jsonl` file in a directory. Other lines are
+ * skipped and counted.
+ *
+ * @category report
+ * @since 0.1.0
+ */
+export const read = (
+  path: string,
+): Promise<
+  {
+    readonly sources: ReadonlyArray<string>
+    readonly lines: ReadonlyArray<SummaryLine>
+    readonly skippedLines: number
+  }
+> => readPath(path)
+
+/**
+ * Analyses summary lines: everything the report shows, as data.
+ *
+ * @example Analysing summaries
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Report } from "@stagetrace/stagetrace"
+ *
+ * const line = (id: string, durationMs: number): Report.SummaryLine => ({
+ *   schema: "stagetrace.summary.v1", timestamp: new Date(0).toISOString(), service: { name: "chat" },
+ *   requestId: id, name: "chat", traceId: "t", spanId: "s", startTime: 0, durationMs, success: true,
+ *   status: "ok", stageCount: 1, bottlenecks: [], attributes: {}, truncated: false, overBudget: false,
+ *   sampled: true, keptBecause: undefined,
+ *   stages: [{ stageId: "llm", name: "llm", startOffsetMs: 0, durationMs, success: true, status: "ok", metadata: {}, substages: [] }],
+ * })
+ * const analysis = Report.analyze([line("a", 10), line("b", 30)])
+ * assert.equal(analysis.stages[0]?.stageId, "llm")
+ * assert.equal(analysis.stages[0]?.p50Ms, 10)
+ * assert.equal(analysis.slowest[0]?.requestId, "b")
+ * ```
+ *
+ * @category report
+ * @since 0.1.0
+ */
+export const analyze = (lines: Iterable<SummaryLine>, options?: AnalyzeOptions): Analysis =>
+  analyzeLines(lines, options)
+
+/**
+ * Renders an analysis as one self-contained HTML page.
+ *
+ * @category report
+ * @since 0.1.0
+ */
+export const toHtml = (analysis: Analysis, title?: string): string => renderHtml(analysis, title)
+
+/**
+ * Renders an analysis as a short text summary.
+ *
+ * @category report
+ * @since 0.1.0
+ */
+export const toText = (analysis: Analysis): string => renderText(analysis)
+
+/**
+ * Options of `Report.generate`.
+ *
+ * @category report
+ * @since 0.1.0
+ */
+export interface GenerateOptions {
+  /**
+   * Where to write the HTML.
+   * @default `<file without .jsonl>.html` for a file, `<dir>/report.html` for a directory
+   */
+  readonly out?: string | undefined
+  /**
+   * The page title.
+   * @default "stagetrace performance report"
+   */
+  readonly title?: string | undefined
+}
+
+/** The default output path for a report of `path`. @internal */
+export const defaultOut = async (path: string): Promise<string> => {
+  const info = await Deno.stat(path)
+  return info.isDirectory ? `${path.replace(/\/+$/, "")}/report.html` : `${path.replace(/\.jsonl$/, "")}.html`
+}
+
+/**
+ * Reads `path` (a JSONL file or a directory of them), writes the HTML report and returns where it was
+ * written, the analysis and the text summary.
+ *
+ * @category report
+ * @since 0.1.0
+ */
+export const generate = async (
+  path: string,
+  options: GenerateOptions = {},
+): Promise<{ readonly out: string; readonly analysis: Analysis; readonly text: string }> => {
+  const { sources, lines, skippedLines } = await readPath(path)
+  const analysis = analyzeLines(lines, { sources, skippedLines })
+  const out = options.out ?? await defaultOut(path)
+  await Deno.writeTextFile(out, renderHtml(analysis, options.title))
+  return { out, analysis, text: renderText(analysis) }
+}

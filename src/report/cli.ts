@@ -1,0 +1,45 @@
+/**
+ * `deno task report <dir-or-file> [--out report.html] [--title text]`: writes the HTML report of the JSONL
+ * performance logs and prints a text summary.
+ *
+ * @internal
+ */
+import { generate } from "./Report.ts"
+
+const usage = "usage: deno task report <dir-or-file.jsonl> [--out report.html] [--title text]"
+
+const main = async (args: ReadonlyArray<string>): Promise<number> => {
+  let path: string | undefined
+  let out: string | undefined
+  let title: string | undefined
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === "--out" || arg === "-o") out = args[++i]
+    else if (arg === "--title") title = args[++i]
+    else if (arg === "--help" || arg === "-h") {
+      console.log(usage)
+      return 0
+    } else if (path === undefined) path = arg
+    else {
+      console.error(`unexpected argument ${JSON.stringify(arg)}\n${usage}`)
+      return 2
+    }
+  }
+  if (path === undefined) {
+    console.error(usage)
+    return 2
+  }
+  try {
+    const result = await generate(path, { out, title })
+    console.log(result.text)
+    console.log(`\nwrote ${result.out}`)
+    return result.analysis.requests === 0 ? 1 : 0
+  } catch (error) {
+    console.error(`cannot report ${path}: ${error instanceof Error ? error.message : String(error)}`)
+    return 1
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args))
+
+export { main }

@@ -1,0 +1,420 @@
+/**
+ * The analysis behind the report: one pass over the summary lines keeps compact per-request records
+ * (duration, outcome, flattened stages, attribute values) and the slowest requests in full; everything
+ * else is computed from those. Quantiles are exact (nearest rank over the sorted values).
+ *
+ * @internal
+ */
+import type { SummaryLine } from "../../internal/jsonl.ts"
+import type { StageExecution } from "../../stage/Stage.ts"
+
+/** Per-stage latency. */
+export interface StageRow {
+  readonly stageId: string
+  readonly count: number
+  readonly errors: number
+  readonly meanMs: number
+  readonly p50Ms: number
+  readonly p95Ms: number
+  readonly p99Ms: number
+  readonly maxMs: number
+  readonly totalMs: number
+  /** This stage's total time divided by the total time of all requests (sub-stages overlap parents). */
+  readonly shareOfTime: number
+}
+
+/** One bar of a waterfall. */
+export interface WaterfallBar {
+  readonly stageId: string
+  readonly depth: number
+  readonly startOffsetMs: number
+  readonly durationMs: number
+  readonly status: string
+  readonly overBudget: boolean
+}
+
+/** One of the slowest requests. */
+export interface SlowRequest {
+  readonly requestId: string
+  readonly name: string
+  readonly timestamp: string
+  readonly durationMs: number
+  readonly status: string
+  readonly bars: ReadonlyArray<WaterfallBar>
+}
+
+/** How often a stage was a bottleneck. */
+export interface BottleneckRow {
+  readonly stageId: string
+  /** Requests in which the stage was a bottleneck. */
+  readonly requests: number
+  /** `requests` divided by all requests. */
+  readonly shareOfRequests: number
+  /** Mean share of the request's time, over the requests where it was a bottleneck. */
+  readonly meanShare: number
+}
+
+/** Budget violations of one stage (or of whole requests, stage id `(request)`). */
+export interface BudgetRow {
+  readonly stageId: string
+  readonly violations: number
+  readonly budgetMs: number | undefined
+  readonly meanOverMs: number
+  readonly maxOverMs: number
+}
+
+/** Failures of one category. */
+export interface ErrorRow {
+  readonly category: string
+  readonly failedRequests: number
+  readonly failedStages: number
+  /** The most frequent error types, `type (count)`. */
+  readonly topTypes: ReadonlyArray<string>
+}
+
+/** An attribute value over-represented among slow requests. */
+export interface SlowValueRow {
+  readonly key: string
+  readonly value: string
+  readonly slowCount: number
+  readonly slowShare: number
+  readonly normalShare: number
+  /** `slowShare / normalShare`, smoothed. */
+  readonly lift: number
+}
+
+/** Latency over time. */
+export interface Timeline {
+  /** Start (epoch ms) of each bucket. */
+  readonly buckets: ReadonlyArray<number>
+  readonly bucketMs: number
+  /** p95 per bucket (null when the stage did not run in it), for the busiest stages and the whole request. */
+  readonly series: ReadonlyArray<{ readonly stageId: string; readonly p95: ReadonlyArray<number | null> }>
+}
+
+/** Everything the report shows. */
+export interface Analysis {
+  readonly sources: ReadonlyArray<string>
+  readonly requests: number
+  readonly skippedLines: number
+  readonly services: ReadonlyArray<string>
+  readonly from: number | undefined
+  readonly to: number | undefined
+  readonly overall: {
+    readonly successRate: number
+    readonly meanMs: number
+    readonly p50Ms: number
+    readonly p95Ms: number
+    readonly p99Ms: number
+    readonly maxMs: number
+  }
+  readonly stages: ReadonlyArray<StageRow>
+  readonly timeline: Timeline
+  readonly slowest: ReadonlyArray<SlowRequest>
+  readonly bottlenecks: ReadonlyArray<BottleneckRow>
+  readonly overBudgetRequests: number
+  readonly budgets: ReadonlyArray<BudgetRow>
+  readonly failedRequests: number
+  readonly errors: ReadonlyArray<ErrorRow>
+  readonly slowThresholdMs: number
+  readonly slowValues: ReadonlyArray<SlowValueRow>
+}
+
+/** Options of `analyze`. */
+export interface AnalyzeOptions {
+  readonly sources?: ReadonlyArray<string> | undefined
+  readonly skippedLines?: number | undefined
+  /** Waterfalls drawn. @default 6 */
+  readonly slowest?: number | undefined
+  /** Stages drawn in the latency chart. @default 8 */
+  readonly timelineStages?: number | undefined
+  /** Buckets of the latency chart. @default 48 */
+  readonly buckets?: number | undefined
+}
+
+interface Compact {
+  readonly start: number
+  readonly durationMs: number
+  readonly stages: ReadonlyArray<readonly [stageId: string, durationMs: number]>
+  readonly values: ReadonlyArray<string>
+}
+
+/** Nearest-rank quantile of sorted values. */
+export const quantileOf = (sorted: ArrayLike<number>, q: number): number => {
+  if (sorted.length === 0) return 0
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
+  return sorted[rank]!
+}
+
+const sortNumbers = (values: Array<number>): Float64Array => Float64Array.from(values).sort()
+
+const finite = (value: unknown): number => typeof value === "number" && Number.isFinite(value) ? value : 0
+
+/** Attribute values with at most this many distinct values per key are compared (ids are not). */
+const maxDistinctValues = 40
+
+const flatten = (
+  stages: ReadonlyArray<StageExecution>,
+  depth: number,
+  out: Array<WaterfallBar>,
+): Array<WaterfallBar> => {
+  for (const stage of stages) {
+    out.push({
+      stageId: String(stage.stageId),
+      depth,
+      startOffsetMs: finite(stage.startOffsetMs),
+      durationMs: finite(stage.durationMs),
+      status: String(stage.status ?? (stage.success ? "ok" : "error")),
+      overBudget: stage.overBudget === true,
+    })
+    if (Array.isArray(stage.substages) && stage.substages.length > 0 && depth < 16) {
+      flatten(stage.substages, depth + 1, out)
+    }
+  }
+  return out
+}
+
+const valueText = (value: unknown): string | undefined =>
+  typeof value === "string"
+    ? value.length <= 80 ? value : undefined
+    : typeof value === "number" || typeof value === "boolean"
+    ? String(value)
+    : undefined
+
+/** Analyses summary lines (already filtered with `isSummaryLine`). */
+export const analyze = (lines: Iterable<SummaryLine>, options: AnalyzeOptions = {}): Analysis => {
+  const slowestCount = options.slowest ?? 6
+  const compact: Array<Compact> = []
+  const slowest: Array<SummaryLine> = []
+  const durations: Array<number> = []
+  const services = new Set<string>()
+  const byStage = new Map<string, { durations: Array<number>; errors: number; total: number }>()
+  const bottlenecks = new Map<string, { requests: number; shareSum: number }>()
+  const budgets = new Map<string, { violations: number; budgetMs: number | undefined; over: Array<number> }>()
+  const errors = new Map<string, { requests: number; stages: number; types: Map<string, number> }>()
+  const distinct = new Map<string, Set<string>>()
+  let ok = 0
+  let overBudgetRequests = 0
+  let failedRequests = 0
+  let from: number | undefined
+  let to: number | undefined
+
+  const countError = (category: string | undefined, type: string, isRequest: boolean) => {
+    const key = category ?? "uncategorized"
+    let row = errors.get(key)
+    if (row === undefined) errors.set(key, row = { requests: 0, stages: 0, types: new Map() })
+    if (isRequest) row.requests++
+    else row.stages++
+    row.types.set(type, (row.types.get(type) ?? 0) + 1)
+  }
+  const countBudget = (stageId: string, durationMs: number, budgetMs: number | undefined) => {
+    let row = budgets.get(stageId)
+    if (row === undefined) budgets.set(stageId, row = { violations: 0, budgetMs, over: [] })
+    row.violations++
+    if (budgetMs !== undefined) row.over.push(Math.max(0, durationMs - budgetMs))
+  }
+
+  for (const line of lines) {
+    const durationMs = finite(line.durationMs)
+    const start = finite(line.startTime) || Date.parse(String(line.timestamp)) || 0
+    durations.push(durationMs)
+    if (line.service?.name !== undefined) services.add(String(line.service.name))
+    from = from === undefined ? start : Math.min(from, start)
+    to = to === undefined ? start + durationMs : Math.max(to, start + durationMs)
+    if (line.success) ok++
+    else {
+      failedRequests++
+      if (line.error !== undefined) countError(line.error.category, String(line.error.type), true)
+      else countError(undefined, String(line.status), true)
+    }
+    if (line.overBudget) {
+      overBudgetRequests++
+      countBudget("(request)", durationMs, line.budgetMs)
+    }
+    for (const b of Array.isArray(line.bottlenecks) ? line.bottlenecks : []) {
+      let row = bottlenecks.get(b.stageId)
+      if (row === undefined) bottlenecks.set(b.stageId, row = { requests: 0, shareSum: 0 })
+      row.requests++
+      row.shareSum += finite(b.share)
+    }
+
+    const stagePairs: Array<readonly [string, number]> = []
+    const values: Array<string> = [`name=${line.name}`]
+    const visit = (stages: ReadonlyArray<StageExecution>) => {
+      for (const stage of stages) {
+        const d = finite(stage.durationMs)
+        stagePairs.push([stage.stageId, d])
+        let row = byStage.get(stage.stageId)
+        if (row === undefined) byStage.set(stage.stageId, row = { durations: [], errors: 0, total: 0 })
+        row.durations.push(d)
+        row.total += d
+        if (stage.success === false && stage.status !== "running") {
+          row.errors++
+          if (stage.error !== undefined) countError(stage.error.category, String(stage.error.type), false)
+        }
+        if (stage.overBudget === true) countBudget(stage.stageId, d, stage.budgetMs)
+        for (const [key, value] of Object.entries(stage.metadata ?? {})) {
+          const text = valueText(value)
+          if (text !== undefined) values.push(`${stage.stageId}.${key}=${text}`)
+        }
+        if (Array.isArray(stage.substages)) visit(stage.substages)
+      }
+    }
+    visit(line.stages)
+    for (const [key, value] of Object.entries(line.attributes ?? {})) {
+      const text = valueText(value)
+      if (text !== undefined) values.push(`${key}=${text}`)
+    }
+    for (const pair of values) {
+      const key = pair.slice(0, pair.indexOf("="))
+      let set = distinct.get(key)
+      if (set === undefined) distinct.set(key, set = new Set())
+      if (set.size <= maxDistinctValues) set.add(pair)
+    }
+    compact.push({ start, durationMs, stages: stagePairs, values })
+
+    // Keep the slowest requests in full (a small sorted array).
+    if (slowest.length < slowestCount || durationMs > finite(slowest[slowest.length - 1]!.durationMs)) {
+      slowest.push(line)
+      slowest.sort((a, b) => finite(b.durationMs) - finite(a.durationMs))
+      if (slowest.length > slowestCount) slowest.pop()
+    }
+  }
+
+  const requests = compact.length
+  const sorted = sortNumbers(durations)
+  let totalTime = 0
+  for (const d of durations) totalTime += d
+
+  const stages: Array<StageRow> = [...byStage].map(([stageId, row]) => {
+    const s = sortNumbers(row.durations)
+    return {
+      stageId,
+      count: s.length,
+      errors: row.errors,
+      meanMs: row.total / s.length,
+      p50Ms: quantileOf(s, 0.5),
+      p95Ms: quantileOf(s, 0.95),
+      p99Ms: quantileOf(s, 0.99),
+      maxMs: s[s.length - 1] ?? 0,
+      totalMs: row.total,
+      shareOfTime: totalTime > 0 ? row.total / totalTime : 0,
+    }
+  }).sort((a, b) => b.totalMs - a.totalMs)
+
+  // Latency over time: p95 per bucket for the stages with the most total time, and the whole request.
+  const bucketCount = Math.max(1, options.buckets ?? 48)
+  const span = from === undefined || to === undefined ? 0 : Math.max(1, to - from)
+  const bucketMs = Math.max(1, Math.ceil(span / bucketCount))
+  const chosen = stages.slice(0, options.timelineStages ?? 8).map((s) => s.stageId)
+  const perBucket = new Map<string, Array<Array<number>>>()
+  for (const id of ["(request)", ...chosen]) {
+    perBucket.set(id, Array.from({ length: bucketCount }, () => []))
+  }
+  for (const r of compact) {
+    const index = Math.min(bucketCount - 1, Math.floor((r.start - (from ?? 0)) / bucketMs))
+    perBucket.get("(request)")![index]!.push(r.durationMs)
+    for (const [id, d] of r.stages) {
+      const buckets = perBucket.get(id)
+      if (buckets !== undefined) buckets[index]!.push(d)
+    }
+  }
+  const timeline: Timeline = {
+    bucketMs,
+    buckets: Array.from({ length: bucketCount }, (_, i) => (from ?? 0) + i * bucketMs),
+    series: [...perBucket].map(([stageId, buckets]) => ({
+      stageId,
+      p95: buckets.map((values) => values.length === 0 ? null : quantileOf(sortNumbers(values), 0.95)),
+    })),
+  }
+
+  // Slow versus normal: which attribute values are over-represented among the slowest 10%.
+  const slowThresholdMs = quantileOf(sorted, 0.9)
+  const slowCounts = new Map<string, number>()
+  const normalCounts = new Map<string, number>()
+  let slowTotal = 0
+  let normalTotal = 0
+  for (const r of compact) {
+    const slow = r.durationMs >= slowThresholdMs && requests >= 10
+    if (slow) slowTotal++
+    else normalTotal++
+    const target = slow ? slowCounts : normalCounts
+    for (const pair of new Set(r.values)) {
+      const key = pair.slice(0, pair.indexOf("="))
+      if ((distinct.get(key)?.size ?? 0) > maxDistinctValues) continue
+      target.set(pair, (target.get(pair) ?? 0) + 1)
+    }
+  }
+  const minSupport = Math.max(3, Math.ceil(slowTotal * 0.05))
+  const slowValues: Array<SlowValueRow> = []
+  for (const [pair, slowCount] of slowCounts) {
+    if (slowCount < minSupport) continue
+    const normalCount = normalCounts.get(pair) ?? 0
+    const slowShare = slowCount / slowTotal
+    const normalShare = normalTotal === 0 ? 0 : normalCount / normalTotal
+    const lift = ((slowCount + 1) / (slowTotal + 2)) / ((normalCount + 1) / (normalTotal + 2))
+    if (lift < 1.2) continue
+    const eq = pair.indexOf("=")
+    slowValues.push({
+      key: pair.slice(0, eq),
+      value: pair.slice(eq + 1),
+      slowCount,
+      slowShare,
+      normalShare,
+      lift,
+    })
+  }
+  slowValues.sort((a, b) => b.lift - a.lift || b.slowCount - a.slowCount)
+
+  let sum = 0
+  for (const d of durations) sum += d
+  return {
+    sources: options.sources ?? [],
+    requests,
+    skippedLines: options.skippedLines ?? 0,
+    services: [...services].sort(),
+    from,
+    to,
+    overall: {
+      successRate: requests === 0 ? 1 : ok / requests,
+      meanMs: requests === 0 ? 0 : sum / requests,
+      p50Ms: quantileOf(sorted, 0.5),
+      p95Ms: quantileOf(sorted, 0.95),
+      p99Ms: quantileOf(sorted, 0.99),
+      maxMs: sorted[sorted.length - 1] ?? 0,
+    },
+    stages,
+    timeline,
+    slowest: slowest.map((line) => ({
+      requestId: String(line.requestId),
+      name: String(line.name),
+      timestamp: String(line.timestamp),
+      durationMs: finite(line.durationMs),
+      status: String(line.status),
+      bars: flatten(line.stages, 0, []),
+    })),
+    bottlenecks: [...bottlenecks].map(([stageId, row]) => ({
+      stageId,
+      requests: row.requests,
+      shareOfRequests: requests === 0 ? 0 : row.requests / requests,
+      meanShare: row.shareSum / row.requests,
+    })).sort((a, b) => b.requests - a.requests || b.meanShare - a.meanShare),
+    overBudgetRequests,
+    budgets: [...budgets].map(([stageId, row]) => ({
+      stageId,
+      violations: row.violations,
+      budgetMs: row.budgetMs,
+      meanOverMs: row.over.length === 0 ? 0 : row.over.reduce((a, b) => a + b, 0) / row.over.length,
+      maxOverMs: row.over.reduce((a, b) => Math.max(a, b), 0),
+    })).sort((a, b) => b.violations - a.violations),
+    failedRequests,
+    errors: [...errors].map(([category, row]) => ({
+      category,
+      failedRequests: row.requests,
+      failedStages: row.stages,
+      topTypes: [...row.types].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([type, n]) => `${type} (${n})`),
+    })).sort((a, b) => b.failedRequests + b.failedStages - (a.failedRequests + a.failedStages)),
+    slowThresholdMs,
+    slowValues: slowValues.slice(0, 15),
+  }
+}

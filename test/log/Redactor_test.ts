@@ -1,0 +1,149 @@
+import assert from "node:assert/strict"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { Redactor, Telemetry } from "../../mod.ts"
+import { luhn } from "../../src/log/internal/redact.ts"
+import { CurrentRecorder } from "../../src/internal/recorder.ts"
+import { RedactorSlot } from "../../src/internal/slots.ts"
+import { effectTest } from "../_harness.ts"
+import { ordinaryCorpus, personalCorpus } from "./_corpus.ts"
+
+const r = Redactor.defaultRedactor
+const installedRedactor = Effect.withFiber((fiber) =>
+  Effect.succeed(fiber.getRef(CurrentRecorder).get(RedactorSlot))
+)
+
+Deno.test("Redactor.defaultRedactor masks every kind of personal data in the corpus", () => {
+  for (const [input, expected] of personalCorpus) assert.equal(r.redactString(input), expected, input)
+})
+
+Deno.test("Redactor.defaultRedactor leaves ordinary text unchanged (same string)", () => {
+  for (const text of ordinaryCorpus) assert.equal(r.redactString(text), text, text)
+})
+
+Deno.test("Redactor.defaultRedactor masks always-masked keys whatever the value", () => {
+  for (
+    const key of [
+      "password",
+      "db.password",
+      "Authorization",
+      "x-api-key",
+      "API_KEY",
+      "set-cookie",
+      "client_secret",
+    ]
+  ) {
+    assert.equal(r.redactValue(key, "anything"), "[REDACTED]", key)
+    assert.equal(r.redactValue(key, 42), "[REDACTED]", key)
+  }
+  assert.equal(r.redactValue("tokens", 512), 512)
+  assert.equal(r.redactValue("user", "bob"), "bob")
+})
+
+Deno.test("Redactor.defaultRedactor masks Effect Redacted values always", () => {
+  assert.equal(r.redactValue("note", Redacted.make("x")), "[REDACTED]")
+  assert.equal(Redactor.disabled.redactValue("note", Redacted.make("x")), "[REDACTED]")
+  assert.deepEqual(r.redactDeep({ a: [Redacted.make(1)] }), { a: ["[REDACTED]"] })
+})
+
+Deno.test("Redactor.defaultRedactor never masks correlation ids", () => {
+  const uuid = "123e4567-e89b-12d3-a456-426614174000"
+  const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+  for (const key of ["request_id", "request.id", "requestId", "trace_id", "traceId"]) {
+    assert.equal(r.redactValue(key, uuid), uuid)
+  }
+  assert.equal(r.redactValue("trace_id", traceId), traceId)
+})
+
+Deno.test("Redactor.defaultRedactor redacts nested objects and copies only what changed", () => {
+  const clean = { a: 1, b: ["x", { c: "y" }] }
+  assert.equal(r.redactDeep(clean), clean)
+  const input = { user: { email: "a@b.io", password: "p", id: 4111111111111111 }, tags: ["ok", "c@d.io"] }
+  assert.deepEqual(r.redactDeep(input), {
+    user: { email: "[EMAIL]", password: "[REDACTED]", id: "[CARD]" },
+    tags: ["ok", "[EMAIL]"],
+  })
+  assert.equal(input.user.email, "a@b.io")
+})
+
+Deno.test("Redactor.defaultRedactor never throws on hostile input", () => {
+  const cyclic: Record<string, unknown> = { name: "a@b.io" }
+  cyclic.self = cyclic
+  assert.doesNotThrow(() => r.redactDeep(cyclic))
+  const throwing = {
+    get boom() {
+      throw new Error("no")
+    },
+  }
+  assert.equal(r.redactDeep(throwing), "[REDACTED]")
+  assert.equal(r.redactString(undefined as unknown as string), "undefined")
+  // Long runs stay linear: no quadratic backtracking on 100k characters of any detector's alphabet.
+  for (const char of ["x", ".", "1", "a1", "-", "a@", "@a"]) {
+    const long = char.repeat(100_000 / char.length)
+    assert.equal(typeof r.redactString(long), "string")
+  }
+})
+
+Deno.test("Redactor luhn check accepts valid and rejects invalid numbers", () => {
+  assert.equal(luhn("4111111111111111"), true)
+  assert.equal(luhn("4111111111111112"), false)
+  assert.equal(luhn("79927398713"), true)
+})
+
+effectTest(
+  "Redactor.make masks IP addresses, user patterns and extra keys when asked",
+  () =>
+    Effect.gen(function* () {
+      const custom = yield* Redactor.make({
+        ipAddresses: true,
+        patterns: [/ACME-\d{6}/, "TKT#\\d+"],
+        keys: ["ssn"],
+      })
+      assert.equal(
+        custom.redactString("from 192.168.1.20 and 2001:db8::8a2e:370:7334 at 10:30:00"),
+        "from [IP] and [IP] at 10:30:00",
+      )
+      assert.equal(
+        custom.redactString("customer ACME-123456 ticket TKT#42"),
+        "customer [REDACTED] ticket [REDACTED]",
+      )
+      assert.equal(custom.redactValue("customer.ssn", "123-45-6789"), "[REDACTED]")
+      assert.equal(r.redactString("from 192.168.1.20"), "from 192.168.1.20")
+      const noEmails = yield* Redactor.make({ emails: false })
+      assert.equal(noEmails.redactString("a@b.io"), "a@b.io")
+    }),
+)
+
+effectTest(
+  "Redactor.make rejects an invalid pattern with TelemetryConfigError",
+  () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(Redactor.make({ patterns: ["(unclosed"] }))
+      assert.equal(error._tag, "TelemetryConfigError")
+      assert.equal(error.name, "redaction.patterns[0]")
+      const bad = yield* Effect.flip(Redactor.make({ ipAddresses: "yes" as unknown as boolean }))
+      assert.equal(bad.name, "redaction.ipAddresses")
+    }),
+)
+
+effectTest(
+  "Telemetry.layer installs the redactor by default and honours redaction: false",
+  () =>
+    Effect.gen(function* () {
+      const installed = yield* installedRedactor.pipe(
+        Effect.provide(Telemetry.layer()),
+      )
+      assert.equal(installed?.redactString("a@b.io"), "[EMAIL]")
+      const off = yield* installedRedactor.pipe(
+        Effect.provide(Telemetry.layer({ redaction: false })),
+      )
+      assert.equal(off?.redactString("a@b.io"), "a@b.io")
+      const fromEnv = yield* Effect.map(Redactor.current, (red) => red.redactString("10.0.0.1")).pipe(
+        Effect.provide(Telemetry.layerFromEnv({ env: { STAGETRACE_REDACT_IP_ADDRESSES: "true" } })),
+      )
+      assert.equal(fromEnv, "[IP]")
+      const error = yield* Layer.build(Telemetry.layer({ redaction: { patterns: ["["] } })).pipe(Effect.flip)
+      assert.equal(error.name, "redaction.patterns[0]")
+    }),
+)

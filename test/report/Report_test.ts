@@ -1,0 +1,121 @@
+import assert from "node:assert/strict"
+import { Report } from "../../mod.ts"
+import { isSummaryLine, type SummaryLine } from "../../src/internal/jsonl.ts"
+import { main } from "../../src/report/cli.ts"
+import { quantileOf } from "../../src/report/internal/analyze.ts"
+import { escapeHtml } from "../../src/report/internal/html.ts"
+import { generateLog } from "./_fixture.ts"
+
+const parse = (lines: ReadonlyArray<string>): Array<SummaryLine> =>
+  lines.map((l) => JSON.parse(l)).filter(isSummaryLine)
+
+Deno.test("Report.analyze finds the story of a generated 3000-request log", async () => {
+  const raw = await generateLog(3000)
+  assert.equal(raw.length, 3000)
+  const lines = parse(raw)
+  assert.equal(lines.length, 3000)
+  const analysis = Report.analyze(lines)
+  assert.equal(analysis.requests, 3000)
+  assert.deepEqual(analysis.services, ["chat"])
+
+  // Per-stage percentiles are exact: recompute one from the lines.
+  const llm = lines.flatMap((l) =>
+    l.stages.filter((s) => s.stageId === "llm_request").map((s) => s.durationMs)
+  )
+    .sort((a, b) => a - b)
+  const row = analysis.stages.find((s) => s.stageId === "llm_request")!
+  assert.equal(row.count, 3000)
+  assert.equal(row.p50Ms, quantileOf(llm, 0.5))
+  assert.equal(row.p95Ms, quantileOf(llm, 0.95))
+  assert.equal(row.p99Ms, quantileOf(llm, 0.99))
+  assert.equal(analysis.stages[0]?.stageId, "llm_request")
+  assert.ok(analysis.stages.some((s) => s.stageId === "kb_search"), "sub-stages are counted")
+
+  // Latency over time shows the incident in the middle of the run.
+  const llmSeries = analysis.timeline.series.find((s) => s.stageId === "llm_request")!.p95
+  const middle = llmSeries[Math.floor(llmSeries.length * 0.52)]!
+  const early = llmSeries[Math.floor(llmSeries.length * 0.1)]!
+  assert.ok(middle > early * 1.4, `incident visible: ${middle} vs ${early}`)
+
+  // The slowest requests, slowest first, with their stage bars.
+  const durations = lines.map((l) => l.durationMs).sort((a, b) => b - a)
+  assert.deepEqual(analysis.slowest.map((r) => r.durationMs), durations.slice(0, 6))
+  assert.ok(analysis.slowest[0]!.bars.some((b) => b.stageId === "kb_rerank" && b.depth === 1))
+
+  assert.equal(analysis.bottlenecks[0]?.stageId, "llm_request")
+  assert.ok(analysis.overBudgetRequests > 0)
+  assert.equal(analysis.budgets[0]?.stageId, "(request)")
+  assert.deepEqual(analysis.errors.map((e) => e.category).sort(), ["data", "transient"])
+  assert.equal(analysis.failedRequests, lines.filter((l) => !l.success).length)
+
+  // Slow requests over-represent the large model, then the archive index.
+  assert.equal(analysis.slowValues[0]?.value, "large")
+  assert.ok(analysis.slowValues.some((v) => v.key === "kb_access.index" && v.value === "archive"))
+  assert.ok(!analysis.slowValues.some((v) => v.value === "small"))
+})
+
+Deno.test("Report.analyze handles an empty log and foreign values without throwing", () => {
+  const empty = Report.analyze([])
+  assert.equal(empty.requests, 0)
+  assert.equal(empty.overall.p95Ms, 0)
+  assert.match(Report.toHtml(empty), /<svg id="latency-chart"/)
+  assert.match(Report.toText(empty), /0 requests/)
+})
+
+Deno.test("Report.toHtml escapes text from the log and loads nothing from the network", async () => {
+  const [first] = parse(await generateLog(20))
+  const hostile = {
+    ...first!,
+    requestId: `<script>alert(1)</script>`,
+    attributes: { note: `"><img src=x onerror=alert(1)>` },
+  } as SummaryLine
+  const html = Report.toHtml(Report.analyze([hostile]))
+  assert.equal(html.includes("<script>alert(1)</script>"), false)
+  assert.equal(html.includes("<img src=x"), false)
+  assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/)
+  assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//)
+  assert.match(html, /Content-Security-Policy" content="default-src 'none'/)
+  assert.equal(escapeHtml(`a&b"c'`), "a&amp;b&quot;c&#39;")
+})
+
+Deno.test("Report.read skips foreign and malformed lines and reads every .jsonl of a directory", async () => {
+  const dir = await Deno.makeTempDir()
+  try {
+    const lines = await generateLog(30)
+    await Deno.writeTextFile(
+      `${dir}/a.jsonl`,
+      [lines.slice(0, 10).join("\n"), '{"level":"info"}', "not json"].join("\n"),
+    )
+    await Deno.writeTextFile(`${dir}/b.jsonl`, lines.slice(10).join("\n") + "\n")
+    await Deno.writeTextFile(`${dir}/notes.txt`, "ignored")
+    const result = await Report.read(dir)
+    assert.deepEqual(result.sources, [`${dir}/a.jsonl`, `${dir}/b.jsonl`])
+    assert.equal(result.lines.length, 30)
+    assert.equal(result.skippedLines, 2)
+  } finally {
+    await Deno.remove(dir, { recursive: true })
+  }
+})
+
+Deno.test("deno task report writes one HTML file and prints a text summary", async () => {
+  const dir = await Deno.makeTempDir()
+  const log = console.log
+  const printed: Array<string> = []
+  console.log = (...args: Array<unknown>) => void printed.push(args.join(" "))
+  try {
+    await Deno.writeTextFile(`${dir}/perf.jsonl`, (await generateLog(200)).join("\n"))
+    const code = await main([`${dir}/perf.jsonl`])
+    assert.equal(code, 0)
+    const html = await Deno.readTextFile(`${dir}/perf.html`)
+    assert.match(html, /^<!doctype html>/)
+    const text = printed.join("\n")
+    assert.match(text, /stagetrace report: 200 requests from 1 file/)
+    assert.match(text, /llm_request +200 /)
+    assert.match(text, /wrote .*perf\.html/)
+    assert.equal(await main([`${dir}/missing.jsonl`]), 1)
+    assert.equal(await main([]), 2)
+  } finally {
+    console.log = log
+    await Deno.remove(dir, { recursive: true })
+  }
+})
