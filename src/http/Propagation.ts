@@ -18,7 +18,7 @@
  *
  * @module
  */
-import * as Context from "effect/Context"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import { CurrentRecorder } from "../internal/recorder.ts"
