@@ -76,8 +76,9 @@ export interface BaggageEntry {
 }
 
 /**
- * Baggage: entries keyed by their (case-sensitive) key, in order. A key received twice keeps its last
- * value (deduplication is one of the mutations the specification allows).
+ * Baggage: entries keyed by their (case-sensitive) key, in order. A key received twice keeps its first
+ * position and its last value (deduplication is one of the mutations the specification allows); an
+ * updated key keeps its position.
  *
  * @category models
  * @since 0.1.0
@@ -292,22 +293,19 @@ const addEntries = (
   entries: Baggage | Readonly<Record<string, string | BaggageEntry>>,
 ): void => {
   if (entries instanceof Map) {
-    for (const [key, entry] of entries as Baggage) {
-      out.delete(key)
-      out.set(key, entry)
-    }
+    for (const [key, entry] of entries as Baggage) out.set(key, entry)
     return
   }
   const record = entries as Readonly<Record<string, string | BaggageEntry>>
   for (const key of Object.keys(record)) {
     const entry = record[key]!
-    out.delete(key)
     out.set(key, typeof entry === "string" ? { value: entry } : entry)
   }
 }
 
 /**
- * Runs an effect with `entries` added to the current baggage (an existing key takes the new value).
+ * Runs an effect with `entries` added to the current baggage (an existing key takes the new value and
+ * keeps its position).
  * Entries that cannot be sent (a key that is not an HTTP token) are dropped and counted when injected.
  *
  * @example Adding baggage for downstream calls

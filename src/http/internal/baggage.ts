@@ -14,7 +14,7 @@ export const MAX_BAGGAGE_MEMBERS = 180
 /** Bytes of the combined `baggage` headers. */
 export const MAX_BAGGAGE_BYTES = 8192
 
-/** What parsing a header gave: entries in order (a later duplicate key wins) and what was dropped. */
+/** What parsing a header gave: entries in order (a duplicate key keeps its place, takes the later value). */
 export interface ParsedBaggage {
   readonly entries: Map<string, BaggageEntry>
   /** Members that did not follow the grammar. */
@@ -150,7 +150,6 @@ export const parseBaggage = (header: string): ParsedBaggage => {
     }
     members++
     bytes += size
-    entries.delete(parsed[0])
     entries.set(parsed[0], parsed[1])
   }
   return { entries, invalid, truncated }
