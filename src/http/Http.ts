@@ -254,7 +254,7 @@ export const middleware: {
  * @category server
  * @since 0.1.0
  */
-export const toHandler = <E, R>(
+export const toHandler = <E = never, R = never>(
   handler: Handler<E, R>,
   options?: MiddlewareOptions,
 ): Effect.Effect<WebHandler, never, R> =>
@@ -356,7 +356,7 @@ export class ServeError extends ServeErrorBase {
  * @category server
  * @since 0.1.0
  */
-export const serve = <E, R>(
+export const serve = <E = never, R = never>(
   handler: Handler<E, R>,
   options?: ServeOptions,
 ): Effect.Effect<Server, ServeError, R | Scope.Scope> =>
