@@ -31,7 +31,8 @@ const makeService = (options: Telemetry.TelemetryOptions = {}) => {
       Layer.provideMerge(Layer.mergeAll(spans.layer, Layer.succeed(Metric.MetricRegistry, new Map()))),
     ),
   )
-  const recorder = (): Promise<Recorder> => runtime.runPromise(Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder))))
+  const recorder = (): Promise<Recorder> =>
+    runtime.runPromise(Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder))))
   /** Summaries, oldest first. */
   const summaries = async () => (await runtime.runPromise(Summaries.recent(100))).slice().reverse()
   /** The value of a counter or the count of a histogram, by name and labels. */
@@ -236,7 +237,11 @@ Deno.test("middleware: x-request-id is the request id when it is valid", async (
     ids.push(context.requestId)
     return new Response("ok")
   }, { runtime: service.runtime })
-  for (const headers of [{ "x-request-id": "req-1" }, { "x-request-id": "has space" }, { "x-request-id": "x".repeat(129) }, {}]) {
+  for (
+    const headers of [{ "x-request-id": "req-1" }, { "x-request-id": "has space" }, {
+      "x-request-id": "x".repeat(129),
+    }, {}]
+  ) {
     await (await handler(get("/", headers))).body?.cancel()
   }
   const summaries = await service.summaries()
@@ -252,7 +257,10 @@ Deno.test("middleware: x-request-id is the request id when it is valid", async (
 
 Deno.test("middleware: the request id header is configurable, or ignored", async () => {
   await using service = makeService()
-  const custom = Http.middleware(() => new Response("ok"), { runtime: service.runtime, requestIdHeader: "X-Trace-Key" })
+  const custom = Http.middleware(() => new Response("ok"), {
+    runtime: service.runtime,
+    requestIdHeader: "X-Trace-Key",
+  })
   const none = Http.middleware(() => new Response("ok"), { runtime: service.runtime, requestIdHeader: false })
   await (await custom(get("/", { "x-trace-key": "k-1" }))).body?.cancel()
   await (await none(get("/", { "x-request-id": "r-1" }))).body?.cancel()
@@ -266,7 +274,9 @@ Deno.test("middleware: context.run runs effects inside the request from Promise 
   const fakeFetch = (_input: string | URL | globalThis.Request, init?: RequestInit) =>
     Promise.resolve(new Response(new Headers(init?.headers).get("traceparent")))
   const handler = Http.middleware(async (_request, _info, context) => {
-    const response = await context.run(Http.fetch("http://kb.internal/search", undefined, { fetch: fakeFetch }))
+    const response = await context.run(
+      Http.fetch("http://kb.internal/search", undefined, { fetch: fakeFetch }),
+    )
     const traceparent = await response.text()
     await context.run(Effect.sleep("1 millis").pipe(Stage.track("format")))
     return new Response(traceparent)
@@ -379,7 +389,8 @@ Deno.test("middleware: with the kill switch the handler runs and nothing is reco
 
 Deno.test("middleware: without a runtime requests still run and are tracked", async () => {
   const handler = Http.middleware(
-    () => Effect.map(Request.currentId, (id) => new Response(id._tag === "Some" ? "in request" : "no request")),
+    () =>
+      Effect.map(Request.currentId, (id) => new Response(id._tag === "Some" ? "in request" : "no request")),
   )
   assert.equal(await (await handler(get("/"))).text(), "in request")
 })
@@ -419,7 +430,10 @@ effectTest("fetch inside a request is a client stage with the HTTP client attrib
       return yield* Request.summary
     }).pipe(Request.track("chat"))
     assert.deepEqual(summary.stages.map((s) => [s.stageId, s.name, s.success]), [["http_fetch", "GET", true]])
-    assert.deepEqual(summary.stages[0]?.metadata, { "http.request.method": "GET", "server.address": "kb.internal" })
+    assert.deepEqual(summary.stages[0]?.metadata, {
+      "http.request.method": "GET",
+      "server.address": "kb.internal",
+    })
     const client = spans.byName("GET")
     assert.equal(client.kind, "client")
     assert.equal(parentIdOf(client), summary.spanId)
@@ -434,7 +448,11 @@ effectTest("fetch inside a request is a client stage with the HTTP client attrib
       "http.response.status_code": 200,
     })
     assert.equal(fake.calls[0]?.headers.get("traceparent"), `00-${summary.traceId}-${client.spanId}-03`)
-    assert.equal(fake.calls[0]?.input, "https://user:secret@kb.internal/search?q=x&sig=abc", "the URL sent is unchanged")
+    assert.equal(
+      fake.calls[0]?.input,
+      "https://user:secret@kb.internal/search?q=x&sig=abc",
+      "the URL sent is unchanged",
+    )
   }).pipe(Effect.provide(spans.layer))
 })
 
@@ -442,7 +460,9 @@ effectTest("fetch outside a request is a client span, not a stage", () => {
   const spans = recordSpans()
   const fake = fakeFetch()
   return Effect.gen(function* () {
-    yield* consume(yield* Http.fetch(new URL("http://example.com:8080/x"), { method: "POST" }, { fetch: fake.fetch }))
+    yield* consume(
+      yield* Http.fetch(new URL("http://example.com:8080/x"), { method: "POST" }, { fetch: fake.fetch }),
+    )
     const client = spans.byName("POST")
     assert.equal(client.kind, "client")
     assert.equal(client.attributes.get("server.port"), 8080)
@@ -469,7 +489,9 @@ effectTest("fetch with a stage id is always a stage; with stage: false never", (
 
 effectTest("fetch: a 4xx or 5xx response fails the client span and stage, and is still returned", () => {
   const spans = recordSpans()
-  const fake = fakeFetch((call) => new Response("no", { status: String(call.input).endsWith("missing") ? 404 : 503 }))
+  const fake = fakeFetch((call) =>
+    new Response("no", { status: String(call.input).endsWith("missing") ? 404 : 503 })
+  )
   return Effect.gen(function* () {
     const summary = yield* Effect.gen(function* () {
       const missing = yield* Http.fetch("http://kb/missing", undefined, { fetch: fake.fetch })
@@ -496,7 +518,8 @@ effectTest("fetch: a 4xx or 5xx response fails the client span and stage, and is
 })
 
 effectTest("fetch: a network error is a FetchError with the URL redacted", () => {
-  const failing = (_input: string | URL | globalThis.Request) => Promise.reject(new TypeError("connection refused"))
+  const failing = (_input: string | URL | globalThis.Request) =>
+    Promise.reject(new TypeError("connection refused"))
   return Effect.gen(function* () {
     const [error, summary] = yield* Effect.gen(function* () {
       const error = yield* Effect.flip(Http.fetch("http://u:p@down.internal/", undefined, { fetch: failing }))
@@ -515,7 +538,11 @@ effectTest("fetch with tracing disabled is a plain fetch: no span, no headers", 
   const fake = fakeFetch()
   return Effect.gen(function* () {
     yield* Effect.gen(function* () {
-      yield* consume(yield* Http.withoutTracing(Http.fetch("http://collector/v1/traces", undefined, { fetch: fake.fetch })))
+      yield* consume(
+        yield* Http.withoutTracing(
+          Http.fetch("http://collector/v1/traces", undefined, { fetch: fake.fetch }),
+        ),
+      )
       yield* consume(
         yield* Http.fetch("http://collector/v1/traces", undefined, { fetch: fake.fetch }).pipe(
           Effect.provideService(Http.TracingDisabled, true),
@@ -589,7 +616,9 @@ effectTest("fetch: a URL template names the span", () => {
   const spans = recordSpans()
   const fake = fakeFetch()
   return Effect.gen(function* () {
-    yield* consume(yield* Http.fetch("http://api/users/42", undefined, { fetch: fake.fetch, urlTemplate: "/users/{id}" }))
+    yield* consume(
+      yield* Http.fetch("http://api/users/42", undefined, { fetch: fake.fetch, urlTemplate: "/users/{id}" }),
+    )
     const span = spans.byName("GET /users/{id}")
     assert.equal(span.attributes.get("url.template"), "/users/{id}")
   }).pipe(Effect.provide(spans.layer))
@@ -626,11 +655,15 @@ effectTest("fetch: the caller's own abort signal still works", () => {
   let signal: AbortSignal | undefined
   const hanging = (_input: string | URL | globalThis.Request, init?: RequestInit) => {
     signal = init?.signal ?? undefined
-    return new Promise<Response>((_, reject) => signal!.addEventListener("abort", () => reject(signal!.reason)))
+    return new Promise<Response>((_, reject) =>
+      signal!.addEventListener("abort", () => reject(signal!.reason))
+    )
   }
   return Effect.gen(function* () {
     const controller = new AbortController()
-    const fiber = yield* Effect.forkChild(Effect.flip(Http.fetch("http://slow/", { signal: controller.signal }, { fetch: hanging })))
+    const fiber = yield* Effect.forkChild(
+      Effect.flip(Http.fetch("http://slow/", { signal: controller.signal }, { fetch: hanging })),
+    )
     yield* Effect.yieldNow
     controller.abort(new Error("caller gave up"))
     const error = yield* Fiber.join(fiber)

@@ -192,7 +192,12 @@ Deno.test("a tracestate set through Request.track({ parent }) reaches the next s
       return (yield* Effect.promise(() => response.json())) as Seen
     }).pipe(
       Request.track("job", {
-        parent: { traceId: TRACE, spanId: CALLER_SPAN, sampled: true, traceState: "ot=th:c;rv:0123456789abcd,rojo=1" },
+        parent: {
+          traceId: TRACE,
+          spanId: CALLER_SPAN,
+          sampled: true,
+          traceState: "ot=th:c;rv:0123456789abcd,rojo=1",
+        },
       }),
     )
     const seen = await a.runtime.runPromise(job)
@@ -209,7 +214,8 @@ Deno.test("both services record the HTTP metrics", async () => {
     const count = async (service: Service, route: string) => {
       const snapshot = await service.runtime.runPromise(Metric.snapshot)
       const found = snapshot.find((m) =>
-        m.id === "http_requests_total" && m.attributes?.["route"] === route && m.attributes?.["status"] === "200"
+        m.id === "http_requests_total" && m.attributes?.["route"] === route &&
+        m.attributes?.["status"] === "200"
       )
       return (found?.state as { count: number } | undefined)?.count
     }

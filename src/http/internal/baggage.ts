@@ -52,6 +52,16 @@ const decoder = new TextDecoder("utf-8")
  */
 export const decodeValue = (value: string): string | undefined => {
   if (value.indexOf("%") === -1) return value
+  try {
+    // The fast path: well-formed escapes of valid UTF-8 (a value is only baggage-octets here).
+    return decodeURIComponent(value)
+  } catch {
+    return decodeSlow(value)
+  }
+}
+
+/** Byte by byte: a malformed escape is `undefined`, invalid UTF-8 becomes U+FFFD. */
+const decodeSlow = (value: string): string | undefined => {
   const bytes = new Uint8Array(value.length)
   let n = 0
   for (let i = 0; i < value.length; i++) {

@@ -110,7 +110,6 @@ export const isValidTraceStateValue = (value: string): boolean => value.length <
  */
 export const parseTraceState = (header: string): Array<TraceStateEntry> | undefined => {
   const entries: Array<TraceStateEntry> = []
-  let keys: Set<string> | undefined
   let start = 0
   const length = header.length
   while (start <= length) {
@@ -125,11 +124,8 @@ export const parseTraceState = (header: string): Array<TraceStateEntry> | undefi
     const key = member.slice(0, eq)
     const value = member.slice(eq + 1)
     if (!isValidTraceStateKey(key) || !isValidTraceStateValue(value)) return undefined
-    if (entries.length > 0) {
-      keys ??= new Set(entries.map((entry) => entry[0]))
-      if (keys.has(key)) return undefined
-      keys.add(key)
-    }
+    // At most 32 members: a linear scan beats a Set.
+    for (let i = 0; i < entries.length; i++) if (entries[i]![0] === key) return undefined
     entries.push([key, value])
   }
   return entries
