@@ -1,0 +1,261 @@
+/**
+ * The server side of `Http.middleware`: one `Request.track` per incoming request, continuing the caller's
+ * trace, with the HTTP server attributes of the OpenTelemetry semantic conventions, a 5xx response
+ * marking the request failed, and the HTTP metrics.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import { CurrentRecorder } from "../../internal/recorder.ts"
+import { currentRequest } from "../../stage/internal/tracking.ts"
+import * as Request from "../../stage/Request.ts"
+import type { Extracted } from "../Propagation.ts"
+import * as Propagation from "../Propagation.ts"
+import { countIssues, parseHeaders } from "./extract.ts"
+import { NO_ROUTE, OVERFLOW_ROUTE, recordServerRequest } from "./metrics.ts"
+import { hostOf, normalizeMethod, portOf, spanName } from "./semconv.ts"
+
+/** What `Deno.serve` passes as the handler's second argument (only `remoteAddr` is read). */
+export interface ServeInfoLike {
+  readonly remoteAddr?: { readonly transport?: string; readonly hostname?: string } | undefined
+}
+
+/** The third argument of a handler: the request's ids and a way to run effects inside the request. */
+export interface HandlerContextShape<R> {
+  readonly requestId: string
+  readonly traceId: string
+  readonly spanId: string
+  readonly run: <A, E>(effect: Effect.Effect<A, E, R>) => Promise<A>
+}
+
+/** A handler as `Http.middleware` accepts it. */
+export type AnyHandler<E, R> = (
+  request: globalThis.Request,
+  info: ServeInfoLike | undefined,
+  context: HandlerContextShape<R>,
+) => Response | PromiseLike<Response> | Effect.Effect<Response, E, R>
+
+/** Validated middleware options. */
+export interface ServerConfig {
+  readonly route: ((request: globalThis.Request) => string | undefined) | undefined
+  readonly name: ((request: globalThis.Request) => string | undefined) | undefined
+  readonly requestIdHeader: string | undefined
+  readonly extract: boolean
+  readonly metrics: boolean
+  readonly maxRoutes: number
+  readonly budget: Duration.Input | undefined
+  readonly attributes: ((request: globalThis.Request) => Readonly<Record<string, unknown>>) | undefined
+  /** Routes seen by this middleware, for the metrics' cardinality bound. */
+  readonly routes: Set<string>
+}
+
+/** A 5xx response, carried through the failure channel so that the request is recorded as failed. */
+export class StatusFailure {
+  /** The status code as the error type, as the conventions' `error.type` asks. */
+  readonly _tag: string
+  readonly message: string
+  readonly response: Response
+  constructor(response: Response) {
+    this._tag = String(response.status)
+    this.message = `HTTP ${response.status}${response.statusText === "" ? "" : ` ${response.statusText}`}`
+    this.response = response
+  }
+}
+
+/** Whether `u` is a `StatusFailure`. */
+export const isStatusFailure = (u: unknown): u is StatusFailure => u instanceof StatusFailure
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
+
+const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
+  typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
+
+/** Calls the handler, whatever it returns, as an effect. A throw or rejection is a failure. */
+const callHandler = <E, R>(
+  handler: AnyHandler<E, R>,
+  request: globalThis.Request,
+  info: ServeInfoLike | undefined,
+  context: HandlerContextShape<R>,
+): Effect.Effect<Response, unknown, R> => {
+  let out: Response | PromiseLike<Response> | Effect.Effect<Response, E, R>
+  try {
+    out = handler(request, info, context)
+  } catch (error) {
+    return Effect.fail(error)
+  }
+  const checked = (value: unknown): Effect.Effect<Response, unknown> =>
+    value instanceof Response
+      ? Effect.succeed(value)
+      : Effect.fail(new TypeError("The HTTP handler did not return a Response"))
+  if (Effect.isEffect(out)) return Effect.flatMap(out, checked)
+  if (isPromiseLike(out)) {
+    const promise = out
+    return Effect.flatMap(Effect.tryPromise({ try: () => promise, catch: (error) => error }), checked)
+  }
+  return checked(out)
+}
+
+const contextFor = <R>(
+  fiberContext: Context.Context<never>,
+  requestId: string,
+  traceId: string,
+  spanId: string,
+) =>
+  ({
+    requestId,
+    traceId,
+    spanId,
+    run: <A, E>(effect: Effect.Effect<A, E, R>): Promise<A> =>
+      Effect.runPromiseWith(fiberContext as Context.Context<R>)(effect),
+  }) satisfies HandlerContextShape<R>
+
+/** The status a finished request reports in metrics. */
+const statusOf = (exit: Exit.Exit<Response, unknown>): number =>
+  exit._tag === "Success" ? exit.value.status : Cause.hasInterruptsOnly(exit.cause) ? 499 : 500
+
+const safeCall = <A>(f: (() => A) | undefined): A | undefined => {
+  if (f === undefined) return undefined
+  try {
+    return f()
+  } catch {
+    return undefined
+  }
+}
+
+const noExtracted: Extracted = { parent: undefined, baggage: new Map(), issues: [] }
+
+/** The effect serving one request. */
+export const serveRequest = <E, R>(
+  config: ServerConfig,
+  handler: AnyHandler<E, R>,
+  request: globalThis.Request,
+  info: ServeInfoLike | undefined,
+): Effect.Effect<Response, unknown, R> =>
+  Effect.withFiber((fiber) => {
+    const recorder = fiber.getRef(CurrentRecorder)
+    if (!recorder.enabled) {
+      // Kill switch: the handler runs as it is, nothing is recorded.
+      return callHandler(handler, request, info, contextFor<R>(fiber.context, "", "", ""))
+    }
+    const clock = fiber.getRef(Clock.Clock)
+    const startNanos = clock.currentTimeNanosUnsafe()
+    const method = normalizeMethod(request.method)
+    let url: URL | undefined
+    try {
+      url = new URL(request.url)
+    } catch {
+      url = undefined
+    }
+    const given = safeCall(config.route === undefined ? undefined : () => config.route!(request))
+    let route = typeof given === "string" && given.length > 0 ? given : undefined
+    let metricRoute = route ?? NO_ROUTE
+    if (route !== undefined && !config.routes.has(route)) {
+      if (config.routes.size < config.maxRoutes) {
+        config.routes.add(route)
+      } else {
+        recorder.countDrop("http_route_overflow")
+        metricRoute = OVERFLOW_ROUTE
+        route = undefined
+      }
+    }
+    const name = safeCall(config.name === undefined ? undefined : () => config.name!(request)) ??
+      spanName(method, route)
+
+    const attributes: Record<string, unknown> = { "http.request.method": method }
+    if (method === "_OTHER") attributes["http.request.method_original"] = request.method
+    if (url !== undefined) {
+      attributes["url.path"] = url.pathname
+      attributes["url.scheme"] = url.protocol.slice(0, -1)
+      attributes["server.address"] = hostOf(url)
+      const port = portOf(url)
+      if (port !== undefined) attributes["server.port"] = port
+    }
+    if (route !== undefined) attributes["http.route"] = route
+    const userAgent = request.headers.get("user-agent")
+    if (userAgent !== null) attributes["user_agent.original"] = userAgent
+    const remote = info?.remoteAddr
+    if (remote !== undefined && remote.transport !== "unix" && typeof remote.hostname === "string") {
+      attributes["client.address"] = remote.hostname
+    }
+    const extra = safeCall(config.attributes === undefined ? undefined : () => config.attributes!(request))
+    if (extra !== undefined) Object.assign(attributes, extra)
+
+    let requestId: string | undefined
+    if (config.requestIdHeader !== undefined) {
+      const header = request.headers.get(config.requestIdHeader)
+      if (header !== null) {
+        if (REQUEST_ID.test(header)) requestId = header
+        else recorder.countDrop("request_id_invalid")
+      }
+    }
+
+    let extracted: Extracted = noExtracted
+    if (config.extract) {
+      const parsed = parseHeaders(request.headers)
+      if (parsed.counts.length > 0) countIssues(recorder, parsed.counts)
+      extracted = parsed
+    }
+
+    const handled = Effect.withFiber((inner) => {
+      const span = inner.cache.span
+      const context = contextFor<R>(
+        inner.context,
+        currentRequest(inner)?.requestId ?? requestId ?? "",
+        span?.traceId ?? "",
+        span?.spanId ?? "",
+      )
+      return Effect.flatMap(
+        callHandler(handler, request, info, context),
+        (response) =>
+          Effect.andThen(
+            Request.annotate("http.response.status_code", response.status),
+            response.status >= 500 ? Effect.fail(new StatusFailure(response)) : Effect.succeed(response),
+          ),
+      )
+    })
+    const tracked = Request.track(handled, name, {
+      parent: extracted.parent,
+      kind: "server",
+      requestId,
+      attributes,
+      budget: config.budget,
+    })
+    const recovered = Effect.catchIf(tracked, isStatusFailure, (failure) => Effect.succeed(failure.response))
+    const measured = config.metrics
+      ? Effect.onExitPrimitive(recovered, (exit) => {
+        const seconds = Number(clock.currentTimeNanosUnsafe() - startNanos) / 1e9
+        recordServerRequest(fiber.context, method, metricRoute, statusOf(exit), seconds)
+        return undefined
+      })
+      : recovered
+    return Propagation.withRemote(measured, extracted)
+  })
+
+/** How a web handler runs the per-request effect. */
+export type Runner<R> = (
+  effect: Effect.Effect<Response, unknown, R>,
+  signal: AbortSignal | undefined,
+) => Promise<Exit.Exit<Response, unknown>>
+
+/** Builds the web handler: runs the request effect, rethrows a failure for the server's `onError`. */
+export const makeWebHandler = <E, R>(
+  config: ServerConfig,
+  handler: AnyHandler<E, R>,
+  run: Runner<R>,
+  interruptOnAbort: boolean,
+): (request: globalThis.Request, info?: ServeInfoLike) => Promise<Response> =>
+async (request, info) => {
+  const exit = await run(
+    serveRequest(config, handler, request, info),
+    interruptOnAbort ? request.signal : undefined,
+  )
+  if (exit._tag === "Success") return exit.value
+  // The client went away: nobody reads this response.
+  if (Cause.hasInterruptsOnly(exit.cause)) return new Response(null, { status: 499 })
+  throw Cause.squash(exit.cause)
+}
