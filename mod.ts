@@ -25,5 +25,8 @@
  *
  * @module
  */
+export * from "./src/budget/mod.ts"
+export * from "./src/errors/mod.ts"
+export * from "./src/health/mod.ts"
 export * from "./src/stage/mod.ts"
 export * from "./src/telemetry/mod.ts"

@@ -31,6 +31,12 @@ import {
   TelemetryConfigError,
 } from "../internal/config.ts"
 import type { Concern } from "./internal/concern.ts"
+import type { BudgetOptions } from "../budget/Budgets.ts"
+import { budgetsConcern } from "../budget/internal/concern.ts"
+import type { ErrorOptions } from "../errors/Errors.ts"
+import { errorsConcern } from "../errors/internal/concern.ts"
+import type { HealthOptions } from "../health/Health.ts"
+import { healthConcern } from "../health/internal/health.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -50,7 +56,7 @@ export { TelemetryConfigError }
  * @category configuration
  * @since 0.1.0
  */
-export interface TelemetryOptions {
+export interface TelemetryOptions extends BudgetOptions, ErrorOptions, HealthOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -139,7 +145,7 @@ const validateRecorderConfig = (
  * The concerns of the telemetry layer, in installation order: budgets and errors mark a stage before
  * metrics read it; the export concern creates the recording tracer before sampling wraps it.
  */
-const concerns: ReadonlyArray<Concern> = []
+const concerns: ReadonlyArray<Concern> = [budgetsConcern, errorsConcern, healthConcern]
 
 /** The `stagetrace_requests_in_flight` gauge, read from the recorder when metrics are collected. */
 const requestsInFlight = Metric.gauge("stagetrace_requests_in_flight", {
