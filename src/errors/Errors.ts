@@ -202,8 +202,8 @@ const toRules = (compiled: ReturnType<typeof compile>): ErrorRules => ({
  * import { Cause, Data } from "effect"
  * import { Errors } from "@stagetrace/stagetrace"
  *
- * class RateLimited extends Data.TaggedError("RateLimited")<{}> {}
- * class BadQuery extends Data.TaggedError("BadQuery")<{}> {}
+ * class RateLimited extends Data.TaggedError("RateLimited") {}
+ * class BadQuery extends Data.TaggedError("BadQuery") {}
  *
  * const rules = Errors.rules<RateLimited | BadQuery>({
  *   tags: { RateLimited: "transient", BadQuery: { category: "data", retryable: false } },
@@ -233,7 +233,7 @@ export const rules = <E = never>(input: RulesInput<E>): ErrorRules =>
  * import { Cause, Data, Effect } from "effect"
  * import { Errors } from "@stagetrace/stagetrace"
  *
- * class Upstream extends Data.TaggedError("Upstream")<{}> {}
+ * class Upstream extends Data.TaggedError("Upstream") {}
  * const handler = Effect.fail(new Upstream())
  *
  * const rules = Errors.rulesFor(handler, { tags: { Upstream: "transient" } })

@@ -403,7 +403,8 @@ const byMessage = (message: string): Resolved | undefined => {
 
 /** The error's `_tag`, else its class name (as the spine's summaries report it). */
 export const typeOf = (error: unknown): string => {
-  if (typeof error === "object" && error !== null) {
+  if (typeof error !== "object" || error === null) return typeof error
+  try {
     const tag = get(error, "_tag")
     if (typeof tag === "string") return tag
     if (error instanceof Error) {
@@ -411,13 +412,10 @@ export const typeOf = (error: unknown): string => {
       if (name === "Error" && error.constructor !== Error) return error.constructor.name
       return typeof name === "string" ? name : "Error"
     }
-    try {
-      return (error as { constructor?: { name?: string } }).constructor?.name ?? "Object"
-    } catch {
-      return "Object"
-    }
+    return (error as { constructor?: { name?: string } }).constructor?.name ?? "Object"
+  } catch {
+    return "Object"
   }
-  return typeof error
 }
 
 const messageOf = (error: unknown): string => {
@@ -427,6 +425,10 @@ const messageOf = (error: unknown): string => {
   try {
     return JSON.stringify(error) ?? String(error)
   } catch {
-    return Object.prototype.toString.call(error)
+    try {
+      return Object.prototype.toString.call(error)
+    } catch {
+      return "[unprintable]"
+    }
   }
 }

@@ -6,8 +6,8 @@
  *
  * @internal
  */
-import { CounterFamily } from "../../internal/counterFamily.ts"
-import { type BackgroundLog } from "../../internal/backgroundLog.ts"
+import type { CounterFamily } from "../../internal/counterFamily.ts"
+import type { BackgroundLog } from "../../internal/backgroundLog.ts"
 import { Slot } from "../../internal/recorder.ts"
 import { CountRing, overflowKey, WindowStore } from "../../internal/window.ts"
 import { all as allCategories, type ErrorCategory } from "../ErrorCategory.ts"
