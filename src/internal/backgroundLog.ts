@@ -16,11 +16,19 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { Recorder } from "./recorder.ts"
 
-/** One log record waiting to be written. */
-export interface LogEntry {
-  readonly level: LogLevel.Severity
+/** A log record's content. */
+export interface LogRecord {
   readonly message: string
   readonly annotations: Readonly<Record<string, unknown>>
+}
+
+/**
+ * One log record waiting to be written. `render` builds the message and annotations in the background
+ * fiber, so the hot path pays for neither the formatting nor the annotation object.
+ */
+export interface LogEntry {
+  readonly level: LogLevel.Severity
+  readonly render: () => LogRecord
 }
 
 /** The hot-path side of a background logger. */
@@ -30,7 +38,15 @@ export interface BackgroundLog {
 }
 
 const write = (entry: LogEntry): Effect.Effect<void> =>
-  Effect.logWithLevel(entry.level)(entry.message).pipe(Effect.annotateLogs(entry.annotations))
+  Effect.suspend(() => {
+    let record: LogRecord
+    try {
+      record = entry.render()
+    } catch (error) {
+      record = { message: `stagetrace: could not render a log record: ${String(error)}`, annotations: {} }
+    }
+    return Effect.logWithLevel(entry.level)(record.message).pipe(Effect.annotateLogs(record.annotations))
+  })
 
 /**
  * Starts a background logger in the current scope. `dropReason` names the counter (on

@@ -19,7 +19,7 @@ export class CounterFamily {
   readonly labelNames: ReadonlyArray<string>
   private readonly context: Context.Context<never>
   private readonly maxSeries: number
-  private readonly series: Map<string, Metric.Counter<number>> = new Map()
+  private readonly series_: Map<string, Metric.Counter<number>> = new Map()
   private overflow: Metric.Counter<number> | undefined
 
   constructor(
@@ -37,27 +37,36 @@ export class CounterFamily {
   }
 
   /**
-   * Adds `amount` to the series identified by `key` (a string unique to the label set); `labels` builds
-   * the label set the first time the key is seen.
+   * The series identified by `key` (a string unique to the label set), created with `labels()` the first
+   * time the key is seen; past `maxSeries`, the overflow series. Keep it to update it with `add`.
    */
-  increment(key: string, labels: () => Record<string, string>, amount: number = 1): void {
-    let counter = this.series.get(key)
+  series(key: string, labels: () => Record<string, string>): Metric.Counter<number> {
+    let counter = this.series_.get(key)
     if (counter === undefined) {
-      if (this.series.size >= this.maxSeries) {
-        counter = this.overflow ??= this.make(
+      if (this.series_.size >= this.maxSeries) {
+        return this.overflow ??= this.make(
           Object.fromEntries(this.labelNames.map((label) => [label, overflowLabel])),
         )
-      } else {
-        counter = this.make(labels())
-        this.series.set(key, counter)
       }
+      counter = this.make(labels())
+      this.series_.set(key, counter)
     }
+    return counter
+  }
+
+  /** Adds `amount` to a series obtained from `series`. */
+  add(counter: Metric.Counter<number>, amount: number = 1): void {
     counter.updateUnsafe(amount, this.context)
+  }
+
+  /** Adds `amount` to the series identified by `key` (see `series`). */
+  increment(key: string, labels: () => Record<string, string>, amount: number = 1): void {
+    this.series(key, labels).updateUnsafe(amount, this.context)
   }
 
   /** Current value of the series identified by `key` (for tests and health), `0` when never updated. */
   value(key: string): number {
-    const counter = this.series.get(key)
+    const counter = this.series_.get(key)
     return counter === undefined ? 0 : counter.valueUnsafe(this.context).count
   }
 

@@ -292,7 +292,7 @@ effectTest(
         Effect.gen(function* () {
           const log = yield* BackgroundLog.make(recorder, 2, "test_log_full")
           const accepted = [1, 2, 3].map((i) =>
-            log.offer({ level: "Warn", message: `m${i}`, annotations: {} })
+            log.offer({ level: "Warn", render: () => ({ message: `m${i}`, annotations: {} }) })
           )
           assert.deepEqual(accepted, [true, true, false])
         }),

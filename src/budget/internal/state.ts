@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { BackgroundLog } from "../../internal/backgroundLog.ts"
+import type { BackgroundLog, LogRecord } from "../../internal/backgroundLog.ts"
 import type { CounterFamily } from "../../internal/counterFamily.ts"
 import { Slot } from "../../internal/recorder.ts"
 import { WindowStore } from "../../internal/window.ts"
@@ -40,24 +40,26 @@ export class BudgetsState {
     ])
     const label = this.window.keyName(keyId)
     this.counter.increment(label, () => ({ stage: label }))
-    this.log?.offer({
-      level: "Warn",
-      message: `Performance budget violation: ${violation.stageId} took ${
-        round(violation.actualMs)
-      } ms, budget ${round(violation.budgetMs)} ms (+${round(violation.overagePercent, 1)}%)`,
-      annotations: {
-        "stage.id": violation.stageId,
-        ...(violation.requestId !== undefined ? { "request.id": violation.requestId } : {}),
-        "budget.ms": violation.budgetMs,
-        "budget.actual_ms": round(violation.actualMs),
-        "budget.overage_ms": round(violation.overageMs),
-        "budget.overage_percent": round(violation.overagePercent, 1),
-        "trace_id": traceId,
-        "span_id": spanId,
-      },
-    })
+    this.log?.offer({ level: "Warn", render: () => violationRecord(violation, traceId, spanId) })
   }
 }
+
+/** The warning logged for a violation (rendered in the background). */
+const violationRecord = (violation: BudgetViolation, traceId: string, spanId: string): LogRecord => ({
+  message: `Performance budget violation: ${violation.stageId} took ${round(violation.actualMs)} ms, budget ${
+    round(violation.budgetMs)
+  } ms (+${round(violation.overagePercent, 1)}%)`,
+  annotations: {
+    "stage.id": violation.stageId,
+    ...(violation.requestId !== undefined ? { "request.id": violation.requestId } : {}),
+    "budget.ms": violation.budgetMs,
+    "budget.actual_ms": round(violation.actualMs),
+    "budget.overage_ms": round(violation.overageMs),
+    "budget.overage_percent": round(violation.overagePercent, 1),
+    "trace_id": traceId,
+    "span_id": spanId,
+  },
+})
 
 const round = (value: number, digits: number = 2): number => {
   const f = 10 ** digits

@@ -1,0 +1,119 @@
+/**
+ * Cost of the budget and error concerns on the stage hot path, in one `deno bench` run. Each group runs
+ * the same request of 100 stages against a bare recorder (no concern installed: the baseline) and
+ * against the recorder of `Telemetry.layer` (budgets, errors, health installed):
+ *
+ * - `no budget`: stages without a budget that succeed — the concerns must cost nothing measurable;
+ * - `budget met`: every stage has a budget it meets (the stage is marked `budgetMs`/`overBudget: false`);
+ * - `budget exceeded`: every stage breaks its budget (event, window, counter, queued warning);
+ * - `failure`: every stage fails (classification, span attributes, window, counter, alert check);
+ * - `classify`: `Errors.classify` alone, by tag rule, by status code, by message pattern.
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Scope from "effect/Scope"
+import { Errors, Request, Stage, Telemetry } from "../mod.ts"
+import { CurrentRecorder, defaultRecorderConfig, Recorder } from "../src/internal/recorder.ts"
+
+// A bare recorder, as without concerns…
+const bare = new Recorder(defaultRecorderConfig)
+// …and recorders of telemetry layers with every concern of this area installed (logs discarded). The
+// layers stay open for the whole run.
+const quiet = Logger.layer([Logger.make(() => {})])
+const scope = Effect.runSync(Scope.make())
+const recorderOf = (options: Telemetry.TelemetryOptions): Promise<Recorder> =>
+  Effect.runPromise(
+    Effect.map(
+      Layer.buildWithScope(Telemetry.layer(options).pipe(Layer.provide(quiet)), scope),
+      (context) => Context.get(context, CurrentRecorder),
+    ),
+  )
+const installed = await recorderOf({ budgets: { some_other_stage: "1 second" }, alerts: false })
+const unlimited = await recorderOf({ alerts: false })
+
+const on = (recorder: Recorder) => <A, E>(self: Effect.Effect<A, E>) =>
+  Effect.provideService(self, CurrentRecorder, recorder)
+
+const hundred = (stage: Effect.Effect<unknown, unknown>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 100; i++) yield* Effect.ignore(stage)
+  }).pipe(Request.track("request", { requestId: "bench" }))
+
+const work = Effect.sync(() => 1)
+
+// --- no budget, success ------------------------------------------------------------------------------------
+const plain = hundred(work.pipe(Stage.track("stage_0")))
+const plainBare = on(bare)(plain)
+const plainInstalled = on(installed)(plain)
+const plainNoTable = on(unlimited)(plain)
+
+Deno.bench("100 stages, no concern", { group: "no budget", baseline: true }, () => {
+  Effect.runSync(plainBare)
+})
+Deno.bench("100 stages, budgets + errors installed, empty table", { group: "no budget" }, () => {
+  Effect.runSync(plainNoTable)
+})
+Deno.bench("100 stages, budgets + errors installed, table without them", { group: "no budget" }, () => {
+  Effect.runSync(plainInstalled)
+})
+
+// --- budget met --------------------------------------------------------------------------------------------
+const met = hundred(work.pipe(Stage.track("stage_0", { budget: "1 hour" })))
+const metBare = on(bare)(met)
+const metInstalled = on(installed)(met)
+
+Deno.bench("100 stages with a budget, no concern", { group: "budget met", baseline: true }, () => {
+  Effect.runSync(metBare)
+})
+Deno.bench("100 stages meeting their budget", { group: "budget met" }, () => {
+  Effect.runSync(metInstalled)
+})
+
+// --- budget exceeded (recorded stages of 20 ms against 10 ms) ------------------------------------------------
+const over = hundred(Stage.record("stage_0", { durationMs: 20, budget: "10 millis" }))
+const overBare = on(bare)(over)
+const overInstalled = on(installed)(over)
+
+Deno.bench("100 recorded stages, no concern", { group: "budget exceeded", baseline: true }, () => {
+  Effect.runSync(overBare)
+})
+Deno.bench("100 recorded stages over budget", { group: "budget exceeded" }, () => {
+  Effect.runSync(overInstalled)
+})
+
+// --- failures ----------------------------------------------------------------------------------------------
+class Upstream extends Data.TaggedError("Upstream")<{ readonly status: number }> {}
+const failing = hundred(Effect.fail(new Upstream({ status: 503 })).pipe(Stage.track("stage_0")))
+const failingBare = on(bare)(failing)
+const failingInstalled = on(installed)(failing)
+
+Deno.bench("100 failing stages, no concern", { group: "failure", baseline: true }, () => {
+  Effect.runSync(failingBare)
+})
+Deno.bench("100 failing stages, classified and counted", { group: "failure" }, () => {
+  Effect.runSync(failingInstalled)
+})
+
+// --- classification alone ----------------------------------------------------------------------------------
+const rules = Errors.rules<Upstream>({ tags: { Upstream: "transient" } })
+const tagged = Cause.fail(new Upstream({ status: 503 }))
+const byStatus = Cause.fail({ status: 503 })
+const byMessage = Cause.fail(new Error("upstream connection reset"))
+const unknown = Cause.fail(new Error("something odd"))
+
+Deno.bench("Errors.classify by tag rule", { group: "classify", baseline: true }, () => {
+  Errors.classify(tagged, rules)
+})
+Deno.bench("Errors.classify by status code", { group: "classify" }, () => {
+  Errors.classify(byStatus)
+})
+Deno.bench("Errors.classify by message pattern", { group: "classify" }, () => {
+  Errors.classify(byMessage)
+})
+Deno.bench("Errors.classify, nothing matches", { group: "classify" }, () => {
+  Errors.classify(unknown)
+})
