@@ -7,17 +7,23 @@
  * - `budget met`: every stage has a budget it meets (the stage is marked `budgetMs`/`overBudget: false`);
  * - `budget exceeded`: every stage breaks its budget (event, window, counter, queued warning);
  * - `failure`: every stage fails (classification, span attributes, window, counter, alert check);
+ * - `hooks`: the stage-end hooks alone for a stage without budget that succeeded, against an empty loop
+ *   (the cost the concerns add to every such stage, isolated from the noise of a whole request);
  * - `classify`: `Errors.classify` alone, by tag rule, by status code, by message pattern.
+ *
+ * The machine these run on is shared: compare ratios within one run, and prefer the `min` and `p75`
+ * columns to the averages.
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
 import { Errors, Request, Stage, Telemetry } from "../mod.ts"
-import { CurrentRecorder, defaultRecorderConfig, Recorder } from "../src/internal/recorder.ts"
+import { CurrentRecorder, defaultRecorderConfig, Recorder, type StageNode } from "../src/internal/recorder.ts"
 
 // A bare recorder, as without concerns…
 const bare = new Recorder(defaultRecorderConfig)
@@ -96,6 +102,32 @@ Deno.bench("100 failing stages, no concern", { group: "failure", baseline: true 
 })
 Deno.bench("100 failing stages, classified and counted", { group: "failure" }, () => {
   Effect.runSync(failingInstalled)
+})
+
+// --- the hooks alone ---------------------------------------------------------------------------------------
+const hooks = installed.stageEnd
+const success = Exit.void
+const node = {
+  _tag: "Stage",
+  exec: { stageId: "stage_0", name: "stage_0", startOffsetMs: 0, durationMs: 1, success: true, status: "ok" },
+  request: undefined,
+  parent: undefined,
+  budgetMs: undefined,
+} as unknown as StageNode
+let sink = 0
+const noHooks: Array<(n: StageNode) => void> = []
+
+Deno.bench("1000 stage ends, no hook", { group: "hooks", baseline: true }, () => {
+  for (let i = 0; i < 1000; i++) {
+    for (let h = 0; h < noHooks.length; h++) noHooks[h]!(node)
+    sink += i
+  }
+})
+Deno.bench(`1000 stage ends through the ${hooks.length} installed hooks`, { group: "hooks" }, () => {
+  for (let i = 0; i < 1000; i++) {
+    for (let h = 0; h < hooks.length; h++) hooks[h]!(node, success, 0n, 1)
+    sink += i
+  }
 })
 
 // --- classification alone ----------------------------------------------------------------------------------

@@ -14,8 +14,7 @@
  * where the error first appeared counts it. A request that fails outside any stage counts under its
  * name.
  *
- * This module classifies and summarises; it does not log each error (the log concern does) and does not
- * retry anything.
+ * This module classifies and summarises; it does not log each error and does not retry anything.
  *
  * @module
  */
@@ -26,14 +25,7 @@ import * as Effect from "effect/Effect"
 import { CurrentRecorder } from "../internal/recorder.ts"
 import type { AlertOptions } from "./Alerts.ts"
 import type { ErrorCategory } from "./ErrorCategory.ts"
-import {
-  type AnyClass,
-  classifyCause,
-  classifyValue,
-  compile,
-  emptyRules,
-  type Target,
-} from "./internal/classify.ts"
+import { classifyCause, classifyValue, compile, emptyRules } from "./internal/classify.ts"
 import { ErrorsSlot, summaryAt } from "./internal/state.ts"
 import { windowMillis } from "../internal/window.ts"
 
@@ -63,7 +55,18 @@ export interface Classification {
  * @category models
  * @since 0.1.0
  */
-export type RuleTarget = Target
+export type RuleTarget =
+  | ErrorCategory
+  | { readonly category: ErrorCategory; readonly retryable?: boolean | undefined }
+
+/**
+ * A class that a rule maps to a category (any constructor, abstract ones included).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+// deno-lint-ignore no-explicit-any
+export type ErrorClass = abstract new (...args: any) => unknown
 
 /**
  * The `_tag`s of an error union (`never` when it has none).
@@ -92,7 +95,7 @@ export interface RulesInput<E> {
   /** Categories by `_tag`, checked first. */
   readonly tags?: TagRules<E> | undefined
   /** Categories by class (`instanceof`), in order, checked after tags. */
-  readonly classes?: ReadonlyArray<readonly [AnyClass, RuleTarget]> | undefined
+  readonly classes?: ReadonlyArray<readonly [ErrorClass, RuleTarget]> | undefined
   /**
    * Custom matchers, in order, checked after classes: return a target to classify the error, `undefined`
    * to pass. A matcher that throws counts as passing.
@@ -111,7 +114,7 @@ export interface ErrorRules {
   readonly _tag: "ErrorRules"
   readonly tags: ReadonlyMap<string, { readonly category: ErrorCategory; readonly retryable: boolean }>
   readonly classes: ReadonlyArray<
-    readonly [AnyClass, { readonly category: ErrorCategory; readonly retryable: boolean }]
+    readonly [ErrorClass, { readonly category: ErrorCategory; readonly retryable: boolean }]
   >
   readonly match: ReadonlyArray<(error: unknown) => RuleTarget | undefined>
   /** Rule targets that name no category, as `[path, value]` (a layer given them fails). */
