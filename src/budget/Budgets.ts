@@ -84,7 +84,8 @@ export interface SummaryOptions {
   /**
    * The window to summarise, ending now. Violations are kept per bucket (1 s up to a minute, 1 min up to
    * an hour, 1 h up to a day), so the oldest bucket may reach one bucket width further back; longer
-   * windows are clamped to 24 hours.
+   * windows are clamped to 24 hours. An invalid window means the default (counted as an
+   * `invalid_window` drop).
    * @default "24 hours"
    */
   readonly window?: Duration.Input | undefined
@@ -142,9 +143,10 @@ const dayMs = 86_400_000
  */
 export const summary = (options?: SummaryOptions): Effect.Effect<BudgetSummary> =>
   Effect.withFiber((fiber) => {
-    const state = fiber.getRef(CurrentRecorder).get(BudgetsSlot)
+    const recorder = fiber.getRef(CurrentRecorder)
+    const state = recorder.get(BudgetsSlot)
     const nowMs = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-    return Effect.succeed(summaryAt(state, windowMillis(options?.window, dayMs), nowMs))
+    return Effect.succeed(summaryAt(state, windowMillis(options?.window, dayMs, recorder), nowMs))
   })
 
 /**

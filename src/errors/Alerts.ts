@@ -78,7 +78,8 @@ export interface AlertOptions {
  */
 export interface SubscribeOptions {
   /**
-   * Alerts buffered for a slow consumer; past it, new alerts are dropped for this subscriber and counted.
+   * Alerts buffered for a slow consumer (a positive integer; anything else means the default); past it,
+   * new alerts are dropped for this subscriber and counted.
    * @default 256
    */
   readonly bufferSize?: number | undefined
@@ -89,6 +90,11 @@ export interface SubscribeOptions {
 // ---------------------------------------------------------------------------------------------------------
 
 const alertState = (recorder: Recorder): AlertState | undefined => recorder.get(ErrorsSlot)?.alerts
+
+const bufferSizeOf = (options: SubscribeOptions | undefined): number => {
+  const size = options?.bufferSize
+  return size !== undefined && Number.isInteger(size) && size >= 1 ? size : 256
+}
 
 /**
  * Alerts published from the moment the stream starts, in order. Ends immediately when alerts are not
@@ -117,7 +123,7 @@ export const stream = (options?: SubscribeOptions): Stream.Stream<Alert> =>
             Effect.addFinalizer(() => Effect.sync(() => state.listeners.delete(listener)))
           ),
         ),
-      { bufferSize: options?.bufferSize ?? 256, strategy: "dropping" },
+      { bufferSize: bufferSizeOf(options), strategy: "dropping" },
     ))
   }))
 
@@ -157,7 +163,7 @@ export const subscribe = (
     const recorder = fiber.getRef(CurrentRecorder)
     const state = alertState(recorder)
     if (state === undefined) return Effect.void
-    return subscribeTo(recorder, state, handler, options?.bufferSize ?? 256)
+    return subscribeTo(recorder, state, handler, bufferSizeOf(options))
   })
 
 /**

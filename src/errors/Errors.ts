@@ -158,7 +158,7 @@ export interface SummaryOptions {
   /**
    * The window to summarise, ending now. Counts are kept per bucket (1 s up to a minute, 1 min up to an
    * hour, 1 h up to a day), so the oldest bucket may reach one bucket width further back; longer windows
-   * are clamped to 24 hours.
+   * are clamped to 24 hours. An invalid window means the default (counted as an `invalid_window` drop).
    * @default "1 hour"
    */
   readonly window?: Duration.Input | undefined
@@ -330,7 +330,8 @@ const hourMs = 3_600_000
  */
 export const summary = (options?: SummaryOptions): Effect.Effect<ErrorSummary> =>
   Effect.withFiber((fiber) => {
-    const state = fiber.getRef(CurrentRecorder).get(ErrorsSlot)
+    const recorder = fiber.getRef(CurrentRecorder)
+    const state = recorder.get(ErrorsSlot)
     const nowMs = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-    return Effect.succeed(summaryAt(state, windowMillis(options?.window, hourMs), nowMs))
+    return Effect.succeed(summaryAt(state, windowMillis(options?.window, hourMs, recorder), nowMs))
   })

@@ -257,11 +257,19 @@ export class CountRing {
 
 const mod = (n: number, m: number): number => ((n % m) + m) % m
 
-/** A `Duration.Input` window in milliseconds; `fallback` when absent, invalid or not positive. */
-export const windowMillis = (window: Duration.Input | undefined, fallback: number): number => {
+/**
+ * A `Duration.Input` window in milliseconds: `fallback` when absent; when invalid or not positive,
+ * `fallback` too, and the drop is counted on `recorder` as `invalid_window`.
+ */
+export const windowMillis = (
+  window: Duration.Input | undefined,
+  fallback: number,
+  recorder: { countDrop: (reason: string) => void },
+): number => {
   if (window === undefined) return fallback
   const decoded = Duration.fromInput(window)
-  if (Option.isNone(decoded)) return fallback
-  const ms = Duration.toMillis(decoded.value)
-  return ms > 0 ? ms : fallback
+  const ms = Option.isNone(decoded) ? Number.NaN : Duration.toMillis(decoded.value)
+  if (ms > 0) return ms
+  recorder.countDrop("invalid_window")
+  return fallback
 }

@@ -301,3 +301,16 @@ effectTest(
       assert.deepEqual(logs.lines.map((l) => l.message), ["m1", "m2"])
     }),
 )
+
+effectTest(
+  "Budgets.summary() with an invalid window uses the default and counts the drop",
+  () =>
+    Effect.gen(function* () {
+      const [summary, recorder] = yield* Effect.all([
+        Budgets.summary({ window: "forever" as never }),
+        CurrentRecorder,
+      ]).pipe(Effect.provide(Telemetry.layer()))
+      assert.equal(summary.windowMs, 86_400_000)
+      assert.equal(recorder.drops.get("invalid_window"), 1)
+    }),
+)
