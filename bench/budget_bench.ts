@@ -51,6 +51,12 @@ const hundred = (stage: Effect.Effect<unknown, unknown>) =>
 
 const work = Effect.sync(() => 1)
 
+// --- warm-up (the first bench of a file runs on a cold JIT; keep it out of the comparisons) -----------------
+Deno.bench("warm-up: 100 stages, both recorders", { group: "warm-up", baseline: true }, () => {
+  Effect.runSync(on(bare)(hundred(work.pipe(Stage.track("stage_0")))))
+  Effect.runSync(on(installed)(hundred(work.pipe(Stage.track("stage_0")))))
+})
+
 // --- no budget, success ------------------------------------------------------------------------------------
 const plain = hundred(work.pipe(Stage.track("stage_0")))
 const plainBare = on(bare)(plain)
