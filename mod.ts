@@ -25,6 +25,9 @@
  *
  * @module
  */
+export * from "./src/budget/mod.ts"
+export * from "./src/errors/mod.ts"
+export * from "./src/health/mod.ts"
 export * from "./src/log/mod.ts"
 export * from "./src/report/mod.ts"
 export * from "./src/stage/mod.ts"

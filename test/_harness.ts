@@ -51,3 +51,9 @@ export const runFor = <A, E, R>(
     yield* TestClock.adjust(duration)
     return yield* Fiber.join(fiber)
   })
+
+/** The core fields of a stage error (the errors concern adds `category` and `retryable`). */
+export const typeAndMessage = (
+  error: { readonly type: string; readonly message: string } | undefined,
+): { type: string; message: string } | undefined =>
+  error === undefined ? undefined : { type: error.type, message: error.message }

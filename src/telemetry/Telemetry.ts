@@ -34,6 +34,12 @@ import type { Concern } from "./internal/concern.ts"
 import { logConcern, redactionConcern } from "../log/internal/concern.ts"
 import type { LoggingOptions } from "../log/Log.ts"
 import * as Runtime from "../runtime/Runtime.ts"
+import type { BudgetOptions } from "../budget/Budgets.ts"
+import { budgetsConcern } from "../budget/internal/concern.ts"
+import type { ErrorOptions } from "../errors/Errors.ts"
+import { errorsConcern } from "../errors/internal/concern.ts"
+import type { HealthOptions } from "../health/Health.ts"
+import { healthConcern } from "../health/internal/health.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -54,7 +60,7 @@ export type { EndRequestOptions, RuntimeOptions, TelemetryRuntime } from "../run
  * @category configuration
  * @since 0.1.0
  */
-export interface TelemetryOptions extends LoggingOptions {
+export interface TelemetryOptions extends LoggingOptions, BudgetOptions, ErrorOptions, HealthOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -144,7 +150,13 @@ const validateRecorderConfig = (
  * the redactor from the recorder); budgets and errors mark a stage before metrics and logs read it; the
  * export concern creates the recording tracer before sampling wraps it.
  */
-const concerns: ReadonlyArray<Concern> = [redactionConcern, logConcern]
+const concerns: ReadonlyArray<Concern> = [
+  redactionConcern,
+  budgetsConcern,
+  errorsConcern,
+  healthConcern,
+  logConcern,
+]
 
 /** The `stagetrace_requests_in_flight` gauge, read from the recorder when metrics are collected. */
 const requestsInFlight = Metric.gauge("stagetrace_requests_in_flight", {

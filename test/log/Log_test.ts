@@ -276,14 +276,18 @@ effectTest(
   "Telemetry.layer without log installs no logging hooks (the hot path stays untouched)",
   () =>
     Effect.gen(function* () {
-      const hooks = yield* Effect.withFiber((fiber) => {
-        const recorder = fiber.getRef(CurrentRecorder)
-        return Effect.succeed(
-          recorder.stageStart.length + recorder.stageEnd.length + recorder.requestStart.length +
-            recorder.requestEnd.length,
-        )
-      }).pipe(Effect.provide(Telemetry.layer()))
-      assert.equal(hooks, 0)
+      const hooks = (layer: ReturnType<typeof Telemetry.layer>) =>
+        Effect.withFiber((fiber) => {
+          const recorder = fiber.getRef(CurrentRecorder)
+          return Effect.succeed(
+            recorder.stageStart.length + recorder.stageEnd.length + recorder.requestStart.length +
+              recorder.requestEnd.length,
+          )
+        }).pipe(Effect.provide(layer))
+      // Other concerns (budgets, errors, metrics) install their own hooks; logging adds none unless asked.
+      const without = yield* hooks(Telemetry.layer())
+      assert.equal(yield* hooks(Telemetry.layer({ log: { lifecycle: false } })), without)
+      assert.ok((yield* hooks(Telemetry.layer({ log: {} }))) > without)
     }),
 )
 

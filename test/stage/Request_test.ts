@@ -7,7 +7,7 @@ import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { TestClock } from "effect/testing"
 import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
-import { effectTest, runFor } from "../_harness.ts"
+import { effectTest, runFor, typeAndMessage } from "../_harness.ts"
 
 effectTest("Request.track() keeps 100 concurrent requests apart", () =>
   Effect.gen(function* () {
@@ -99,7 +99,7 @@ effectTest("Request.track() records the failure of a request", () =>
     const [summary] = yield* Summaries.recent(1)
     assert.equal(summary?.success, false)
     assert.equal(summary?.status, "error")
-    assert.deepEqual(summary?.error, { type: "RateLimited", message: "slow down" })
+    assert.deepEqual(typeAndMessage(summary?.error), { type: "RateLimited", message: "slow down" })
   }).pipe(Effect.provide(Telemetry.layer())))
 
 effectTest("Request.track() continues a remote parent", () => {

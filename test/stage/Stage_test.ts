@@ -7,7 +7,7 @@ import * as Tracer from "effect/Tracer"
 import { TestClock } from "effect/testing"
 import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
-import { effectTest, runFor } from "../_harness.ts"
+import { effectTest, runFor, typeAndMessage } from "../_harness.ts"
 
 /** A tracer that keeps every span it creates (native spans), for assertions on span shape. */
 const recordingTracer = () => {
@@ -104,11 +104,11 @@ effectTest("Stage.track() records typed failures, defects and interruptions", ()
       return yield* Request.summary
     }).pipe(Request.track("chat"))
     const [kb, format, cache] = summary.stages
-    assert.deepEqual([kb?.success, kb?.status, kb?.error], [false, "error", {
+    assert.deepEqual([kb?.success, kb?.status, typeAndMessage(kb?.error)], [false, "error", {
       type: "KbUnavailable",
       message: "index offline",
     }])
-    assert.deepEqual([format?.status, format?.error], ["error", {
+    assert.deepEqual([format?.status, typeAndMessage(format?.error)], ["error", {
       type: "RangeError",
       message: "bad offset",
     }])
@@ -202,7 +202,7 @@ effectTest(
           ["audit", 18.5, 2.5, false, true],
         ],
       )
-      assert.deepEqual(summary.stages[3]?.error, { type: "Error", message: "late" })
+      assert.deepEqual(typeAndMessage(summary.stages[3]?.error), { type: "Error", message: "late" })
     }).pipe(Effect.provide(Telemetry.layer())),
 )
 
@@ -271,3 +271,20 @@ effectTest(
       ])
     }).pipe(Effect.provide(Telemetry.layer())),
 )
+
+effectTest("Stage.track() survives error values whose properties throw", () =>
+  Effect.gen(function* () {
+    const hostile = new Proxy({}, {
+      get() {
+        throw new Error("trap")
+      },
+      getPrototypeOf() {
+        throw new Error("trap")
+      },
+    })
+    const exit = yield* Effect.exit(Effect.fail(hostile).pipe(Stage.track("hostile"), Request.track("r")))
+    assert.equal(exit._tag, "Failure")
+    const [summary] = yield* Summaries.recent(1)
+    assert.equal(summary?.stages[0]?.error?.type, "Unknown")
+    assert.equal(summary?.stages[0]?.success, false)
+  }).pipe(Effect.provide(Telemetry.layer())))

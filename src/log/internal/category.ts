@@ -1,21 +1,14 @@
 /**
- * The error category put on log records when a `Cause` is logged.
- *
- * INTEGRATION POINT (errors concern, built in parallel as `Errors.classify`): when the errors concern is
- * merged, `categoryOf` should call its classifier with the rules installed on the recorder, e.g.
- *
- *     const state = recorder.get(ErrorsSlot)
- *     return state === undefined ? basicCategory(cause) : classifyCause(cause, state.rules).category
- *
- * Until then a basic classification with the same categories is used: the seeds' keyword patterns
- * (transient / configuration / data / resource), HTTP-like status codes, `interrupted` for interruptions,
- * `defect` for unrecognised defects and `unknown` for unrecognised failures. Stage failures already carry
- * the errors concern's category in `exec.error.category` when it is installed; that one wins.
+ * The error category put on log records when a `Cause` is logged: the errors concern's classifier with the
+ * rules installed on the recorder when it is installed, else a basic classification with the same
+ * categories (the seeds' keyword patterns, HTTP-like status codes, `interrupted`, `defect`, `unknown`).
  *
  * @internal
  */
 import type * as Cause from "effect/Cause"
 import type { Recorder } from "../../internal/recorder.ts"
+import { classifyCause } from "../../errors/internal/classify.ts"
+import { ErrorsSlot } from "../../errors/internal/state.ts"
 
 const patterns: ReadonlyArray<readonly [category: string, pattern: RegExp]> = [
   ["transient", /timeout|timed out|connection|econnre|unavailable|rate.?limit|throttl|temporar|try again/i],
@@ -67,6 +60,13 @@ export const basicCategory = (cause: Cause.Cause<unknown>): string | undefined =
   }
 }
 
-/** The category of a logged cause under `recorder` (see the integration point above). */
-export const categoryOf = (_recorder: Recorder, cause: Cause.Cause<unknown>): string | undefined =>
-  basicCategory(cause)
+/** The category of a logged cause under `recorder`. Never throws. */
+export const categoryOf = (recorder: Recorder, cause: Cause.Cause<unknown>): string | undefined => {
+  const state = recorder.get(ErrorsSlot)
+  if (state === undefined || cause.reasons.length === 0) return basicCategory(cause)
+  try {
+    return classifyCause(cause, state.rules).category
+  } catch {
+    return basicCategory(cause)
+  }
+}

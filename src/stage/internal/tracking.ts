@@ -172,6 +172,15 @@ export const errorOf = (cause: Cause.Cause<unknown>): StageError => {
 }
 
 const describe = (error: unknown): StageError => {
+  // A hostile error value (a proxy, getters that throw) must not break the stage's exit handler.
+  try {
+    return describeUnsafe(error)
+  } catch {
+    return { type: "Unknown", message: "<unreadable error>" }
+  }
+}
+
+const describeUnsafe = (error: unknown): StageError => {
   if (typeof error === "object" && error !== null) {
     const tag = (error as { _tag?: unknown })._tag
     const message = (error as { message?: unknown }).message
