@@ -498,7 +498,7 @@ export const track: {
  * @example Measuring a call's latency
  * ```ts
  * import assert from "node:assert/strict"
- * import { Effect } from "effect"
+ * import { Effect, Fiber } from "effect"
  * import { TestClock } from "effect/testing"
  * import { MetricCatalogue, Metrics } from "@stagetrace/stagetrace"
  *
@@ -509,7 +509,7 @@ export const track: {
  *   Effect.gen(function* () {
  *     const fiber = yield* Effect.forkChild(query)
  *     yield* TestClock.adjust("250 millis")
- *     yield* Effect.join(fiber)
+ *     yield* Fiber.join(fiber)
  *     return yield* Metrics.value(MetricCatalogue.dbQueryDuration, { operation: "select" })
  *   }).pipe(Effect.provide([Metrics.layer(), TestClock.layer()])),
  * )

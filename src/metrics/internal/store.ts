@@ -728,8 +728,11 @@ const invalidReason = (value: unknown, counter: boolean): string =>
     ? "negative_increment"
     : "infinite"
 
+/**
+ * Two definitions of one name share a family when type, unit and labels agree; the first one's
+ * description and buckets win (so the catalogue's `stageDuration` reads a store whose stage buckets were
+ * configured).
+ */
 const sameShape = (a: MetricDefinition, b: MetricDefinition): boolean =>
   a.type === b.type && a.unit === b.unit && a.labels.length === b.labels.length &&
-  a.labels.every((l, i) => b.labels[i] === l) &&
-  (a.buckets?.length ?? -1) === (b.buckets?.length ?? -1) &&
-  (a.buckets ?? []).every((x, i) => b.buckets![i] === x)
+  a.labels.every((l, i) => b.labels[i] === l)
