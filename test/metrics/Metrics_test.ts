@@ -508,6 +508,7 @@ effectTest(
       })
       const handle = Effect.fn("handle")(
         function* (user: string, _n: number) {
+          yield* Effect.void
           return user
         },
         Metrics.countCalls(byUser, { labels: (user: string) => ({ user }) }),
