@@ -44,8 +44,6 @@
  * | `exportQueued` | `stagetrace_export_queued` | gauge | — | — |
  * | `exportQueueCapacity` | `stagetrace_export_queue_capacity` | gauge | — | — |
  *
- * Generated from `src/metrics/internal/{catalogue,toolkit}.ts`.
- *
  * @module
  */
 import type { Counter, Gauge, Histogram } from "./Metrics.ts"
@@ -181,7 +179,7 @@ export const embeddingsGeneratedTotal: Counter<"model"> = catalogue.embeddingsGe
 export const embeddingGenerationDuration: Histogram<"model"> = catalogue.embeddingGenerationDurationDef
 
 /**
- * `system_cpu_usage_percent` (gauge): CPU time used by this process since the previous scrape, in percent of one core. Unit: percent.
+ * `system_cpu_usage_percent` (gauge): CPU time used by this process over the last refresh interval (at most 10 s), in percent of one core. Unit: percent.
  *
  * @category standard
  * @since 0.1.0

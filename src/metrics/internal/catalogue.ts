@@ -128,7 +128,8 @@ export const embeddingGenerationDurationDef = defineUnsafe({
 export const systemCpuUsagePercentDef = defineUnsafe({
   name: "system_cpu_usage_percent",
   type: "gauge",
-  description: "CPU time used by this process since the previous scrape, in percent of one core",
+  description:
+    "CPU time used by this process over the last refresh interval (at most 10 s), in percent of one core",
   unit: "percent",
 })
 
