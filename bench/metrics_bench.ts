@@ -6,7 +6,9 @@
  * - `histogram`: one observation into a histogram with 3 labels and 11 buckets;
  * - `in Effect`: 100 increments inside one Effect program (`yield* Metrics.increment`) against 100
  *   prom-client increments in a plain loop — what an Effect user pays per increment, fiber included;
- * - `render counters` / `render histograms`: the exposition of 1,000 series.
+ * - `render counters` / `render histograms`: the exposition of 1,000 series;
+ * - `stage hook`: a request with 10 stages on a bare recorder against the same on `Telemetry.layer`'s
+ *   recorder (stage duration histogram, request counter and histogram): the metrics' cost per request.
  *
  * stagetrace's service methods are synchronous (`(yield* Metrics.Metrics).increment(...)`), like
  * prom-client's; the Effect API adds one `withFiber` step.
@@ -16,7 +18,8 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Metric from "effect/Metric"
 import client from "prom-client"
-import { Metrics, Prometheus } from "../mod.ts"
+import { CurrentRecorder, defaultRecorderConfig, Recorder } from "../src/internal/recorder.ts"
+import { Metrics, Prometheus, Request, Stage, Telemetry } from "../mod.ts"
 
 const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const labelNames = ["method", "route", "status"] as const
@@ -173,9 +176,32 @@ Deno.bench("stagetrace: 1,000 histogram series", { group: "render histograms" },
   histogramsOnly.runSync(renderHistograms)
 })
 
+const bareRecorder = new Recorder(defaultRecorderConfig)
+const telemetryRuntime = ManagedRuntime.make(
+  Telemetry.layer({ serviceName: "bench" }).pipe(
+    Layer.provide(Layer.succeed(Metric.MetricRegistry, new Map())),
+  ),
+)
+const telemetryRecorder = await telemetryRuntime.runPromise(Effect.gen(function* () {
+  return yield* CurrentRecorder
+}))
+const tenStages = Array.from({ length: 10 }, (_, i) => Effect.void.pipe(Stage.track(`stage_${i}`)))
+const request = Effect.gen(function* () {
+  for (const stage of tenStages) yield* stage
+}).pipe(Request.track("request", { requestId: "bench" }))
+const onBare = Effect.provideService(request, CurrentRecorder, bareRecorder)
+const onTelemetry = Effect.provideService(request, CurrentRecorder, telemetryRecorder)
+Deno.bench("10-stage request, bare recorder", { group: "stage hook", baseline: true }, () => {
+  Effect.runSync(onBare)
+})
+Deno.bench("10-stage request, Telemetry.layer recorder (metrics)", { group: "stage hook" }, () => {
+  Effect.runSync(onTelemetry)
+})
+
 globalThis.addEventListener("unload", () => {
   // Benchmarks end with the process; the runtimes only hold timers.
   void runtime.dispose()
   void countersOnly.dispose()
   void histogramsOnly.dispose()
+  void telemetryRuntime.dispose()
 })
