@@ -26,6 +26,7 @@ import { outcomeOf } from "../internal/recorder.ts"
 import type { TelemetryConfigError } from "../internal/config.ts"
 import {
   defineUnsafe as defineUnsafeImpl,
+  type DefinitionRule,
   type LabelValues,
   type MetricDefinition,
   MetricDefinitionError,
@@ -46,7 +47,7 @@ import { buildStore, globalStore } from "./internal/service.ts"
 import { type HistogramValue, Store, type Watcher } from "./internal/store.ts"
 
 export { MetricDefinitionError }
-export type { HistogramValue, LabelValues, MetricDefinition, MetricsOptions, MetricSpec, MetricType }
+export type { DefinitionRule, HistogramValue, LabelValues, MetricDefinition, MetricsOptions, MetricSpec, MetricType }
 
 // ---------------------------------------------------------------------------------------------------------
 // Models
@@ -552,6 +553,10 @@ export const measureLatency: {
  * @since 0.1.0
  */
 export interface CountCallsOptions<L extends string, Args extends ReadonlyArray<unknown>> {
+  /**
+   * Label values, constant or from the call's arguments.
+   * @default undefined (the counter must have no labels)
+   */
   readonly labels?: LabelValues<L> | ((...args: Args) => LabelValues<L>) | undefined
 }
 
@@ -642,7 +647,9 @@ export const countCalls: {
  * @since 0.1.0
  */
 export interface LlmUsage {
+  /** Tokens in the prompt (input). */
   readonly promptTokens: number
+  /** Tokens in the completion (output). */
   readonly completionTokens: number
 }
 
@@ -653,7 +660,9 @@ export interface LlmUsage {
  * @since 0.1.0
  */
 export interface LlmPricing {
+  /** US dollars per 1,000 prompt tokens. */
   readonly promptPer1k: number
+  /** US dollars per 1,000 completion tokens. */
   readonly completionPer1k: number
 }
 
@@ -664,7 +673,9 @@ export interface LlmPricing {
  * @since 0.1.0
  */
 export interface TrackLlmUsageOptions<A> {
+  /** The `provider` label (`openai`, `anthropic`…). */
   readonly provider: string
+  /** The `model` label. */
   readonly model: string
   /**
    * Prices per 1,000 tokens; without them no cost is recorded.
@@ -815,8 +826,11 @@ export const cacheMetrics: {
  * @since 0.1.0
  */
 export interface ThresholdEvent<L extends string> {
+  /** The metric's name. */
   readonly metric: string
+  /** The value that made the predicate true. */
   readonly value: number
+  /** The series' label values (after redaction). */
   readonly labels: Readonly<Record<L, string>>
 }
 

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
@@ -427,7 +428,7 @@ effectTest(
       yield* Metrics.increment(plain)
       assert.equal(yield* dropped("test_plain_total", "threshold_predicate_failed"), 1)
       assert.equal(yield* Metrics.value(plain), 2)
-    }).pipe(Effect.provide(layer())),
+    }).pipe(Effect.provide([layer(), Logger.layer([])])),
 )
 
 // ---------------------------------------------------------------------------------------------------------

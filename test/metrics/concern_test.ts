@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import { MetricCatalogue, Metrics, Prometheus, Request, Stage, StageStats, Telemetry } from "../../mod.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
-import { ExportStatsSlot } from "../../src/internal/slots.ts"
+import { ExportStatsSlot, RedactorSlot } from "../../src/internal/slots.ts"
 import { effectTest, liveTest, runFor } from "../_harness.ts"
 
 const telemetry = (options: Telemetry.TelemetryOptions = {}) =>
@@ -111,6 +111,32 @@ effectTest(
       assert.match(text, /^stagetrace_export_failures_total 1$/m)
       assert.match(text, /^stagetrace_export_queued 4$/m)
       assert.match(text, /^stagetrace_export_queue_capacity 2048$/m)
+    }).pipe(Effect.provide(telemetry())),
+)
+
+effectTest(
+  "label values of user and toolkit metrics pass through the installed redactor",
+  () =>
+    Effect.gen(function* () {
+      const recorder = yield* CurrentRecorder
+      const mask = (text: string) => text.replace(/[\w.]+@[\w.]+/g, "[EMAIL]")
+      recorder.set(RedactorSlot, {
+        redactString: mask,
+        redactValue: (_key, value) => (typeof value === "string" ? mask(value) : value),
+      })
+      yield* Metrics.increment(MetricCatalogue.errorsTotal, {
+        component: "mailer",
+        error_type: "bounce:ann@x.io",
+      })
+      yield* Metrics.increment(MetricCatalogue.errorsTotal, {
+        component: "mailer",
+        error_type: "bounce:bob@x.io",
+      })
+      yield* Stage.track(Effect.void, "notify:ann@x.io").pipe(Request.track("r"))
+      const text = yield* Prometheus.format()
+      assert.match(text, /^errors_total\{component="mailer",error_type="bounce:\[EMAIL\]"\} 2$/m)
+      assert.match(text, /stagetrace_stage_duration_seconds_count\{stage="notify:\[EMAIL\]",status="ok"\} 1/)
+      assert.doesNotMatch(text, /x\.io/)
     }).pipe(Effect.provide(telemetry())),
 )
 

@@ -11,10 +11,21 @@ import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
 
-/** The metric types stagetrace defines. */
+/**
+ * The metric types stagetrace defines: monotonic counters, gauges (set or moved up and down), and
+ * histograms (observations counted into buckets).
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type MetricType = "counter" | "gauge" | "histogram"
 
-/** Why a definition was rejected; one id per rule. */
+/**
+ * Why a definition was rejected; one id per rule (`shape` when a field has the wrong type).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
 export type DefinitionRule =
   | "shape"
   | "name_syntax"
@@ -75,30 +86,67 @@ const MetricDefinitionErrorBase: new (
  * @since 0.1.0
  */
 export class MetricDefinitionError extends MetricDefinitionErrorBase {
+  /** The rule, field and reason in one sentence. */
   override get message(): string {
     return `Invalid metric definition ${this.metric}: ${this.reason} (rule ${this.rule}, field ${this.field})`
   }
 }
 
-/** The label values of one sample: every declared label, each a string (numbers and booleans are converted). */
+/**
+ * The label values of one sample: every declared label, each a string (numbers and booleans are
+ * converted).
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type LabelValues<L extends string> = { readonly [K in L]: string | number | boolean }
 
-/** What `define` accepts. */
+/**
+ * What `Metrics.define` accepts.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface MetricSpec<T extends MetricType, L extends string> {
+  /** The Prometheus name: snake_case, `_total` on counters, the unit as suffix (`_seconds`, `_bytes`). */
   readonly name: string
   readonly type: T
+  /** The HELP text. */
   readonly description: string
+  /**
+   * The base unit (`seconds`, `bytes`, `dollars`, `ratio`…), which the name must end with.
+   * @default undefined
+   */
   readonly unit?: string | undefined
+  /**
+   * The label names every sample must give (snake_case, not `le`, `quantile`, `unit`, `__*`…).
+   * @default []
+   */
   readonly labels?: ReadonlyArray<L> | undefined
+  /**
+   * Upper bounds of a histogram's buckets, finite and strictly increasing (`+Inf` is implicit).
+   * @default [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+   */
   readonly buckets?: ReadonlyArray<number> | undefined
 }
 
-/** A validated metric definition. */
+/**
+ * A validated metric definition, made by `Metrics.define` or `Metrics.defineUnsafe`. It describes a metric;
+ * its series live in the `Metrics` store of whichever layer records it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface MetricDefinition<T extends MetricType = MetricType, L extends string = string> {
+  /** The Prometheus name. */
   readonly name: string
+  /** Counter, gauge or histogram. */
   readonly type: T
+  /** The HELP text. */
   readonly description: string
+  /** The base unit, if any. */
   readonly unit: string | undefined
+  /** The declared label names, in order. */
   readonly labels: ReadonlyArray<L>
   /** Bucket upper bounds of a histogram (without `+Inf`); `undefined` for counters and gauges. */
   readonly buckets: ReadonlyArray<number> | undefined

@@ -15,9 +15,16 @@ import type { RedactorLike } from "../../internal/slots.ts"
 import { type DefinitionImpl, isDefinition, type MetricDefinition } from "./definition.ts"
 import { metricDroppedSamplesDef, metricSeriesOverflowDef } from "./toolkit.ts"
 
-/** The value of a histogram series. */
+/**
+ * The value of a histogram series.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface HistogramValue {
+  /** Number of observations. */
   readonly count: number
+  /** Sum of the observations. */
   readonly sum: number
   /** Cumulative counts per upper bound, ending with `[Infinity, count]`. */
   readonly buckets: ReadonlyArray<readonly [le: number, count: number]>
