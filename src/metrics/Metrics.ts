@@ -47,7 +47,15 @@ import { buildStore, globalStore } from "./internal/service.ts"
 import { type HistogramValue, Store, type Watcher } from "./internal/store.ts"
 
 export { MetricDefinitionError }
-export type { DefinitionRule, HistogramValue, LabelValues, MetricDefinition, MetricsOptions, MetricSpec, MetricType }
+export type {
+  DefinitionRule,
+  HistogramValue,
+  LabelValues,
+  MetricDefinition,
+  MetricsOptions,
+  MetricSpec,
+  MetricType,
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Models

@@ -300,6 +300,20 @@ effectTest(
     }).pipe(Effect.provide(layer({ maxSeriesPerMetric: 3 }))),
 )
 
+effectTest(
+  "label values longer than 1,024 characters are cut, and the cut counted",
+  () =>
+    Effect.gen(function* () {
+      const long = "x".repeat(5000)
+      yield* Metrics.increment(routes, { route: long, method: "GET" })
+      yield* Metrics.increment(routes, { route: long + "y", method: "GET" })
+      assert.equal(yield* Metrics.value(routes, { route: "x".repeat(1024), method: "GET" }), 2)
+      assert.equal(yield* dropped("test_requests_total", "label_truncated"), 2)
+      const text = yield* Prometheus.format()
+      assert.match(text, new RegExp(`^test_requests_total\\{route="x{1024}",method="GET"\\} 2$`, "m"))
+    }).pipe(Effect.provide(layer())),
+)
+
 effectTest("memory stays bounded under a label flood", () =>
   Effect.gen(function* () {
     const registry = new Map()

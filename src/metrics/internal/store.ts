@@ -45,6 +45,9 @@ export interface StoreConfig {
 /** Hard cap on the number of metric families in one store (definitions are normally static). */
 export const maxFamilies = 4096
 
+/** Label values longer than this are cut (and the cut counted as `label_truncated`). */
+export const maxLabelLength = 1024
+
 /** Cap on raw-value aliases per family (label values that redact to an existing series). */
 const aliasFactor = 4
 
@@ -226,6 +229,9 @@ export class Family {
         value = labelString(value)
         if (value === undefined) return this.labelError(labels)
       }
+      if ((value as string).length > maxLabelLength) {
+        return this.createFromLabels(labels as Record<string, unknown>)
+      }
       const next = node.get(value as string)
       if (next === undefined) return this.createFromLabels(labels as Record<string, unknown>)
       if (i === n - 1) return next as Series
@@ -240,6 +246,7 @@ export class Family {
     if (n === 0) return this.single ?? this.create([])
     let node: Map<string, unknown> = this.root
     for (let i = 0; i < n; i++) {
+      if (values[i]!.length > maxLabelLength) return this.seriesForValues(this.truncate(values))
       const next = node.get(values[i]!)
       if (next === undefined) return this.create(values)
       if (i === n - 1) return next as Series
@@ -257,7 +264,7 @@ export class Family {
     for (const name of names) {
       const value = labelString((labels as Record<string, unknown>)[name])
       if (value === undefined) return undefined
-      raw.push(value)
+      raw.push(value.length > maxLabelLength ? value.slice(0, maxLabelLength) : value)
     }
     let node: unknown = this.root
     for (const value of raw) {
@@ -298,12 +305,20 @@ export class Family {
 
   private createFromLabels(labels: Record<string, unknown>): Series | undefined {
     const raw: Array<string> = []
+    let long = false
     for (const name of this.names) {
       const value = labelString(labels[name])
       if (value === undefined) return this.labelError(labels)
+      if (value.length > maxLabelLength) long = true
       raw.push(value)
     }
-    return this.create(raw)
+    return this.seriesForValues(long ? this.truncate(raw) : raw)
+  }
+
+  /** Label values cut to `maxLabelLength` characters (a counted drop of the rest). */
+  private truncate(values: ReadonlyArray<string>): ReadonlyArray<string> {
+    if (!this.internal) this.store.drop(this.def.name, "label_truncated")
+    return values.map((v) => (v.length > maxLabelLength ? v.slice(0, maxLabelLength) : v))
   }
 
   private redact(redactor: RedactorLike, raw: ReadonlyArray<string>): ReadonlyArray<string> {
