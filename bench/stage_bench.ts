@@ -4,13 +4,19 @@
  * - `stage`: 100 stages inside one request against 100 bare `Effect.withSpan` inside one span;
  * - `request`: a 10-stage request against 10 bare `Effect.withSpan`.
  *
- * Statistics are included (every stage feeds its sketch); the recorder is a fresh one per file.
+ * Statistics are included (every stage feeds its sketch), and so is every concern `Telemetry.layer`
+ * installs by default (metrics: the stage duration histogram, the request counter and histogram): the
+ * recorder is the one of a `Telemetry.layer`.
  */
 import * as Effect from "effect/Effect"
-import { CurrentRecorder, defaultRecorderConfig, Recorder } from "../src/internal/recorder.ts"
-import { Request, Stage } from "../mod.ts"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import { CurrentRecorder } from "../src/internal/recorder.ts"
+import { Request, Stage, Telemetry } from "../mod.ts"
 
-const recorder = new Recorder(defaultRecorderConfig)
+const runtime = ManagedRuntime.make(Telemetry.layer({ serviceName: "bench" }))
+const recorder = await runtime.runPromise(Effect.gen(function* () {
+  return yield* CurrentRecorder
+}))
 const withRecorder = <A, E>(self: Effect.Effect<A, E>) =>
   Effect.provideService(self, CurrentRecorder, recorder)
 

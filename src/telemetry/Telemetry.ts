@@ -40,6 +40,8 @@ import type { ErrorOptions } from "../errors/Errors.ts"
 import { errorsConcern } from "../errors/internal/concern.ts"
 import type { HealthOptions } from "../health/Health.ts"
 import { healthConcern } from "../health/internal/health.ts"
+import { metricsConcern } from "../metrics/internal/concern.ts"
+import type { MetricsOptions } from "../metrics/internal/options.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -60,7 +62,8 @@ export type { EndRequestOptions, RuntimeOptions, TelemetryRuntime } from "../run
  * @category configuration
  * @since 0.1.0
  */
-export interface TelemetryOptions extends LoggingOptions, BudgetOptions, ErrorOptions, HealthOptions {
+export interface TelemetryOptions
+  extends LoggingOptions, BudgetOptions, ErrorOptions, HealthOptions, MetricsOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -155,6 +158,7 @@ const concerns: ReadonlyArray<Concern> = [
   budgetsConcern,
   errorsConcern,
   healthConcern,
+  metricsConcern,
   logConcern,
 ]
 

@@ -1,0 +1,152 @@
+/**
+ * The Prometheus endpoint: a web-standard handler (content negotiation, optional bearer token) and a
+ * scoped `Deno.serve` that serves it on one path for the life of a scope.
+ *
+ * @internal
+ */
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { optionError, type TelemetryConfigError } from "../../internal/config.ts"
+import type { HandlerConfig, ServerConfig } from "./options.ts"
+import { render } from "./render.ts"
+import type { Store } from "./store.ts"
+
+/** Content type of the text format 0.0.4. */
+export const textContentType = "text/plain; version=0.0.4; charset=utf-8"
+/** Content type of OpenMetrics 1.0. */
+export const openMetricsContentType = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+/**
+ * The format a scraper asked for: OpenMetrics when its `Accept` header ranks `application/openmetrics-text`
+ * at least as high as `text/plain` (and above zero), else the text format.
+ */
+export const negotiate = (accept: string | null | undefined): "text" | "openmetrics" => {
+  if (accept === null || accept === undefined || accept === "") return "text"
+  let om = -1
+  let text = -1
+  let any = -1
+  for (const part of accept.split(",")) {
+    const [rawType, ...params] = part.split(";")
+    const type = rawType!.trim().toLowerCase()
+    let q = 1
+    for (const param of params) {
+      const [key, value] = param.split("=")
+      if (key?.trim().toLowerCase() === "q") {
+        const parsed = Number(value?.trim())
+        q = Number.isFinite(parsed) ? parsed : 0
+      }
+    }
+    if (type === "application/openmetrics-text") om = Math.max(om, q)
+    else if (type === "text/plain" || type === "text/*") text = Math.max(text, q)
+    else if (type === "*/*") any = Math.max(any, q)
+  }
+  if (text < 0) text = any
+  return om > 0 && om >= text ? "openmetrics" : "text"
+}
+
+const encoder = new TextEncoder()
+
+/** Compares two strings in time independent of where they differ. */
+const safeEqual = (a: string, b: string): boolean => {
+  const x = encoder.encode(a)
+  const y = encoder.encode(b)
+  let diff = x.length ^ y.length
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ (y[i % Math.max(1, y.length)] ?? 0)
+  return diff === 0
+}
+
+/** The web handler serving `store`. */
+export const makeHandler = (
+  store: Store | undefined,
+  context: Context.Context<never>,
+  config: HandlerConfig,
+): (request: Request) => Promise<Response> => {
+  const token = config.bearerToken === undefined ? undefined : `Bearer ${Redacted.value(config.bearerToken)}`
+  return (request: Request): Promise<Response> => {
+    const method = request.method
+    if (method !== "GET" && method !== "HEAD") {
+      return Promise.resolve(
+        new Response("Method Not Allowed\n", { status: 405, headers: { allow: "GET, HEAD" } }),
+      )
+    }
+    if (token !== undefined && !safeEqual(request.headers.get("authorization") ?? "", token)) {
+      return Promise.resolve(
+        new Response("Unauthorized\n", {
+          status: 401,
+          headers: { "www-authenticate": 'Bearer realm="metrics"' },
+        }),
+      )
+    }
+    const format = config.format === "negotiate" ? negotiate(request.headers.get("accept")) : config.format
+    let body: string
+    try {
+      body = store === undefined ? (format === "openmetrics" ? "# EOF\n" : "") : render(
+        store,
+        context,
+        format === "openmetrics",
+      )
+    } catch (error) {
+      return Promise.resolve(
+        new Response(`Cannot render metrics: ${error instanceof Error ? error.message : String(error)}\n`, {
+          status: 500,
+        }),
+      )
+    }
+    return Promise.resolve(
+      new Response(method === "HEAD" ? null : body, {
+        status: 200,
+        headers: {
+          "content-type": format === "openmetrics" ? openMetricsContentType : textContentType,
+          "cache-control": "no-store",
+        },
+      }),
+    )
+  }
+}
+
+/**
+ * Serves `store` with `Deno.serve` until the scope closes. A port that cannot be bound fails with a
+ * `TelemetryConfigError` naming `<prefix>port`.
+ */
+export const serve = (
+  store: Store,
+  context: Context.Context<never>,
+  config: ServerConfig,
+  prefix: string,
+): Effect.Effect<void, TelemetryConfigError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const handle = makeHandler(store, context, config)
+    const notFound = () => new Response("Not Found\n", { status: 404 })
+    const server = yield* Effect.acquireRelease(
+      Effect.suspend(() => {
+        try {
+          return Effect.succeed(
+            Deno.serve(
+              { hostname: config.hostname, port: config.port, onListen: () => {} },
+              (request) => (new URL(request.url).pathname === config.path ? handle(request) : notFound()),
+            ),
+          )
+        } catch (error) {
+          const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+          return Effect.fail(
+            optionError(
+              `${prefix}port`,
+              config.port,
+              `Cannot listen on ${config.hostname}:${config.port}: ${message}`,
+            ),
+          )
+        }
+      }),
+      (server) => Effect.promise(() => server.shutdown()),
+    )
+    const addr = server.addr
+    const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
+    store.server = {
+      hostname: addr.hostname,
+      port: addr.port,
+      url: `http://${host}:${addr.port}${config.path}`,
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(() => (store.server = undefined)))
+  })
