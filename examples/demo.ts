@@ -2,14 +2,30 @@
  * The stagetrace demo: a simulated chat/RAG service (auth → routing → cache → knowledge base → LLM →
  * formatting) serving a few hundred concurrent requests with random latencies and some failures, then
  * printing what stagetrace saw: the waterfall of the slowest and of a failed request, per-stage
- * statistics, and the bottlenecks.
+ * statistics, the bottlenecks, budget violations, errors by category, alerts, and the service's own
+ * `/metrics` and `/health` endpoints.
  *
- * Run it with `deno task demo` (optionally `deno task demo --seed 42 --requests 500`). No collector is
- * needed. The same seed gives the same workload.
+ * Run it with `deno task demo` (optionally `deno task demo --seed 42 --requests 500`, and `--serve` to keep
+ * `/chat`, `/metrics` and `/health` running until Ctrl-C). No collector is needed. The same seed gives the
+ * same workload.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import { Request, Stage, StageStats, Summaries, Telemetry } from "../mod.ts"
+import * as Layer from "effect/Layer"
+import * as References from "effect/References"
+import {
+  Alerts,
+  Budgets,
+  Errors,
+  Health,
+  Http,
+  Prometheus,
+  Request,
+  Stage,
+  StageStats,
+  Summaries,
+  Telemetry,
+} from "../mod.ts"
 type RequestSummary = Request.RequestSummary
 
 // ---------------------------------------------------------------------------------------------------------
@@ -23,6 +39,8 @@ const flag = (name: string, fallback: number): number => {
 }
 const seed = flag("seed", 7)
 const requestCount = flag("requests", 300)
+const port = flag("port", 0)
+const keepServing = Deno.args.includes("--serve")
 
 /** mulberry32: a small seedable generator, so the same seed plans the same workload. */
 const random = (state: number) => () => {
@@ -47,6 +65,8 @@ class InvalidPrompt extends Data.TaggedError("InvalidPrompt")<{ readonly message
 /** Everything random about one request, drawn up front so concurrency cannot change the plan. */
 interface Plan {
   readonly id: string
+  /** When the request arrives, in milliseconds after the start (requests arrive over about a second). */
+  readonly arrivalMs: number
   readonly route: "chat" | "search"
   readonly model: "small" | "large"
   readonly cacheHit: boolean
@@ -59,6 +79,7 @@ const plan = (i: number): Plan => {
   const failureDraw = rng()
   return {
     id: `req-${String(i).padStart(4, "0")}`,
+    arrivalMs: i * (1000 / requestCount) * (0.5 + rng()),
     route: rng() < 0.8 ? "chat" : "search",
     model,
     cacheHit: rng() < 0.35,
@@ -170,15 +191,18 @@ const printBottlenecks = (summaries: ReadonlyArray<RequestSummary>) => {
 
 const program = Effect.gen(function* () {
   const plans = Array.from({ length: requestCount }, (_, i) => plan(i))
-  console.log(`stagetrace demo — ${requestCount} concurrent chat requests, seed ${seed}\n`)
+  console.log(`stagetrace demo — ${requestCount} chat requests arriving over about a second, seed ${seed}\n`)
   const started = performance.now()
-  const exits = yield* Effect.all(plans.map((p) => Effect.exit(handle(p))), { concurrency: 200 })
+  const exits = yield* Effect.all(
+    plans.map((p) => Effect.exit(Effect.andThen(pause(p.arrivalMs), handle(p)))),
+    { concurrency: "unbounded" },
+  )
   const elapsed = performance.now() - started
   const failed = exits.filter((e) => e._tag === "Failure").length
 
   const summaries = yield* Summaries.recent(requestCount)
   const slowest = [...summaries].sort((a, b) => b.durationMs - a.durationMs)[0]
-  const firstFailure = summaries.find((s) => !s.success)
+  const firstFailure = summaries.filter((s) => !s.success).sort((a, b) => b.stageCount - a.stageCount)[0]
   const colors = Deno.stdout.isTerminal() && Deno.env.get("NO_COLOR") === undefined
 
   console.log(`served ${requestCount} requests in ${(elapsed / 1000).toFixed(2)} s, ${failed} failed\n`)
@@ -188,12 +212,97 @@ const program = Effect.gen(function* () {
   printStats(yield* StageStats.all)
   console.log("\nBottlenecks (stages taking at least 30% of their request)")
   printBottlenecks(summaries)
+
+  const budgets = yield* Budgets.summary({ window: "1 hour" })
+  console.log(`\nBudgets: ${budgets.status}, ${budgets.totalViolations} violations`)
+  for (const [stageId, b] of Object.entries(budgets.byStage)) {
+    console.log(
+      `  ${stageId.padEnd(22)} ${pad(b.count, 4)} over budget, avg +${ms(b.avgOverageMs)} ms ` +
+        `(+${b.avgOveragePercent.toFixed(0)}%), max +${ms(b.maxOverageMs)} ms`,
+    )
+  }
+  const errors = yield* Errors.summary({ window: "1 hour" })
+  console.log(
+    `\nErrors by category: ${
+      Object.entries(errors.byCategory).filter(([, n]) => n > 0).map(([c, n]) => `${c} ${n}`).join(", ")
+    }`,
+  )
+  for (const alert of yield* Alerts.recent) {
+    console.log(
+      `  ALERT ${alert.category} errors in ${alert.stageId}: ${alert.count} in ${
+        alert.windowMs / 60_000
+      } min ` +
+        `(threshold ${alert.threshold})`,
+    )
+  }
 })
 
-await Effect.runPromise(
-  program.pipe(
-    Effect.provide(
-      Telemetry.layerFromEnv({ serviceName: "chat-demo", environment: "demo", summaryCapacity: 1000 }),
-    ),
-  ),
-)
+/** `/chat` (one more simulated request), `/metrics` and `/health` on one loopback port. */
+const serveEndpoints = Effect.gen(function* () {
+  const metrics = yield* Prometheus.handler()
+  const health = yield* Health.handler
+  const chat = yield* Http.toHandler(() =>
+    Effect.map(
+      Effect.exit(handle(plan(Math.floor(rng() * 1e6)))),
+      (exit) =>
+        exit._tag === "Success" ? Response.json({ ok: true }) : Response.json({ ok: false }, { status: 502 }),
+    )
+  )
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (request) => {
+    const path = new URL(request.url).pathname
+    return path === "/metrics" ? metrics(request) : path === "/health" ? health(request) : chat(request)
+  })
+  yield* Effect.addFinalizer(() => Effect.promise(() => server.shutdown()))
+  return `http://127.0.0.1:${server.addr.port}`
+})
+
+const showEndpoints = (base: string) =>
+  Effect.gen(function* () {
+    const scrape = yield* Effect.promise(() => fetch(`${base}/metrics`).then((r) => r.text()))
+    const wanted = /^(stagetrace_requests_total|stagetrace_budget_violations_total|stagetrace_errors_total)\{/
+    console.log(`\nGET ${base}/metrics (Prometheus text format, excerpt)`)
+    for (const line of scrape.split("\n").filter((l) => wanted.test(l)).slice(0, 8)) console.log(`  ${line}`)
+    const health = yield* Effect.promise(() => fetch(`${base}/health`).then((r) => r.json()))
+    console.log(
+      `GET ${base}/health → ${health.status} (${
+        Object.entries(health.checks as Record<string, { status: string }>).map(([k, v]) =>
+          `${k} ${v.status}`
+        )
+          .join(", ")
+      })`,
+    )
+  })
+
+const main = Effect.gen(function* () {
+  const base = yield* serveEndpoints
+  yield* program
+  yield* showEndpoints(base)
+  if (keepServing) {
+    console.log(`\nServing ${base}/chat, ${base}/metrics and ${base}/health — Ctrl-C to stop`)
+    yield* Effect.never
+  }
+})
+
+const TelemetryLive = Telemetry.layerFromEnv({
+  serviceName: "chat-demo",
+  environment: "demo",
+  // Latency budgets by stage id or request name.
+  budgets: {
+    auth_check: "10 millis",
+    kb_access: "150 millis",
+    llm_request: "400 millis",
+    chat: "600 millis",
+  },
+  // Typed errors classified by tag; a tag outside the union would not compile.
+  errorRules: Errors.rules<RateLimited | KbTimeout | InvalidPrompt>({
+    tags: { RateLimited: "transient", KbTimeout: "transient", InvalidPrompt: "data" },
+  }),
+  // Alerts are printed at the end instead of being logged as they fire.
+  alerts: { thresholds: { transient: 8 }, onAlert: () => Effect.void },
+  health: { memoryWarningPercent: 95, memoryCriticalPercent: 99 },
+})
+
+// Budget warnings and alert errors are logged through Effect's Logger; the demo prints summaries instead.
+const QuietLogs = Layer.succeed(References.MinimumLogLevel, "None")
+
+await Effect.runPromise(main.pipe(Effect.scoped, Effect.provide(TelemetryLive), Effect.provide(QuietLogs)))
