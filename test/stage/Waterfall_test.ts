@@ -28,7 +28,10 @@ effectTest(
       assert.equal(lines[1], "  auth_check    │█████               │   25.0 ms")
       assert.equal(lines[2], "  kb_access     │     █████          │   25.0 ms")
       assert.equal(lines[3], "    kb_search   │     █████          │   25.0 ms")
-      assert.equal(lines[4], "  llm           │          ██████████│   50.0 ms  error: Error (quota)")
+      assert.equal(
+        lines[4],
+        "  llm           │          ██████████│   50.0 ms  error: Error [resource] (quota)",
+      )
       assert.equal(lines[5], "  bottlenecks: llm 50%")
     }).pipe(Effect.provide(Telemetry.layer())),
 )

@@ -32,6 +32,9 @@ const flatten = (
   return out
 }
 
+const describeError = (error: NonNullable<StageExecution["error"]>): string =>
+  `${error.type}${error.category !== undefined ? ` [${error.category}]` : ""} (${error.message})`
+
 /** Renders `summary` as a multi-line waterfall (no trailing newline). */
 export const renderWaterfall = (summary: RequestSummary, options: WaterfallOptions = {}): string => {
   const width = Math.max(10, Math.floor(options.width ?? 40))
@@ -65,7 +68,7 @@ export const renderWaterfall = (summary: RequestSummary, options: WaterfallOptio
     const status = stage.success ? stage.overBudget === true ? paint(colors, 33, "over budget") : "" : paint(
       colors,
       31,
-      `${stage.status}${stage.error ? `: ${stage.error.type} (${stage.error.message})` : ""}`,
+      `${stage.status}${stage.error ? `: ${describeError(stage.error)}` : ""}`,
     )
     lines.push(
       `  ${label}│${stage.success ? bar : paint(colors, 31, bar)}│ ${
