@@ -26,4 +26,5 @@
  * @module
  */
 export * from "./src/stage/mod.ts"
+export * from "./src/sampling/mod.ts"
 export * from "./src/telemetry/mod.ts"
