@@ -10,7 +10,7 @@
  *   built at all) and for `Telemetry.layer({ enabled: false })` (checked each time a stage runs).
  * - `decision`: one head decision by trace id and by request id (FNV-1a), against reading the trace id.
  */
-import * as Context from "effect/Context"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { setDisabledByEnvironment } from "../src/internal/killSwitch.ts"

@@ -45,7 +45,7 @@ import { type OtValues, readOt, withThreshold } from "./internal/traceState.ts"
  * @category symbols
  * @since 0.1.0
  */
-export const TypeId: "~@stagetrace/stagetrace/Sampler" = "~@stagetrace/stagetrace/Sampler"
+export const TypeId = "~@stagetrace/stagetrace/Sampler" as const
 
 /**
  * The type of `TypeId`.
