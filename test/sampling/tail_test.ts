@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
-import { CurrentRecorder } from "../../src/internal/recorder.ts"
+import { CurrentRecorder, ownerOf, requestOf } from "../../src/internal/recorder.ts"
 import { Request, Sampler, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { effectTest } from "../_harness.ts"
 import { recording } from "./_recording.ts"
@@ -49,6 +49,10 @@ effectTest("head-sampled requests export their spans at once with ot=th:0", () =
     assert.deepEqual(rec.names(), ["auth", "chat"])
     for (const span of rec.ended) assert.equal(span.traceState, "ot=th:0")
     assert.equal(rec.ended[1]!.attributes.get("stagetrace.sampling.kept_because"), undefined)
+    // Exporters find the stage and the request behind each span, as without the tail-sampling proxy.
+    assert.equal(ownerOf(rec.ended[0])?._tag, "Stage")
+    assert.equal(requestOf(ownerOf(rec.ended[0]))?.name, "chat")
+    assert.equal(ownerOf(rec.ended[1])?._tag, "Request")
   }))
 
 effectTest(

@@ -20,12 +20,14 @@
 import type * as Exit from "effect/Exit"
 import type * as Tracer from "effect/Tracer"
 import {
+  OwnerKey,
   ownerOf,
   type Recorder,
   type RequestEndHook,
   requestOf,
   type RequestRecord,
   type RequestStartHook,
+  type StageNode,
 } from "../../internal/recorder.ts"
 import type { KeptBecause } from "../../stage/Request.ts"
 import type { Sampler, SamplingParent } from "../Sampler.ts"
@@ -61,10 +63,18 @@ export class RequestTail {
   }
 }
 
-/** Ends the inner span of a kept span, with its original end time and the request's tracestate. */
+type Owned = { [OwnerKey]?: StageNode | RequestRecord; traceState?: string }
+
+/**
+ * Ends the inner span of a kept span with its original end time. The exporter sees the request's
+ * tracestate as `traceState` and the stagetrace owner under `OwnerKey` (set on the proxy by the stage and
+ * request wrappers), as if there were no proxy.
+ */
 const release = (span: TailSpan): void => {
-  const inner = span.inner
-  if (span.traceState !== undefined) (inner as { traceState?: string }).traceState = span.traceState
+  const inner = span.inner as Tracer.Span & Owned
+  if (span.traceState !== undefined) inner.traceState = span.traceState
+  const owner = (span as Owned)[OwnerKey]
+  if (owner !== undefined) inner[OwnerKey] = owner
   inner.end(span.endTime, span.exit!)
 }
 
