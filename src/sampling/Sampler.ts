@@ -20,6 +20,7 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { CurrentRecorder } from "../internal/recorder.ts"
 import type { KeptBecause } from "../stage/Request.ts"
 import {
@@ -580,13 +581,25 @@ export const shouldSample = (sampler: Sampler, input: SamplingInput): SamplingRe
   sampler.shouldSample(input)
 
 /**
- * The sampler in use under the current telemetry layer (`undefined` without one).
+ * The sampler in use under the current telemetry layer; `None` without one (or with `enabled: false`).
+ *
+ * @example Reading the configured sampler
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect, Option } from "effect"
+ * import { Sampler, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const sampler = await Effect.runPromise(
+ *   Sampler.current.pipe(Effect.provide(Telemetry.layer({ sampleRate: 0.1 }))),
+ * )
+ * assert.equal(Option.getOrThrow(sampler).description, "ParentBased{root=ConsistentRatio{0.1}}")
+ * ```
  *
  * @category accessors
  * @since 0.1.0
  */
-export const current: Effect.Effect<Sampler | undefined> = Effect.withFiber((fiber) =>
-  Effect.succeed(fiber.getRef(CurrentRecorder).get(SamplingSlot)?.sampler)
+export const current: Effect.Effect<Option.Option<Sampler>> = Effect.withFiber((fiber) =>
+  Effect.succeed(Option.fromNullishOr(fiber.getRef(CurrentRecorder).get(SamplingSlot)?.sampler))
 )
 
 /**

@@ -2,6 +2,7 @@ import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { TestClock } from "effect/testing"
 import { Request, Sampler, Stage, Summaries, Telemetry } from "../../mod.ts"
 import { effectTest } from "../_harness.ts"
@@ -15,7 +16,10 @@ const optionError = (options: Options) => layerError(Telemetry.layer(options))
 const envError = (env: Record<string, string>) => layerError(Telemetry.layerFromEnv({ env }))
 
 const currentSampler = (layer: Layer.Layer<never, Telemetry.TelemetryConfigError>) =>
-  Sampler.current.pipe(Effect.map((sampler) => sampler?.description), Effect.provide(layer))
+  Sampler.current.pipe(
+    Effect.map((sampler) => Option.getOrUndefined(sampler)?.description),
+    Effect.provide(layer),
+  )
 
 effectTest(
   "Telemetry.layer() rejects a sampleRate outside [0, 1] or NaN, naming the option and value",
