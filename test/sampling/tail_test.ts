@@ -351,3 +351,28 @@ effectTest(
       assert.equal(rec.ended.length, kept * 2)
     }),
 )
+
+effectTest(
+  "a hand-written sampler that throws never fails the request: the default decides and it is counted",
+  () =>
+    Effect.gen(function* () {
+      const rec = recording()
+      const broken: Sampler.Sampler = {
+        [Sampler.TypeId]: Sampler.TypeId,
+        description: "Broken",
+        shouldSample: () => {
+          throw new Error("bug in a custom sampler")
+        },
+      }
+      const program = Effect.gen(function* () {
+        const value = yield* Effect.succeed(7).pipe(Stage.track("a"), Request.track("chat"))
+        const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
+        return { value, summaries: yield* Summaries.recent(1), errors: recorder.drops.get("sampler_error") }
+      })
+      const { value, summaries, errors } = yield* withTelemetry(program, { sampler: broken }, rec)
+      assert.equal(value, 7)
+      assert.equal(summaries[0]?.sampled, true)
+      assert.ok((errors ?? 0) > 0)
+      assert.deepEqual(rec.names(), ["a", "chat"])
+    }),
+)

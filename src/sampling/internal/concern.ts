@@ -138,6 +138,6 @@ export const samplingConcern: Concern = {
       recorder.set(SamplingSlot, state)
       recorder.requestStart.push(requestStartHook(recorder, state))
       recorder.requestEnd.push(requestEndHook(recorder, state))
-      return { tracer: (inner) => new TailTracer(inner, state) }
+      return { tracer: (inner) => new TailTracer(inner, recorder, state) }
     }),
 }

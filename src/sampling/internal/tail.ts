@@ -30,7 +30,7 @@ import {
   type StageNode,
 } from "../../internal/recorder.ts"
 import type { KeptBecause } from "../../stage/Request.ts"
-import type { Sampler, SamplingParent } from "../Sampler.ts"
+import { alwaysOn, parentBased, type Sampler, type SamplingParent, type SamplingResult } from "../Sampler.ts"
 import type { SamplingCounters, SamplingState } from "./state.ts"
 import { normalizeTraceState } from "./traceState.ts"
 
@@ -208,6 +208,25 @@ const tailOf = (record: RequestRecord | undefined): RequestTail | undefined => {
   return span instanceof TailSpan ? span.tail : undefined
 }
 
+/** What decides when the configured sampler throws or returns something else than a decision. */
+const fallbackSampler: Sampler = parentBased(alwaysOn)
+
+/**
+ * Runs the sampler. Built-in samplers never throw, but a hand-written one might: telemetry must not fail the
+ * request, so a throw (or a malformed result) falls back to OpenTelemetry's default sampler and is counted
+ * as the drop `sampler_error`.
+ */
+const decide = (sampler: Sampler, input: MutableInput, recorder: Recorder): SamplingResult => {
+  try {
+    const result = sampler.shouldSample(input)
+    if (typeof result === "object" && result !== null && typeof result.sampled === "boolean") return result
+  } catch {
+    // counted below
+  }
+  recorder.countDrop("sampler_error")
+  return fallbackSampler.shouldSample(input)
+}
+
 /** The sampler input, reused: decisions are synchronous. */
 interface MutableInput {
   name: string
@@ -247,11 +266,13 @@ export class TailTracer implements Tracer.Tracer {
   readonly sampler: Sampler
   readonly counters: SamplingCounters
   readonly bufferSize: number
+  readonly recorder: Recorder
   readonly context?: Tracer.Tracer["context"]
   private readonly input: MutableInput = newInput()
 
-  constructor(inner: Tracer.Tracer, state: SamplingState) {
+  constructor(inner: Tracer.Tracer, recorder: Recorder, state: SamplingState) {
     this.inner = inner
+    this.recorder = recorder
     this.sampler = state.sampler
     this.counters = state.counters
     this.bufferSize = state.tailBufferSize
@@ -284,7 +305,7 @@ export class TailTracer implements Tracer.Tracer {
       input.parent = parentOf(parent)
       input.traceState = parent._tag === "Span" ? localTraceState(parent) : externalTraceState(parent)
     }
-    const result = this.sampler.shouldSample(input)
+    const result = decide(this.sampler, input, this.recorder)
     input.traceState = undefined
     return new TailSpan(this, inner, undefined, result.sampled, result.traceState)
   }
@@ -317,7 +338,7 @@ export const requestStartHook = (recorder: Recorder, state: SamplingState): Requ
       input.parent = parent.sampled ? LOCAL_SAMPLED : LOCAL_NOT_SAMPLED
       input.traceState = localTraceState(parent)
     }
-    const result = sampler.shouldSample(input)
+    const result = decide(sampler, input, recorder)
     input.attributes = undefined
     input.traceState = undefined
     record.sampled = result.sampled
