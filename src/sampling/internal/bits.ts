@@ -77,9 +77,26 @@ export const isRandomnessValue = (value: string): boolean => {
   return true
 }
 
-/** 14 lowercase hex digits of a 56-bit value. */
+const hexCodes = Array.from("0123456789abcdef", (c) => c.charCodeAt(0))
+
+/** 14 lowercase hex digits of a 56-bit value (one flat string, no intermediate ones). */
 export const toHex56 = (hi: number, lo: number): string =>
-  hi.toString(16).padStart(7, "0") + lo.toString(16).padStart(7, "0")
+  String.fromCharCode(
+    hexCodes[(hi >>> 24) & 15]!,
+    hexCodes[(hi >>> 20) & 15]!,
+    hexCodes[(hi >>> 16) & 15]!,
+    hexCodes[(hi >>> 12) & 15]!,
+    hexCodes[(hi >>> 8) & 15]!,
+    hexCodes[(hi >>> 4) & 15]!,
+    hexCodes[hi & 15]!,
+    hexCodes[(lo >>> 24) & 15]!,
+    hexCodes[(lo >>> 20) & 15]!,
+    hexCodes[(lo >>> 16) & 15]!,
+    hexCodes[(lo >>> 12) & 15]!,
+    hexCodes[(lo >>> 8) & 15]!,
+    hexCodes[(lo >>> 4) & 15]!,
+    hexCodes[lo & 15]!,
+  )
 
 /** A consistent-probability threshold computed from a sampling probability. */
 export interface Threshold extends Bits56 {
