@@ -42,6 +42,8 @@ import type { HealthOptions } from "../health/Health.ts"
 import { healthConcern } from "../health/internal/health.ts"
 import { metricsConcern } from "../metrics/internal/concern.ts"
 import type { MetricsOptions } from "../metrics/internal/options.ts"
+import type { SamplingOptions } from "../sampling/Sampler.ts"
+import { samplingConcern } from "../sampling/internal/concern.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -63,7 +65,7 @@ export type { EndRequestOptions, RuntimeOptions, TelemetryRuntime } from "../run
  * @since 0.1.0
  */
 export interface TelemetryOptions
-  extends LoggingOptions, BudgetOptions, ErrorOptions, HealthOptions, MetricsOptions {
+  extends LoggingOptions, BudgetOptions, ErrorOptions, HealthOptions, MetricsOptions, SamplingOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -160,6 +162,9 @@ const concerns: ReadonlyArray<Concern> = [
   healthConcern,
   metricsConcern,
   logConcern,
+  // Sampling stays AFTER the export concern: its tail-sampling tracer wraps the exporting tracer, and its
+  // requestEnd hook reads the summary that budgets and errors have marked.
+  samplingConcern,
 ]
 
 /** The `stagetrace_requests_in_flight` gauge, read from the recorder when metrics are collected. */

@@ -27,6 +27,7 @@ import {
   setOwner,
   type StageNode,
 } from "../../internal/recorder.ts"
+import { disabledByEnvironment } from "../../internal/killSwitch.ts"
 import type { RequestOptions, RequestSummary } from "../Request.ts"
 import { bottlenecksOf } from "./bottlenecks.ts"
 import type { StageError, StageExecution, StageOptions } from "../Stage.ts"
@@ -296,7 +297,7 @@ const closeStage = (
 
 /** Runs `self` as the stage described by `spec`. */
 export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpec): Effect.Effect<A, E, R> =>
-  Effect.withFiber((fiber) => {
+  disabledByEnvironment ? self : Effect.withFiber((fiber) => {
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return self
@@ -326,7 +327,7 @@ const successExit: Exit.Exit<unknown, unknown> = Exit.void
 
 /** Records a stage that already happened, ending now. */
 export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
-  Effect.withFiber((fiber) => {
+  disabledByEnvironment ? Effect.void : Effect.withFiber((fiber) => {
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return Effect.void
@@ -405,7 +406,7 @@ export const trackRequest = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   spec: RequestSpec,
 ): Effect.Effect<A, E, R> =>
-  Effect.withFiber((fiber) => {
+  disabledByEnvironment ? self : Effect.withFiber((fiber) => {
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return self

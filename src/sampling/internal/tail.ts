@@ -1,0 +1,403 @@
+/**
+ * Tail sampling: a `Tracer` that wraps the tracer installed before it (the exporting one) and releases a
+ * request's spans to it only when the request is kept.
+ *
+ * - Spans are created on the inner tracer as sampled (so the inner exporter accepts them once they end)
+ *   and wrapped in a `TailSpan` whose `sampled` reports the head decision, which children and
+ *   propagation read.
+ * - Inside a request whose head decision is "sampled" (or forced) spans end on the inner tracer at once.
+ *   Otherwise a finished span waits in the request's buffer (a linked list through the spans themselves,
+ *   at most `tailBufferSize` long; past it spans are counted and the request is marked truncated) until
+ *   the request ends: then the buffered spans end on the inner tracer with their original times if the
+ *   request is kept, or are dropped and counted. Spans ending after the decision follow it.
+ * - Spans outside any request follow the sampler's decision directly.
+ *
+ * The head decision itself is the `requestStart` hook below; the tail decision is the `requestEnd` hook,
+ * which runs after the budget and error concerns marked the summary.
+ *
+ * @internal
+ */
+import type * as Exit from "effect/Exit"
+import type * as Tracer from "effect/Tracer"
+import {
+  OwnerKey,
+  ownerOf,
+  type Recorder,
+  type RequestEndHook,
+  requestOf,
+  type RequestRecord,
+  type RequestStartHook,
+  type StageNode,
+} from "../../internal/recorder.ts"
+import type { KeptBecause } from "../../stage/Request.ts"
+import { alwaysOn, parentBased, type Sampler, type SamplingParent, type SamplingResult } from "../Sampler.ts"
+import type { SamplingCounters, SamplingState } from "./state.ts"
+import { normalizeTraceState } from "./traceState.ts"
+
+/** The attribute set on the request span of a request kept by tail sampling (not by the head decision). */
+export const keptBecauseAttribute = "stagetrace.sampling.kept_because"
+
+const PENDING = 0
+const KEPT = 1
+const DROPPED = 2
+
+const bigint0 = BigInt(0)
+
+/** The tail-sampling state of one request, owned by its request span. */
+export class RequestTail {
+  decision: number
+  readonly record: RequestRecord
+  /** What spans of the request report as `sampled`: the head decision, or forced. */
+  readonly sampled: boolean
+  readonly traceState: string | undefined
+  count = 0
+  overflowed = 0
+  first: TailSpan | undefined = undefined
+  last: TailSpan | undefined = undefined
+
+  constructor(record: RequestRecord, sampled: boolean, traceState: string | undefined) {
+    this.record = record
+    this.sampled = sampled
+    this.decision = sampled ? KEPT : PENDING
+    this.traceState = traceState
+  }
+}
+
+type Owned = { [OwnerKey]?: StageNode | RequestRecord; traceState?: string }
+
+/**
+ * Ends the inner span of a kept span with its original end time. The exporter sees the request's
+ * tracestate as `traceState` and the stagetrace owner under `OwnerKey` (set on the proxy by the stage and
+ * request wrappers), as if there were no proxy.
+ */
+const release = (span: TailSpan): void => {
+  const inner = span.inner as Tracer.Span & Owned
+  if (span.traceState !== undefined) inner.traceState = span.traceState
+  const owner = (span as Owned)[OwnerKey]
+  if (owner !== undefined) inner[OwnerKey] = owner
+  inner.end(span.endTime, span.exit!)
+}
+
+/**
+ * A span of the tail tracer: a thin proxy of the inner span whose `end` is deferred while its request's
+ * decision is pending.
+ */
+export class TailSpan implements Tracer.Span {
+  readonly _tag: "Span" = "Span"
+  readonly inner: Tracer.Span
+  readonly tracer: TailTracer
+  /** The tail state of the span's request; `undefined` outside requests. */
+  tail: RequestTail | undefined
+  /** The head decision as children and propagation see it. */
+  sampled: boolean
+  /** The W3C tracestate of the span (the request's): exporters read it from the inner span. */
+  traceState: string | undefined
+  /** Next buffered span of the same request. */
+  next: TailSpan | undefined = undefined
+  endTime: bigint = bigint0
+  exit: Exit.Exit<unknown, unknown> | undefined = undefined
+
+  constructor(
+    tracer: TailTracer,
+    inner: Tracer.Span,
+    tail: RequestTail | undefined,
+    sampled: boolean,
+    traceState: string | undefined,
+  ) {
+    this.tracer = tracer
+    this.inner = inner
+    this.tail = tail
+    this.sampled = sampled
+    this.traceState = traceState
+  }
+
+  get name(): string {
+    return this.inner.name
+  }
+  get spanId(): string {
+    return this.inner.spanId
+  }
+  get traceId(): string {
+    return this.inner.traceId
+  }
+  get parent(): Tracer.Span["parent"] {
+    return this.inner.parent
+  }
+  get annotations(): Tracer.Span["annotations"] {
+    return this.inner.annotations
+  }
+  get attributes(): ReadonlyMap<string, unknown> {
+    return this.inner.attributes
+  }
+  get links(): ReadonlyArray<Tracer.SpanLink> {
+    return this.inner.links
+  }
+  get kind(): Tracer.SpanKind {
+    return this.inner.kind
+  }
+  get status(): Tracer.SpanStatus {
+    const exit = this.exit
+    if (exit === undefined) return this.inner.status
+    return { _tag: "Ended", startTime: this.inner.status.startTime, endTime: this.endTime, exit }
+  }
+
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.exit !== undefined) return
+    this.endTime = endTime
+    this.exit = exit
+    const tail = this.tail
+    if (tail === undefined) {
+      if (this.sampled) release(this)
+      else this.tracer.counters.spansDropped++
+      return
+    }
+    const decision = tail.decision
+    if (decision === KEPT) release(this)
+    else if (decision === DROPPED) this.tracer.counters.spansDropped++
+    else if (tail.count < this.tracer.bufferSize) {
+      tail.count++
+      if (tail.last === undefined) tail.first = this
+      else tail.last.next = this
+      tail.last = this
+    } else {
+      tail.overflowed++
+      tail.record.truncated = true
+      this.tracer.counters.spansOverflowed++
+    }
+  }
+
+  attribute(key: string, value: unknown): void {
+    if (this.exit === undefined) this.inner.attribute(key, value)
+  }
+
+  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
+    if (this.exit === undefined) this.inner.event(name, startTime, attributes)
+  }
+
+  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    if (this.exit === undefined) this.inner.addLinks(links)
+  }
+}
+
+const REMOTE_SAMPLED: SamplingParent = { sampled: true, remote: true }
+const REMOTE_NOT_SAMPLED: SamplingParent = { sampled: false, remote: true }
+const LOCAL_SAMPLED: SamplingParent = { sampled: true, remote: false }
+const LOCAL_NOT_SAMPLED: SamplingParent = { sampled: false, remote: false }
+
+const parentOf = (parent: Tracer.AnySpan): SamplingParent =>
+  parent._tag === "ExternalSpan"
+    ? parent.sampled ? REMOTE_SAMPLED : REMOTE_NOT_SAMPLED
+    : parent.sampled
+    ? LOCAL_SAMPLED
+    : LOCAL_NOT_SAMPLED
+
+/** The tracestate of a local parent: ours, or the one of the request it belongs to. */
+const localTraceState = (parent: Tracer.Span): string | undefined =>
+  parent instanceof TailSpan ? parent.traceState : requestOf(ownerOf(parent))?.traceState
+
+/** A tracestate carried by an external span (set by propagation), validated. */
+const externalTraceState = (parent: Tracer.ExternalSpan): string | undefined => {
+  const value = (parent as { traceState?: unknown }).traceState
+  return typeof value === "string" ? normalizeTraceState(value) : undefined
+}
+
+/** The tail state of the request that owns `record`, if its span is ours. */
+const tailOf = (record: RequestRecord | undefined): RequestTail | undefined => {
+  if (record === undefined) return undefined
+  const span = record.span
+  return span instanceof TailSpan ? span.tail : undefined
+}
+
+/** What decides when the configured sampler throws or returns something else than a decision. */
+const fallbackSampler: Sampler = parentBased(alwaysOn)
+
+/**
+ * Runs the sampler. Built-in samplers never throw, but a hand-written one might: telemetry must not fail the
+ * request, so a throw (or a malformed result) falls back to OpenTelemetry's default sampler and is counted
+ * as the drop `sampler_error`.
+ */
+const decide = (sampler: Sampler, input: MutableInput, recorder: Recorder): SamplingResult => {
+  try {
+    const result = sampler.shouldSample(input)
+    if (typeof result === "object" && result !== null && typeof result.sampled === "boolean") return result
+  } catch {
+    // counted below
+  }
+  recorder.countDrop("sampler_error")
+  return fallbackSampler.shouldSample(input)
+}
+
+/** The sampler input, reused: decisions are synchronous. */
+interface MutableInput {
+  name: string
+  traceId: string
+  requestId: string | undefined
+  attributes: Readonly<Record<string, unknown>> | undefined
+  parent: SamplingParent | undefined
+  traceState: string | undefined
+}
+
+const newInput = (): MutableInput => ({
+  name: "",
+  traceId: "",
+  requestId: undefined,
+  attributes: undefined,
+  parent: undefined,
+  traceState: undefined,
+})
+
+type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
+
+/** The span options with `sampled: true`. */
+const sampledOptions = (options: SpanOptions): SpanOptions => ({
+  name: options.name,
+  parent: options.parent,
+  annotations: options.annotations,
+  links: options.links,
+  startTime: options.startTime,
+  kind: options.kind,
+  root: options.root,
+  sampled: true,
+})
+
+/** The tail-sampling tracer. */
+export class TailTracer implements Tracer.Tracer {
+  readonly inner: Tracer.Tracer
+  readonly sampler: Sampler
+  readonly counters: SamplingCounters
+  readonly bufferSize: number
+  readonly recorder: Recorder
+  readonly context?: Tracer.Tracer["context"]
+  private readonly input: MutableInput = newInput()
+
+  constructor(inner: Tracer.Tracer, recorder: Recorder, state: SamplingState) {
+    this.inner = inner
+    this.recorder = recorder
+    this.sampler = state.sampler
+    this.counters = state.counters
+    this.bufferSize = state.tailBufferSize
+    if (inner.context !== undefined) this.context = inner.context
+  }
+
+  span(options: SpanOptions): Tracer.Span {
+    const parentOption = options.parent
+    const parent = parentOption._tag === "Some" ? parentOption.value : undefined
+    let tail: RequestTail | undefined
+    if (parent !== undefined) {
+      if (parent instanceof TailSpan) tail = parent.tail
+      else if (parent._tag === "Span") tail = tailOf(requestOf(ownerOf(parent)))
+    }
+    // `sampled: false` that does not come from the parent is the program's own choice (trace levels,
+    // explicit `sampled: false`): respect it and stay out of the way.
+    if (!options.sampled && (parent === undefined || parent.sampled)) return this.inner.span(options)
+    const inner = this.inner.span(options.sampled ? options : sampledOptions(options))
+    if (tail !== undefined) return new TailSpan(this, inner, tail, tail.sampled, tail.traceState)
+    // Outside any request (or a request span not decided yet: its requestStart hook overrides this).
+    const input = this.input
+    input.name = options.name
+    input.traceId = inner.traceId
+    input.requestId = undefined
+    input.attributes = undefined
+    if (parent === undefined) {
+      input.parent = undefined
+      input.traceState = undefined
+    } else {
+      input.parent = parentOf(parent)
+      input.traceState = parent._tag === "Span" ? localTraceState(parent) : externalTraceState(parent)
+    }
+    const result = decide(this.sampler, input, this.recorder)
+    input.traceState = undefined
+    return new TailSpan(this, inner, undefined, result.sampled, result.traceState)
+  }
+}
+
+/** The head decision, when a request starts. */
+export const requestStartHook = (recorder: Recorder, state: SamplingState): RequestStartHook => {
+  const sampler = state.sampler
+  const input = newInput()
+  return (record) => {
+    const span = record.span
+    const parent = record.parentSpan
+    input.name = record.name
+    input.traceId = span.traceId
+    input.requestId = record.requestId
+    input.attributes = record.attributes
+    if (parent === undefined) {
+      input.parent = undefined
+      input.traceState = undefined
+    } else if (parent._tag === "ExternalSpan") {
+      input.parent = parent.sampled ? REMOTE_SAMPLED : REMOTE_NOT_SAMPLED
+      const received = record.parentTraceState
+      if (received === undefined) input.traceState = externalTraceState(parent)
+      else {
+        const valid = normalizeTraceState(received)
+        if (valid === undefined) recorder.countDrop("invalid_tracestate")
+        input.traceState = valid
+      }
+    } else {
+      input.parent = parent.sampled ? LOCAL_SAMPLED : LOCAL_NOT_SAMPLED
+      input.traceState = localTraceState(parent)
+    }
+    const result = decide(sampler, input, recorder)
+    input.attributes = undefined
+    input.traceState = undefined
+    record.sampled = result.sampled
+    record.traceState = result.traceState
+    if (span instanceof TailSpan) {
+      const sampled = result.sampled || record.force
+      span.tail = new RequestTail(record, sampled, result.traceState)
+      span.sampled = sampled
+      span.traceState = result.traceState
+    }
+  }
+}
+
+/** The tail decision, when a request ends (after budgets and errors marked the summary). */
+export const requestEndHook = (recorder: Recorder, state: SamplingState): RequestEndHook => {
+  const counters = state.counters
+  const slowMs = state.keepSlowerThanMs
+  return (record, summary) => {
+    let reason: KeptBecause | undefined
+    if (record.sampled) reason = "head"
+    else if (record.force) reason = "forced"
+    else if (!summary.success) reason = "error"
+    else if (summary.overBudget) reason = "budget"
+    else if (slowMs !== undefined && summary.durationMs >= slowMs) reason = "slow"
+    summary.sampled = record.sampled
+    summary.keptBecause = reason
+    if (reason === undefined) counters.requestsDropped++
+    else counters.requestsKept[reason]++
+    const span = record.span
+    if (!(span instanceof TailSpan)) return
+    const tail = span.tail
+    if (tail === undefined || tail.record !== record) return
+    if (tail.decision === PENDING) {
+      if (reason === undefined) {
+        tail.decision = DROPPED
+        counters.spansDropped += tail.count
+      } else {
+        tail.decision = KEPT
+        let buffered = tail.first
+        while (buffered !== undefined) {
+          const next = buffered.next
+          buffered.next = undefined
+          release(buffered)
+          buffered = next
+        }
+      }
+      tail.first = undefined
+      tail.last = undefined
+      tail.count = 0
+    }
+    if (tail.overflowed > 0) {
+      summary.truncated = true
+      if (reason !== undefined) {
+        recorder.drops.set(
+          "tail_buffer_full",
+          (recorder.drops.get("tail_buffer_full") ?? 0) + tail.overflowed,
+        )
+      }
+    }
+    if (reason !== undefined && reason !== "head") span.attribute(keptBecauseAttribute, reason)
+  }
+}
