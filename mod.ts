@@ -27,3 +27,4 @@
  */
 export * from "./src/stage/mod.ts"
 export * from "./src/telemetry/mod.ts"
+export * from "./src/export/mod.ts"

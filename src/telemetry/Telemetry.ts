@@ -31,6 +31,7 @@ import {
   TelemetryConfigError,
 } from "../internal/config.ts"
 import type { Concern } from "./internal/concern.ts"
+import { exportConcern, type ExportOptions } from "../export/internal/concern.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -50,7 +51,7 @@ export { TelemetryConfigError }
  * @category configuration
  * @since 0.1.0
  */
-export interface TelemetryOptions {
+export interface TelemetryOptions extends ExportOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -139,7 +140,7 @@ const validateRecorderConfig = (
  * The concerns of the telemetry layer, in installation order: budgets and errors mark a stage before
  * metrics read it; the export concern creates the recording tracer before sampling wraps it.
  */
-const concerns: ReadonlyArray<Concern> = []
+const concerns: ReadonlyArray<Concern> = [exportConcern]
 
 /** The `stagetrace_requests_in_flight` gauge, read from the recorder when metrics are collected. */
 const requestsInFlight = Metric.gauge("stagetrace_requests_in_flight", {
