@@ -128,6 +128,8 @@ export class OtlpReceiver {
   readonly errors: Array<string> = []
   readonly behaviour: Behaviour = { failFirst: 0, throttleFirst: 0, retryAfter: "0", delayMs: 0 }
   private served = 0
+  private closed = false
+  private readonly pending = new Set<() => void>()
   private readonly controller = new AbortController()
   private readonly server: Deno.HttpServer<Deno.NetAddr>
 
@@ -154,9 +156,19 @@ export class OtlpReceiver {
           .arrayBuffer(),
       )
     }
-    if (this.behaviour.delayMs > 0) {
-      await new Promise((resolve) => setTimeout(resolve, this.behaviour.delayMs))
+    if (this.behaviour.delayMs > 0 && !this.closed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer)
+          this.pending.delete(done)
+          resolve()
+        }
+        const timer = setTimeout(done, this.behaviour.delayMs)
+        this.pending.add(done)
+      })
     }
+    // Closed while this request waited: it was never answered, so it was not accepted.
+    if (this.closed) return new Response(null, { status: 503 })
     const n = this.served++
     const contentType = request.headers.get("content-type") ?? ""
     let status = 200
@@ -265,6 +277,8 @@ export class OtlpReceiver {
   }
 
   async close(): Promise<void> {
+    this.closed = true
+    for (const done of [...this.pending]) done()
     this.controller.abort()
     await this.server.finished
   }

@@ -85,6 +85,18 @@ const gzip = async (body: Uint8Array): Promise<Uint8Array> => {
   return new Uint8Array(await new Response(stream).arrayBuffer())
 }
 
+/** `Name: message (cause)`, following `cause` chains (fetch hides the socket error there). */
+export const describeError = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error)
+  let text = `${error.name}: ${error.message}`
+  let cause = error.cause
+  for (let depth = 0; cause !== undefined && depth < 3; depth++) {
+    text += cause instanceof Error ? ` (${cause.message})` : ` (${String(cause)})`
+    cause = cause instanceof Error ? cause.cause : undefined
+  }
+  return text
+}
+
 type Outcome =
   | { readonly _tag: "ok" }
   | { readonly _tag: "retry"; readonly error: string; readonly retryAfterMs: number | undefined }
@@ -182,7 +194,7 @@ export class ExportChannel<T> {
       Effect.catch((error) =>
         Effect.succeed<Outcome>({
           _tag: "retry",
-          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+          error: describeError(error),
           retryAfterMs: undefined,
         })
       ),
