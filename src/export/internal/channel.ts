@@ -42,6 +42,78 @@ export const fetchPost: Post = async (url, body, headers, signal) => {
   return { status: response.status, retryAfter: response.headers.get("retry-after") }
 }
 
+/**
+ * A minimal HTTP/1.1 POST over `Deno.connect` / `Deno.connectTls` (`Connection: close`). Used instead of
+ * `fetch` when Deno's built-in OpenTelemetry is on: Deno traces every `fetch` and `node:http` call and
+ * honours no suppression flag, so the telemetry's own export calls would otherwise become spans.
+ */
+export const rawPost: Post = async (url, body, headers, signal) => {
+  const target = new URL(url)
+  const tls = target.protocol === "https:"
+  const port = target.port !== "" ? Number(target.port) : tls ? 443 : 80
+  const hostname = target.hostname.replace(/^\[|\]$/g, "")
+  signal.throwIfAborted()
+  const conn = tls ? await Deno.connectTls({ hostname, port }) : await Deno.connect({ hostname, port })
+  const abort = () => {
+    try {
+      conn.close()
+    } catch {
+      // Closed already.
+    }
+  }
+  signal.addEventListener("abort", abort, { once: true })
+  try {
+    let head = `POST ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+      `Content-Length: ${body.length}\r\nConnection: close\r\n`
+    for (const [key, value] of Object.entries(headers)) head += `${key}: ${value}\r\n`
+    const bytes = new TextEncoder().encode(head + "\r\n")
+    const request = new Uint8Array(bytes.length + body.length)
+    request.set(bytes)
+    request.set(body, bytes.length)
+    for (let offset = 0; offset < request.length;) offset += await conn.write(request.subarray(offset))
+    // The answer is small: read it whole (bounded), then parse the status line and Retry-After.
+    const chunks: Array<Uint8Array> = []
+    let total = 0
+    const buffer = new Uint8Array(16 * 1024)
+    while (total < 1_048_576) {
+      const n = await conn.read(buffer)
+      if (n === null) break
+      chunks.push(buffer.slice(0, n))
+      total += n
+      const text = new TextDecoder().decode(chunks.length === 1 ? chunks[0] : concat(chunks, total))
+      const end = text.indexOf("\r\n\r\n")
+      if (end >= 0 && responseComplete(text, end)) break
+    }
+    const text = new TextDecoder().decode(concat(chunks, total))
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)
+    if (status === null) throw new Error("Invalid HTTP response")
+    const retryAfter = /\r\nretry-after:\s*([^\r\n]*)/i.exec(text)
+    return { status: Number(status[1]), retryAfter: retryAfter === null ? null : retryAfter[1]!.trim() }
+  } finally {
+    signal.removeEventListener("abort", abort)
+    abort()
+  }
+}
+
+const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
+  const out = new Uint8Array(total)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.length
+  }
+  return out
+}
+
+/** Whether the headers and the whole body (by Content-Length or the chunked terminator) were read. */
+const responseComplete = (text: string, headerEnd: number): boolean => {
+  const head = text.slice(0, headerEnd)
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)
+  if (length !== null) return new TextEncoder().encode(text.slice(headerEnd + 4)).length >= Number(length[1])
+  if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) return text.endsWith("0\r\n\r\n")
+  return false
+}
+
 /** Tunables of a channel, already validated. */
 export interface ChannelConfig {
   readonly signal: Exclude<Signal, "summaries">

@@ -9,7 +9,7 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
 import * as References from "effect/References"
@@ -31,17 +31,10 @@ import type { Recorder, ServiceDescription } from "../../internal/recorder.ts"
 import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
 import type { Concern, Installed } from "../../telemetry/internal/concern.ts"
 import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
-import * as Exporter from "../Exporter.ts"
-import { type ChannelConfig, ExportChannel, fetchPost, type Post } from "./channel.ts"
+import type * as Exporter from "../Exporter.ts"
+import { type ChannelConfig, ExportChannel, fetchPost, type Post, rawPost } from "./channel.ts"
 import { exportEnvironmentVariables, exportersFromEnv } from "./env.ts"
-import {
-  denoOtelEnabled,
-  makeDenoBase,
-  makeSdkBase,
-  makeUntracedRunner,
-  type OtelBase,
-  scopeVersion,
-} from "./otel.ts"
+import { denoOtelEnabled, makeDenoBase, makeSdkBase, type OtelBase, scopeVersion } from "./otel.ts"
 import {
   encodeLogsJson,
   encodeLogsProto,
@@ -435,13 +428,9 @@ export const installExport = (
         }
       }
     }
-    // Under Deno's OpenTelemetry, stagetrace's own HTTP calls run in an unsampled context, so Deno does
-    // not trace them.
-    const untraced = denoActive ? yield* makeUntracedRunner() : undefined
-    const basePost = overrides.post ?? fetchPost
-    const post: Post = untraced === undefined
-      ? basePost
-      : (url, body, headers, signal) => untraced(() => basePost(url, body, headers, signal))
+    // Under Deno's OpenTelemetry every fetch is traced, the telemetry's own export calls included: send
+    // them over a plain TCP connection instead.
+    const post: Post = overrides.post ?? (denoActive ? rawPost : fetchPost)
 
     for (let i = 0; i < exporters.length; i++) {
       const exporter = exporters[i]!

@@ -100,20 +100,3 @@ export const makeDenoBase = (): Effect.Effect<OtelBase> =>
     const tracer = yield* makeOtelTracer(telemetry.tracerProvider.getTracer("stagetrace", scopeVersion))
     return { tracer, shutdown: () => Promise.resolve() }
   })
-
-/**
- * Runs `f` (stagetrace's own export calls) under an unsampled OpenTelemetry context, so that Deno's
- * automatic `fetch` instrumentation does not trace the telemetry's own HTTP calls.
- */
-export const makeUntracedRunner = (): Effect.Effect<<A>(f: () => A) => A> =>
-  Effect.map(Effect.promise(() => import("@opentelemetry/api")), (api) => {
-    const context = api.trace.setSpan(
-      api.ROOT_CONTEXT,
-      api.trace.wrapSpanContext({
-        traceId: "00000000000000000000000000000001",
-        spanId: "0000000000000001",
-        traceFlags: api.TraceFlags.NONE,
-      }),
-    )
-    return <A>(f: () => A): A => api.context.with(context, f)
-  })

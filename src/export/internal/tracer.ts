@@ -216,7 +216,14 @@ export const makeRecordingTracer = (inner: Tracer.Tracer, pipeline: SpanPipeline
     return Tracer.make({ span: (options) => new RecordingNativeSpan(options, pipeline) })
   }
   return Tracer.make({
-    span: (options) => new RecordingDelegateSpan(inner.span(options), options, pipeline),
+    // A span without an Effect parent continues the active OpenTelemetry context (Deno.serve's server
+    // span, a span of OTel-instrumented code), even when it was created as a root for lack of a parent.
+    span: (options) =>
+      new RecordingDelegateSpan(
+        inner.span(options.root && options.parent._tag === "None" ? { ...options, root: false } : options),
+        options,
+        pipeline,
+      ),
     ...(inner.context !== undefined ? { context: inner.context } : {}),
   })
 }
