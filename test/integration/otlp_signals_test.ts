@@ -58,7 +58,10 @@ for (const protocol of ["http/protobuf", "http/json"] as const) {
       assert.equal(counter.sum.isMonotonic, true)
       assert.equal(counter.sum.aggregationTemporality, 2)
       assert.equal(Number(counter.sum.dataPoints[0].asInt ?? counter.sum.dataPoints[0].asDouble), 3)
-      assert.deepEqual(counter.sum.dataPoints[0].attributes, [{ key: "route", value: { stringValue: "/chat" } }])
+      assert.deepEqual(counter.sum.dataPoints[0].attributes, [{
+        key: "route",
+        value: { stringValue: "/chat" },
+      }])
       const histogram = metrics.get("app_latency_ms").histogram.dataPoints[0]
       assert.equal(Number(histogram.count), 3)
       assert.deepEqual(histogram.explicitBounds, [10, 100, 1000])

@@ -222,9 +222,10 @@ export class ExportChannel<T> {
     const self = this
     return Effect.gen(function* () {
       while (true) {
+        // Re-arm the wake-up before deciding to wait: an offer that fills a batch from now on opens it.
+        self.wake.closeUnsafe()
         if (!self.closing && self.queue.size < self.config.maxBatchSize) {
           yield* Effect.raceFirst(Effect.sleep(self.config.scheduleDelayMs), self.wake.await)
-          self.wake.closeUnsafe()
         }
         while (self.queue.size > 0) {
           const batch = self.queue.take(self.config.maxBatchSize)
