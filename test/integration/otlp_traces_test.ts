@@ -133,3 +133,38 @@ Deno.test("Exporter.otlp() tracesEndpoint is used as it is", async () => {
     await receiver.close()
   }
 })
+
+Deno.test("Telemetry.layerFromEnv() exports OTLP from OTEL_* variables in addition to the given exporters", async () => {
+  const receiver = startReceiver()
+  try {
+    const memory = Exporter.memory()
+    await Effect.runPromise(
+      workload.pipe(
+        Effect.provide(
+          Telemetry.layerFromEnv({
+            env: {
+              OTEL_SERVICE_NAME: "from-env",
+              OTEL_RESOURCE_ATTRIBUTES: "team=obs,region=eu%2Dwest",
+              OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+              OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+              OTEL_BSP_SCHEDULE_DELAY: "20",
+              OTEL_METRICS_EXPORTER: "none",
+              OTEL_LOGS_EXPORTER: "none",
+            },
+            exporters: [memory],
+          }),
+        ),
+        Effect.provide(Layer.succeed(Metric.MetricRegistry, new Map())),
+      ),
+    )
+    const spans = receiver.spans()
+    assert.equal(spans.length, requests * 5)
+    assert.equal(memory.spans().length, requests * 5)
+    assert.equal(spans[0]!.resource["service.name"], "from-env")
+    assert.equal(spans[0]!.resource["team"], "obs")
+    assert.equal(spans[0]!.resource["region"], "eu-west")
+    assert.ok(receiver.requests.every((r) => r.path === "/v1/traces"))
+  } finally {
+    await receiver.close()
+  }
+})
