@@ -99,7 +99,8 @@ const attributesOf = (list: any): Record<string, unknown> => {
   return out
 }
 
-const decode = (path: string, contentType: string, bytes: Uint8Array) => {
+/** Decodes (and type-checks) an OTLP request body for `path` with the generated decoders. */
+export const decodeOtlp = (path: string, contentType: string, bytes: Uint8Array) => {
   const type = path.endsWith("/v1/traces")
     ? TraceRequest
     : path.endsWith("/v1/metrics")
@@ -181,7 +182,7 @@ export class OtlpReceiver {
     let message = undefined
     if (status === 200) {
       try {
-        message = decode(path, contentType, bytes)
+        message = decodeOtlp(path, contentType, bytes)
       } catch (error) {
         this.errors.push(String(error))
         status = 400

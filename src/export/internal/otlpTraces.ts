@@ -374,9 +374,10 @@ const jsonSpan = (span: FinishedSpan, redactor: RedactorLike | undefined): strin
       }]}`
   }
   out += `],"status":{`
-  if (message !== undefined && message !== "") out += `"message":${jsonString(message)},`
-  out += `"code":${outcome.code}}}`
-  return out
+  const hasMessage = message !== undefined && message !== ""
+  if (hasMessage) out += `"message":${jsonString(message)}`
+  if (outcome.code !== 0) out += `${hasMessage ? "," : ""}"code":${outcome.code}`
+  return out + "}}"
 }
 
 /** Encodes spans as an `ExportTraceServiceRequest` in OTLP/JSON. */
