@@ -15,6 +15,16 @@ import {
   JsonTraceSerializer as JsonTraceSerializer214,
   ProtobufTraceSerializer as ProtobufTraceSerializer214,
 } from "@opentelemetry/otlp-transformer-0.214/build/src/index.js"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto"
+import { OTLPTraceExporter as OTLPTraceExporterJson } from "@opentelemetry/exporter-trace-otlp-http"
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import { ExportChannel } from "../src/export/internal/channel.ts"
+import { ExportStats } from "../src/export/internal/stats.ts"
+import { makeRecordingTracer, SpanPipeline } from "../src/export/internal/tracer.ts"
+import type { FinishedSpan } from "../src/export/internal/otlpTraces.ts"
 import { ProtoWriter } from "../src/export/internal/protobuf.ts"
 import {
   encodeTracesJson,
@@ -122,4 +132,151 @@ Deno.bench({
   },
 })
 
-export { sink }
+// ---------------------------------------------------------------------------------------------------------
+// Sending 10,000 spans to a loopback receiver, batches of 512
+// ---------------------------------------------------------------------------------------------------------
+
+const receiver = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+  await request.arrayBuffer()
+  return new Response("{}", { headers: { "content-type": "application/json" } })
+})
+const url = `http://127.0.0.1:${receiver.addr.port}/v1/traces`
+const encoder = new TextEncoder()
+
+const sendWithStagetrace = (protocol: "protobuf" | "json") =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+    const clock = yield* Clock.Clock
+    const w = new ProtoWriter()
+    const cached = protoResourceAndScope(w, resource)
+    const channel = new ExportChannel<FinishedSpan>(
+      {
+        signal: "traces",
+        url,
+        contentType: protocol === "json" ? "application/json" : "application/x-protobuf",
+        headers: {},
+        compression: "none",
+        timeoutMs: 10_000,
+        exportTimeoutMs: 30_000,
+        maxBatchSize: 512,
+        scheduleDelayMs: 5_000,
+        maxQueueSize: N,
+        initialBackoffMs: 1_000,
+        maxBackoffMs: 30_000,
+      },
+      protocol === "json"
+        ? (spans) => encoder.encode(encodeTracesJson(jsonCached, spans, undefined))
+        : (spans) => encodeTracesProto(w, cached, spans, undefined),
+      new ExportStats(),
+      clock,
+    )
+    yield* channel.start()
+    for (const span of effectSpans) channel.offer(span)
+    yield* channel.shutdown(30_000)
+  })))
+
+const sendWithSdk = async (protocol: "protobuf" | "json") => {
+  const exporter = protocol === "json" ? new OTLPTraceExporterJson({ url }) : new OTLPTraceExporter({ url })
+  const processor = new BatchSpanProcessor(exporter, {
+    maxQueueSize: N,
+    maxExportBatchSize: 512,
+    scheduledDelayMillis: 5_000,
+    exportTimeoutMillis: 30_000,
+  })
+  for (const span of otelSpans) processor.onEnd(span)
+  await processor.forceFlush()
+  await processor.shutdown()
+}
+
+for (const protocol of ["protobuf", "json"] as const) {
+  Deno.bench({
+    name: `OTel SDK BatchSpanProcessor + OTLPTraceExporter (${protocol})`,
+    group: `send 10k spans to loopback: ${protocol}`,
+    baseline: true,
+    async fn() {
+      await sendWithSdk(protocol)
+    },
+  })
+  Deno.bench({
+    name: `stagetrace pipeline (${protocol})`,
+    group: `send 10k spans to loopback: ${protocol}`,
+    async fn() {
+      await sendWithStagetrace(protocol)
+    },
+  })
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Hot path: creating and ending one span
+// ---------------------------------------------------------------------------------------------------------
+
+const spanOptions = {
+  name: "stage",
+  parent: Option.none(),
+  annotations: Context.empty(),
+  links: [],
+  startTime: baseTime,
+  kind: "internal" as const,
+  root: true,
+  sampled: true,
+}
+const pipeline = new SpanPipeline(16_384)
+let ended = 0
+pipeline.sinks.push(() => {
+  ended++
+})
+const recording = makeRecordingTracer(Tracer.nativeTracer, pipeline)
+const sdkProcessor = new BatchSpanProcessor(new InMemorySpanExporter(), {
+  maxQueueSize: 2048,
+  maxExportBatchSize: 512,
+  scheduledDelayMillis: 1_000,
+  exportTimeoutMillis: 30_000,
+})
+const sdkProvider = new BasicTracerProvider({ spanProcessors: [sdkProcessor] })
+const otelEffectTracer = Effect.runSync(
+  Effect.provideService(OtelTracer.make, OtelTracer.OtelTracer, sdkProvider.getTracer("bench")),
+)
+
+Deno.bench({
+  name: "Effect native tracer",
+  group: "one span: create, 3 attributes, end",
+  baseline: true,
+  fn() {
+    const span = Tracer.nativeTracer.span(spanOptions)
+    span.attribute("request.id", "r-1")
+    span.attribute("stage.id", "llm")
+    span.attribute("stage.name", "llm")
+    span.end(baseTime + 1000n, Exit.void)
+    sink = span
+  },
+})
+Deno.bench({
+  name: "stagetrace recording tracer (open-span registry + sink)",
+  group: "one span: create, 3 attributes, end",
+  fn() {
+    const span = recording.span(spanOptions)
+    span.attribute("request.id", "r-1")
+    span.attribute("stage.id", "llm")
+    span.attribute("stage.name", "llm")
+    span.end(baseTime + 1000n, Exit.void)
+    sink = span
+  },
+})
+Deno.bench({
+  name: "@effect/opentelemetry OtelTracer over the SDK (BatchSpanProcessor)",
+  group: "one span: create, 3 attributes, end",
+  fn() {
+    const span = otelEffectTracer.span(spanOptions)
+    span.attribute("request.id", "r-1")
+    span.attribute("stage.id", "llm")
+    span.attribute("stage.name", "llm")
+    span.end(baseTime + 1000n, Exit.void)
+    sink = span
+  },
+})
+
+globalThis.addEventListener("unload", () => {
+  receiver.shutdown()
+  sdkProcessor.shutdown()
+})
+
+export { ended, sink }

@@ -1,10 +1,9 @@
 /**
  * The recording tracer: spans are Effect spans (the native span class when the inner tracer is Effect's
  * own, a thin delegating span otherwise, for example over OpenTelemetry spans), and a span that ends
- * sampled is handed synchronously to every span sink (export channels, the memory exporter). Nothing
- * holds a started span strongly: open spans are tracked through `WeakRef`s so that spans which are never
- * ended (requests dropped by tail sampling) are simply collected, while shutdown can still end the ones
- * that are alive as interrupted.
+ * sampled is handed synchronously to every span sink (export channels, the memory exporter). Open spans
+ * are tracked in a bounded registry so shutdown can end them as interrupted; spans that will never end
+ * (requests dropped by tail sampling) are released by its sweep.
  *
  * @internal
  */
@@ -18,59 +17,71 @@ import type { FinishedSpan } from "./otlpTraces.ts"
 /** Receives every span that ended sampled. */
 export type SpanSink = (span: FinishedSpan) => void
 
-/** Tracks spans that started and have not ended, without keeping them alive. */
+/**
+ * Spans that started sampled and have not ended: an intrusive doubly-linked list (no allocation per span,
+ * O(1) add and remove), bounded by `capacity`. Spans that can never end normally are released: every
+ * 1024 additions (and whenever the list is full) a sweep unlinks spans whose request already ended —
+ * spans of requests dropped by tail sampling are never ended — and when the list is still full the oldest
+ * open span is evicted (counted in `untracked`; it just will not be ended at shutdown).
+ */
 export class OpenSpans {
-  private readonly refs: Array<WeakRef<RecordedSpan> | undefined>
-  private readonly free: Array<number> = []
-  private next = 0
-  /** Spans that could not be tracked because every slot was taken by a live open span. */
+  private oldest: RecordedSpan | undefined = undefined
+  private newest: RecordedSpan | undefined = undefined
+  size = 0
+  private addsSinceSweep = 0
+  /** Spans evicted while still open because the registry was full. */
   untracked = 0
 
-  constructor(readonly capacity: number) {
-    this.refs = new Array(capacity)
-  }
+  constructor(readonly capacity: number) {}
 
-  add(span: RecordedSpan): number {
-    let slot = this.free.pop()
-    if (slot === undefined) {
-      if (this.next < this.capacity) slot = this.next++
-      else {
-        this.sweep()
-        slot = this.free.pop()
-        if (slot === undefined) {
-          this.untracked++
-          return -1
-        }
+  add(span: RecordedSpan): void {
+    if (this.size >= this.capacity) {
+      this.sweep()
+      if (this.size >= this.capacity) {
+        this.remove(this.oldest!)
+        this.untracked++
       }
     }
-    this.refs[slot] = new WeakRef(span)
-    return slot
+    span.openPrev = this.newest
+    span.openNext = undefined
+    if (this.newest === undefined) this.oldest = span
+    else this.newest.openNext = span
+    this.newest = span
+    span.isOpen = true
+    this.size++
+    if (++this.addsSinceSweep >= 1024) this.sweep()
   }
 
-  remove(slot: number): void {
-    if (slot < 0) return
-    this.refs[slot] = undefined
-    this.free.push(slot)
+  remove(span: RecordedSpan): void {
+    if (!span.isOpen) return
+    const prev = span.openPrev
+    const next = span.openNext
+    if (prev === undefined) this.oldest = next
+    else prev.openNext = next
+    if (next === undefined) this.newest = prev
+    else next.openPrev = prev
+    span.openPrev = undefined
+    span.openNext = undefined
+    span.isOpen = false
+    this.size--
   }
 
-  /** Frees the slots of spans that were collected without ending. */
+  /** Unlinks spans whose request already ended: they were dropped by tail sampling and never end. */
   sweep(): void {
-    for (let i = 0; i < this.next; i++) {
-      const ref = this.refs[i]
-      if (ref !== undefined && ref.deref() === undefined) {
-        this.refs[i] = undefined
-        this.free.push(i)
-      }
+    this.addsSinceSweep = 0
+    let span = this.oldest
+    while (span !== undefined) {
+      const next = span.openNext
+      const request = requestOf(ownerOf(span as unknown as Tracer.Span))
+      if (request !== undefined && request.closed) this.remove(span)
+      span = next
     }
   }
 
-  /** The spans still open and alive. */
+  /** The spans still open, oldest first. */
   alive(): Array<RecordedSpan> {
     const out: Array<RecordedSpan> = []
-    for (let i = 0; i < this.next; i++) {
-      const span = this.refs[i]?.deref()
-      if (span !== undefined && span.status._tag === "Started") out.push(span)
-    }
+    for (let span = this.oldest; span !== undefined; span = span.openNext) out.push(span)
     return out
   }
 }
@@ -84,11 +95,7 @@ export class SpanPipeline {
   }
 
   ended(span: RecordedSpan & FinishedSpan): void {
-    const slot = span.slot
-    if (slot >= 0) {
-      this.open.remove(slot)
-      span.slot = -1
-    }
+    if (span.isOpen) this.open.remove(span)
     if (!span.sampled) return
     const sinks = this.sinks
     for (let i = 0; i < sinks.length; i++) sinks[i]!(span)
@@ -100,9 +107,9 @@ export class SpanPipeline {
    */
   endOpen(endNanos: bigint): number {
     let ended = 0
+    this.open.sweep()
     for (const span of this.open.alive()) {
-      const request = requestOf(ownerOf(span as unknown as Tracer.Span))
-      if (request !== undefined && request.closed) continue
+      if (span.status._tag !== "Started") continue
       span.end(endNanos, interruptedExit)
       ended++
     }
@@ -114,7 +121,9 @@ const interruptedExit: Exit.Exit<never> = Exit.interrupt()
 
 /** The fields the pipeline needs on every span it created. */
 export interface RecordedSpan {
-  slot: number
+  isOpen: boolean
+  openPrev: RecordedSpan | undefined
+  openNext: RecordedSpan | undefined
   readonly sampled: boolean
   readonly status: Tracer.SpanStatus
   end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void
@@ -124,14 +133,16 @@ type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
 
 /** A native Effect span that reports its end to the pipeline. */
 export class RecordingNativeSpan extends Tracer.NativeSpan implements RecordedSpan, FinishedSpan {
-  slot = -1
+  isOpen = false
+  openPrev: RecordedSpan | undefined = undefined
+  openNext: RecordedSpan | undefined = undefined
   traceState: string | undefined = undefined
   readonly pipeline: SpanPipeline
 
   constructor(options: SpanOptions, pipeline: SpanPipeline) {
     super(options)
     this.pipeline = pipeline
-    if (options.sampled) this.slot = pipeline.open.add(this)
+    if (options.sampled) pipeline.open.add(this)
   }
 
   override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
@@ -150,7 +161,9 @@ export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, Finishe
   readonly links: Array<Tracer.SpanLink>
   readonly inner: Tracer.Span
   status: Tracer.SpanStatus
-  slot = -1
+  isOpen = false
+  openPrev: RecordedSpan | undefined = undefined
+  openNext: RecordedSpan | undefined = undefined
   traceState: string | undefined = undefined
   _attributes: Map<string, unknown> | undefined = undefined
   _events: Array<[string, bigint, Record<string, unknown> | undefined]> | undefined = undefined
@@ -162,7 +175,7 @@ export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, Finishe
     this.annotations = options.annotations
     this.links = options.links
     this.status = { _tag: "Started", startTime: options.startTime }
-    if (inner.sampled) this.slot = pipeline.open.add(this)
+    if (inner.sampled) pipeline.open.add(this)
   }
 
   get traceId(): string {
