@@ -25,7 +25,7 @@ import { ExportChannel } from "../src/export/internal/channel.ts"
 import { ExportStats } from "../src/export/internal/stats.ts"
 import { makeRecordingTracer, SpanPipeline } from "../src/export/internal/tracer.ts"
 import type { FinishedSpan } from "../src/export/internal/otlpTraces.ts"
-import { ProtoWriter } from "../src/export/internal/protobuf.ts"
+import { JsonWriter, ProtoWriter } from "../src/export/internal/protobuf.ts"
 import {
   encodeTracesJson,
   encodeTracesProto,
@@ -84,6 +84,7 @@ const resource = {
 const writer = new ProtoWriter()
 const protoCached = protoResourceAndScope(writer, resource)
 const jsonCached = jsonResourceAndScope(resource)
+const jsonWriter = new JsonWriter()
 let sink: unknown
 
 Deno.bench({
@@ -105,7 +106,7 @@ Deno.bench({
   name: "stagetrace OTLP/JSON",
   group: "encode 10k spans: JSON",
   fn() {
-    sink = new TextEncoder().encode(encodeTracesJson(jsonCached, effectSpans, undefined))
+    sink = encodeTracesJson(jsonWriter, jsonCached, effectSpans, undefined)
   },
 })
 
@@ -147,6 +148,7 @@ const sendWithStagetrace = (protocol: "protobuf" | "json") =>
   Effect.runPromise(Effect.scoped(Effect.gen(function* () {
     const clock = yield* Clock.Clock
     const w = new ProtoWriter()
+    const jw = new JsonWriter()
     const cached = protoResourceAndScope(w, resource)
     const channel = new ExportChannel<FinishedSpan>(
       {
@@ -164,7 +166,7 @@ const sendWithStagetrace = (protocol: "protobuf" | "json") =>
         maxBackoffMs: 30_000,
       },
       protocol === "json"
-        ? (spans) => encoder.encode(encodeTracesJson(jsonCached, spans, undefined))
+        ? (spans) => encodeTracesJson(jw, jsonCached, spans, undefined)
         : (spans) => encodeTracesProto(w, cached, spans, undefined),
       new ExportStats(),
       clock,

@@ -8,7 +8,7 @@ import * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
-import { ProtoWriter } from "../../src/export/internal/protobuf.ts"
+import { JsonWriter, ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import {
   encodeTracesJson,
   encodeTracesProto,
@@ -45,7 +45,7 @@ const both = (spans: ReadonlyArray<Tracer.NativeSpan>) => {
   const json = decodeOtlp(
     "/v1/traces",
     "application/json",
-    new TextEncoder().encode(encodeTracesJson(jsonResourceAndScope(resource), spans, undefined)),
+    encodeTracesJson(new JsonWriter(16), jsonResourceAndScope(resource), spans, undefined),
   )
   return { proto, json }
 }

@@ -51,7 +51,7 @@ import {
   type OtlpResource,
   protoResourceAndScope,
 } from "./otlpTraces.ts"
-import { ProtoWriter } from "./protobuf.ts"
+import { JsonWriter, ProtoWriter } from "./protobuf.ts"
 import { dropReasons, ExportStats, signals } from "./stats.ts"
 import {
   consoleHandler,
@@ -439,6 +439,7 @@ export const installExport = (
           const r = resolved[i]!
           const json = r.protocol === "http/json"
           const writer = new ProtoWriter()
+          const jsonWriter = new JsonWriter()
           const protoCached = protoResourceAndScope(writer, resource)
           const jsonCached = jsonResourceAndScope(resource)
           const encoder = new TextEncoder()
@@ -480,7 +481,7 @@ export const installExport = (
               const channel = new ExportChannel<FinishedSpan>(
                 channelConfig("traces", r.maxQueueSize, r.maxExportBatchSize, r.scheduleDelayMs),
                 json
-                  ? (spans) => encoder.encode(encodeTracesJson(jsonCached, spans, redactor()))
+                  ? (spans) => encodeTracesJson(jsonWriter, jsonCached, spans, redactor())
                   : (spans) => encodeTracesProto(writer, protoCached, spans, redactor()),
                 stats,
                 clock,

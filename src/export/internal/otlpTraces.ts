@@ -11,7 +11,7 @@ import type * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import type { RedactorLike } from "../../internal/slots.ts"
 import { errorOf } from "../../stage/internal/tracking.ts"
-import { type ProtoWriter, varintSize } from "./protobuf.ts"
+import { type JsonWriter, type ProtoWriter, varintSize } from "./protobuf.ts"
 
 /** What the encoders read from a finished span (an Effect `NativeSpan` or the recording span). */
 export interface FinishedSpan {
@@ -328,31 +328,116 @@ export const jsonResourceAndScope = (
   scope: `"scope":{"name":${jsonString(resource.scopeName)},"version":${jsonString(resource.scopeVersion)}}`,
 })
 
-const jsonSpan = (span: FinishedSpan, redactor: RedactorLike | undefined): string => {
+/** Writes an `AnyValue` as JSON bytes. */
+export const jsonAnyValueBytes = (w: JsonWriter, value: unknown, depth: number): void => {
+  switch (typeof value) {
+    case "string":
+      w.ascii(`{"stringValue":`)
+      w.str(value)
+      w.ascii("}")
+      return
+    case "boolean":
+      w.ascii(value ? `{"boolValue":true}` : `{"boolValue":false}`)
+      return
+    case "number":
+      if (Number.isInteger(value) && value >= -INT64_BOUND && value < INT64_BOUND) {
+        w.ascii(Number.isSafeInteger(value) ? `{"intValue":"${value}"}` : `{"intValue":"${BigInt(value)}"}`)
+      } else {
+        w.ascii(`{"doubleValue":`)
+        w.num(value)
+        w.ascii("}")
+      }
+      return
+    case "bigint":
+      w.ascii(
+        value >= MIN_INT64 && value <= MAX_INT64 ? `{"intValue":"${value}"}` : `{"stringValue":"${value}"}`,
+      )
+      return
+    default:
+      if (Array.isArray(value) && depth < 4) {
+        w.ascii(`{"arrayValue":{"values":[`)
+        let first = true
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i]
+          if (item === undefined || item === null) continue
+          if (!first) w.ascii(",")
+          jsonAnyValueBytes(w, item, depth + 1)
+          first = false
+        }
+        w.ascii("]}}")
+        return
+      }
+      w.ascii(`{"stringValue":`)
+      w.str(formatUnknown(value))
+      w.ascii("}")
+  }
+}
+
+/** Writes one `KeyValue` (preceded by a comma unless `first`); returns whether it wrote anything. */
+const jsonKeyValueBytes = (w: JsonWriter, key: string, value: unknown, first: boolean): boolean => {
+  if (value === undefined || value === null) return false
+  w.ascii(first ? `{"key":` : `,{"key":`)
+  w.str(key)
+  w.ascii(`,"value":`)
+  jsonAnyValueBytes(w, value, 0)
+  w.ascii("}")
+  return true
+}
+
+const jsonRecordBytes = (
+  w: JsonWriter,
+  record: Record<string, unknown>,
+  redactor: RedactorLike | undefined,
+) => {
+  let first = true
+  for (const key in record) {
+    if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, record[key]), first)) first = false
+  }
+}
+
+const jsonSpanBytes = (w: JsonWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
   const ended = endedOf(span)
   const outcome = outcomeOfExit(ended.exit)
-  let out = `{"traceId":"${
-    span.traceId.length === 32 ? span.traceId : span.traceId.padStart(32, "0")
-  }","spanId":"${span.spanId}"`
+  w.ascii(`{"traceId":"`)
+  w.ascii(span.traceId.length === 32 ? span.traceId : span.traceId.padStart(32, "0"))
+  w.ascii(`","spanId":"`)
+  w.ascii(span.spanId)
+  w.ascii(`"`)
   if (span.traceState !== undefined && span.traceState !== "") {
-    out += `,"traceState":${jsonString(span.traceState)}`
+    w.ascii(`,"traceState":`)
+    w.str(span.traceState)
   }
-  if (span.parent._tag === "Some") out += `,"parentSpanId":"${span.parent.value.spanId}"`
-  out += `,"name":${jsonString(span.name)},"kind":${
-    spanKindCode[span.kind] ?? 1
-  },"startTimeUnixNano":"${ended.startTime}","endTimeUnixNano":"${ended.endTime}","attributes":[`
-  let attrs = span._attributes === undefined ? "" : jsonAttributes(span._attributes, redactor)
-  if (outcome.interrupted) attrs += (attrs === "" ? "" : ",") + jsonKeyValue("effect.fiber.interrupted", true)
-  out += attrs + `],"events":[`
-  const events = span._events
+  if (span.parent._tag === "Some") {
+    w.ascii(`,"parentSpanId":"`)
+    w.ascii(span.parent.value.spanId)
+    w.ascii(`"`)
+  }
+  w.ascii(`,"name":`)
+  w.str(span.name)
+  w.ascii(
+    `,"kind":${
+      spanKindCode[span.kind] ?? 1
+    },"startTimeUnixNano":"${ended.startTime}","endTimeUnixNano":"${ended.endTime}","attributes":[`,
+  )
   let first = true
+  const attributes = span._attributes
+  if (attributes !== undefined) {
+    for (const [key, value] of attributes) {
+      if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, value), first)) first = false
+    }
+  }
+  if (outcome.interrupted) jsonKeyValueBytes(w, "effect.fiber.interrupted", true, first)
+  w.ascii(`],"events":[`)
+  const events = span._events
+  first = true
   if (events !== undefined) {
     for (let i = 0; i < events.length; i++) {
-      const [name, time, attributes] = events[i]!
-      out += (first ? "" : ",") +
-        `{"timeUnixNano":"${time}","name":${
-          jsonString(redactor === undefined ? name : redactor.redactString(name))
-        },"attributes":[${attributes === undefined ? "" : jsonRecordAttributes(attributes, redactor)}]}`
+      const [name, time, attrs] = events[i]!
+      w.ascii(`${first ? "" : ","}{"timeUnixNano":"${time}","name":`)
+      w.str(redactor === undefined ? name : redactor.redactString(name))
+      w.ascii(`,"attributes":[`)
+      if (attrs !== undefined) jsonRecordBytes(w, attrs, redactor)
+      w.ascii("]}")
       first = false
     }
   }
@@ -360,38 +445,51 @@ const jsonSpan = (span: FinishedSpan, redactor: RedactorLike | undefined): strin
     ? outcome.message
     : redactor.redactString(outcome.message)
   if (outcome.code === 2) {
-    out += (first ? "" : ",") +
-      `{"timeUnixNano":"${ended.endTime}","name":"exception","attributes":[${
-        jsonKeyValue("exception.type", outcome.errorType)
-      },${jsonKeyValue("exception.message", message ?? "")}]}`
+    w.ascii(`${first ? "" : ","}{"timeUnixNano":"${ended.endTime}","name":"exception","attributes":[`)
+    jsonKeyValueBytes(w, "exception.type", outcome.errorType, true)
+    jsonKeyValueBytes(w, "exception.message", message ?? "", false)
+    w.ascii("]}")
   }
-  out += `],"links":[`
+  w.ascii(`],"links":[`)
   for (let i = 0; i < span.links.length; i++) {
     const link = span.links[i]!
-    out += (i === 0 ? "" : ",") +
-      `{"traceId":"${link.span.traceId.padStart(32, "0")}","spanId":"${link.span.spanId}","attributes":[${
-        jsonRecordAttributes(link.attributes, redactor)
-      }]}`
+    w.ascii(
+      `${i === 0 ? "" : ","}{"traceId":"${
+        link.span.traceId.padStart(32, "0")
+      }","spanId":"${link.span.spanId}","attributes":[`,
+    )
+    jsonRecordBytes(w, link.attributes, redactor)
+    w.ascii("]}")
   }
-  out += `],"status":{`
+  w.ascii(`],"status":{`)
   const hasMessage = message !== undefined && message !== ""
-  if (hasMessage) out += `"message":${jsonString(message)}`
-  if (outcome.code !== 0) out += `${hasMessage ? "," : ""}"code":${outcome.code}`
-  return out + "}}"
+  if (hasMessage) {
+    w.ascii(`"message":`)
+    w.str(message)
+  }
+  if (outcome.code !== 0) w.ascii(`${hasMessage ? "," : ""}"code":${outcome.code}`)
+  w.ascii("}}")
 }
 
-/** Encodes spans as an `ExportTraceServiceRequest` in OTLP/JSON. */
+/** Encodes spans as an `ExportTraceServiceRequest` in OTLP/JSON (UTF-8 bytes). */
 export const encodeTracesJson = (
+  w: JsonWriter,
   cached: { readonly resource: string; readonly scope: string },
   spans: ArrayLike<FinishedSpan>,
   redactor: RedactorLike | undefined,
-): string => {
-  let out = `{"resourceSpans":[{${cached.resource},"scopeSpans":[{${cached.scope},"spans":[`
+): Uint8Array => {
+  w.reset()
+  w.ascii(`{"resourceSpans":[{`)
+  w.utf8(cached.resource)
+  w.ascii(`,"scopeSpans":[{`)
+  w.utf8(cached.scope)
+  w.ascii(`,"spans":[`)
   for (let i = 0; i < spans.length; i++) {
-    if (i > 0) out += ","
-    out += jsonSpan(spans[i]!, redactor)
+    if (i > 0) w.ascii(",")
+    jsonSpanBytes(w, spans[i]!, redactor)
   }
-  return out + "]}]}]}"
+  w.ascii("]}]}]}")
+  return w.finish()
 }
 
 /** Bytes of a varint (re-exported for size estimates in tests). */

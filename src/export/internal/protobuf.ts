@@ -266,3 +266,76 @@ export class ProtoWriter {
     this.pos = saved
   }
 }
+
+/**
+ * A growable JSON output buffer for OTLP/JSON: bytes are written straight into one reused buffer (no
+ * intermediate strings, no final `TextEncoder` pass); ASCII strings without characters to escape are
+ * copied byte by byte, anything else goes through `JSON.stringify` + `encodeInto`.
+ */
+export class JsonWriter {
+  buf: Uint8Array
+  pos = 0
+
+  constructor(initialSize = 64 * 1024) {
+    this.buf = new Uint8Array(initialSize)
+  }
+
+  reset(): void {
+    this.pos = 0
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos)
+  }
+
+  ensure(extra: number): void {
+    const needed = this.pos + extra
+    if (needed <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < needed) size *= 2
+    const next = new Uint8Array(size)
+    next.set(this.buf.subarray(0, this.pos))
+    this.buf = next
+  }
+
+  /** Writes an ASCII string that needs no escaping (JSON punctuation, hex ids, numbers). */
+  ascii(value: string): void {
+    const length = value.length
+    this.ensure(length)
+    const buf = this.buf
+    let pos = this.pos
+    for (let i = 0; i < length; i++) buf[pos++] = value.charCodeAt(i)
+    this.pos = pos
+  }
+
+  /** Writes any string as UTF-8 (already valid JSON text). */
+  utf8(value: string): void {
+    this.ensure(value.length * 3)
+    this.pos += textEncoder.encodeInto(value, this.buf.subarray(this.pos)).written
+  }
+
+  /** Writes a JSON string literal, quotes included. */
+  str(value: string): void {
+    const length = value.length
+    this.ensure(length + 2)
+    const buf = this.buf
+    let pos = this.pos
+    buf[pos++] = 34
+    for (let i = 0; i < length; i++) {
+      const c = value.charCodeAt(i)
+      if (c < 0x20 || c === 34 || c === 92 || c >= 0x7f) {
+        // Escapes or non-ASCII: let the engine produce the literal.
+        this.utf8(JSON.stringify(value))
+        return
+      }
+      buf[pos++] = c
+    }
+    buf[pos++] = 34
+    this.pos = pos
+  }
+
+  /** A JSON number (non-finite values as the strings OTLP/JSON accepts). */
+  num(value: number): void {
+    this.ascii(Number.isFinite(value) ? String(value) : `"${value}"`)
+  }
+}
