@@ -142,7 +142,6 @@ const receiver = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {}
   return new Response("{}", { headers: { "content-type": "application/json" } })
 })
 const url = `http://127.0.0.1:${receiver.addr.port}/v1/traces`
-const encoder = new TextEncoder()
 
 const sendWithStagetrace = (protocol: "protobuf" | "json") =>
   Effect.runPromise(Effect.scoped(Effect.gen(function* () {

@@ -307,19 +307,6 @@ export const jsonAttributes = (
   return out
 }
 
-const jsonRecordAttributes = (
-  record: Record<string, unknown>,
-  redactor: RedactorLike | undefined,
-): string => {
-  let out = ""
-  for (const key in record) {
-    const kv = jsonKeyValue(key, redactAttr(redactor, key, record[key]))
-    if (kv === "") continue
-    out += out === "" ? kv : "," + kv
-  }
-  return out
-}
-
 /** The JSON `"resource":{…}` and `"scope":{…}` members, cached per exporter. */
 export const jsonResourceAndScope = (
   resource: OtlpResource,
