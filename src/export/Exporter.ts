@@ -300,6 +300,28 @@ export class MemoryExporter {
  */
 export type Exporter = OtlpExporter | DenoNativeExporter | ConsoleExporter | JsonlExporter | MemoryExporter
 
+/**
+ * The export options of `Telemetry.layer` (part of `TelemetryOptions`).
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export interface ExportOptions {
+  /** Where spans, kept request summaries, metrics and logs go; any number at once. */
+  readonly exporters?: ReadonlyArray<Exporter> | undefined
+  /**
+   * Exporters configured by the environment (`Telemetry.layerFromEnv` fills it from `OTEL_*` variables);
+   * installed in addition to `exporters`.
+   */
+  readonly environmentExporters?: ReadonlyArray<Exporter> | undefined
+  /**
+   * How long closing the layer may take to end open spans and flush every exporter; what is still queued
+   * afterwards is dropped and counted (`reason: "shutdown"`).
+   * @default "5 seconds"
+   */
+  readonly shutdownTimeout?: Duration.Input | undefined
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Constructors
 // ---------------------------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ import {
   TelemetryConfigError,
 } from "../internal/config.ts"
 import type { Concern } from "./internal/concern.ts"
-import { exportConcern, type ExportOptions } from "../export/internal/concern.ts"
+import { exportConcern } from "../export/internal/concern.ts"
+import type { ExportOptions } from "../export/Exporter.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,

@@ -67,22 +67,8 @@ import { makeRecordingTracer, SpanPipeline } from "./tracer.ts"
 // Options
 // ---------------------------------------------------------------------------------------------------------
 
-/** The options this concern adds to `TelemetryOptions`. */
-export interface ExportOptions {
-  /** Where spans, kept request summaries, metrics and logs go; any number at once. */
-  readonly exporters?: ReadonlyArray<Exporter.Exporter> | undefined
-  /**
-   * Exporters configured by the environment (`Telemetry.layerFromEnv` fills it from `OTEL_*`
-   * variables); installed in addition to `exporters`.
-   */
-  readonly environmentExporters?: ReadonlyArray<Exporter.Exporter> | undefined
-  /**
-   * How long closing the layer may take to end open spans and flush every exporter; what is still
-   * queued afterwards is dropped and counted (`reason: "shutdown"`).
-   * @default "5 seconds"
-   */
-  readonly shutdownTimeout?: Duration.Input | undefined
-}
+/** The options this concern adds to `TelemetryOptions` (defined with the public models). */
+export type ExportOptions = Exporter.ExportOptions
 
 /** The defaults of the OTLP exporter. */
 export const otlpDefaults = {
