@@ -10,7 +10,9 @@
  *
  * @module
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Tracer from "effect/Tracer"
@@ -44,6 +46,8 @@ import { metricsConcern } from "../metrics/internal/concern.ts"
 import type { MetricsOptions } from "../metrics/internal/options.ts"
 import type { SamplingOptions } from "../sampling/Sampler.ts"
 import { samplingConcern } from "../sampling/internal/concern.ts"
+import { exportConcern } from "../export/internal/concern.ts"
+import type { ExportOptions } from "../export/Exporter.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -65,7 +69,14 @@ export type { EndRequestOptions, RuntimeOptions, TelemetryRuntime } from "../run
  * @since 0.1.0
  */
 export interface TelemetryOptions
-  extends LoggingOptions, BudgetOptions, ErrorOptions, HealthOptions, MetricsOptions, SamplingOptions {
+  extends
+    LoggingOptions,
+    BudgetOptions,
+    ErrorOptions,
+    HealthOptions,
+    MetricsOptions,
+    ExportOptions,
+    SamplingOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -162,6 +173,7 @@ const concerns: ReadonlyArray<Concern> = [
   healthConcern,
   metricsConcern,
   logConcern,
+  exportConcern,
   // Sampling stays AFTER the export concern: its tail-sampling tracer wraps the exporting tracer, and its
   // requestEnd hook reads the summary that budgets and errors have marked.
   samplingConcern,
@@ -369,4 +381,97 @@ const withoutUndefined = <T extends object>(value: T): Partial<T> => {
 export const makeRuntime = (options: Runtime.RuntimeOptions = {}): Promise<Runtime.TelemetryRuntime> => {
   const { maxOpenRequests: _max, openRequestTimeout: _timeout, layer: _layer, ...telemetry } = options
   return Runtime.make(layer(telemetry), options)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Running a program
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Options of `Telemetry.runMain`.
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export interface RunMainOptions {
+  /**
+   * Signals that interrupt the program (so its layers close and telemetry is flushed).
+   * @default ["SIGINT", "SIGTERM"]
+   */
+  readonly signals?: ReadonlyArray<"SIGINT" | "SIGTERM"> | undefined
+  /**
+   * Print a failure's cause to stderr and set `Deno.exitCode` (1 on failure, 130 after SIGINT, 143 after
+   * SIGTERM).
+   * @default true
+   */
+  readonly setExitCode?: boolean | undefined
+}
+
+/**
+ * Runs a program whose telemetry layer is provided inside it, turning SIGINT and SIGTERM into an
+ * interruption: running requests and stages end as interrupted, the layer's scope closes, and every
+ * exporter flushes within its shutdown deadline before the process exits. Resolves with the program's
+ * exit; never rejects.
+ *
+ * @example Running a service
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Request, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const memory = Exporter.memory()
+ * const main = Effect.void.pipe(Request.track("job"), Effect.provide(Telemetry.layer({ exporters: [memory] })))
+ * const exit = await Telemetry.runMain(main, { setExitCode: false })
+ * assert.equal(exit._tag, "Success")
+ * assert.equal(memory.spans().length, 1)
+ * ```
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export const runMain = <A, E>(
+  program: Effect.Effect<A, E>,
+  options: RunMainOptions = {},
+): Promise<Exit.Exit<A, E>> => {
+  const fiber = Effect.runFork(program)
+  const deno = (globalThis as {
+    Deno?: {
+      addSignalListener?: (signal: string, handler: () => void) => void
+      removeSignalListener?: (signal: string, handler: () => void) => void
+      exitCode?: number
+    }
+  }).Deno
+  let received: string | undefined
+  const listeners: Array<[string, () => void]> = []
+  for (const signal of options.signals ?? ["SIGINT", "SIGTERM"]) {
+    const handler = () => {
+      received ??= signal
+      fiber.interruptUnsafe()
+    }
+    try {
+      deno?.addSignalListener?.(signal, handler)
+      listeners.push([signal, handler])
+    } catch {
+      // Signals are unavailable here (Windows SIGTERM, a worker): the program still runs.
+    }
+  }
+  return new Promise<Exit.Exit<A, E>>((resolve) => {
+    fiber.addObserver((exit) => {
+      for (const [signal, handler] of listeners) {
+        try {
+          deno?.removeSignalListener?.(signal, handler)
+        } catch {
+          // Already removed.
+        }
+      }
+      if (options.setExitCode !== false && deno !== undefined) {
+        if (received !== undefined) deno.exitCode = received === "SIGINT" ? 130 : 143
+        else if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) {
+          globalThis.console.error(Cause.pretty(exit.cause))
+          deno.exitCode = 1
+        }
+      }
+      resolve(exit)
+    })
+  })
 }

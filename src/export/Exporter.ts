@@ -1,0 +1,445 @@
+/**
+ * Exporters: where spans, request summaries, metrics and logs go. Each constructor returns a plain value
+ * describing one destination; `Telemetry.layer({ exporters: [...] })` installs any number of them at
+ * once (fan-out), each behind its own bounded queue, and flushes them all when the layer's scope closes.
+ *
+ * | exporter | signals | for |
+ * | --- | --- | --- |
+ * | `Exporter.otlp(options)` | traces, metrics, logs | an OpenTelemetry Collector, Jaeger, Tempo, Honeycomb… |
+ * | `Exporter.denoNative()` | traces | Deno's built-in OpenTelemetry (`OTEL_DENO=true`) |
+ * | `Exporter.console(options)` | request summaries | a stage waterfall per kept request on stdout |
+ * | `Exporter.jsonl(options)` | request summaries | daily JSONL performance logs (`deno task report`) |
+ * | `Exporter.memory()` | traces, summaries, metrics | reading back what was exported, in tests |
+ *
+ * Spans are exported when they end and are sampled; summaries when their request was kept
+ * (`keptBecause`, or every request when no sampler is installed).
+ *
+ * @module
+ */
+import type * as Duration from "effect/Duration"
+import * as Metric from "effect/Metric"
+import type * as Context from "effect/Context"
+import type * as Tracer from "effect/Tracer"
+import type { RequestSummary } from "../stage/Request.ts"
+import type { RedactorLike } from "../internal/slots.ts"
+import { type FinishedSpan, outcomeOfExit } from "./internal/otlpTraces.ts"
+
+// ---------------------------------------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * OTLP signals an `Exporter.otlp` sends.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type OtlpSignal = "traces" | "metrics" | "logs"
+
+/**
+ * Options of `Exporter.otlp`. Durations accept `Duration.Input` (`"5 seconds"`, `5000` for milliseconds).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface OtlpOptions {
+  /**
+   * Base URL of the OTLP/HTTP receiver; `/v1/traces`, `/v1/metrics` and `/v1/logs` are appended.
+   * @default "http://localhost:4318"
+   */
+  readonly endpoint?: string | undefined
+  /** Full URL for traces, used as it is (wins over `endpoint`). */
+  readonly tracesEndpoint?: string | undefined
+  /** Full URL for metrics, used as it is (wins over `endpoint`). */
+  readonly metricsEndpoint?: string | undefined
+  /** Full URL for logs, used as it is (wins over `endpoint`). */
+  readonly logsEndpoint?: string | undefined
+  /**
+   * Wire encoding.
+   * @default "http/protobuf"
+   */
+  readonly protocol?: "http/protobuf" | "http/json" | undefined
+  /** Extra request headers (API keys…). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /**
+   * Request body compression.
+   * @default "none"
+   */
+  readonly compression?: "gzip" | "none" | undefined
+  /**
+   * Timeout of one export request.
+   * @default "10 seconds"
+   */
+  readonly timeout?: Duration.Input | undefined
+  /**
+   * Signals to send.
+   * @default ["traces", "metrics", "logs"]
+   */
+  readonly signals?: ReadonlyArray<OtlpSignal> | undefined
+  /**
+   * Which implementation sends traces: `"effect"` is stagetrace's own pipeline (bounded queue, retries,
+   * drop accounting, fast encoders); `"otel-sdk"` hands spans to the OpenTelemetry JS SDK
+   * (`@effect/opentelemetry` over a `BatchSpanProcessor` and `@opentelemetry/exporter-trace-otlp-http`),
+   * for users who already run the SDK. Metrics and logs always use stagetrace's pipeline.
+   * @default "effect"
+   */
+  readonly implementation?: "effect" | "otel-sdk" | undefined
+  /**
+   * Spans (and log records) waiting to be sent; when full, new ones are dropped and counted.
+   * @default 2048
+   */
+  readonly maxQueueSize?: number | undefined
+  /**
+   * Most items in one export request.
+   * @default 512
+   */
+  readonly maxExportBatchSize?: number | undefined
+  /**
+   * Longest wait before a partial batch is sent.
+   * @default "5 seconds"
+   */
+  readonly scheduleDelay?: Duration.Input | undefined
+  /**
+   * Longest time one batch may spend being sent, retries included; then it is dropped and counted.
+   * @default "30 seconds"
+   */
+  readonly exportTimeout?: Duration.Input | undefined
+  /**
+   * How often metrics are sent.
+   * @default "60 seconds"
+   */
+  readonly metricExportInterval?: Duration.Input | undefined
+}
+
+/**
+ * An OTLP/HTTP exporter (see `Exporter.otlp`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface OtlpExporter {
+  readonly _tag: "Otlp"
+  readonly options: OtlpOptions
+}
+
+/**
+ * Hands spans to Deno's built-in OpenTelemetry (see `Exporter.denoNative`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DenoNativeExporter {
+  readonly _tag: "DenoNative"
+}
+
+/**
+ * Options of `Exporter.console`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ConsoleOptions {
+  /**
+   * `"pretty"`: a stage waterfall per request; `"json"`: one JSONL summary line per request.
+   * @default "pretty"
+   */
+  readonly format?: "pretty" | "json" | undefined
+  /**
+   * Width of the waterfall bars, in characters.
+   * @default 40
+   */
+  readonly width?: number | undefined
+}
+
+/**
+ * Prints kept requests (see `Exporter.console`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ConsoleExporter {
+  readonly _tag: "Console"
+  readonly options: ConsoleOptions
+}
+
+/**
+ * Options of `Exporter.jsonl`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface JsonlOptions {
+  /** Directory of the daily files (`stagetrace-YYYY-MM-DD.jsonl`, UTC); created when missing. */
+  readonly dir: string
+  /**
+   * Days of files kept; older daily files are deleted at start and at each new day. `0` keeps everything.
+   * @default 30
+   */
+  readonly retentionDays?: number | undefined
+  /**
+   * Lines waiting to be written; when full, new ones are dropped and counted.
+   * @default 2048
+   */
+  readonly maxQueueSize?: number | undefined
+}
+
+/**
+ * Writes kept request summaries as JSONL (see `Exporter.jsonl`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface JsonlExporter {
+  readonly _tag: "Jsonl"
+  readonly options: JsonlOptions
+}
+
+/**
+ * A finished span as exporters see it, read back from `Exporter.memory()`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ExportedSpan {
+  readonly traceId: string
+  readonly spanId: string
+  readonly parentSpanId: string | undefined
+  readonly traceState: string | undefined
+  readonly name: string
+  readonly kind: Tracer.SpanKind
+  readonly startTimeNanos: bigint
+  readonly endTimeNanos: bigint
+  readonly durationMs: number
+  readonly attributes: Readonly<Record<string, unknown>>
+  readonly events: ReadonlyArray<{
+    readonly name: string
+    readonly timeNanos: bigint
+    readonly attributes: Readonly<Record<string, unknown>>
+  }>
+  /** OTLP status: `ok` (success), `error` (failure), `unset` (interrupted). */
+  readonly status: "ok" | "error" | "unset"
+  readonly statusMessage: string | undefined
+  readonly interrupted: boolean
+}
+
+/**
+ * Options of `Exporter.memory`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface MemoryOptions {
+  /**
+   * Spans and summaries kept each; the oldest are discarded past it.
+   * @default 10000
+   */
+  readonly capacity?: number | undefined
+}
+
+/**
+ * Keeps what would be exported in memory, for tests: spans, kept request summaries, and metric snapshots
+ * of the layer it is installed in. Values are redacted like every other exporter's.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class MemoryExporter {
+  readonly _tag = "Memory" as const
+  readonly capacity: number
+  private spanBuffer: Array<FinishedSpan> = []
+  private summaryBuffer: Array<RequestSummary> = []
+  /** @internal */
+  redactor: () => RedactorLike | undefined = () => undefined
+  /** @internal */
+  metricContext: Context.Context<never> | undefined = undefined
+
+  constructor(options: MemoryOptions = {}) {
+    this.capacity = options.capacity ?? 10_000
+  }
+
+  /** @internal */
+  recordSpan(span: FinishedSpan): void {
+    if (this.spanBuffer.length >= this.capacity) this.spanBuffer.shift()
+    this.spanBuffer.push(span)
+  }
+
+  /** @internal */
+  recordSummary(summary: RequestSummary): void {
+    if (this.summaryBuffer.length >= this.capacity) this.summaryBuffer.shift()
+    this.summaryBuffer.push(summary)
+  }
+
+  /** The exported spans, in the order they ended. */
+  spans(): ReadonlyArray<ExportedSpan> {
+    const redactor = this.redactor()
+    return this.spanBuffer.map((span) => toExportedSpan(span, redactor))
+  }
+
+  /** The summaries of kept requests, in the order they ended. */
+  summaries(): ReadonlyArray<RequestSummary> {
+    return this.summaryBuffer.slice()
+  }
+
+  /** A snapshot of the metrics of the layer this exporter is installed in (empty before). */
+  metrics(): ReadonlyArray<Metric.Metric.Snapshot> {
+    return this.metricContext === undefined ? [] : Metric.snapshotUnsafe(this.metricContext)
+  }
+
+  /** Forgets every span and summary kept so far. */
+  clear(): void {
+    this.spanBuffer = []
+    this.summaryBuffer = []
+  }
+}
+
+/**
+ * Any exporter accepted by `Telemetry.layer({ exporters })`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Exporter = OtlpExporter | DenoNativeExporter | ConsoleExporter | JsonlExporter | MemoryExporter
+
+/**
+ * The export options of `Telemetry.layer` (part of `TelemetryOptions`).
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export interface ExportOptions {
+  /** Where spans, kept request summaries, metrics and logs go; any number at once. */
+  readonly exporters?: ReadonlyArray<Exporter> | undefined
+  /**
+   * Exporters configured by the environment (`Telemetry.layerFromEnv` fills it from `OTEL_*` variables);
+   * installed in addition to `exporters`.
+   */
+  readonly environmentExporters?: ReadonlyArray<Exporter> | undefined
+  /**
+   * How long closing the layer may take to end open spans and flush every exporter; what is still queued
+   * afterwards is dropped and counted (`reason: "shutdown"`).
+   * @default "5 seconds"
+   */
+  readonly shutdownTimeout?: Duration.Input | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Constructors
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * OTLP/HTTP export of traces, metrics and logs. The default implementation is stagetrace's own pipeline:
+ * a bounded queue per signal (default 2048; when full, new items are dropped and counted), batches by
+ * size and interval, retries with exponential backoff and jitter on 429/502/503/504 and network errors
+ * (honouring `Retry-After`), a per-request timeout, and a flush within the shutdown deadline when the
+ * layer closes. Its own HTTP calls are never traced.
+ *
+ * @example Exporting to a local collector
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Exporter, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const otlp = Exporter.otlp({ endpoint: "http://127.0.0.1:4318", protocol: "http/json" })
+ * const layer = Telemetry.layer({ serviceName: "chat", exporters: [otlp] })
+ * assert.equal(otlp.options.protocol, "http/json")
+ * assert.ok(layer)
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const otlp = (options: OtlpOptions = {}): OtlpExporter => ({ _tag: "Otlp", options })
+
+/**
+ * Hands Effect spans to Deno's built-in OpenTelemetry when Deno runs with `OTEL_DENO=true`: stages and
+ * requests become spans of Deno's tracer, nested with its automatic `fetch` and `Deno.serve` spans, and
+ * Deno exports them (configured by the usual `OTEL_*` variables). Without `OTEL_DENO=true` it does
+ * nothing.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const denoNative = (): DenoNativeExporter => ({ _tag: "DenoNative" })
+
+/**
+ * Prints every kept request: a stage waterfall (`"pretty"`, the default) or one JSON summary line
+ * (`"json"`), through Effect's `Console`, off the request's path.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const console = (options: ConsoleOptions = {}): ConsoleExporter => ({ _tag: "Console", options })
+
+/**
+ * Appends one line per kept request summary (schema `stagetrace.summary.v1`) to daily files
+ * `stagetrace-YYYY-MM-DD.jsonl` in `dir`, deleting files older than `retentionDays`. Each line is written
+ * with one append; a line cut by a crash is isolated on its own line at the next start, so readers never
+ * see two records glued together.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const jsonl = (options: JsonlOptions): JsonlExporter => ({ _tag: "Jsonl", options })
+
+/**
+ * An in-memory exporter for tests: install it, run the program, read back spans, kept summaries and
+ * metric snapshots.
+ *
+ * @example Reading back spans in a test
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const memory = Exporter.memory()
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("auth_check"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [memory] }))),
+ * )
+ * const [stage, request] = memory.spans()
+ * assert.equal(stage?.name, "auth_check")
+ * assert.equal(stage?.parentSpanId, request?.spanId)
+ * assert.equal(memory.summaries()[0]?.name, "chat")
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const memory = (options: MemoryOptions = {}): MemoryExporter => new MemoryExporter(options)
+
+// ---------------------------------------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------------------------------------
+
+const toExportedSpan = (span: FinishedSpan, redactor: RedactorLike | undefined): ExportedSpan => {
+  const status = span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
+  const outcome = outcomeOfExit(status.exit)
+  const attributes: Record<string, unknown> = {}
+  if (span._attributes !== undefined) {
+    for (const [key, value] of span._attributes) {
+      attributes[key] = redactor === undefined ? value : redactor.redactValue(key, value)
+    }
+  }
+  return {
+    traceId: span.traceId,
+    spanId: span.spanId,
+    parentSpanId: span.parent._tag === "Some" ? span.parent.value.spanId : undefined,
+    traceState: span.traceState,
+    name: span.name,
+    kind: span.kind,
+    startTimeNanos: status.startTime,
+    endTimeNanos: status.endTime,
+    durationMs: Number(status.endTime - status.startTime) / 1_000_000,
+    attributes,
+    events: (span._events ?? []).map(([name, timeNanos, attrs]) => ({
+      name,
+      timeNanos,
+      attributes: Object.fromEntries(
+        Object.entries(attrs ?? {}).map((
+          [key, value],
+        ) => [key, redactor === undefined ? value : redactor.redactValue(key, value)]),
+      ),
+    })),
+    status: outcome.code === 1 ? "ok" : outcome.code === 2 ? "error" : "unset",
+    statusMessage: outcome.message,
+    interrupted: outcome.interrupted,
+  }
+}

@@ -1,0 +1,483 @@
+/**
+ * OTLP trace encoding straight from finished Effect spans, in both OTLP/HTTP encodings: protobuf through
+ * the reusable `ProtoWriter`, JSON by string building (no intermediate OTLP objects, no `JSON.stringify` of
+ * the whole request). Attribute values follow OTLP's `AnyValue` rules; the redactor, when installed, is
+ * applied to every attribute and event attribute on the way out.
+ *
+ * @internal
+ */
+import type * as Exit from "effect/Exit"
+import type * as Option from "effect/Option"
+import type * as Tracer from "effect/Tracer"
+import type { RedactorLike } from "../../internal/slots.ts"
+import { errorOf } from "../../stage/internal/tracking.ts"
+import { type JsonWriter, type ProtoWriter, varintSize } from "./protobuf.ts"
+
+/** What the encoders read from a finished span (an Effect `NativeSpan` or the recording span). */
+export interface FinishedSpan {
+  readonly name: string
+  readonly traceId: string
+  readonly spanId: string
+  readonly parent: Option.Option<Tracer.AnySpan>
+  readonly kind: Tracer.SpanKind
+  readonly links: ReadonlyArray<Tracer.SpanLink>
+  readonly status: Tracer.SpanStatus
+  readonly _attributes: Map<string, unknown> | undefined
+  readonly _events: ReadonlyArray<readonly [string, bigint, Record<string, unknown> | undefined]> | undefined
+  /** W3C tracestate of the span (set by the sampling concern). */
+  readonly traceState?: string | undefined
+}
+
+/** The resource and instrumentation scope every batch is reported under. */
+export interface OtlpResource {
+  readonly attributes: ReadonlyArray<readonly [string, unknown]>
+  readonly scopeName: string
+  readonly scopeVersion: string
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared value rules
+// ---------------------------------------------------------------------------------------------------------
+
+const INT64_BOUND = 2 ** 63
+const MIN_INT64 = -(2n ** 63n)
+const MAX_INT64 = 2n ** 63n - 1n
+
+/** Span kinds as OTLP enum values. */
+export const spanKindCode: Readonly<Record<Tracer.SpanKind, number>> = {
+  internal: 1,
+  server: 2,
+  client: 3,
+  producer: 4,
+  consumer: 5,
+}
+
+/** A string for values OTLP has no type for (objects, symbols, functions). */
+export const formatUnknown = (value: unknown): string => {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? "Invalid Date" : value.toISOString()
+  if (typeof value === "symbol") return value.toString()
+  if (typeof value === "function") return `[function ${value.name}]`
+  try {
+    const json = JSON.stringify(value, (_k, v) => typeof v === "bigint" ? String(v) : v)
+    return json ?? String(value)
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
+}
+
+/** Span status derived from the exit: OTLP code, message and whether it was an interruption. */
+interface SpanOutcome {
+  readonly code: 0 | 1 | 2
+  readonly message: string | undefined
+  readonly interrupted: boolean
+  readonly errorType: string | undefined
+}
+
+const ok: SpanOutcome = { code: 1, message: undefined, interrupted: false, errorType: undefined }
+const interruptedOutcome: SpanOutcome = {
+  code: 0,
+  message: undefined,
+  interrupted: true,
+  errorType: undefined,
+}
+
+/** The OTLP status of a span from its exit. */
+export const outcomeOfExit = (exit: Exit.Exit<unknown, unknown>): SpanOutcome => {
+  if (exit._tag === "Success") return ok
+  const reasons = exit.cause.reasons
+  if (reasons.length > 0 && reasons.every((r) => r._tag === "Interrupt")) return interruptedOutcome
+  const error = errorOf(exit.cause)
+  return { code: 2, message: error.message, interrupted: false, errorType: error.type }
+}
+
+const endedOf = (span: FinishedSpan) => span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
+
+const redactAttr = (redactor: RedactorLike | undefined, key: string, value: unknown): unknown =>
+  redactor === undefined ? value : redactor.redactValue(key, value)
+
+// ---------------------------------------------------------------------------------------------------------
+// Protobuf
+// ---------------------------------------------------------------------------------------------------------
+
+/** Writes an `AnyValue` as field `field` of the current message. */
+export const protoAnyValue = (w: ProtoWriter, field: number, value: unknown, depth: number): void => {
+  const start = w.begin(field, 1)
+  switch (typeof value) {
+    case "string":
+      w.string(1, value)
+      break
+    case "boolean":
+      w.bool(2, value)
+      break
+    case "number":
+      if (Number.isInteger(value) && value >= -INT64_BOUND && value < INT64_BOUND) {
+        if (Number.isSafeInteger(value)) w.int64(3, value)
+        else w.int64Big(3, BigInt(value))
+      } else w.double(4, value)
+      break
+    case "bigint":
+      if (value >= MIN_INT64 && value <= MAX_INT64) w.int64Big(3, value)
+      else w.string(1, String(value))
+      break
+    default:
+      if (Array.isArray(value) && depth < 4) {
+        const array = w.begin(5, 2)
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i]
+          if (item === undefined || item === null) continue
+          protoAnyValue(w, 1, item, depth + 1)
+        }
+        w.end(array, 2)
+      } else {
+        w.string(1, formatUnknown(value))
+      }
+  }
+  w.end(start, 1)
+}
+
+/** Writes one `KeyValue` as field `field`; `undefined`/`null` values are skipped. */
+export const protoKeyValue = (w: ProtoWriter, field: number, key: string, value: unknown): void => {
+  if (value === undefined || value === null) return
+  const start = w.begin(field, 1)
+  w.string(1, key)
+  protoAnyValue(w, 2, value, 0)
+  w.end(start, 1)
+}
+
+/** The encoded `Resource` message (field 1 of ResourceSpans/ResourceMetrics/ResourceLogs), cached. */
+export const protoResourceAndScope = (
+  w: ProtoWriter,
+  resource: OtlpResource,
+): { readonly resource: Uint8Array; readonly scope: Uint8Array } => {
+  w.reset()
+  const r = w.begin(1, 2)
+  for (const [key, value] of resource.attributes) protoKeyValue(w, 1, key, value)
+  w.end(r, 2)
+  const resourceBytes = w.finish()
+  w.reset()
+  const s = w.begin(1, 1)
+  w.string(1, resource.scopeName)
+  w.string(2, resource.scopeVersion)
+  w.end(s, 1)
+  const scopeBytes = w.finish()
+  w.reset()
+  return { resource: resourceBytes, scope: scopeBytes }
+}
+
+const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
+  const ended = endedOf(span)
+  const start = w.begin(2, 2)
+  w.hexBytes(1, span.traceId.length === 32 ? span.traceId : span.traceId.padStart(32, "0"))
+  w.hexBytes(2, span.spanId)
+  if (span.traceState !== undefined && span.traceState !== "") w.string(3, span.traceState)
+  const parent = span.parent
+  if (parent._tag === "Some") w.hexBytes(4, parent.value.spanId)
+  w.string(5, span.name)
+  w.uint(6, spanKindCode[span.kind] ?? 1)
+  w.fixed64(7, ended.startTime)
+  w.fixed64(8, ended.endTime)
+  const attributes = span._attributes
+  if (attributes !== undefined) {
+    for (const [key, value] of attributes) protoKeyValue(w, 9, key, redactAttr(redactor, key, value))
+  }
+  const outcome = outcomeOfExit(ended.exit)
+  if (outcome.interrupted) protoKeyValue(w, 9, "effect.fiber.interrupted", true)
+  const events = span._events
+  if (events !== undefined) {
+    for (let i = 0; i < events.length; i++) {
+      const [name, time, attrs] = events[i]!
+      const e = w.begin(11, 1)
+      w.fixed64(1, time)
+      w.string(2, redactor === undefined ? name : redactor.redactString(name))
+      if (attrs !== undefined) {
+        for (const key in attrs) protoKeyValue(w, 3, key, redactAttr(redactor, key, attrs[key]))
+      }
+      w.end(e, 1)
+    }
+  }
+  if (outcome.code === 2) {
+    const e = w.begin(11, 1)
+    w.fixed64(1, ended.endTime)
+    w.string(2, "exception")
+    protoKeyValue(w, 3, "exception.type", outcome.errorType)
+    protoKeyValue(
+      w,
+      3,
+      "exception.message",
+      redactor === undefined ? outcome.message : redactor.redactString(outcome.message ?? ""),
+    )
+    w.end(e, 1)
+  }
+  const links = span.links
+  for (let i = 0; i < links.length; i++) {
+    const link = links[i]!
+    const l = w.begin(13, 1)
+    w.hexBytes(1, link.span.traceId.padStart(32, "0"))
+    w.hexBytes(2, link.span.spanId)
+    for (const key in link.attributes) {
+      protoKeyValue(w, 4, key, redactAttr(redactor, key, link.attributes[key]))
+    }
+    w.end(l, 1)
+  }
+  const status = w.begin(15, 1)
+  if (outcome.message !== undefined && outcome.message !== "") {
+    w.string(2, redactor === undefined ? outcome.message : redactor.redactString(outcome.message))
+  }
+  if (outcome.code !== 0) w.uint(3, outcome.code)
+  w.end(status, 1)
+  w.end(start, 2)
+}
+
+/** Encodes spans as an `ExportTraceServiceRequest` (protobuf). */
+export const encodeTracesProto = (
+  w: ProtoWriter,
+  cached: { readonly resource: Uint8Array; readonly scope: Uint8Array },
+  spans: ArrayLike<FinishedSpan>,
+  redactor: RedactorLike | undefined,
+): Uint8Array => {
+  w.reset()
+  const resourceSpans = w.begin(1, 5)
+  w.raw(cached.resource)
+  const scopeSpans = w.begin(2, 5)
+  w.raw(cached.scope)
+  for (let i = 0; i < spans.length; i++) protoSpan(w, spans[i]!, redactor)
+  w.end(scopeSpans, 5)
+  w.end(resourceSpans, 5)
+  return w.finish()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// JSON
+// ---------------------------------------------------------------------------------------------------------
+
+// deno-lint-ignore no-control-regex
+const needsEscape = /["\\\u0000-\u001f\u007f-\uffff]/
+
+/** A JSON string literal; plain ASCII skips `JSON.stringify`. */
+export const jsonString = (value: string): string =>
+  value.length < 64 && !needsEscape.test(value) ? `"${value}"` : JSON.stringify(value)
+
+/** An `AnyValue` as JSON. */
+export const jsonAnyValue = (value: unknown, depth: number): string => {
+  switch (typeof value) {
+    case "string":
+      return `{"stringValue":${jsonString(value)}}`
+    case "boolean":
+      return value ? `{"boolValue":true}` : `{"boolValue":false}`
+    case "number":
+      if (Number.isInteger(value) && value >= -INT64_BOUND && value < INT64_BOUND) {
+        return Number.isSafeInteger(value) ? `{"intValue":"${value}"}` : `{"intValue":"${BigInt(value)}"}`
+      }
+      return Number.isFinite(value) ? `{"doubleValue":${value}}` : `{"doubleValue":"${value}"}`
+    case "bigint":
+      return value >= MIN_INT64 && value <= MAX_INT64
+        ? `{"intValue":"${value}"}`
+        : `{"stringValue":"${value}"}`
+    default:
+      if (Array.isArray(value) && depth < 4) {
+        let out = `{"arrayValue":{"values":[`
+        let first = true
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i]
+          if (item === undefined || item === null) continue
+          out += (first ? "" : ",") + jsonAnyValue(item, depth + 1)
+          first = false
+        }
+        return out + "]}}"
+      }
+      return `{"stringValue":${JSON.stringify(formatUnknown(value))}}`
+  }
+}
+
+/** One `KeyValue` as JSON, or `""` for `undefined`/`null` values. */
+export const jsonKeyValue = (key: string, value: unknown): string =>
+  value === undefined || value === null ? "" : `{"key":${jsonString(key)},"value":${jsonAnyValue(value, 0)}}`
+
+/** A comma-joined list of `KeyValue`s from entries. */
+export const jsonAttributes = (
+  entries: Iterable<readonly [string, unknown]>,
+  redactor: RedactorLike | undefined,
+): string => {
+  let out = ""
+  for (const [key, value] of entries) {
+    const kv = jsonKeyValue(key, redactAttr(redactor, key, value))
+    if (kv === "") continue
+    out += out === "" ? kv : "," + kv
+  }
+  return out
+}
+
+/** The JSON `"resource":{…}` and `"scope":{…}` members, cached per exporter. */
+export const jsonResourceAndScope = (
+  resource: OtlpResource,
+): { readonly resource: string; readonly scope: string } => ({
+  resource: `"resource":{"attributes":[${jsonAttributes(resource.attributes, undefined)}]}`,
+  scope: `"scope":{"name":${jsonString(resource.scopeName)},"version":${jsonString(resource.scopeVersion)}}`,
+})
+
+/** Writes an `AnyValue` as JSON bytes. */
+export const jsonAnyValueBytes = (w: JsonWriter, value: unknown, depth: number): void => {
+  switch (typeof value) {
+    case "string":
+      w.ascii(`{"stringValue":`)
+      w.str(value)
+      w.ascii("}")
+      return
+    case "boolean":
+      w.ascii(value ? `{"boolValue":true}` : `{"boolValue":false}`)
+      return
+    case "number":
+      if (Number.isInteger(value) && value >= -INT64_BOUND && value < INT64_BOUND) {
+        w.ascii(Number.isSafeInteger(value) ? `{"intValue":"${value}"}` : `{"intValue":"${BigInt(value)}"}`)
+      } else {
+        w.ascii(`{"doubleValue":`)
+        w.num(value)
+        w.ascii("}")
+      }
+      return
+    case "bigint":
+      w.ascii(
+        value >= MIN_INT64 && value <= MAX_INT64 ? `{"intValue":"${value}"}` : `{"stringValue":"${value}"}`,
+      )
+      return
+    default:
+      if (Array.isArray(value) && depth < 4) {
+        w.ascii(`{"arrayValue":{"values":[`)
+        let first = true
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i]
+          if (item === undefined || item === null) continue
+          if (!first) w.ascii(",")
+          jsonAnyValueBytes(w, item, depth + 1)
+          first = false
+        }
+        w.ascii("]}}")
+        return
+      }
+      w.ascii(`{"stringValue":`)
+      w.str(formatUnknown(value))
+      w.ascii("}")
+  }
+}
+
+/** Writes one `KeyValue` (preceded by a comma unless `first`); returns whether it wrote anything. */
+const jsonKeyValueBytes = (w: JsonWriter, key: string, value: unknown, first: boolean): boolean => {
+  if (value === undefined || value === null) return false
+  w.ascii(first ? `{"key":` : `,{"key":`)
+  w.str(key)
+  w.ascii(`,"value":`)
+  jsonAnyValueBytes(w, value, 0)
+  w.ascii("}")
+  return true
+}
+
+const jsonRecordBytes = (
+  w: JsonWriter,
+  record: Record<string, unknown>,
+  redactor: RedactorLike | undefined,
+) => {
+  let first = true
+  for (const key in record) {
+    if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, record[key]), first)) first = false
+  }
+}
+
+const jsonSpanBytes = (w: JsonWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
+  const ended = endedOf(span)
+  const outcome = outcomeOfExit(ended.exit)
+  w.ascii(`{"traceId":"`)
+  w.ascii(span.traceId.length === 32 ? span.traceId : span.traceId.padStart(32, "0"))
+  w.ascii(`","spanId":"`)
+  w.ascii(span.spanId)
+  w.ascii(`"`)
+  if (span.traceState !== undefined && span.traceState !== "") {
+    w.ascii(`,"traceState":`)
+    w.str(span.traceState)
+  }
+  if (span.parent._tag === "Some") {
+    w.ascii(`,"parentSpanId":"`)
+    w.ascii(span.parent.value.spanId)
+    w.ascii(`"`)
+  }
+  w.ascii(`,"name":`)
+  w.str(span.name)
+  w.ascii(
+    `,"kind":${
+      spanKindCode[span.kind] ?? 1
+    },"startTimeUnixNano":"${ended.startTime}","endTimeUnixNano":"${ended.endTime}","attributes":[`,
+  )
+  let first = true
+  const attributes = span._attributes
+  if (attributes !== undefined) {
+    for (const [key, value] of attributes) {
+      if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, value), first)) first = false
+    }
+  }
+  if (outcome.interrupted) jsonKeyValueBytes(w, "effect.fiber.interrupted", true, first)
+  w.ascii(`],"events":[`)
+  const events = span._events
+  first = true
+  if (events !== undefined) {
+    for (let i = 0; i < events.length; i++) {
+      const [name, time, attrs] = events[i]!
+      w.ascii(`${first ? "" : ","}{"timeUnixNano":"${time}","name":`)
+      w.str(redactor === undefined ? name : redactor.redactString(name))
+      w.ascii(`,"attributes":[`)
+      if (attrs !== undefined) jsonRecordBytes(w, attrs, redactor)
+      w.ascii("]}")
+      first = false
+    }
+  }
+  const message = outcome.message === undefined || redactor === undefined
+    ? outcome.message
+    : redactor.redactString(outcome.message)
+  if (outcome.code === 2) {
+    w.ascii(`${first ? "" : ","}{"timeUnixNano":"${ended.endTime}","name":"exception","attributes":[`)
+    jsonKeyValueBytes(w, "exception.type", outcome.errorType, true)
+    jsonKeyValueBytes(w, "exception.message", message ?? "", false)
+    w.ascii("]}")
+  }
+  w.ascii(`],"links":[`)
+  for (let i = 0; i < span.links.length; i++) {
+    const link = span.links[i]!
+    w.ascii(
+      `${i === 0 ? "" : ","}{"traceId":"${
+        link.span.traceId.padStart(32, "0")
+      }","spanId":"${link.span.spanId}","attributes":[`,
+    )
+    jsonRecordBytes(w, link.attributes, redactor)
+    w.ascii("]}")
+  }
+  w.ascii(`],"status":{`)
+  const hasMessage = message !== undefined && message !== ""
+  if (hasMessage) {
+    w.ascii(`"message":`)
+    w.str(message)
+  }
+  if (outcome.code !== 0) w.ascii(`${hasMessage ? "," : ""}"code":${outcome.code}`)
+  w.ascii("}}")
+}
+
+/** Encodes spans as an `ExportTraceServiceRequest` in OTLP/JSON (UTF-8 bytes). */
+export const encodeTracesJson = (
+  w: JsonWriter,
+  cached: { readonly resource: string; readonly scope: string },
+  spans: ArrayLike<FinishedSpan>,
+  redactor: RedactorLike | undefined,
+): Uint8Array => {
+  w.reset()
+  w.ascii(`{"resourceSpans":[{`)
+  w.utf8(cached.resource)
+  w.ascii(`,"scopeSpans":[{`)
+  w.utf8(cached.scope)
+  w.ascii(`,"spans":[`)
+  for (let i = 0; i < spans.length; i++) {
+    if (i > 0) w.ascii(",")
+    jsonSpanBytes(w, spans[i]!, redactor)
+  }
+  w.ascii("]}]}]}")
+  return w.finish()
+}
+
+/** Bytes of a varint (re-exported for size estimates in tests). */
+export { varintSize }

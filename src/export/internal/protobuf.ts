@@ -1,0 +1,341 @@
+/**
+ * A small, fast protobuf writer for OTLP: one growable buffer reused across encodes, varints with plain
+ * number arithmetic (no BigInt), hex ids written as bytes straight from their characters, ASCII strings
+ * copied byte by byte and other strings through `TextEncoder.encodeInto`, and nested messages whose
+ * length prefix is reserved up front and fixed up in place (memmove only when the guess was wrong).
+ *
+ * @internal
+ */
+
+const textEncoder = new TextEncoder()
+
+/** Nibble values of hex characters by char code; 255 marks a non-hex character. */
+const hexValues: Uint8Array = (() => {
+  const table = new Uint8Array(128).fill(255)
+  for (let i = 0; i < 10; i++) table[48 + i] = i
+  for (let i = 0; i < 6; i++) {
+    table[97 + i] = 10 + i
+    table[65 + i] = 10 + i
+  }
+  return table
+})()
+
+const TWO_32 = 4294967296
+
+/** Bytes needed for the varint encoding of a non-negative integer below 2^53. */
+export const varintSize = (value: number): number =>
+  value < 0x80
+    ? 1
+    : value < 0x4000
+    ? 2
+    : value < 0x200000
+    ? 3
+    : value < 0x10000000
+    ? 4
+    : value < 0x800000000
+    ? 5
+    : value < 0x40000000000
+    ? 6
+    : value < 0x2000000000000
+    ? 7
+    : 8
+
+/** A growable protobuf output buffer. `reset()` before each message; `finish()` copies the bytes out. */
+export class ProtoWriter {
+  buf: Uint8Array
+  view: DataView
+  pos = 0
+
+  constructor(initialSize = 64 * 1024) {
+    this.buf = new Uint8Array(initialSize)
+    this.view = new DataView(this.buf.buffer)
+  }
+
+  reset(): void {
+    this.pos = 0
+  }
+
+  /** A copy of the bytes written since the last reset. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos)
+  }
+
+  ensure(extra: number): void {
+    const needed = this.pos + extra
+    if (needed <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < needed) size *= 2
+    const next = new Uint8Array(size)
+    next.set(this.buf.subarray(0, this.pos))
+    this.buf = next
+    this.view = new DataView(next.buffer)
+  }
+
+  /** Writes a varint of a non-negative integer below 2^53 (caller ensured 10 bytes of room). */
+  varint(value: number): void {
+    const buf = this.buf
+    let pos = this.pos
+    if (value < 0x80) {
+      buf[pos++] = value
+      this.pos = pos
+      return
+    }
+    while (value > 0x7fffffff) {
+      buf[pos++] = (value % 128) | 0x80
+      value = Math.floor(value / 128)
+    }
+    while (value > 0x7f) {
+      buf[pos++] = (value & 0x7f) | 0x80
+      value >>>= 7
+    }
+    buf[pos++] = value
+    this.pos = pos
+  }
+
+  /** A field tag (field number and wire type). */
+  tag(field: number, wireType: number): void {
+    this.ensure(10)
+    this.varint((field << 3) | wireType)
+  }
+
+  uint(field: number, value: number): void {
+    this.ensure(20)
+    this.varint((field << 3) | 0)
+    this.varint(value)
+  }
+
+  bool(field: number, value: boolean): void {
+    this.ensure(11)
+    this.varint((field << 3) | 0)
+    this.buf[this.pos++] = value ? 1 : 0
+  }
+
+  /** An int64 field from a safe integer (negative values as 10-byte two's complement). */
+  int64(field: number, value: number): void {
+    this.ensure(20)
+    this.varint((field << 3) | 0)
+    if (value >= 0) {
+      this.varint(value)
+      return
+    }
+    // Two's complement over 64 bits: split into 32-bit halves.
+    const hi = Math.floor(value / TWO_32)
+    const lo = value - hi * TWO_32
+    this.varint64(lo >>> 0, hi >>> 0)
+  }
+
+  /** An int64 field from a bigint in the int64 range. */
+  int64Big(field: number, value: bigint): void {
+    this.ensure(20)
+    this.varint((field << 3) | 0)
+    const u = BigInt.asUintN(64, value)
+    this.varint64(Number(u & 0xffffffffn), Number(u >> 32n))
+  }
+
+  varint64(lo: number, hi: number): void {
+    const buf = this.buf
+    let pos = this.pos
+    while (hi !== 0 || lo > 0x7f) {
+      buf[pos++] = (lo & 0x7f) | 0x80
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0
+      hi >>>= 7
+    }
+    buf[pos++] = lo
+    this.pos = pos
+  }
+
+  double(field: number, value: number): void {
+    this.ensure(18)
+    this.varint((field << 3) | 1)
+    this.view.setFloat64(this.pos, value, true)
+    this.pos += 8
+  }
+
+  /** A fixed64 field from a bigint (timestamps in nanoseconds). */
+  fixed64(field: number, value: bigint): void {
+    this.ensure(18)
+    this.varint((field << 3) | 1)
+    this.view.setBigUint64(this.pos, value, true)
+    this.pos += 8
+  }
+
+  /** A fixed64 field from a non-negative safe integer. */
+  fixed64Number(field: number, value: number): void {
+    this.ensure(18)
+    this.varint((field << 3) | 1)
+    const hi = Math.floor(value / TWO_32)
+    this.view.setUint32(this.pos, value - hi * TWO_32, true)
+    this.view.setUint32(this.pos + 4, hi, true)
+    this.pos += 8
+  }
+
+  fixed32(field: number, value: number): void {
+    this.ensure(15)
+    this.varint((field << 3) | 5)
+    this.view.setUint32(this.pos, value >>> 0, true)
+    this.pos += 4
+  }
+
+  /** A string field (length-delimited, UTF-8). */
+  string(field: number, value: string): void {
+    const length = value.length
+    this.ensure(10 + length * 3 + 5)
+    this.varint((field << 3) | 2)
+    const buf = this.buf
+    // ASCII fast path: one byte per character, length known up front.
+    let i = 0
+    const start = this.pos + varintSize(length)
+    let pos = start
+    for (; i < length; i++) {
+      const c = value.charCodeAt(i)
+      if (c >= 0x80) break
+      buf[pos++] = c
+    }
+    if (i === length) {
+      this.varint(length)
+      this.pos = pos
+      return
+    }
+    // Non-ASCII: encode the whole string, then place the length prefix (it may need more bytes).
+    const reserve = varintSize(length * 3)
+    const contentStart = this.pos + reserve
+    const written = textEncoder.encodeInto(value, buf.subarray(contentStart)).written
+    const actual = varintSize(written)
+    if (actual !== reserve) buf.copyWithin(this.pos + actual, contentStart, contentStart + written)
+    this.varint(written)
+    this.pos += written
+  }
+
+  /** A bytes field from a hex string (trace and span ids); odd or invalid characters become zero nibbles. */
+  hexBytes(field: number, hex: string): void {
+    const size = hex.length >>> 1
+    this.ensure(10 + size + 5)
+    this.varint((field << 3) | 2)
+    this.varint(size)
+    const buf = this.buf
+    let pos = this.pos
+    for (let i = 0; i < size; i++) {
+      const h = hexValues[hex.charCodeAt(2 * i) & 127]!
+      const l = hexValues[hex.charCodeAt(2 * i + 1) & 127]!
+      buf[pos++] = ((h === 255 ? 0 : h) << 4) | (l === 255 ? 0 : l)
+    }
+    this.pos = pos
+  }
+
+  /** A bytes field. */
+  bytes(field: number, value: Uint8Array): void {
+    this.ensure(10 + value.length + 5)
+    this.varint((field << 3) | 2)
+    this.varint(value.length)
+    this.buf.set(value, this.pos)
+    this.pos += value.length
+  }
+
+  /** Appends already-encoded bytes (a cached resource or scope message). */
+  raw(value: Uint8Array): void {
+    this.ensure(value.length)
+    this.buf.set(value, this.pos)
+    this.pos += value.length
+  }
+
+  /**
+   * Starts a nested message: writes its tag and reserves `reserve` bytes for its length. Returns the
+   * position to pass to `end`.
+   */
+  begin(field: number, reserve: number): number {
+    this.ensure(10 + reserve)
+    this.varint((field << 3) | 2)
+    const start = this.pos
+    this.pos += reserve
+    return start
+  }
+
+  /** Ends a nested message started at `start` with `reserve` bytes reserved for its length. */
+  end(start: number, reserve: number): void {
+    const contentStart = start + reserve
+    const length = this.pos - contentStart
+    const needed = varintSize(length)
+    if (needed !== reserve) {
+      this.ensure(needed - reserve)
+      this.buf.copyWithin(start + needed, contentStart, this.pos)
+      this.pos += needed - reserve
+    }
+    const saved = this.pos
+    this.pos = start
+    this.varint(length)
+    this.pos = saved
+  }
+}
+
+/**
+ * A growable JSON output buffer for OTLP/JSON: bytes are written straight into one reused buffer (no
+ * intermediate strings, no final `TextEncoder` pass); ASCII strings without characters to escape are
+ * copied byte by byte, anything else goes through `JSON.stringify` + `encodeInto`.
+ */
+export class JsonWriter {
+  buf: Uint8Array
+  pos = 0
+
+  constructor(initialSize = 64 * 1024) {
+    this.buf = new Uint8Array(initialSize)
+  }
+
+  reset(): void {
+    this.pos = 0
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos)
+  }
+
+  ensure(extra: number): void {
+    const needed = this.pos + extra
+    if (needed <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < needed) size *= 2
+    const next = new Uint8Array(size)
+    next.set(this.buf.subarray(0, this.pos))
+    this.buf = next
+  }
+
+  /** Writes an ASCII string that needs no escaping (JSON punctuation, hex ids, numbers). */
+  ascii(value: string): void {
+    const length = value.length
+    this.ensure(length)
+    const buf = this.buf
+    let pos = this.pos
+    for (let i = 0; i < length; i++) buf[pos++] = value.charCodeAt(i)
+    this.pos = pos
+  }
+
+  /** Writes any string as UTF-8 (already valid JSON text). */
+  utf8(value: string): void {
+    this.ensure(value.length * 3)
+    this.pos += textEncoder.encodeInto(value, this.buf.subarray(this.pos)).written
+  }
+
+  /** Writes a JSON string literal, quotes included. */
+  str(value: string): void {
+    const length = value.length
+    this.ensure(length + 2)
+    const buf = this.buf
+    let pos = this.pos
+    buf[pos++] = 34
+    for (let i = 0; i < length; i++) {
+      const c = value.charCodeAt(i)
+      if (c < 0x20 || c === 34 || c === 92 || c >= 0x7f) {
+        // Escapes or non-ASCII: let the engine produce the literal.
+        this.utf8(JSON.stringify(value))
+        return
+      }
+      buf[pos++] = c
+    }
+    buf[pos++] = 34
+    this.pos = pos
+  }
+
+  /** A JSON number (non-finite values as the strings OTLP/JSON accepts). */
+  num(value: number): void {
+    this.ascii(Number.isFinite(value) ? String(value) : `"${value}"`)
+  }
+}

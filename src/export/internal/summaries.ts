@@ -1,0 +1,307 @@
+/**
+ * Request-summary exporters: a bounded queue drained by one background fiber (the request's path only
+ * enqueues), the console waterfall, and the JSONL daily-file writer (one append per line, partial lines
+ * left by a crash isolated at the next start, retention by file date).
+ *
+ * @internal
+ */
+import type * as Clock from "effect/Clock"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Latch from "effect/Latch"
+import type * as Scope from "effect/Scope"
+import { type SummaryLine, toSummaryLine } from "../../internal/jsonl.ts"
+import type { ServiceDescription } from "../../internal/recorder.ts"
+import type { RedactorLike } from "../../internal/slots.ts"
+import type { RequestSummary } from "../../stage/Request.ts"
+import type { StageExecution } from "../../stage/Stage.ts"
+import { BoundedQueue, type ExportStats } from "./stats.ts"
+
+/** Whether a request's summary is exported: kept by the sampler, or sampled when no sampler is installed. */
+export const isKept = (summary: RequestSummary): boolean =>
+  summary.keptBecause !== undefined || summary.sampled
+
+// ---------------------------------------------------------------------------------------------------------
+// Redaction
+// ---------------------------------------------------------------------------------------------------------
+
+const redactRecord = (
+  record: Readonly<Record<string, unknown>>,
+  redactor: RedactorLike,
+): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const key in record) out[key] = redactor.redactValue(key, record[key])
+  return out
+}
+
+const redactStages = (stages: ReadonlyArray<StageExecution>, redactor: RedactorLike): Array<StageExecution> =>
+  stages.map((stage) => ({
+    ...stage,
+    metadata: redactRecord(stage.metadata, redactor),
+    ...(stage.error !== undefined
+      ? { error: { ...stage.error, message: redactor.redactString(stage.error.message) } }
+      : {}),
+    substages: redactStages(stage.substages, redactor),
+  }))
+
+/** A copy of `summary` with attributes, stage metadata and error messages redacted. */
+export const redactSummary = (
+  summary: RequestSummary,
+  redactor: RedactorLike | undefined,
+): RequestSummary => {
+  if (redactor === undefined) return summary
+  return {
+    ...summary,
+    attributes: redactRecord(summary.attributes, redactor),
+    stages: redactStages(summary.stages, redactor),
+    ...(summary.error !== undefined
+      ? { error: { ...summary.error, message: redactor.redactString(summary.error.message) } }
+      : {}),
+  }
+}
+
+/** The JSONL line of a summary, redacted, without the trailing newline. */
+export const summaryLineText = (
+  summary: RequestSummary,
+  service: ServiceDescription,
+  redactor: RedactorLike | undefined,
+): string => {
+  const line: SummaryLine = toSummaryLine(redactSummary(summary, redactor), service)
+  return JSON.stringify(line, (_key, value) => typeof value === "bigint" ? String(value) : value)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Console waterfall
+// ---------------------------------------------------------------------------------------------------------
+
+const formatMs = (ms: number): string => ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`
+
+/** A request's stage waterfall as text: one bar per stage, placed by start offset and duration. */
+export const renderWaterfall = (summary: RequestSummary, width: number): string => {
+  const total = summary.durationMs > 0 ? summary.durationMs : 1
+  const bottlenecks = new Set(summary.bottlenecks.map((b) => b.stageId))
+  const rows: Array<[label: string, bar: string, duration: string, note: string]> = []
+  const walk = (stages: ReadonlyArray<StageExecution>, depth: number) => {
+    for (const stage of stages) {
+      const from = Math.min(width - 1, Math.max(0, Math.floor((stage.startOffsetMs / total) * width)))
+      const length = Math.max(1, Math.min(width - from, Math.round((stage.durationMs / total) * width)))
+      const bar = " ".repeat(from) + "█".repeat(length) + " ".repeat(width - from - length)
+      const notes: Array<string> = []
+      if (stage.status !== "ok") notes.push(stage.status + (stage.error ? ` ${stage.error.type}` : ""))
+      if (bottlenecks.has(stage.stageId)) notes.push("◀ bottleneck")
+      rows.push([`${"  ".repeat(depth)}${stage.name}`, bar, formatMs(stage.durationMs), notes.join(" ")])
+      walk(stage.substages, depth + 1)
+    }
+  }
+  walk(summary.stages, 0)
+  const labelWidth = Math.max(8, ...rows.map((r) => r[0].length))
+  const header = `${summary.name} ${summary.requestId} ${formatMs(summary.durationMs)} ${summary.status}` +
+    (summary.keptBecause !== undefined ? ` kept=${summary.keptBecause}` : "") +
+    (summary.overBudget ? " over-budget" : "") +
+    ` trace=${summary.traceId}`
+  const lines = rows.map(([label, bar, duration, note]) =>
+    `  ${label.padEnd(labelWidth)} │${bar}│ ${duration.padStart(9)}${note === "" ? "" : "  " + note}`
+  )
+  if (summary.truncated) lines.push("  … truncated")
+  return [header, ...lines].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Background worker
+// ---------------------------------------------------------------------------------------------------------
+
+/** Drains a bounded queue of summaries with one fiber; every drop is counted under `summaries`. */
+export class SummaryWorker {
+  readonly queue: BoundedQueue<RequestSummary>
+  private readonly wake: Latch.Latch = Latch.makeUnsafe(false)
+  private closing = false
+  private fiber: Fiber.Fiber<void> | undefined = undefined
+
+  constructor(
+    capacity: number,
+    private readonly handle: (batch: ReadonlyArray<RequestSummary>) => Effect.Effect<void>,
+    private readonly stats: ExportStats,
+  ) {
+    this.queue = new BoundedQueue(capacity)
+    stats.queues.push(this.queue)
+  }
+
+  offer(summary: RequestSummary): void {
+    if (this.closing && this.fiber === undefined) {
+      this.stats.drop("summaries", "shutdown")
+      return
+    }
+    if (!this.queue.offer(summary)) {
+      this.stats.drop("summaries", "queue_full")
+      return
+    }
+    if (this.queue.size === 1) this.wake.openUnsafe()
+  }
+
+  start(): Effect.Effect<void, never, Scope.Scope> {
+    // deno-lint-ignore no-this-alias
+    const self = this
+    const loop = Effect.gen(function* () {
+      while (true) {
+        if (self.queue.size === 0) {
+          if (self.closing) return
+          yield* self.wake.await
+          self.wake.closeUnsafe()
+        }
+        const batch = self.queue.take(64)
+        if (batch.length > 0) yield* self.handle(batch)
+      }
+    })
+    return Effect.forkScoped(loop).pipe(Effect.map((fiber) => {
+      self.fiber = fiber
+    }))
+  }
+
+  shutdown(timeoutMs: number): Effect.Effect<void> {
+    // deno-lint-ignore no-this-alias
+    const self = this
+    return Effect.gen(function* () {
+      self.closing = true
+      self.wake.openUnsafe()
+      const fiber = self.fiber
+      if (fiber !== undefined) {
+        const done = yield* Fiber.await(fiber).pipe(Effect.timeoutOption(timeoutMs))
+        if (done._tag === "None") yield* Fiber.interrupt(fiber)
+      }
+      self.fiber = undefined
+      self.stats.drop("summaries", "shutdown", self.queue.clear())
+    })
+  }
+}
+
+/** Prints summaries through Effect's `Console`. */
+export const consoleHandler = (
+  format: "pretty" | "json",
+  width: number,
+  service: ServiceDescription,
+  redactor: () => RedactorLike | undefined,
+  stats: ExportStats,
+  clock: Clock.Clock,
+) =>
+(batch: ReadonlyArray<RequestSummary>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const r = redactor()
+    const text = batch.map((summary) =>
+      format === "json"
+        ? summaryLineText(summary, service, r)
+        : renderWaterfall(redactSummary(summary, r), width)
+    ).join("\n")
+    stats.exportedOk("summaries", batch.length, clock.currentTimeMillisUnsafe())
+    return Console.log(text)
+  })
+
+// ---------------------------------------------------------------------------------------------------------
+// JSONL files
+// ---------------------------------------------------------------------------------------------------------
+
+const filePattern = /^stagetrace-(\d{4}-\d{2}-\d{2})\.jsonl$/
+const encoder = new TextEncoder()
+const newline = encoder.encode("\n")
+
+/** `YYYY-MM-DD` (UTC) of an epoch-milliseconds time. */
+export const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
+
+/** The daily file name of a day. */
+export const fileNameOf = (day: string): string => `stagetrace-${day}.jsonl`
+
+/** Writes JSONL lines to daily files; every method runs on the writer's fiber only. */
+export class JsonlFiles {
+  private file: Deno.FsFile | undefined = undefined
+  private day: string | undefined = undefined
+
+  constructor(
+    readonly dir: string,
+    readonly retentionDays: number,
+    private readonly clock: Clock.Clock,
+  ) {}
+
+  /** Deletes daily files older than the retention; returns the names deleted. */
+  async cleanup(): Promise<Array<string>> {
+    if (this.retentionDays <= 0) return []
+    const cutoff = dayOf(this.clock.currentTimeMillisUnsafe() - this.retentionDays * 86_400_000)
+    const deleted: Array<string> = []
+    for await (const entry of Deno.readDir(this.dir)) {
+      const match = entry.isFile ? filePattern.exec(entry.name) : null
+      if (match === null || match[1]! >= cutoff) continue
+      try {
+        await Deno.remove(`${this.dir}/${entry.name}`)
+        deleted.push(entry.name)
+      } catch {
+        // Already gone or not ours to delete: retention retries at the next day.
+      }
+    }
+    return deleted
+  }
+
+  private async open(day: string): Promise<Deno.FsFile> {
+    if (this.file !== undefined && this.day === day) return this.file
+    this.close()
+    const file = await Deno.open(`${this.dir}/${fileNameOf(day)}`, { read: true, append: true, create: true })
+    // A line cut short by a crash would glue the next record to it: end it first.
+    const size = (await file.stat()).size
+    if (size > 0) {
+      const last = new Uint8Array(1)
+      await file.seek(-1, Deno.SeekMode.End)
+      await file.read(last)
+      if (last[0] !== 10) await writeAll(file, newline)
+    }
+    const changedDay = this.day !== undefined
+    this.file = file
+    this.day = day
+    if (changedDay) await this.cleanup()
+    return file
+  }
+
+  /** Appends one line (newline added) in a single write. */
+  async append(day: string, text: string): Promise<void> {
+    const file = await this.open(day)
+    await writeAll(file, encoder.encode(text + "\n"))
+  }
+
+  close(): void {
+    if (this.file !== undefined) {
+      try {
+        this.file.close()
+      } catch {
+        // Closed already.
+      }
+    }
+    this.file = undefined
+  }
+}
+
+const writeAll = async (file: Deno.FsFile, bytes: Uint8Array): Promise<void> => {
+  let offset = 0
+  while (offset < bytes.length) offset += await file.write(bytes.subarray(offset))
+}
+
+/** Writes each summary as one JSONL line to its day's file. */
+export const jsonlHandler = (
+  files: JsonlFiles,
+  service: ServiceDescription,
+  redactor: () => RedactorLike | undefined,
+  stats: ExportStats,
+  clock: Clock.Clock,
+) =>
+(batch: ReadonlyArray<RequestSummary>): Effect.Effect<void> =>
+  Effect.promise(async () => {
+    const r = redactor()
+    for (const summary of batch) {
+      try {
+        await files.append(dayOf(summary.startTime), summaryLineText(summary, service, r))
+        stats.exportedOk("summaries", 1, clock.currentTimeMillisUnsafe())
+      } catch (error) {
+        stats.drop("summaries", "error")
+        stats.failed(
+          `jsonl: ${error instanceof Error ? error.message : String(error)}`,
+          clock.currentTimeMillisUnsafe(),
+        )
+      }
+    }
+  })

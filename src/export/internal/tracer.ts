@@ -1,0 +1,242 @@
+/**
+ * The recording tracer: spans are Effect spans (the native span class when the inner tracer is Effect's
+ * own, a thin delegating span otherwise, for example over OpenTelemetry spans), and a span that ends
+ * sampled is handed synchronously to every span sink (export channels, the memory exporter). Open spans
+ * are tracked in a bounded registry so shutdown can end them as interrupted; spans that will never end
+ * (requests dropped by tail sampling) are released by its sweep.
+ *
+ * @internal
+ */
+import type * as Context from "effect/Context"
+import * as Exit from "effect/Exit"
+import type * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
+import { ownerOf, requestOf } from "../../internal/recorder.ts"
+import type { FinishedSpan } from "./otlpTraces.ts"
+
+/** Receives every span that ended sampled. */
+export type SpanSink = (span: FinishedSpan) => void
+
+/**
+ * Spans that started sampled and have not ended: an intrusive doubly-linked list (no allocation per span,
+ * O(1) add and remove), bounded by `capacity`. Spans that can never end normally are released: every
+ * 1024 additions (and whenever the list is full) a sweep unlinks spans whose request already ended —
+ * spans of requests dropped by tail sampling are never ended — and when the list is still full the oldest
+ * open span is evicted (counted in `untracked`; it just will not be ended at shutdown).
+ */
+export class OpenSpans {
+  private oldest: RecordedSpan | undefined = undefined
+  private newest: RecordedSpan | undefined = undefined
+  size = 0
+  private addsSinceSweep = 0
+  /** Spans evicted while still open because the registry was full. */
+  untracked = 0
+
+  constructor(readonly capacity: number) {}
+
+  add(span: RecordedSpan): void {
+    if (this.size >= this.capacity) {
+      this.sweep()
+      if (this.size >= this.capacity) {
+        this.remove(this.oldest!)
+        this.untracked++
+      }
+    }
+    span.openPrev = this.newest
+    span.openNext = undefined
+    if (this.newest === undefined) this.oldest = span
+    else this.newest.openNext = span
+    this.newest = span
+    span.isOpen = true
+    this.size++
+    if (++this.addsSinceSweep >= 1024) this.sweep()
+  }
+
+  remove(span: RecordedSpan): void {
+    if (!span.isOpen) return
+    const prev = span.openPrev
+    const next = span.openNext
+    if (prev === undefined) this.oldest = next
+    else prev.openNext = next
+    if (next === undefined) this.newest = prev
+    else next.openPrev = prev
+    span.openPrev = undefined
+    span.openNext = undefined
+    span.isOpen = false
+    this.size--
+  }
+
+  /** Unlinks spans whose request already ended: they were dropped by tail sampling and never end. */
+  sweep(): void {
+    this.addsSinceSweep = 0
+    let span = this.oldest
+    while (span !== undefined) {
+      const next = span.openNext
+      const request = requestOf(ownerOf(span as unknown as Tracer.Span))
+      if (request !== undefined && request.closed) this.remove(span)
+      span = next
+    }
+  }
+
+  /** The spans still open, oldest first. */
+  alive(): Array<RecordedSpan> {
+    const out: Array<RecordedSpan> = []
+    for (let span = this.oldest; span !== undefined; span = span.openNext) out.push(span)
+    return out
+  }
+}
+
+/** The shared state of a recording tracer: where ended spans go. */
+export class SpanPipeline {
+  readonly sinks: Array<SpanSink> = []
+  readonly open: OpenSpans
+  constructor(openCapacity: number) {
+    this.open = new OpenSpans(openCapacity)
+  }
+
+  ended(span: RecordedSpan & FinishedSpan): void {
+    if (span.isOpen) this.open.remove(span)
+    if (!span.sampled) return
+    const sinks = this.sinks
+    for (let i = 0; i < sinks.length; i++) sinks[i]!(span)
+  }
+
+  /**
+   * Ends every open span that is still alive as interrupted at `endNanos` — except spans of requests that
+   * already ended (those were dropped by tail sampling and must stay unexported).
+   */
+  endOpen(endNanos: bigint): number {
+    let ended = 0
+    this.open.sweep()
+    for (const span of this.open.alive()) {
+      if (span.status._tag !== "Started") continue
+      span.end(endNanos, interruptedExit)
+      ended++
+    }
+    return ended
+  }
+}
+
+const interruptedExit: Exit.Exit<never> = Exit.interrupt()
+
+/** The fields the pipeline needs on every span it created. */
+export interface RecordedSpan {
+  isOpen: boolean
+  openPrev: RecordedSpan | undefined
+  openNext: RecordedSpan | undefined
+  readonly sampled: boolean
+  readonly status: Tracer.SpanStatus
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void
+}
+
+type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
+
+/** A native Effect span that reports its end to the pipeline. */
+export class RecordingNativeSpan extends Tracer.NativeSpan implements RecordedSpan, FinishedSpan {
+  isOpen = false
+  openPrev: RecordedSpan | undefined = undefined
+  openNext: RecordedSpan | undefined = undefined
+  traceState: string | undefined = undefined
+  readonly pipeline: SpanPipeline
+
+  constructor(options: SpanOptions, pipeline: SpanPipeline) {
+    super(options)
+    this.pipeline = pipeline
+    if (options.sampled) pipeline.open.add(this)
+  }
+
+  override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.status._tag === "Ended") return
+    super.end(endTime, exit)
+    this.pipeline.ended(this)
+  }
+}
+
+/** A span over another tracer's span (OpenTelemetry, Deno): records what the exporters need, forwards all. */
+export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, FinishedSpan {
+  readonly _tag = "Span"
+  readonly name: string
+  readonly kind: Tracer.SpanKind
+  readonly annotations: Context.Context<never>
+  readonly links: Array<Tracer.SpanLink>
+  readonly inner: Tracer.Span
+  status: Tracer.SpanStatus
+  isOpen = false
+  openPrev: RecordedSpan | undefined = undefined
+  openNext: RecordedSpan | undefined = undefined
+  traceState: string | undefined = undefined
+  _attributes: Map<string, unknown> | undefined = undefined
+  _events: Array<[string, bigint, Record<string, unknown> | undefined]> | undefined = undefined
+
+  constructor(inner: Tracer.Span, options: SpanOptions, readonly pipeline: SpanPipeline) {
+    this.inner = inner
+    this.name = options.name
+    this.kind = options.kind
+    this.annotations = options.annotations
+    this.links = options.links
+    this.status = { _tag: "Started", startTime: options.startTime }
+    if (inner.sampled) pipeline.open.add(this)
+  }
+
+  get traceId(): string {
+    return this.inner.traceId
+  }
+  get spanId(): string {
+    return this.inner.spanId
+  }
+  get sampled(): boolean {
+    return this.inner.sampled
+  }
+  get parent(): Option.Option<Tracer.AnySpan> {
+    return this.inner.parent
+  }
+  get attributes(): ReadonlyMap<string, unknown> {
+    return this._attributes ??= new Map()
+  }
+
+  attribute(key: string, value: unknown): void {
+    if (this.status._tag === "Ended") return
+    ;(this._attributes ??= new Map()).set(key, value)
+    this.inner.attribute(key, value)
+  }
+
+  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
+    if (this.status._tag === "Ended") return
+    ;(this._events ??= []).push([name, startTime, attributes])
+    this.inner.event(name, startTime, attributes)
+  }
+
+  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    if (this.status._tag === "Ended") return
+    this.links.push(...links)
+    this.inner.addLinks(links)
+  }
+
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.status._tag === "Ended") return
+    this.status = { _tag: "Ended", startTime: this.status.startTime, endTime, exit }
+    this.inner.end(endTime, exit)
+    this.pipeline.ended(this)
+  }
+}
+
+/**
+ * A tracer whose spans report to `pipeline` when they end. Over Effect's native tracer it creates native
+ * spans itself (no extra object per span); over any other tracer it delegates.
+ */
+export const makeRecordingTracer = (inner: Tracer.Tracer, pipeline: SpanPipeline): Tracer.Tracer => {
+  if (inner === Tracer.nativeTracer) {
+    return Tracer.make({ span: (options) => new RecordingNativeSpan(options, pipeline) })
+  }
+  return Tracer.make({
+    // A span without an Effect parent continues the active OpenTelemetry context (Deno.serve's server
+    // span, a span of OTel-instrumented code), even when it was created as a root for lack of a parent.
+    span: (options) =>
+      new RecordingDelegateSpan(
+        inner.span(options.root && options.parent._tag === "None" ? { ...options, root: false } : options),
+        options,
+        pipeline,
+      ),
+    ...(inner.context !== undefined ? { context: inner.context } : {}),
+  })
+}

@@ -1,0 +1,249 @@
+/**
+ * The export channel under TestClock with a scripted transport: batching by size and interval, the
+ * bounded queue, retries with backoff and Retry-After, per-request timeouts, giving up, and shutdown.
+ */
+import assert from "node:assert/strict"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import { TestClock } from "effect/testing"
+import {
+  backoffDelay,
+  type ChannelConfig,
+  ExportChannel,
+  parseRetryAfter,
+  type Post,
+} from "../../src/export/internal/channel.ts"
+import { ExportStats } from "../../src/export/internal/stats.ts"
+import { effectTest } from "../_harness.ts"
+
+type Script = Array<number | "network" | "hang" | { status: number; retryAfter: string }>
+
+/** A transport that answers from `script` (then 200) and records every body it was given. */
+const scripted = (script: Script) => {
+  const bodies: Array<string> = []
+  const aborted: Array<boolean> = []
+  const post: Post = (_url, body, _headers, signal) => {
+    bodies.push(new TextDecoder().decode(body))
+    const step = script.shift() ?? 200
+    if (step === "network") return Promise.reject(new TypeError("fetch failed"))
+    if (step === "hang") {
+      return new Promise((_resolve, reject) => {
+        const index = aborted.push(false) - 1
+        signal.addEventListener("abort", () => {
+          aborted[index] = true
+          reject(new DOMException("aborted", "AbortError"))
+        })
+      })
+    }
+    return Promise.resolve(typeof step === "number" ? { status: step, retryAfter: null } : step)
+  }
+  return { post, bodies, aborted }
+}
+
+const config = (overrides: Partial<ChannelConfig> = {}): ChannelConfig => ({
+  signal: "traces",
+  url: "http://collector.test/v1/traces",
+  contentType: "application/json",
+  headers: {},
+  compression: "none",
+  timeoutMs: 10_000,
+  exportTimeoutMs: 30_000,
+  maxBatchSize: 3,
+  scheduleDelayMs: 5_000,
+  maxQueueSize: 10,
+  initialBackoffMs: 1_000,
+  maxBackoffMs: 30_000,
+  ...overrides,
+})
+
+/** Lets promise callbacks (the scripted transport) run. */
+const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1))).pipe(
+  Effect.repeat({ times: 3 }),
+)
+
+const make = (script: Script, overrides: Partial<ChannelConfig> = {}) =>
+  Effect.gen(function* () {
+    const clock = yield* Clock.Clock
+    const stats = new ExportStats()
+    const transport = scripted(script)
+    const channel = new ExportChannel<number>(
+      config(overrides),
+      (items) => new TextEncoder().encode(items.join(",")),
+      stats,
+      clock,
+      transport.post,
+      () => 0,
+    )
+    yield* channel.start()
+    return { channel, stats, ...transport }
+  })
+
+effectTest(
+  "ExportChannel sends a batch as soon as it is full and the rest at the interval",
+  () =>
+    Effect.gen(function* () {
+      const { channel, bodies, stats } = yield* make([])
+      for (const n of [1, 2, 3, 4]) channel.offer(n)
+      yield* settle
+      assert.deepEqual(bodies, ["1,2,3"])
+      yield* TestClock.adjust("4999 millis")
+      yield* settle
+      assert.deepEqual(bodies, ["1,2,3"])
+      yield* TestClock.adjust("1 millis")
+      yield* settle
+      assert.deepEqual(bodies, ["1,2,3", "4"])
+      assert.equal(stats.exported.get("traces"), 4)
+    }),
+)
+
+effectTest("ExportChannel drops and counts items offered to a full queue", () =>
+  Effect.gen(function* () {
+    const { channel, stats } = yield* make([], { maxQueueSize: 4, maxBatchSize: 4 })
+    for (let n = 0; n < 6; n++) channel.offer(n)
+    assert.equal(stats.droppedCount("traces", "queue_full"), 2)
+    assert.equal(channel.queue.size, 4)
+  }))
+
+effectTest(
+  "ExportChannel retries 503 with exponential backoff, then succeeds",
+  () =>
+    Effect.gen(function* () {
+      const { channel, bodies, stats } = yield* make([503, 503])
+      for (const n of [1, 2, 3]) channel.offer(n)
+      yield* settle
+      assert.equal(bodies.length, 1)
+      // Equal jitter with random 0: half of 1 s, then half of 2 s.
+      yield* TestClock.adjust("499 millis")
+      yield* settle
+      assert.equal(bodies.length, 1)
+      yield* TestClock.adjust("1 millis")
+      yield* settle
+      assert.equal(bodies.length, 2)
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      assert.deepEqual(bodies, ["1,2,3", "1,2,3", "1,2,3"])
+      assert.equal(stats.exported.get("traces"), 3)
+      assert.equal(stats.failures, 0)
+      assert.deepEqual(Object.fromEntries(stats.dropped), {})
+    }),
+)
+
+effectTest("ExportChannel honours Retry-After on 429", () =>
+  Effect.gen(function* () {
+    const { channel, bodies } = yield* make([{ status: 429, retryAfter: "3" }])
+    for (const n of [1, 2, 3]) channel.offer(n)
+    yield* settle
+    yield* TestClock.adjust("2999 millis")
+    yield* settle
+    assert.equal(bodies.length, 1)
+    yield* TestClock.adjust("1 millis")
+    yield* settle
+    assert.equal(bodies.length, 2)
+  }))
+
+effectTest(
+  "ExportChannel retries network errors and timeouts, aborting the timed-out request",
+  () =>
+    Effect.gen(function* () {
+      const { channel, bodies, aborted, stats } = yield* make(["network", "hang"], { timeoutMs: 2_000 })
+      for (const n of [1, 2, 3]) channel.offer(n)
+      yield* settle
+      yield* TestClock.adjust("500 millis")
+      yield* settle
+      assert.equal(bodies.length, 2)
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      assert.deepEqual(aborted, [true])
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      assert.equal(bodies.length, 3)
+      assert.equal(stats.exported.get("traces"), 3)
+    }),
+)
+
+effectTest(
+  "ExportChannel does not retry 400 and counts the batch as rejected",
+  () =>
+    Effect.gen(function* () {
+      const { channel, bodies, stats } = yield* make([400])
+      for (const n of [1, 2, 3]) channel.offer(n)
+      yield* settle
+      yield* TestClock.adjust("1 minute")
+      yield* settle
+      assert.equal(bodies.length, 1)
+      assert.equal(stats.droppedCount("traces", "rejected"), 3)
+      assert.equal(stats.failures, 1)
+      assert.equal(stats.lastError, "HTTP 400")
+    }),
+)
+
+effectTest(
+  "ExportChannel gives up a batch after exportTimeout and goes on with the next one",
+  () =>
+    Effect.gen(function* () {
+      const { channel, bodies, stats } = yield* make([503, 503, 503, 503], { exportTimeoutMs: 2_000 })
+      for (const n of [1, 2, 3]) channel.offer(n)
+      yield* settle
+      yield* TestClock.adjust("500 millis")
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      // Attempts at 0, 0.5 s and 1.5 s; the next would come after the 2 s budget.
+      assert.equal(bodies.length, 3)
+      assert.equal(stats.droppedCount("traces", "export_failed"), 3)
+      assert.equal(stats.failures, 1)
+      // No silent period: the next batch is sent right away.
+      for (const n of [4, 5, 6]) channel.offer(n)
+      yield* settle
+      assert.equal(bodies.at(-1), "4,5,6")
+    }),
+)
+
+effectTest(
+  "ExportChannel shutdown drains the queue without waiting for the interval",
+  () =>
+    Effect.gen(function* () {
+      const { channel, bodies, stats } = yield* make([], { maxBatchSize: 4, scheduleDelayMs: 3_600_000 })
+      for (const n of [1, 2, 3, 4, 5, 6]) channel.offer(n)
+      yield* settle
+      const fiber = yield* Effect.forkChild(channel.shutdown(5_000))
+      yield* settle
+      yield* Fiber.join(fiber)
+      assert.deepEqual(bodies, ["1,2,3,4", "5,6"])
+      assert.equal(stats.exported.get("traces"), 6)
+      channel.offer(7)
+      assert.equal(stats.droppedCount("traces", "shutdown"), 1, "items after shutdown are counted")
+    }),
+)
+
+effectTest(
+  "ExportChannel shutdown stops at the deadline and counts what is left",
+  () =>
+    Effect.gen(function* () {
+      const { channel, stats } = yield* make(["hang"], { maxBatchSize: 2, scheduleDelayMs: 3_600_000 })
+      for (const n of [1, 2, 3, 4, 5]) channel.offer(n)
+      yield* settle
+      const fiber = yield* Effect.forkChild(channel.shutdown(1_000))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      yield* Fiber.join(fiber)
+      assert.equal(stats.droppedCount("traces", "shutdown"), 5)
+      assert.equal(channel.queue.size, 0)
+    }),
+)
+
+Deno.test("parseRetryAfter() reads seconds and HTTP dates", () => {
+  assert.equal(parseRetryAfter("7", 0), 7000)
+  assert.equal(parseRetryAfter(new Date(5_000).toUTCString(), 2_000), 3_000)
+  assert.equal(parseRetryAfter("soon", 0), undefined)
+  assert.equal(parseRetryAfter(null, 0), undefined)
+})
+
+Deno.test("backoffDelay() doubles up to the cap, with jitter in the upper half", () => {
+  assert.equal(backoffDelay(0, 1000, 30_000, 0), 500)
+  assert.equal(backoffDelay(0, 1000, 30_000, 1), 1000)
+  assert.equal(backoffDelay(3, 1000, 30_000, 0), 4000)
+  assert.equal(backoffDelay(10, 1000, 30_000, 1), 30_000)
+})

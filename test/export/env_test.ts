@@ -1,0 +1,129 @@
+/**
+ * `Telemetry.layerFromEnv` and the OpenTelemetry environment variables of the export concern.
+ */
+import assert from "node:assert/strict"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { Exporter, Telemetry } from "../../mod.ts"
+import { exportersFromEnv } from "../../src/export/internal/env.ts"
+import type { Env } from "../../src/internal/config.ts"
+import { effectTest } from "../_harness.ts"
+
+const exportersOf = (env: Env) => Effect.runPromise(exportersFromEnv(env))
+
+Deno.test("OTEL_EXPORTER_OTLP_ENDPOINT turns on OTLP for every signal with the OTEL_* settings", async () => {
+  const [otlp, ...rest] = await exportersOf({
+    OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://traces:4318/custom",
+    OTEL_EXPORTER_OTLP_HEADERS: "x-api-key=abc%20123, tenant = t1",
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_EXPORTER_OTLP_TIMEOUT: "2500",
+    OTEL_EXPORTER_OTLP_COMPRESSION: "gzip",
+    OTEL_BSP_SCHEDULE_DELAY: "1000",
+    OTEL_BSP_MAX_QUEUE_SIZE: "100",
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "10",
+    OTEL_BSP_EXPORT_TIMEOUT: "9000",
+    OTEL_METRIC_EXPORT_INTERVAL: "15000",
+  })
+  assert.deepEqual(rest, [])
+  assert.deepEqual(
+    otlp,
+    Exporter.otlp({
+      endpoint: "http://collector:4318",
+      tracesEndpoint: "http://traces:4318/custom",
+      protocol: "http/json",
+      compression: "gzip",
+      headers: { "x-api-key": "abc 123", tenant: "t1" },
+      timeout: 2500,
+      signals: ["traces", "metrics", "logs"],
+      scheduleDelay: 1000,
+      maxQueueSize: 100,
+      maxExportBatchSize: 10,
+      exportTimeout: 9000,
+      metricExportInterval: 15000,
+    }),
+  )
+})
+
+Deno.test("no OTLP variable means no OTLP exporter (nothing posts to localhost by surprise)", async () => {
+  assert.deepEqual(await exportersOf({}), [])
+  assert.deepEqual(await exportersOf({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }), [])
+})
+
+Deno.test("OTEL_{TRACES,METRICS,LOGS}_EXPORTER select the signals and the console exporter", async () => {
+  const [otlp, console] = await exportersOf({
+    OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+    OTEL_TRACES_EXPORTER: "console",
+    OTEL_METRICS_EXPORTER: "prometheus",
+    OTEL_LOGS_EXPORTER: "otlp",
+  })
+  assert.deepEqual(otlp?._tag === "Otlp" && otlp.options.signals, ["logs"])
+  assert.equal(console?._tag, "Console")
+  const [only] = await exportersOf({ OTEL_TRACES_EXPORTER: "otlp", OTEL_METRICS_EXPORTER: "none" })
+  assert.deepEqual(only?._tag === "Otlp" && only.options.signals, ["traces"])
+  const [signalEndpoint] = await exportersOf({
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://m:4318/v1/metrics",
+  })
+  assert.deepEqual(signalEndpoint?._tag === "Otlp" && signalEndpoint.options.signals, ["metrics"])
+})
+
+Deno.test("OTEL_DENO=true hands traces to Deno instead of a second OTLP trace exporter", async () => {
+  const exporters = await exportersOf({
+    OTEL_DENO: "true",
+    OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+  })
+  assert.deepEqual(exporters.map((e) => e._tag), ["Otlp", "DenoNative"])
+  assert.deepEqual(exporters[0]?._tag === "Otlp" && exporters[0].options.signals, ["metrics", "logs"])
+})
+
+effectTest(
+  "invalid OTEL_* values are TelemetryConfigErrors naming the variable",
+  () =>
+    Effect.gen(function* () {
+      const cases: Array<[Env, string]> = [
+        [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT"],
+        [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "::" }, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"],
+        [{ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, "OTEL_EXPORTER_OTLP_PROTOCOL"],
+        [{ OTEL_EXPORTER_OTLP_PROTOCOL: "thrift" }, "OTEL_EXPORTER_OTLP_PROTOCOL"],
+        [{ OTEL_EXPORTER_OTLP_TIMEOUT: "soon" }, "OTEL_EXPORTER_OTLP_TIMEOUT"],
+        [{ OTEL_EXPORTER_OTLP_TIMEOUT: "-1" }, "OTEL_EXPORTER_OTLP_TIMEOUT"],
+        [{ OTEL_EXPORTER_OTLP_COMPRESSION: "zstd" }, "OTEL_EXPORTER_OTLP_COMPRESSION"],
+        [{ OTEL_EXPORTER_OTLP_HEADERS: "novalue" }, "OTEL_EXPORTER_OTLP_HEADERS"],
+        [{ OTEL_EXPORTER_OTLP_HEADERS: "k=%zz" }, "OTEL_EXPORTER_OTLP_HEADERS"],
+        [{ OTEL_TRACES_EXPORTER: "zipkin" }, "OTEL_TRACES_EXPORTER"],
+        [{ OTEL_LOGS_EXPORTER: "prometheus" }, "OTEL_LOGS_EXPORTER"],
+        [{ OTEL_BSP_MAX_QUEUE_SIZE: "0" }, "OTEL_BSP_MAX_QUEUE_SIZE"],
+        [{ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "1.5" }, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+        [{ OTEL_BSP_SCHEDULE_DELAY: "NaN" }, "OTEL_BSP_SCHEDULE_DELAY"],
+        [{ OTEL_BSP_EXPORT_TIMEOUT: "x" }, "OTEL_BSP_EXPORT_TIMEOUT"],
+        [{ OTEL_METRIC_EXPORT_INTERVAL: "0" }, "OTEL_METRIC_EXPORT_INTERVAL"],
+      ]
+      for (const [env, name] of cases) {
+        const error = yield* Layer.build(Telemetry.layerFromEnv({ env })).pipe(Effect.scoped, Effect.flip)
+        assert.equal(error._tag, "TelemetryConfigError", name)
+        assert.equal(error.name, name)
+        assert.equal(error.source, "env")
+      }
+    }),
+)
+
+Deno.test("Telemetry.environmentVariables lists every variable the exporters read", () => {
+  for (
+    const name of [
+      "OTEL_EXPORTER_OTLP_ENDPOINT",
+      "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+      "OTEL_EXPORTER_OTLP_HEADERS",
+      "OTEL_EXPORTER_OTLP_PROTOCOL",
+      "OTEL_EXPORTER_OTLP_TIMEOUT",
+      "OTEL_EXPORTER_OTLP_COMPRESSION",
+      "OTEL_TRACES_EXPORTER",
+      "OTEL_METRICS_EXPORTER",
+      "OTEL_LOGS_EXPORTER",
+      "OTEL_BSP_SCHEDULE_DELAY",
+      "OTEL_BSP_MAX_QUEUE_SIZE",
+      "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+      "OTEL_BSP_EXPORT_TIMEOUT",
+      "OTEL_METRIC_EXPORT_INTERVAL",
+    ]
+  ) assert.ok(Telemetry.environmentVariables.includes(name), name)
+})
