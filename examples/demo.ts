@@ -5,9 +5,14 @@
  * statistics, the bottlenecks, budget violations, errors by category, alerts, and the service's own
  * `/metrics` and `/health` endpoints.
  *
- * Run it with `deno task demo` (optionally `deno task demo --seed 42 --requests 500`, and `--serve` to keep
- * `/chat`, `/metrics` and `/health` running until Ctrl-C). No collector is needed. The same seed gives the
- * same workload.
+ * Telemetry leaves the process the way it would in production: 10% of requests are head-sampled (consistent
+ * `ot=th` thresholds), and every failed, over-budget or slow request is kept by the in-process tail sampler;
+ * kept requests are appended to `./logs/performance/*.jsonl` (turn them into an HTML report with
+ * `deno task report logs/performance`), and exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+ *
+ * Run it with `deno task demo` (optionally `--seed 42 --requests 500`, `--console` to print every kept
+ * request's waterfall, and `--serve` to keep `/chat`, `/metrics` and `/health` running until Ctrl-C). No
+ * collector is needed. The same seed gives the same workload.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -17,10 +22,12 @@ import {
   Alerts,
   Budgets,
   Errors,
+  Exporter,
   Health,
   Http,
   Prometheus,
   Request,
+  Sampler,
   Stage,
   StageStats,
   Summaries,
@@ -41,6 +48,8 @@ const seed = flag("seed", 7)
 const requestCount = flag("requests", 300)
 const port = flag("port", 0)
 const keepServing = Deno.args.includes("--serve")
+const printKept = Deno.args.includes("--console")
+const jsonlDir = "./logs/performance"
 
 /** mulberry32: a small seedable generator, so the same seed plans the same workload. */
 const random = (state: number) => () => {
@@ -213,6 +222,22 @@ const program = Effect.gen(function* () {
   console.log("\nBottlenecks (stages taking at least 30% of their request)")
   printBottlenecks(summaries)
 
+  const headSampled = summaries.filter((s) => s.sampled).length
+  const kept = summaries.filter((s) => s.keptBecause !== undefined)
+  const reasons = new Map<string, number>()
+  for (const s of kept) reasons.set(s.keptBecause!, (reasons.get(s.keptBecause!) ?? 0) + 1)
+  const failedKept = summaries.filter((s) => !s.success).every((s) => s.keptBecause !== undefined)
+  const slowKept = summaries.filter((s) => s.durationMs >= 800).every((s) => s.keptBecause !== undefined)
+  console.log(
+    `\nSampling: ${headSampled} of ${summaries.length} head-sampled at 10%; ${kept.length} exported ` +
+      `(${[...reasons].map(([r, n]) => `${r} ${n}`).join(", ")})`,
+  )
+  console.log(
+    `  every failed request kept: ${failedKept ? "yes" : "NO"}; every request over 800 ms kept: ${
+      slowKept ? "yes" : "NO"
+    }; statistics above saw all ${summaries.length}`,
+  )
+
   const budgets = yield* Budgets.summary({ window: "1 hour" })
   console.log(`\nBudgets: ${budgets.status}, ${budgets.totalViolations} violations`)
   for (const [stageId, b] of Object.entries(budgets.byStage)) {
@@ -277,6 +302,8 @@ const main = Effect.gen(function* () {
   const base = yield* serveEndpoints
   yield* program
   yield* showEndpoints(base)
+  console.log(`\nKept requests are appended to ${jsonlDir}/; turn them into a report with:`)
+  console.log(`  deno task report ${jsonlDir}`)
   if (keepServing) {
     console.log(`\nServing ${base}/chat, ${base}/metrics and ${base}/health — Ctrl-C to stop`)
     yield* Effect.never
@@ -286,6 +313,15 @@ const main = Effect.gen(function* () {
 const TelemetryLive = Telemetry.layerFromEnv({
   serviceName: "chat-demo",
   environment: "demo",
+  // Export 10% of requests (consistent with every OpenTelemetry service in the trace), plus every failed,
+  // over-budget or slow one. Statistics, metrics, budgets and errors still see every request.
+  sampler: Sampler.parentBased(Sampler.consistentRatio(0.1)),
+  keepSlowerThan: "800 millis",
+  // Where kept requests go; OTLP is added when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  exporters: [
+    Exporter.jsonl({ dir: jsonlDir, retentionDays: 7 }),
+    ...(printKept ? [Exporter.console({ width: 40 })] : []),
+  ],
   // Latency budgets by stage id or request name.
   budgets: {
     auth_check: "10 millis",
@@ -305,4 +341,8 @@ const TelemetryLive = Telemetry.layerFromEnv({
 // Budget warnings and alert errors are logged through Effect's Logger; the demo prints summaries instead.
 const QuietLogs = Layer.succeed(References.MinimumLogLevel, "None")
 
-await Effect.runPromise(main.pipe(Effect.scoped, Effect.provide(TelemetryLive), Effect.provide(QuietLogs)))
+// `runMain` turns SIGINT/SIGTERM into interruption, so open spans end and queued telemetry is flushed.
+const exit = await Telemetry.runMain(
+  main.pipe(Effect.scoped, Effect.provide(TelemetryLive), Effect.provide(QuietLogs)),
+)
+if (exit._tag === "Failure") console.error(String(exit.cause))
