@@ -250,7 +250,12 @@ export const analyze = (lines: Iterable<SummaryLine>, options: AnalyzeOptions = 
         row.total += d
         if (stage.success === false && stage.status !== "running") {
           row.errors++
-          if (stage.error !== undefined) countError(stage.error.category, String(stage.error.type), false)
+          // Count an error once, in the stage where it happened, not again in every stage it went through.
+          const origin = !Array.isArray(stage.substages) ||
+            stage.substages.every((sub) => sub.success !== false)
+          if (stage.error !== undefined && origin) {
+            countError(stage.error.category, String(stage.error.type), false)
+          }
         }
         if (stage.overBudget === true) countBudget(stage.stageId, d, stage.budgetMs)
         for (const [key, value] of Object.entries(stage.metadata ?? {})) {

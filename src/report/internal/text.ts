@@ -61,7 +61,11 @@ export const renderText = (analysis: Analysis): string => {
     `errors: ${analysis.failedRequests} failed requests${
       analysis.errors.length === 0
         ? ""
-        : `; ${analysis.errors.map((e) => `${e.category} ${e.failedRequests + e.failedStages}`).join(", ")}`
+        : `; ${
+          analysis.errors.map((e) => `${e.category} ${e.failedRequests} (${e.failedStages} in stages)`).join(
+            ", ",
+          )
+        }`
     }`,
   )
   if (analysis.slowValues.length > 0) {
