@@ -33,7 +33,7 @@ import {
   TelemetryConfigError,
 } from "../internal/config.ts"
 import type { Concern } from "./internal/concern.ts"
-import { logConcern, redactionConcern } from "../log/internal/concern.ts"
+import { lifecycleConcern, logConcern, redactionConcern } from "../log/internal/concern.ts"
 import type { LoggingOptions } from "../log/Log.ts"
 import * as Runtime from "../runtime/Runtime.ts"
 import type { BudgetOptions } from "../budget/Budgets.ts"
@@ -163,16 +163,20 @@ const validateRecorderConfig = (
 
 /**
  * The concerns of the telemetry layer, in installation order: redaction first (every later concern reads
- * the redactor from the recorder); budgets and errors mark a stage before metrics and logs read it; the
- * export concern creates the recording tracer before sampling wraps it.
+ * the redactor from the recorder), then the loggers (every later concern logs through them); budgets and
+ * errors mark a stage before metrics and lifecycle logs read it; the export concern creates the recording
+ * tracer before sampling wraps it.
  */
 const concerns: ReadonlyArray<Concern> = [
   redactionConcern,
+  // Installs the loggers and provides them to every later concern's background fibers.
+  logConcern,
   budgetsConcern,
   errorsConcern,
   healthConcern,
   metricsConcern,
-  logConcern,
+  // Lifecycle records read what budgets and errors marked on a stage.
+  lifecycleConcern,
   exportConcern,
   // Sampling stays AFTER the export concern: its tail-sampling tracer wraps the exporting tracer, and its
   // requestEnd hook reads the summary that budgets and errors have marked.
@@ -230,8 +234,16 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
         // or wrap the tracer.
         let current = yield* Effect.tracer
         let changed = false
+        // Background fibers forked while installing see the recorder they belong to.
+        let provide = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+          Effect.provideService(effect, CurrentRecorder, recorder)
         for (const concern of concerns) {
-          const installed = yield* concern.install(recorder, options)
+          const installed = yield* provide(concern.install(recorder, options))
+          if (installed.provide !== undefined) {
+            const outer = provide
+            const inner = installed.provide
+            provide = (effect) => outer(inner(effect))
+          }
           if (installed.layers !== undefined) layers.push(...installed.layers)
           if (installed.tracer !== undefined) {
             current = installed.tracer(current)

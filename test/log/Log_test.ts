@@ -365,3 +365,28 @@ effectTest(
       assert.deepEqual(ordinaryCorpus.map(redactor.redactString), ordinaryCorpus)
     }),
 )
+
+effectTest(
+  "Telemetry.layer({ log }) also formats the warnings and alerts other concerns log in the background",
+  () =>
+    Effect.gen(function* () {
+      const workload = Effect.gen(function* () {
+        yield* Effect.sleep("5 millis").pipe(
+          Stage.track("auth_check"),
+          Request.track("chat", { requestId: "r-7" }),
+        )
+      })
+      const { lines } = yield* withLayer(
+        Telemetry.layer({
+          ...service,
+          log: { format: "json", lifecycle: false },
+          budgets: { auth_check: "1 millis" },
+        }),
+        workload,
+      )
+      const warning = lines.find((l) => String(l.message).startsWith("Performance budget violation"))
+      assert.ok(warning, JSON.stringify(lines))
+      assert.equal(warning.level, "warn")
+      assert.equal(warning.service, "chat")
+    }),
+)

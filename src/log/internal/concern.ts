@@ -16,6 +16,14 @@ import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
 import { logger, type LogOptions, parseLevel, replaceDefault, validate } from "../Log.ts"
 import { makeEngine } from "../Redactor.ts"
 import * as Lifecycle from "./lifecycle.ts"
+import type * as Logger from "effect/Logger"
+import { Slot } from "../../internal/recorder.ts"
+
+/** The validated log options and the loggers the log concern installed, for the lifecycle concern. */
+const LoggingSlot: Slot<{
+  readonly config: Parameters<typeof Lifecycle.install>[1]
+  readonly loggers: ReadonlySet<Logger.Logger<unknown, unknown>>
+}> = new Slot("logging")
 
 /** Installs the redactor (always, unless `redaction: false`). */
 export const redactionConcern: Concern = {
@@ -77,7 +85,7 @@ export const logConcern: Concern = {
         Effect.succeed(fiber.getRef(References.CurrentLoggers))
       )
       const loggers = replaceDefault(current, logger(config.format))
-      yield* Lifecycle.install(recorder, config, loggers)
+      recorder.set(LoggingSlot, { config, loggers })
       return {
         layers: [
           Layer.mergeAll(
@@ -85,6 +93,29 @@ export const logConcern: Concern = {
             Layer.succeed(References.MinimumLogLevel, config.level),
           ),
         ],
+        // Concerns installed later (budgets, errors, export…) log from background fibers forked at install:
+        // they must see these loggers, not the ones around the telemetry layer.
+        provide: (effect) =>
+          effect.pipe(
+            Effect.provideService(References.CurrentLoggers, loggers),
+            Effect.provideService(References.MinimumLogLevel, config.level),
+          ),
       }
+    }),
+}
+
+/**
+ * The stage and request lifecycle records. Installed after budgets and errors, so its records see a
+ * stage's `overBudget` and error category; uses the loggers the log concern installed.
+ */
+export const lifecycleConcern: Concern = {
+  name: "log-lifecycle",
+  environmentVariables: [],
+  fromEnv: () => Effect.succeed({}),
+  install: (recorder) =>
+    Effect.gen(function* () {
+      const logging = recorder.get(LoggingSlot)
+      if (logging !== undefined) yield* Lifecycle.install(recorder, logging.config, logging.loggers)
+      return {}
     }),
 }

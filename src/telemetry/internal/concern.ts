@@ -25,6 +25,11 @@ export interface Installed {
    * order, so a later concern wraps what an earlier one produced.
    */
   readonly tracer?: ((inner: Tracer.Tracer) => Tracer.Tracer) | undefined
+  /**
+   * Provides something (loggers, log level) to the installation of every later concern, so the background
+   * fibers they fork at install see it.
+   */
+  readonly provide?: (<A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) | undefined
 }
 
 /** One concern of the telemetry layer. */
