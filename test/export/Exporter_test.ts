@@ -225,9 +225,10 @@ effectTest("Exporter.console() prints a stage waterfall per kept request", () =>
   Effect.gen(function* () {
     yield* runFor(withLayer(chat, [Exporter.console({ width: 20 })]))
     const lines = (yield* TestConsole.logLines).join("\n")
-    assert.match(lines, /^chat \S+ 25\.0 ms ok/m)
-    assert.match(lines, /auth_check\s+│████ {16}│\s+5\.0 ms/)
-    assert.match(lines, /llm_request\s+│ {4}█{16}│\s+20\.0 ms\s+◀ bottleneck/)
+    assert.match(lines, /^chat {2}\S+ {2}25\.0 ms {2}ok/m)
+    assert.match(lines, /auth_check\s+│████ {16}│\s+5\.00 ms/)
+    assert.match(lines, /llm_request\s+│ {4}█{16}│\s+20\.0 ms/)
+    assert.match(lines, /bottlenecks: llm_request 80%/)
   }).pipe(Effect.provide(TestConsole.layer)))
 
 effectTest(

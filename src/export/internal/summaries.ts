@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import { renderWaterfall } from "../../stage/internal/waterfall.ts"
 import type * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -69,42 +70,6 @@ export const summaryLineText = (
 ): string => {
   const line: SummaryLine = toSummaryLine(redactSummary(summary, redactor), service)
   return JSON.stringify(line, (_key, value) => typeof value === "bigint" ? String(value) : value)
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Console waterfall
-// ---------------------------------------------------------------------------------------------------------
-
-const formatMs = (ms: number): string => ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`
-
-/** A request's stage waterfall as text: one bar per stage, placed by start offset and duration. */
-export const renderWaterfall = (summary: RequestSummary, width: number): string => {
-  const total = summary.durationMs > 0 ? summary.durationMs : 1
-  const bottlenecks = new Set(summary.bottlenecks.map((b) => b.stageId))
-  const rows: Array<[label: string, bar: string, duration: string, note: string]> = []
-  const walk = (stages: ReadonlyArray<StageExecution>, depth: number) => {
-    for (const stage of stages) {
-      const from = Math.min(width - 1, Math.max(0, Math.floor((stage.startOffsetMs / total) * width)))
-      const length = Math.max(1, Math.min(width - from, Math.round((stage.durationMs / total) * width)))
-      const bar = " ".repeat(from) + "█".repeat(length) + " ".repeat(width - from - length)
-      const notes: Array<string> = []
-      if (stage.status !== "ok") notes.push(stage.status + (stage.error ? ` ${stage.error.type}` : ""))
-      if (bottlenecks.has(stage.stageId)) notes.push("◀ bottleneck")
-      rows.push([`${"  ".repeat(depth)}${stage.name}`, bar, formatMs(stage.durationMs), notes.join(" ")])
-      walk(stage.substages, depth + 1)
-    }
-  }
-  walk(summary.stages, 0)
-  const labelWidth = Math.max(8, ...rows.map((r) => r[0].length))
-  const header = `${summary.name} ${summary.requestId} ${formatMs(summary.durationMs)} ${summary.status}` +
-    (summary.keptBecause !== undefined ? ` kept=${summary.keptBecause}` : "") +
-    (summary.overBudget ? " over-budget" : "") +
-    ` trace=${summary.traceId}`
-  const lines = rows.map(([label, bar, duration, note]) =>
-    `  ${label.padEnd(labelWidth)} │${bar}│ ${duration.padStart(9)}${note === "" ? "" : "  " + note}`
-  )
-  if (summary.truncated) lines.push("  … truncated")
-  return [header, ...lines].join("\n")
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -190,7 +155,7 @@ export const consoleHandler = (
     const text = batch.map((summary) =>
       format === "json"
         ? summaryLineText(summary, service, r)
-        : renderWaterfall(redactSummary(summary, r), width)
+        : renderWaterfall(redactSummary(summary, r), { width })
     ).join("\n")
     stats.exportedOk("summaries", batch.length, clock.currentTimeMillisUnsafe())
     return Console.log(text)
