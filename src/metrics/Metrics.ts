@@ -27,6 +27,7 @@ import type { TelemetryConfigError } from "../internal/config.ts"
 import {
   defineUnsafe as defineUnsafeImpl,
   type DefinitionRule,
+  type GaugeAggregation,
   type LabelValues,
   type MetricDefinition,
   MetricDefinitionError,
@@ -49,6 +50,7 @@ import { type HistogramValue, Store, type Watcher } from "./internal/store.ts"
 export { MetricDefinitionError }
 export type {
   DefinitionRule,
+  GaugeAggregation,
   HistogramValue,
   LabelValues,
   MetricDefinition,

@@ -4,13 +4,15 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { optionError, type TelemetryConfigError } from "../../internal/config.ts"
 import type { HandlerConfig, ServerConfig } from "./options.ts"
-import { render } from "./render.ts"
+import { render, renderScrape } from "./render.ts"
 import type { Store } from "./store.ts"
 
 /** Content type of the text format 0.0.4. */
@@ -64,6 +66,7 @@ export const makeHandler = (
   config: HandlerConfig,
 ): (request: Request) => Promise<Response> => {
   const token = config.bearerToken === undefined ? undefined : `Bearer ${Redacted.value(config.bearerToken)}`
+  const runWith = Effect.runPromiseExitWith(context)
   return (request: Request): Promise<Response> => {
     const method = request.method
     if (method !== "GET" && method !== "HEAD") {
@@ -80,29 +83,33 @@ export const makeHandler = (
       )
     }
     const format = config.format === "negotiate" ? negotiate(request.headers.get("accept")) : config.format
-    let body: string
-    try {
-      body = store === undefined ? (format === "openmetrics" ? "# EOF\n" : "") : render(
-        store,
-        context,
-        format === "openmetrics",
-      )
-    } catch (error) {
-      return Promise.resolve(
-        new Response(`Cannot render metrics: ${error instanceof Error ? error.message : String(error)}\n`, {
-          status: 500,
-        }),
-      )
-    }
-    return Promise.resolve(
+    const om = format === "openmetrics"
+    const respond = (body: string): Response =>
       new Response(method === "HEAD" ? null : body, {
         status: 200,
         headers: {
-          "content-type": format === "openmetrics" ? openMetricsContentType : textContentType,
+          "content-type": om ? openMetricsContentType : textContentType,
           "cache-control": "no-store",
         },
-      }),
-    )
+      })
+    const failed = (error: unknown): Response =>
+      new Response(`Cannot render metrics: ${error instanceof Error ? error.message : String(error)}\n`, {
+        status: 500,
+      })
+    if (store?.aggregator !== undefined) {
+      // Across isolates: wait (bounded) for the other isolates' answers.
+      return runWith(renderScrape(store, context, om)).then(
+        (exit) => (Exit.isSuccess(exit) ? respond(exit.value) : failed(Cause.squash(exit.cause))),
+        failed,
+      )
+    }
+    let body: string
+    try {
+      body = store === undefined ? (om ? "# EOF\n" : "") : render(store, context, om)
+    } catch (error) {
+      return Promise.resolve(failed(error))
+    }
+    return Promise.resolve(respond(body))
   }
 }
 
@@ -124,7 +131,13 @@ export const serve = (
         try {
           return Effect.succeed(
             Deno.serve(
-              { hostname: config.hostname, port: config.port, onListen: () => {} },
+              {
+                hostname: config.hostname,
+                port: config.port,
+                // Aggregating isolates each listen on the port; whichever gets the scrape answers for all.
+                reusePort: store.aggregator !== undefined,
+                onListen: () => {},
+              },
               (request) => (new URL(request.url).pathname === config.path ? handle(request) : notFound()),
             ),
           )
@@ -134,7 +147,11 @@ export const serve = (
             optionError(
               `${prefix}port`,
               config.port,
-              `Cannot listen on ${config.hostname}:${config.port}: ${message}`,
+              `Cannot listen on ${config.hostname}:${config.port}: ${message}` +
+                (error instanceof Deno.errors.AddrInUse && store.aggregator === undefined
+                  ? " (under `deno serve --parallel` every isolate starts this server: set aggregateIsolates " +
+                    "so that they share the port and answer for each other)"
+                  : ""),
             ),
           )
         }
