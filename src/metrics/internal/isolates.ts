@@ -7,7 +7,9 @@
  *
  * Protocol (every message `{ v, kind, from }`, `from` the sender's random id):
  * - `hello` when an isolate opens its channel; every isolate that hears it answers `here`. Any message
- *   makes its sender a known peer (at most `maxPeers`).
+ *   makes its sender a known peer (at most `maxPeers`). Both carry `serving`, the address of the
+ *   isolate's Prometheus server if it has one (also announced with `serving` once it listens): an isolate
+ *   that finds the port taken waits for a peer serving it, since that peer answers for every isolate.
  * - `collect { id }`; every isolate answers `snapshot { id, snapshot }`. Answers are broadcast, so every
  *   isolate keeps the last snapshot of every peer: when a peer does not answer in time (its event loop is
  *   busy), any isolate serves its last known values, and counters never go backwards between scrapes.
@@ -39,6 +41,8 @@ interface Peer {
   snapshot: Snapshot | undefined
   /** Whether scrapes wait for it: false after it missed one, true again once it says something. */
   responsive: boolean
+  /** The address (`hostname:port`) its Prometheus server listens on, if it has one. */
+  serving: string | undefined
 }
 
 interface Pending {
@@ -55,14 +59,47 @@ export interface Collected {
 }
 
 type Message =
-  | { readonly kind: "hello" | "here" | "bye" }
+  | { readonly kind: "hello" | "here" | "serving"; readonly serving: string | undefined }
+  | { readonly kind: "bye" }
   | { readonly kind: "collect"; readonly id: string }
   | { readonly kind: "snapshot"; readonly id: string; readonly snapshot: Snapshot }
 
-const kinds: ReadonlySet<string> = new Set(["hello", "here", "bye", "collect", "snapshot"])
-
 /** Families a snapshot leaves out: they describe the scrape itself and are set by the merging isolate. */
 const localOnly: ReadonlySet<string> = new Set([metricIsolatesDef.name])
+
+/** The message in `data` when it is well formed, else the reason to drop it. */
+const decode = (data: unknown): (Message & { readonly from: string }) | string => {
+  if (typeof data !== "object" || data === null) return "invalid_message"
+  const m = data as Record<string, unknown>
+  if (m.v !== snapshotVersion) return "incompatible_isolate"
+  const from = m.from
+  if (typeof from !== "string" || from === "" || from.length > 64) return "invalid_message"
+  switch (m.kind) {
+    case "hello":
+    case "here":
+    case "serving":
+      if (m.serving !== undefined && (typeof m.serving !== "string" || m.serving.length > 300)) {
+        return "invalid_message"
+      }
+      return { kind: m.kind, from, serving: m.serving as string | undefined }
+    case "bye":
+      return { kind: "bye", from }
+    case "collect":
+      return typeof m.id === "string" && m.id.length <= 200
+        ? { kind: "collect", from, id: m.id }
+        : "invalid_message"
+    case "snapshot": {
+      const snapshot = m.snapshot as Snapshot
+      if (typeof m.id !== "string" || typeof snapshot !== "object" || snapshot === null) {
+        return "invalid_snapshot"
+      }
+      if (snapshot.v !== snapshotVersion) return "incompatible_isolate"
+      return { kind: "snapshot", from, id: m.id, snapshot }
+    }
+    default:
+      return "invalid_message"
+  }
+}
 
 /** The aggregation of one store; lives as long as the layer that opened it. */
 export class Aggregator {
@@ -70,9 +107,11 @@ export class Aggregator {
   readonly id: string = crypto.randomUUID()
   readonly peers: Map<string, Peer> = new Map()
   private readonly pending = new Map<string, Pending>()
+  private readonly serverWaiters = new Set<() => void>()
   private readonly channel: BroadcastChannel
   private closed = false
   private sequence = 0
+  private serving: string | undefined = undefined
   private isolatesFamily: Family | undefined
   private timeoutsFamily: Family | undefined
 
@@ -86,7 +125,7 @@ export class Aggregator {
     this.channel = new BroadcastChannel(config.channel)
     this.channel.onmessage = (event) => this.receive(event.data)
     this.channel.onmessageerror = () => this.store.drop(dropMetric, "invalid_message")
-    this.post({ kind: "hello" })
+    this.post({ kind: "hello", serving: undefined })
   }
 
   /** Posts a message to every other isolate on the channel; a failure is a counted drop. */
@@ -103,29 +142,26 @@ export class Aggregator {
   receive(data: unknown): void {
     try {
       if (this.closed) return
-      if (typeof data !== "object" || data === null) return this.store.drop(dropMetric, "invalid_message")
-      const message = data as Record<string, unknown>
+      const message = decode(data)
+      if (typeof message === "string") return this.store.drop(dropMetric, message)
       const from = message.from
-      if (message.v !== snapshotVersion) return this.store.drop(dropMetric, "incompatible_isolate")
-      if (typeof from !== "string" || from === "" || from.length > 64 || typeof message.kind !== "string") {
-        return this.store.drop(dropMetric, "invalid_message")
-      }
-      if (from === this.id || !kinds.has(message.kind)) return this.store.drop(dropMetric, "invalid_message")
+      if (from === this.id) return
       if (message.kind === "bye") return this.forget(from)
       const peer = this.peer(from)
       switch (message.kind) {
         case "hello":
-          return this.post({ kind: "here" })
+        case "here":
+        case "serving":
+          if (peer !== undefined) {
+            peer.serving = message.serving
+            if (message.serving !== undefined) for (const wake of this.serverWaiters) wake()
+          }
+          if (message.kind === "hello") this.post({ kind: "here", serving: this.serving })
+          return
         case "collect":
-          if (typeof message.id !== "string") return this.store.drop(dropMetric, "invalid_message")
           return this.answer(message.id)
         case "snapshot": {
-          const snapshot = message.snapshot as Snapshot
-          if (
-            typeof message.id !== "string" || typeof snapshot !== "object" || snapshot === null ||
-            snapshot.v !== snapshotVersion
-          ) return this.store.drop(dropMetric, "invalid_snapshot")
-          if (peer !== undefined) peer.snapshot = snapshot
+          if (peer !== undefined) peer.snapshot = message.snapshot
           const pending = this.pending.get(message.id)
           if (pending !== undefined) {
             pending.answered.add(from)
@@ -140,6 +176,41 @@ export class Aggregator {
     }
   }
 
+  /** Tells the other isolates that this one's Prometheus server listens on `address`. */
+  announceServing(address: string | undefined): void {
+    this.serving = address
+    this.post({ kind: "serving", serving: address })
+  }
+
+  /** Whether another isolate's Prometheus server listens on `address`. */
+  private servedByPeer(address: string): boolean {
+    for (const peer of this.peers.values()) if (peer.serving === address) return true
+    return false
+  }
+
+  /**
+   * Waits (at most the timeout) until another isolate says its Prometheus server listens on `address`:
+   * the port this isolate could not bind is then shared, not taken by a stranger.
+   */
+  awaitServer(address: string): Effect.Effect<boolean> {
+    return Effect.suspend(() => {
+      if (this.servedByPeer(address)) return Effect.succeed(true)
+      let wake: (() => void) | undefined
+      return Effect.callback<void>((resume) => {
+        wake = () => {
+          if (this.closed || this.servedByPeer(address)) resume(Effect.void)
+        }
+        this.serverWaiters.add(wake)
+        // Ask again: isolates that started before this one answer with their address.
+        this.post({ kind: "hello", serving: this.serving })
+      }).pipe(
+        Effect.timeoutOption(this.config.timeoutMs),
+        Effect.ensuring(Effect.sync(() => wake !== undefined && this.serverWaiters.delete(wake))),
+        Effect.map(() => this.servedByPeer(address)),
+      )
+    })
+  }
+
   /** The peer `id`, made known and responsive; `undefined` (a counted drop) past `maxPeers`. */
   private peer(id: string): Peer | undefined {
     let peer = this.peers.get(id)
@@ -148,7 +219,7 @@ export class Aggregator {
         this.store.drop(dropMetric, "too_many_isolates")
         return undefined
       }
-      peer = { snapshot: undefined, responsive: true }
+      peer = { snapshot: undefined, responsive: true, serving: undefined }
       this.peers.set(id, peer)
     } else peer.responsive = true
     return peer
@@ -260,6 +331,8 @@ export class Aggregator {
     if (this.closed) return
     this.post({ kind: "bye" })
     this.closed = true
+    for (const wake of this.serverWaiters) wake()
+    this.serverWaiters.clear()
     this.channel.onmessage = null
     this.channel.onmessageerror = null
     this.channel.close()

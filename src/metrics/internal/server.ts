@@ -126,39 +126,52 @@ export const serve = (
   Effect.gen(function* () {
     const handle = makeHandler(store, context, config)
     const notFound = () => new Response("Not Found\n", { status: 404 })
-    const server = yield* Effect.acquireRelease(
-      Effect.suspend(() => {
+    const aggregator = store.aggregator
+    const address = `${config.hostname}:${config.port}`
+    const bound = yield* Effect.acquireRelease(
+      Effect.sync((): Deno.HttpServer<Deno.NetAddr> | Error => {
         try {
-          return Effect.succeed(
-            Deno.serve(
-              {
-                hostname: config.hostname,
-                port: config.port,
-                // Aggregating isolates each listen on the port; whichever gets the scrape answers for all.
-                reusePort: store.aggregator !== undefined,
-                onListen: () => {},
-              },
-              (request) => (new URL(request.url).pathname === config.path ? handle(request) : notFound()),
-            ),
+          return Deno.serve(
+            { hostname: config.hostname, port: config.port, onListen: () => {} },
+            (request) => (new URL(request.url).pathname === config.path ? handle(request) : notFound()),
           )
         } catch (error) {
-          const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-          return Effect.fail(
-            optionError(
-              `${prefix}port`,
-              config.port,
-              `Cannot listen on ${config.hostname}:${config.port}: ${message}` +
-                (error instanceof Deno.errors.AddrInUse && store.aggregator === undefined
-                  ? " (under `deno serve --parallel` every isolate starts this server: set aggregateIsolates " +
-                    "so that they share the port and answer for each other)"
-                  : ""),
-            ),
-          )
+          return error instanceof Error ? error : new Error(String(error))
         }
       }),
-      (server) => Effect.promise(() => server.shutdown()),
+      (server) => (server instanceof Error ? Effect.void : Effect.promise(() => server.shutdown())),
     )
-    const addr = server.addr
+    let addr: { readonly hostname: string; readonly port: number }
+    if (bound instanceof Error) {
+      // Aggregating isolates of one process (`deno serve --parallel`) all start this server: the first
+      // binds the port, and since it answers for every isolate, the others only check that it is one of
+      // them (not a stranger holding the port).
+      const shared = bound instanceof Deno.errors.AddrInUse && aggregator !== undefined &&
+        config.port !== 0 &&
+        (yield* aggregator.awaitServer(address))
+      if (!shared) {
+        return yield* Effect.fail(
+          optionError(
+            `${prefix}port`,
+            config.port,
+            `Cannot listen on ${address}: ${bound.name}: ${bound.message}` +
+              (bound instanceof Deno.errors.AddrInUse
+                ? aggregator === undefined
+                  ? " (under `deno serve --parallel` every isolate starts this server: set aggregateIsolates " +
+                    "so that they share it and answer for each other)"
+                  : " (and no other isolate on the aggregateIsolates channel serves it)"
+                : ""),
+          ),
+        )
+      }
+      addr = { hostname: config.hostname, port: config.port }
+    } else {
+      addr = bound.addr
+      if (aggregator !== undefined) {
+        aggregator.announceServing(address)
+        yield* Effect.addFinalizer(() => Effect.sync(() => aggregator.announceServing(undefined)))
+      }
+    }
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
     store.server = {
       hostname: addr.hostname,

@@ -482,7 +482,8 @@ export const mergeSnapshots = (
     for (const f of snapshot.families) {
       const problem = checkFamily(f, maxSeriesPerMetric)
       if (problem !== undefined) {
-        drop(typeof f?.name === "string" ? f.name.slice(0, 200) : "aggregate_isolates", problem)
+        const name = f?.name
+        drop(typeof name === "string" && metricName.test(name) ? name : "aggregate_isolates", problem)
         continue
       }
       let target = targets.get(f.name)
@@ -515,7 +516,8 @@ export const mergeSnapshots = (
     }
     for (const f of snapshot.foreign) {
       if (!checkForeign(f)) {
-        drop(typeof f?.id === "string" ? f.id.slice(0, 200) : "aggregate_isolates", "invalid_snapshot")
+        const id = f?.id
+        drop(typeof id === "string" && metricName.test(id) ? id : "aggregate_isolates", "invalid_snapshot")
         continue
       }
       mergeForeign(entries, f, isolate, perIsolate, drop)
