@@ -244,6 +244,32 @@ effectTest(
 )
 
 effectTest(
+  "an isolate that scraped the others left its own values with them: they serve it when it goes silent",
+  () =>
+    Effect.gen(function* () {
+      const channel = freshChannel()
+      const a = yield* isolate(channel)
+      const peer = yield* fakePeer(channel)
+      yield* a.run(Metrics.increment(orders, { channel: "web" }, 1))
+      // The peer is scraped and asks the others; its request carries its own snapshot. It never answers.
+      peer.post({
+        v: snapshotVersion,
+        from: "fake-peer",
+        kind: "collect",
+        id: "c1",
+        snapshot: ordersSnapshot(5),
+      })
+      yield* until("the isolate answered the peer", () => peer.received.some((m) => m.kind === "snapshot"))
+      const waiting = yield* Effect.forkChild(a.run(Prometheus.format()))
+      yield* ticks()
+      yield* TestClock.adjust("1 second")
+      const text = yield* Fiber.join(waiting)
+      assert.equal(value(text, 'shop_orders_total{channel="web"}'), 6)
+      assert.equal(value(text, 'stagetrace_metric_isolates{status="stale"}'), 1)
+    }),
+)
+
+effectTest(
   "a peer that never answered is counted missing, and the scrape is bounded by the timeout",
   () =>
     Effect.gen(function* () {

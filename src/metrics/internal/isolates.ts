@@ -10,9 +10,11 @@
  *   makes its sender a known peer (at most `maxPeers`). Both carry `serving`, the address of the
  *   isolate's Prometheus server if it has one (also announced with `serving` once it listens): an isolate
  *   that finds the port taken waits for a peer serving it, since that peer answers for every isolate.
- * - `collect { id }`; every isolate answers `snapshot { id, snapshot }`. Answers are broadcast, so every
- *   isolate keeps the last snapshot of every peer: when a peer does not answer in time (its event loop is
- *   busy), any isolate serves its last known values, and counters never go backwards between scrapes.
+ * - `collect { id, snapshot }` (the asking isolate's own snapshot); every isolate answers
+ *   `snapshot { id, snapshot }`. Requests and answers are broadcast, so after one scrape every isolate
+ *   holds the last snapshot of every other: when a peer does not answer in time (its event loop is busy),
+ *   whichever isolate is scraped serves that peer's last known values, and counters do not go backwards
+ *   between scrapes.
  * - `bye` when the layer's scope closes: peers forget the isolate.
  *
  * A peer that missed a `collect` is not waited for again until it says something (its late answer
@@ -61,7 +63,7 @@ export interface Collected {
 type Message =
   | { readonly kind: "hello" | "here" | "serving"; readonly serving: string | undefined }
   | { readonly kind: "bye" }
-  | { readonly kind: "collect"; readonly id: string }
+  | { readonly kind: "collect"; readonly id: string; readonly snapshot: Snapshot | undefined }
   | { readonly kind: "snapshot"; readonly id: string; readonly snapshot: Snapshot }
 
 /** Families a snapshot leaves out: they describe the scrape itself and are set by the merging isolate. */
@@ -85,16 +87,13 @@ const decode = (data: unknown): (Message & { readonly from: string }) | string =
     case "bye":
       return { kind: "bye", from }
     case "collect":
-      return typeof m.id === "string" && m.id.length <= 200
-        ? { kind: "collect", from, id: m.id }
-        : "invalid_message"
     case "snapshot": {
-      const snapshot = m.snapshot as Snapshot
-      if (typeof m.id !== "string" || typeof snapshot !== "object" || snapshot === null) {
-        return "invalid_snapshot"
-      }
+      if (typeof m.id !== "string" || m.id.length > 200) return "invalid_message"
+      const snapshot = m.snapshot as Snapshot | undefined
+      if (snapshot === undefined && m.kind === "collect") return { kind: "collect", from, id: m.id, snapshot }
+      if (typeof snapshot !== "object" || snapshot === null) return "invalid_snapshot"
       if (snapshot.v !== snapshotVersion) return "incompatible_isolate"
-      return { kind: "snapshot", from, id: m.id, snapshot }
+      return { kind: m.kind, from, id: m.id, snapshot }
     }
     default:
       return "invalid_message"
@@ -154,11 +153,12 @@ export class Aggregator {
         case "serving":
           if (peer !== undefined) {
             peer.serving = message.serving
-            if (message.serving !== undefined) for (const wake of this.serverWaiters) wake()
+            if (message.serving !== undefined) { for (const wake of this.serverWaiters) wake() }
           }
           if (message.kind === "hello") this.post({ kind: "here", serving: this.serving })
           return
         case "collect":
+          if (peer !== undefined && message.snapshot !== undefined) peer.snapshot = message.snapshot
           return this.answer(message.id)
         case "snapshot": {
           if (peer !== undefined) peer.snapshot = message.snapshot
@@ -232,16 +232,20 @@ export class Aggregator {
     }
   }
 
-  /** Answers a `collect` with this isolate's snapshot. */
-  private answer(id: string): void {
-    let snapshot: Snapshot
+  /** This isolate's snapshot, or `undefined` (a counted drop) when it cannot be taken. */
+  private snapshot(): Snapshot | undefined {
     try {
-      snapshot = takeSnapshot(this.store, this.context, this.id, localOnly)
+      return takeSnapshot(this.store, this.context, this.id, localOnly)
     } catch {
       this.store.drop(dropMetric, "snapshot_failed")
-      return
+      return undefined
     }
-    this.post({ kind: "snapshot", id, snapshot })
+  }
+
+  /** Answers a `collect` with this isolate's snapshot. */
+  private answer(id: string): void {
+    const snapshot = this.snapshot()
+    if (snapshot !== undefined) this.post({ kind: "snapshot", id, snapshot })
   }
 
   /**
@@ -256,7 +260,8 @@ export class Aggregator {
     const id = `${this.id}:${this.sequence++}`
     const pending: Pending = { waiting, answered: new Set(), resume: undefined }
     this.pending.set(id, pending)
-    this.post({ kind: "collect", id })
+    // The request carries this isolate's own snapshot, so that every isolate knows everyone's last values.
+    this.post({ kind: "collect", id, snapshot: this.snapshot() })
     return Effect.callback<void>((resume) => {
       if (pending.waiting.size === 0) return resume(Effect.void)
       pending.resume = () => resume(Effect.void)
