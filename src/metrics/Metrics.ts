@@ -43,12 +43,13 @@ import {
   ragCacheHitsTotalDef,
   ragCacheMissesTotalDef,
 } from "./internal/catalogue.ts"
-import type { MetricsOptions } from "./internal/options.ts"
+import type { AggregateIsolatesOptions, MetricsOptions } from "./internal/options.ts"
 import { buildStore, globalStore } from "./internal/service.ts"
 import { type HistogramValue, Store, type Watcher } from "./internal/store.ts"
 
 export { MetricDefinitionError }
 export type {
+  AggregateIsolatesOptions,
   DefinitionRule,
   GaugeAggregation,
   HistogramValue,

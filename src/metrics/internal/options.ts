@@ -82,6 +82,20 @@ export interface ServerOptions extends HandlerOptions {
  * Options of `aggregateIsolates`: how the isolates of one process (the workers of
  * `deno serve --parallel`) find each other and how long a scrape waits for them.
  *
+ * @example One isolate: nothing to wait for, the scrape reports it
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Metrics, Prometheus } from "@stagetrace/stagetrace"
+ *
+ * const text = await Effect.runPromise(
+ *   Prometheus.format().pipe(
+ *     Effect.provide(Metrics.layer({ aggregateIsolates: { channel: "docs-example", timeout: "250 millis" } })),
+ *   ),
+ * )
+ * assert.match(text, /stagetrace_metric_isolates\{status="fresh"\} 1/)
+ * ```
+ *
  * @category configuration
  * @since 0.1.0
  */
