@@ -4,7 +4,7 @@
  * hands the scrape to.
  *
  * ```sh
- * deno serve --parallel --allow-net --allow-env examples/parallel_serve.ts   # DENO_JOBS=4 for 4 workers
+ * deno serve --parallel --allow-net examples/parallel_serve.ts   # DENO_JOBS=4 for 4 workers
  * for i in $(seq 20); do curl -s localhost:8000/chat > /dev/null; done
  * curl -s localhost:8000/metrics | grep -E '^(stagetrace_requests_total|stagetrace_metric_isolates)'
  * ```

@@ -9,7 +9,7 @@
  * Every process the test starts is killed (and awaited) before the test ends.
  */
 import assert from "node:assert/strict"
-import { freePort, waitFor } from "./prometheus_helpers.ts"
+import { findBinary, freePort, waitFor } from "./prometheus_helpers.ts"
 
 const fixture = new URL("./fixtures/parallel_server.ts", import.meta.url).pathname
 const root = new URL("../../", import.meta.url).pathname
@@ -93,6 +93,25 @@ const get = async (url: string): Promise<{ status: number; worker: string; body:
   }
 }
 
+const promtool = findBinary("promtool")
+
+/** `promtool check metrics` on an exposition (Debian's `prometheus` package), when installed. */
+const promtoolCheck = async (exposition: string): Promise<string | undefined> => {
+  if (promtool === undefined) return undefined
+  const child = new Deno.Command(promtool, {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn()
+  const writer = child.stdin.getWriter()
+  await writer.write(new TextEncoder().encode(exposition))
+  await writer.close()
+  const { code, stdout, stderr } = await child.output()
+  const decoder = new TextDecoder()
+  return `${code === 0 ? "" : `exit ${code}: `}${decoder.decode(stdout)}${decoder.decode(stderr)}`
+}
+
 const value = (text: string, series: string): number | undefined => {
   const found = text.split("\n").find((l) => l.startsWith(series + " "))
   return found === undefined ? undefined : Number(found.slice(series.length + 1))
@@ -145,6 +164,8 @@ for (const workers of [2, 3]) {
           }
           assert.equal(value(scrape.body, fresh), workers)
           assert.equal(value(scrape.body, "stagetrace_requests_in_flight"), 0)
+          // The merged exposition is as valid as a single isolate's.
+          if (i === 0) assert.equal(await promtoolCheck(scrape.body) ?? "", "")
         }
       } catch (error) {
         console.error(await service.stop())
