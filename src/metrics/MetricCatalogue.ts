@@ -337,3 +337,22 @@ export const exportQueued: Gauge = toolkit.exportQueuedDef
  * @since 0.1.0
  */
 export const exportQueueCapacity: Gauge = toolkit.exportQueueCapacityDef
+
+/**
+ * `stagetrace_metric_isolates{status}` (gauge): with `aggregateIsolates`, the isolates whose metrics the
+ * last scrape merged — `fresh` (answered in time, the answering isolate included), `stale` (did not
+ * answer; its last known values were served) and `missing` (no values known yet).
+ *
+ * @category toolkit
+ * @since 0.1.0
+ */
+export const metricIsolates: Gauge<"status"> = toolkit.metricIsolatesDef
+
+/**
+ * `stagetrace_metric_isolate_timeouts_total` (counter): with `aggregateIsolates`, the times an isolate
+ * did not answer a scrape within the timeout.
+ *
+ * @category toolkit
+ * @since 0.1.0
+ */
+export const metricIsolateTimeouts: Counter = toolkit.metricIsolateTimeoutsDef

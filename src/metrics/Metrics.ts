@@ -27,6 +27,7 @@ import type { TelemetryConfigError } from "../internal/config.ts"
 import {
   defineUnsafe as defineUnsafeImpl,
   type DefinitionRule,
+  type GaugeAggregation,
   type LabelValues,
   type MetricDefinition,
   MetricDefinitionError,
@@ -42,13 +43,15 @@ import {
   ragCacheHitsTotalDef,
   ragCacheMissesTotalDef,
 } from "./internal/catalogue.ts"
-import type { MetricsOptions } from "./internal/options.ts"
+import type { AggregateIsolatesOptions, MetricsOptions } from "./internal/options.ts"
 import { buildStore, globalStore } from "./internal/service.ts"
 import { type HistogramValue, Store, type Watcher } from "./internal/store.ts"
 
 export { MetricDefinitionError }
 export type {
+  AggregateIsolatesOptions,
   DefinitionRule,
+  GaugeAggregation,
   HistogramValue,
   LabelValues,
   MetricDefinition,

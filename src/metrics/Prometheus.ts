@@ -28,7 +28,7 @@ import {
   validateHandlerOptions,
   validateServerOptions,
 } from "./internal/options.ts"
-import { render } from "./internal/render.ts"
+import { renderScrape } from "./internal/render.ts"
 import {
   makeHandler,
   negotiate as negotiateImpl,
@@ -115,7 +115,7 @@ export const format = (format: Format = "text"): Effect.Effect<string> =>
   Effect.withFiber((fiber) => {
     const store = storeOf(fiber.getRef(Metrics))
     if (store === undefined) return Effect.succeed(format === "openmetrics" ? "# EOF\n" : "")
-    return Effect.succeed(render(store, fiber.context, format === "openmetrics"))
+    return renderScrape(store, fiber.context, format === "openmetrics")
   })
 
 /**

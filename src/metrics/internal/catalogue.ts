@@ -131,6 +131,8 @@ export const systemCpuUsagePercentDef = defineUnsafe({
   description:
     "CPU time used by this process over the last refresh interval (at most 10 s), in percent of one core",
   unit: "percent",
+  // Every isolate of a process reads the same process-wide figure.
+  aggregation: "max",
 })
 
 export const systemMemoryUsageBytesDef = defineUnsafe({
@@ -153,6 +155,8 @@ export const circuitBreakerStateDef = defineUnsafe({
   type: "gauge",
   description: "Circuit breaker state, by breaker name (0 closed, 1 open, 2 half-open)",
   labels: ["name"],
+  // Isolates each have their breaker: show the one furthest from closed.
+  aggregation: "max",
 })
 
 export const circuitBreakerTripsTotalDef = defineUnsafe({

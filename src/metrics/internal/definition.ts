@@ -44,6 +44,7 @@ export type DefinitionRule =
   | "buckets_empty"
   | "buckets_finite"
   | "buckets_increasing"
+  | "aggregation_type"
 
 /** The fields of `MetricDefinitionError`. */
 interface MetricDefinitionErrorFields {
@@ -128,7 +129,23 @@ export interface MetricSpec<T extends MetricType, L extends string> {
    * @default [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
    */
   readonly buckets?: ReadonlyArray<number> | undefined
+  /**
+   * How a gauge's values from several isolates combine when metrics are aggregated across isolates
+   * (`aggregateIsolates`, for `deno serve --parallel`): `"sum"` for what each isolate holds on its own
+   * (connections, queue lengths, requests in flight), `"max"` or `"min"` for a value every isolate
+   * reads the same (a process-wide figure, a version). Counters and histograms always sum.
+   * @default "sum"
+   */
+  readonly aggregation?: GaugeAggregation | undefined
 }
+
+/**
+ * How the values of one gauge series from several isolates combine into one.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type GaugeAggregation = "sum" | "max" | "min"
 
 /**
  * A validated metric definition, made by `Metrics.define` or `Metrics.defineUnsafe`. It describes a metric;
@@ -150,6 +167,8 @@ export interface MetricDefinition<T extends MetricType = MetricType, L extends s
   readonly labels: ReadonlyArray<L>
   /** Bucket upper bounds of a histogram (without `+Inf`); `undefined` for counters and gauges. */
   readonly buckets: ReadonlyArray<number> | undefined
+  /** How a gauge combines across isolates (`"sum"` for counters and histograms). */
+  readonly aggregation: GaugeAggregation
 }
 
 /** Prometheus' default histogram buckets (seconds). */
@@ -176,6 +195,7 @@ export class DefinitionImpl<T extends MetricType = MetricType, L extends string 
   readonly unit: string | undefined
   readonly labels: ReadonlyArray<L>
   readonly buckets: ReadonlyArray<number> | undefined
+  readonly aggregation: GaugeAggregation
   /** One-entry cache: the store this definition was last resolved in, and its family there. */
   cacheStore: unknown = undefined
   cacheFamily: unknown = undefined
@@ -189,6 +209,7 @@ export class DefinitionImpl<T extends MetricType = MetricType, L extends string 
     this.buckets = spec.type === "histogram"
       ? Object.freeze([...(spec.buckets ?? defaultBuckets)])
       : undefined
+    this.aggregation = spec.aggregation ?? "sum"
   }
 
   toJSON(): unknown {
@@ -267,6 +288,7 @@ interface DecodedSpec {
   readonly unit?: string | undefined
   readonly labels?: ReadonlyArray<string> | undefined
   readonly buckets?: ReadonlyArray<number> | undefined
+  readonly aggregation?: GaugeAggregation | undefined
 }
 
 const baseName = (spec: DecodedSpec): string =>
@@ -409,6 +431,14 @@ const rules: ReadonlyArray<Rule> = [
         ? "buckets must be sorted in strictly increasing order"
         : undefined,
   },
+  {
+    id: "aggregation_type",
+    field: "aggregation",
+    test: (s) =>
+      s.aggregation !== undefined && s.aggregation !== "sum" && s.type !== "gauge"
+        ? "only gauges choose how isolates combine (counters and histograms always sum)"
+        : undefined,
+  },
 ]
 
 const SpecSchema = Schema.Struct({
@@ -418,6 +448,7 @@ const SpecSchema = Schema.Struct({
   unit: Schema.optional(Schema.UndefinedOr(Schema.String)),
   labels: Schema.optional(Schema.UndefinedOr(Schema.Array(Schema.String))),
   buckets: Schema.optional(Schema.UndefinedOr(Schema.Array(Schema.Number))),
+  aggregation: Schema.optional(Schema.UndefinedOr(Schema.Literals(["sum", "max", "min"]))),
 }).check(
   ...(rules.map((rule) =>
     Schema.makeFilter<DecodedSpec>(

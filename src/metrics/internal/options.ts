@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import {
   Bool,
+  durationOption,
   type Env,
   envBoolean,
   envError,
@@ -78,6 +79,43 @@ export interface ServerOptions extends HandlerOptions {
 }
 
 /**
+ * Options of `aggregateIsolates`: how the isolates of one process (the workers of
+ * `deno serve --parallel`) find each other and how long a scrape waits for them.
+ *
+ * @example One isolate: nothing to wait for, the scrape reports it
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Metrics, Prometheus } from "@stagetrace/stagetrace"
+ *
+ * const text = await Effect.runPromise(
+ *   Prometheus.format().pipe(
+ *     Effect.provide(Metrics.layer({ aggregateIsolates: { channel: "docs-example", timeout: "250 millis" } })),
+ *   ),
+ * )
+ * assert.match(text, /stagetrace_metric_isolates\{status="fresh"\} 1/)
+ * ```
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export interface AggregateIsolatesOptions {
+  /**
+   * The `BroadcastChannel` the isolates meet on: isolates (and layers) that use the same name aggregate
+   * together, so give each independent application its own.
+   * @default `"stagetrace:metrics:" + Deno.mainModule` (shared by the workers of one `deno serve --parallel`)
+   */
+  readonly channel?: string | undefined
+  /**
+   * How long a scrape waits for the other isolates' answers, at most 60 seconds. An isolate that does
+   * not answer in time is served with its last known values and counted in
+   * `stagetrace_metric_isolate_timeouts_total`; the next scrapes do not wait for it until it answers again.
+   * @default "500 millis"
+   */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/**
  * Metric options of `Telemetry.layer` (and of `Metrics.layer`).
  *
  * @category configuration
@@ -119,6 +157,22 @@ export interface MetricsOptions {
    * @default false
    */
   readonly prometheus?: boolean | ServerOptions | undefined
+  /**
+   * Answer scrapes for every isolate of the process, for `deno serve --parallel` (where each worker
+   * isolate has its own metrics and a scrape of the shared port reaches one of them at random): the
+   * isolate that gets a scrape (or runs `Prometheus.format`) asks the others over a `BroadcastChannel`,
+   * waits at most `timeout`, and serves their metrics merged — counters and histograms summed, gauges as
+   * their definition's `aggregation` says. The `prometheus` server then binds with `SO_REUSEPORT` so every
+   * isolate can listen on its port. With a single isolate nothing waits. `true` for the defaults.
+   * @default false
+   */
+  readonly aggregateIsolates?: boolean | AggregateIsolatesOptions | undefined
+}
+
+/** Validated aggregation options. */
+export interface AggregateConfig {
+  readonly channel: string
+  readonly timeoutMs: number
 }
 
 /** Validated handler options. */
@@ -143,6 +197,7 @@ export interface MetricsConfig {
   readonly requestDuration: DefinitionImpl
   readonly systemMetrics: boolean
   readonly prometheus: ServerConfig | undefined
+  readonly aggregate: AggregateConfig | undefined
 }
 
 /** Default values. */
@@ -152,7 +207,51 @@ export const defaults = {
   port: 9464,
   hostname: "127.0.0.1",
   path: "/metrics",
+  aggregateTimeoutMs: 500,
 } as const
+
+/** The default channel of `aggregateIsolates`: one per main module. */
+export const defaultChannel = (): string => {
+  let main = ""
+  try {
+    main = Deno.mainModule
+  } catch {
+    // not readable here: one channel for the process
+  }
+  return "stagetrace:metrics:" + main
+}
+
+/** Validates `aggregateIsolates`. */
+export const validateAggregateOptions = (
+  value: boolean | AggregateIsolatesOptions | undefined,
+): Effect.Effect<AggregateConfig | undefined, TelemetryConfigError> =>
+  Effect.gen(function* () {
+    if (value === undefined || value === false) return undefined
+    if (value !== true && (typeof value !== "object" || value === null)) {
+      return yield* Effect.fail(
+        optionError("aggregateIsolates", value, "Expected a boolean or { channel, timeout }"),
+      )
+    }
+    const options = value === true ? {} : value
+    const channel = options.channel ?? defaultChannel()
+    if (typeof channel !== "string" || channel.trim() === "" || channel.length > 512) {
+      return yield* Effect.fail(
+        optionError(
+          "aggregateIsolates.channel",
+          channel,
+          "Expected a non-empty name of at most 512 characters",
+        ),
+      )
+    }
+    const timeoutMs = (yield* durationOption("aggregateIsolates.timeout", options.timeout)) ??
+      defaults.aggregateTimeoutMs
+    if (!(timeoutMs > 0) || timeoutMs > 60_000) {
+      return yield* Effect.fail(
+        optionError("aggregateIsolates.timeout", options.timeout, "Expected a duration in (0, 60 seconds]"),
+      )
+    }
+    return { channel, timeoutMs }
+  })
 
 const formatChoices: ReadonlyArray<FormatChoice> = ["negotiate", "text", "openmetrics"]
 
@@ -270,6 +369,7 @@ export const validateMetricsOptions = (
       }
       prometheus = yield* validateServerOptions(server, "prometheus.")
     }
+    const aggregate = yield* validateAggregateOptions(options.aggregateIsolates)
     return {
       enabled,
       maxSeriesPerMetric,
@@ -278,6 +378,7 @@ export const validateMetricsOptions = (
       requestDuration,
       systemMetrics,
       prometheus,
+      aggregate,
     }
   })
 
@@ -299,6 +400,7 @@ export const environmentVariables: ReadonlyArray<string> = [
   "OTEL_EXPORTER_PROMETHEUS_HOST",
   "OTEL_EXPORTER_PROMETHEUS_PORT",
   "STAGETRACE_PROMETHEUS_BEARER_TOKEN",
+  "STAGETRACE_METRICS_AGGREGATE_ISOLATES",
 ]
 
 /** A duration variable: a number of milliseconds or a duration such as `10 minutes`; `infinity` disables. */
@@ -342,6 +444,8 @@ export const fromEnv = (env: Env): Effect.Effect<Partial<MetricsOptions>, Teleme
         )
       }
     }
+    const aggregate = yield* envBoolean(env, ["STAGETRACE_METRICS_AGGREGATE_ISOLATES"])
+    if (aggregate !== undefined) out.aggregateIsolates = aggregate
     const token = envString(env, ["STAGETRACE_PROMETHEUS_BEARER_TOKEN"])
     if (listed || port !== undefined) {
       const server: { -readonly [K in keyof ServerOptions]: ServerOptions[K] } = {}

@@ -8,6 +8,7 @@
  * @internal
  */
 import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import type * as Metric from "effect/Metric"
 import {
   escapeHelp,
@@ -19,8 +20,16 @@ import {
   type Store,
 } from "./store.ts"
 
-/** Renders `store` (and the other metrics of its registry) in the text format or OpenMetrics. */
-export const render = (store: Store, context: Context.Context<never>, om: boolean): string => {
+/**
+ * Renders `store` (and the other metrics of `registry`, by default its own) in the text format or
+ * OpenMetrics.
+ */
+export const render = (
+  store: Store,
+  context: Context.Context<never>,
+  om: boolean,
+  registry: Metric.MetricRegistry | undefined = store.config.registry,
+): string => {
   store.refresh()
   let out = ""
   const names = new Set<string>()
@@ -31,9 +40,30 @@ export const render = (store: Store, context: Context.Context<never>, om: boolea
     out += renderFamily(family, om)
     names.add(om ? family.omName : family.textName)
   }
-  const registry = store.config.registry
   if (registry !== undefined && registry.size > 0) out += renderForeign(store, registry, context, om, names)
   return om ? out + "# EOF\n" : out
+}
+
+/**
+ * Renders `store` for a scrape: with `aggregateIsolates`, what every isolate of the process reports
+ * (after waiting for their answers, bounded by the timeout); otherwise the store alone, synchronously.
+ * A failure to merge is a counted drop and falls back to this isolate's metrics.
+ */
+export const renderScrape = (
+  store: Store,
+  context: Context.Context<never>,
+  om: boolean,
+): Effect.Effect<string> => {
+  const aggregator = store.aggregator
+  if (aggregator === undefined) return Effect.sync(() => render(store, context, om))
+  return Effect.map(aggregator.collect, (collected) => {
+    try {
+      return aggregator.render(collected, context, om)
+    } catch {
+      store.drop("aggregate_isolates", "merge_failed")
+      return render(store, context, om)
+    }
+  })
 }
 
 const renderFamily = (family: Family, om: boolean): string => {

@@ -4,13 +4,15 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { optionError, type TelemetryConfigError } from "../../internal/config.ts"
 import type { HandlerConfig, ServerConfig } from "./options.ts"
-import { render } from "./render.ts"
+import { render, renderScrape } from "./render.ts"
 import type { Store } from "./store.ts"
 
 /** Content type of the text format 0.0.4. */
@@ -64,6 +66,7 @@ export const makeHandler = (
   config: HandlerConfig,
 ): (request: Request) => Promise<Response> => {
   const token = config.bearerToken === undefined ? undefined : `Bearer ${Redacted.value(config.bearerToken)}`
+  const runWith = Effect.runPromiseExitWith(context)
   return (request: Request): Promise<Response> => {
     const method = request.method
     if (method !== "GET" && method !== "HEAD") {
@@ -80,29 +83,33 @@ export const makeHandler = (
       )
     }
     const format = config.format === "negotiate" ? negotiate(request.headers.get("accept")) : config.format
-    let body: string
-    try {
-      body = store === undefined ? (format === "openmetrics" ? "# EOF\n" : "") : render(
-        store,
-        context,
-        format === "openmetrics",
-      )
-    } catch (error) {
-      return Promise.resolve(
-        new Response(`Cannot render metrics: ${error instanceof Error ? error.message : String(error)}\n`, {
-          status: 500,
-        }),
-      )
-    }
-    return Promise.resolve(
+    const om = format === "openmetrics"
+    const respond = (body: string): Response =>
       new Response(method === "HEAD" ? null : body, {
         status: 200,
         headers: {
-          "content-type": format === "openmetrics" ? openMetricsContentType : textContentType,
+          "content-type": om ? openMetricsContentType : textContentType,
           "cache-control": "no-store",
         },
-      }),
-    )
+      })
+    const failed = (error: unknown): Response =>
+      new Response(`Cannot render metrics: ${error instanceof Error ? error.message : String(error)}\n`, {
+        status: 500,
+      })
+    if (store?.aggregator !== undefined) {
+      // Across isolates: wait (bounded) for the other isolates' answers.
+      return runWith(renderScrape(store, context, om)).then(
+        (exit) => (Exit.isSuccess(exit) ? respond(exit.value) : failed(Cause.squash(exit.cause))),
+        failed,
+      )
+    }
+    let body: string
+    try {
+      body = store === undefined ? (om ? "# EOF\n" : "") : render(store, context, om)
+    } catch (error) {
+      return Promise.resolve(failed(error))
+    }
+    return Promise.resolve(respond(body))
   }
 }
 
@@ -119,29 +126,52 @@ export const serve = (
   Effect.gen(function* () {
     const handle = makeHandler(store, context, config)
     const notFound = () => new Response("Not Found\n", { status: 404 })
-    const server = yield* Effect.acquireRelease(
-      Effect.suspend(() => {
+    const aggregator = store.aggregator
+    const address = `${config.hostname}:${config.port}`
+    const bound = yield* Effect.acquireRelease(
+      Effect.sync((): Deno.HttpServer<Deno.NetAddr> | Error => {
         try {
-          return Effect.succeed(
-            Deno.serve(
-              { hostname: config.hostname, port: config.port, onListen: () => {} },
-              (request) => (new URL(request.url).pathname === config.path ? handle(request) : notFound()),
-            ),
+          return Deno.serve(
+            { hostname: config.hostname, port: config.port, onListen: () => {} },
+            (request) => (new URL(request.url).pathname === config.path ? handle(request) : notFound()),
           )
         } catch (error) {
-          const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-          return Effect.fail(
-            optionError(
-              `${prefix}port`,
-              config.port,
-              `Cannot listen on ${config.hostname}:${config.port}: ${message}`,
-            ),
-          )
+          return error instanceof Error ? error : new Error(String(error))
         }
       }),
-      (server) => Effect.promise(() => server.shutdown()),
+      (server) => (server instanceof Error ? Effect.void : Effect.promise(() => server.shutdown())),
     )
-    const addr = server.addr
+    let addr: { readonly hostname: string; readonly port: number }
+    if (bound instanceof Error) {
+      // Aggregating isolates of one process (`deno serve --parallel`) all start this server: the first
+      // binds the port, and since it answers for every isolate, the others only check that it is one of
+      // them (not a stranger holding the port).
+      const shared = bound instanceof Deno.errors.AddrInUse && aggregator !== undefined &&
+        config.port !== 0 &&
+        (yield* aggregator.awaitServer(address))
+      if (!shared) {
+        return yield* Effect.fail(
+          optionError(
+            `${prefix}port`,
+            config.port,
+            `Cannot listen on ${address}: ${bound.name}: ${bound.message}` +
+              (bound instanceof Deno.errors.AddrInUse
+                ? aggregator === undefined
+                  ? " (under `deno serve --parallel` every isolate starts this server: set aggregateIsolates " +
+                    "so that they share it and answer for each other)"
+                  : " (and no other isolate on the aggregateIsolates channel serves it)"
+                : ""),
+          ),
+        )
+      }
+      addr = { hostname: config.hostname, port: config.port }
+    } else {
+      addr = bound.addr
+      if (aggregator !== undefined) {
+        aggregator.announceServing(address)
+        yield* Effect.addFinalizer(() => Effect.sync(() => aggregator.announceServing(undefined)))
+      }
+    }
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
     store.server = {
       hostname: addr.hostname,

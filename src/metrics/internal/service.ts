@@ -13,6 +13,7 @@ import process from "node:process"
 import type { TelemetryConfigError } from "../../internal/config.ts"
 import type { RedactorLike } from "../../internal/slots.ts"
 import { type MetricsConfig, type MetricsOptions, validateMetricsOptions } from "./options.ts"
+import { Aggregator } from "./isolates.ts"
 import { serve } from "./server.ts"
 import { Store } from "./store.ts"
 import { systemCpuUsagePercentDef, systemMemoryUsageBytesDef } from "./catalogue.ts"
@@ -64,10 +65,22 @@ export const buildStore = (
     yield* Effect.forkScoped(
       Effect.forever(Effect.sleep(tickMs).pipe(Effect.andThen(Effect.sync(() => store.tick(tickMs))))),
     )
-    if (config.prometheus !== undefined) {
-      const context = yield* Effect.context<never>()
-      yield* serve(store, context, config.prometheus, "prometheus.")
+    const context = yield* Effect.context<never>()
+    const aggregate = config.aggregate
+    if (aggregate !== undefined) {
+      // Opened before the server (which binds with SO_REUSEPORT when aggregating), closed after it.
+      yield* Effect.acquireRelease(
+        Effect.sync(
+          () => (store.aggregator = new Aggregator(store, context, aggregate, config.maxSeriesPerMetric)),
+        ),
+        (aggregator) =>
+          Effect.sync(() => {
+            aggregator.close()
+            store.aggregator = undefined
+          }),
+      )
     }
+    if (config.prometheus !== undefined) yield* serve(store, context, config.prometheus, "prometheus.")
     return { store, config }
   })
 

@@ -12,6 +12,7 @@
 import * as Context from "effect/Context"
 import * as Metric from "effect/Metric"
 import type { RedactorLike } from "../../internal/slots.ts"
+import type { Aggregator } from "./isolates.ts"
 import { type DefinitionImpl, isDefinition, type MetricDefinition } from "./definition.ts"
 import { metricDroppedSamplesDef, metricSeriesOverflowDef } from "./toolkit.ts"
 
@@ -372,6 +373,11 @@ export class Family {
 
   private overflow(): Series {
     if (!this.internal) store_overflow(this)
+    return this.overflowTarget()
+  }
+
+  /** The overflow series, created on first use, without counting an overflow (merging snapshots). */
+  overflowTarget(): Series {
     let series = this.overflowSeries
     if (series === undefined) {
       series = new Series(this, [], [], true)
@@ -513,6 +519,8 @@ export class Store {
   readonly collectors: Array<() => void> = []
   /** The address of the Prometheus server serving this store, once one listens. */
   server: { readonly hostname: string; readonly port: number; readonly url: string } | undefined = undefined
+  /** Aggregation across isolates (`aggregateIsolates`), while the layer that opened it lives. */
+  aggregator: Aggregator | undefined = undefined
   private readonly registryContext: Context.Context<never> | undefined
 
   constructor(config: StoreConfig) {

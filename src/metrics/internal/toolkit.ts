@@ -130,6 +130,21 @@ export const exportQueueCapacityDef = defineUnsafe({
   description: "Total capacity of the export queues",
 })
 
+export const metricIsolatesDef = defineUnsafe({
+  name: "stagetrace_metric_isolates",
+  type: "gauge",
+  description: "Isolates whose metrics the last scrape merged (aggregateIsolates), by status: " +
+    "fresh (answered in time, this one included), stale (last known values served), missing (no values yet)",
+  labels: ["status"],
+})
+
+export const metricIsolateTimeoutsDef = defineUnsafe({
+  name: "stagetrace_metric_isolate_timeouts_total",
+  type: "counter",
+  description:
+    "Times an isolate did not answer a scrape in time (aggregateIsolates); its last known values were served",
+})
+
 /** Every toolkit definition, in catalogue order. */
 export const toolkitDefinitions = [
   stageDurationDef,
@@ -147,4 +162,6 @@ export const toolkitDefinitions = [
   exportFailuresDef,
   exportQueuedDef,
   exportQueueCapacityDef,
+  metricIsolatesDef,
+  metricIsolateTimeoutsDef,
 ] as const
