@@ -120,6 +120,19 @@ export const durationOption = (
   return Effect.succeed(ms)
 }
 
+/** A `Duration.Input` option that must be positive, in milliseconds; `undefined` when absent. */
+export const positiveDurationOption = (
+  name: string,
+  value: Duration.Input | undefined,
+): Effect.Effect<number | undefined, TelemetryConfigError> =>
+  Effect.flatMap(
+    durationOption(name, value),
+    (ms) =>
+      ms === undefined || ms > 0
+        ? Effect.succeed(ms)
+        : Effect.fail(optionError(name, value, "Expected a positive duration")),
+  )
+
 const issueText = (exit: Exit.Exit<unknown, Schema.SchemaError>): string => {
   if (Exit.isSuccess(exit)) return ""
   const error = exit.cause.reasons.find((r) => r._tag === "Fail")

@@ -11,7 +11,6 @@ import { BudgetsSlot } from "../../budget/internal/state.ts"
 import { summaryAt as errorSummaryAt } from "../../errors/internal/state.ts"
 import { ErrorsSlot } from "../../errors/internal/state.ts"
 import {
-  durationOption,
   type Env,
   envError,
   envNumber,
@@ -20,10 +19,11 @@ import {
   option,
   optionalOption,
   optionError,
+  positiveDurationOption,
   PositiveInt,
   type TelemetryConfigError,
 } from "../../internal/config.ts"
-import { durationFromEnv } from "../../internal/envDuration.ts"
+import { envPositiveDuration } from "../../internal/envDuration.ts"
 import { type Recorder, Slot } from "../../internal/recorder.ts"
 import { ExportStatsSlot } from "../../internal/slots.ts"
 import type { Concern } from "../../telemetry/internal/concern.ts"
@@ -123,10 +123,7 @@ export const validateHealth = (
         optionError("health.errorCritical", errorCritical, "Expected at least errorWarning"),
       )
     }
-    const windowMs = (yield* durationOption("health.window", value.window)) ?? d.windowMs
-    if (!(windowMs > 0)) {
-      return yield* Effect.fail(optionError("health.window", value.window, "Expected a positive duration"))
-    }
+    const windowMs = (yield* positiveDurationOption("health.window", value.window)) ?? d.windowMs
     return {
       memoryWarningPercent,
       memoryCriticalPercent,
@@ -186,16 +183,11 @@ export const healthFromEnv = (env: Env): Effect.Effect<Partial<TelemetryOptions>
       }
       health.rssLimit = bytes
     }
-    const window = firstSet(env, ["STAGETRACE_HEALTH_WINDOW"])
-    if (window !== undefined) {
-      const ms = durationFromEnv(window[1])
-      if (ms === undefined || !(ms > 0)) {
-        return yield* Effect.fail(
-          envError(window[0], window[1], 'Expected a duration such as "1 hour" or "60m"'),
-        )
-      }
-      health.window = ms
-    }
+    health.window = yield* envPositiveDuration(
+      env,
+      ["STAGETRACE_HEALTH_WINDOW"],
+      'Expected a duration such as "1 hour" or "60m"',
+    )
     for (const key of Object.keys(health)) if (health[key] === undefined) delete health[key]
     return Object.keys(health).length > 0 ? { health: health as TelemetryOptions["health"] } : {}
   })
