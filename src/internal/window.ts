@@ -50,6 +50,23 @@ class Ring {
     this.index = new Float64Array(size).fill(-Infinity)
     this.buckets = Array.from({ length: size }, () => new Map())
   }
+
+  /**
+   * The vectors of the bucket that holds `nowMs`, emptied first when its slot still holds an older bucket;
+   * `undefined` when the slot already holds a newer one (the event is older than the ring).
+   */
+  bucketAt(nowMs: number): Map<number, Float64Array> | undefined {
+    const bucket = Math.floor(nowMs / this.widthMs)
+    const slot = mod(bucket, this.index.length)
+    const stored = this.index[slot]!
+    const map = this.buckets[slot]!
+    if (stored !== bucket) {
+      if (stored > bucket) return undefined
+      this.index[slot] = bucket
+      map.clear()
+    }
+    return map
+  }
 }
 
 /** Per-key vectors of numbers aggregated over tiered time buckets. */
@@ -94,15 +111,8 @@ export class WindowStore {
   add(keyId: number, nowMs: number, values: ReadonlyArray<number>): void {
     const kinds = this.kinds
     for (const ring of this.rings) {
-      const bucket = Math.floor(nowMs / ring.widthMs)
-      const slot = mod(bucket, ring.index.length)
-      const stored = ring.index[slot]!
-      const map = ring.buckets[slot]!
-      if (stored !== bucket) {
-        if (stored > bucket) continue
-        ring.index[slot] = bucket
-        map.clear()
-      }
+      const map = ring.bucketAt(nowMs)
+      if (map === undefined) continue
       let vector = map.get(keyId)
       if (vector === undefined) {
         vector = new Float64Array(kinds.length)
@@ -123,15 +133,8 @@ export class WindowStore {
   addOne(keyId: number, nowMs: number, field: number, amount: number = 1): void {
     const width = this.kinds.length
     for (const ring of this.rings) {
-      const bucket = Math.floor(nowMs / ring.widthMs)
-      const slot = mod(bucket, ring.index.length)
-      const stored = ring.index[slot]!
-      const map = ring.buckets[slot]!
-      if (stored !== bucket) {
-        if (stored > bucket) continue
-        ring.index[slot] = bucket
-        map.clear()
-      }
+      const map = ring.bucketAt(nowMs)
+      if (map === undefined) continue
       let vector = map.get(keyId)
       if (vector === undefined) {
         vector = new Float64Array(width)
