@@ -92,7 +92,8 @@ export const outcomeOfExit = (exit: Exit.Exit<unknown, unknown>): SpanOutcome =>
 
 const endedOf = (span: FinishedSpan) => span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
 
-const redactAttr = (redactor: RedactorLike | undefined, key: string, value: unknown): unknown =>
+/** An attribute value as exported: redacted when a redactor is installed. */
+export const redactAttr = (redactor: RedactorLike | undefined, key: string, value: unknown): unknown =>
   redactor === undefined ? value : redactor.redactValue(key, value)
 
 // ---------------------------------------------------------------------------------------------------------
@@ -162,6 +163,25 @@ export const protoResourceAndScope = (
   const scopeBytes = w.finish()
   w.reset()
   return { resource: resourceBytes, scope: scopeBytes }
+}
+
+/**
+ * Writes one `ResourceSpans`/`ResourceMetrics`/`ResourceLogs` (field 1 of the export request) holding the
+ * cached resource and one scope entry with the cached scope, whose records `records` writes (field 2 of the
+ * scope entry). The three signals share this layout.
+ */
+export const protoResourceScope = (
+  w: ProtoWriter,
+  cached: { readonly resource: Uint8Array; readonly scope: Uint8Array },
+  records: () => void,
+): void => {
+  const resource = w.begin(1, 5)
+  w.raw(cached.resource)
+  const scope = w.begin(2, 5)
+  w.raw(cached.scope)
+  records()
+  w.end(scope, 5)
+  w.end(resource, 5)
 }
 
 const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
@@ -236,13 +256,9 @@ export const encodeTracesProto = (
   redactor: RedactorLike | undefined,
 ): Uint8Array => {
   w.reset()
-  const resourceSpans = w.begin(1, 5)
-  w.raw(cached.resource)
-  const scopeSpans = w.begin(2, 5)
-  w.raw(cached.scope)
-  for (let i = 0; i < spans.length; i++) protoSpan(w, spans[i]!, redactor)
-  w.end(scopeSpans, 5)
-  w.end(resourceSpans, 5)
+  protoResourceScope(w, cached, () => {
+    for (let i = 0; i < spans.length; i++) protoSpan(w, spans[i]!, redactor)
+  })
   return w.finish()
 }
 
