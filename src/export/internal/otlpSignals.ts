@@ -9,6 +9,7 @@ import type * as Metric from "effect/Metric"
 import type { RedactorLike } from "../../internal/slots.ts"
 import type { ProtoWriter } from "./protobuf.ts"
 import {
+  type CachedResource,
   jsonAnyValue,
   jsonAttributes,
   jsonString,
@@ -97,7 +98,7 @@ const histogramCounts = (state: Metric.HistogramState): { bounds: Array<number>;
 /** Encodes metric snapshots as an `ExportMetricsServiceRequest` (protobuf). */
 export const encodeMetricsProto = (
   w: ProtoWriter,
-  cached: { readonly resource: Uint8Array; readonly scope: Uint8Array },
+  cached: CachedResource<Uint8Array>,
   batches: ReadonlyArray<MetricBatch>,
   redactor: RedactorLike | undefined,
 ): Uint8Array => {
@@ -218,7 +219,7 @@ const jsonNumberPoint = (
 
 /** Encodes metric snapshots as an `ExportMetricsServiceRequest` in OTLP/JSON. */
 export const encodeMetricsJson = (
-  cached: { readonly resource: string; readonly scope: string },
+  cached: CachedResource<string>,
   batches: ReadonlyArray<MetricBatch>,
   redactor: RedactorLike | undefined,
 ): string => {
@@ -311,7 +312,7 @@ const redactBody = (body: unknown, redactor: RedactorLike | undefined): unknown 
 /** Encodes log records as an `ExportLogsServiceRequest` (protobuf). */
 export const encodeLogsProto = (
   w: ProtoWriter,
-  cached: { readonly resource: Uint8Array; readonly scope: Uint8Array },
+  cached: CachedResource<Uint8Array>,
   logs: ReadonlyArray<LogItem>,
   redactor: RedactorLike | undefined,
 ): Uint8Array => {
@@ -341,7 +342,7 @@ const protoLogRecord = (w: ProtoWriter, log: LogItem, redactor: RedactorLike | u
 
 /** Encodes log records as an `ExportLogsServiceRequest` in OTLP/JSON. */
 export const encodeLogsJson = (
-  cached: { readonly resource: string; readonly scope: string },
+  cached: CachedResource<string>,
   logs: ReadonlyArray<LogItem>,
   redactor: RedactorLike | undefined,
 ): string => {

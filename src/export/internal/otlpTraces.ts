@@ -28,6 +28,15 @@ export interface FinishedSpan {
   readonly traceState?: string | undefined
 }
 
+/**
+ * The encoded resource and instrumentation scope, cached per exporter: protobuf messages (`Uint8Array`) or
+ * JSON members (`string`).
+ */
+export interface CachedResource<T> {
+  readonly resource: T
+  readonly scope: T
+}
+
 /** The resource and instrumentation scope every batch is reported under. */
 export interface OtlpResource {
   readonly attributes: ReadonlyArray<readonly [string, unknown]>
@@ -149,7 +158,7 @@ export const protoKeyValue = (w: ProtoWriter, field: number, key: string, value:
 export const protoResourceAndScope = (
   w: ProtoWriter,
   resource: OtlpResource,
-): { readonly resource: Uint8Array; readonly scope: Uint8Array } => {
+): CachedResource<Uint8Array> => {
   w.reset()
   const r = w.begin(1, 2)
   for (const [key, value] of resource.attributes) protoKeyValue(w, 1, key, value)
@@ -172,7 +181,7 @@ export const protoResourceAndScope = (
  */
 export const protoResourceScope = (
   w: ProtoWriter,
-  cached: { readonly resource: Uint8Array; readonly scope: Uint8Array },
+  cached: CachedResource<Uint8Array>,
   records: () => void,
 ): void => {
   const resource = w.begin(1, 5)
@@ -251,7 +260,7 @@ const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | 
 /** Encodes spans as an `ExportTraceServiceRequest` (protobuf). */
 export const encodeTracesProto = (
   w: ProtoWriter,
-  cached: { readonly resource: Uint8Array; readonly scope: Uint8Array },
+  cached: CachedResource<Uint8Array>,
   spans: ArrayLike<FinishedSpan>,
   redactor: RedactorLike | undefined,
 ): Uint8Array => {
@@ -326,7 +335,7 @@ export const jsonAttributes = (
 /** The JSON `"resource":{…}` and `"scope":{…}` members, cached per exporter. */
 export const jsonResourceAndScope = (
   resource: OtlpResource,
-): { readonly resource: string; readonly scope: string } => ({
+): CachedResource<string> => ({
   resource: `"resource":{"attributes":[${jsonAttributes(resource.attributes, undefined)}]}`,
   scope: `"scope":{"name":${jsonString(resource.scopeName)},"version":${jsonString(resource.scopeVersion)}}`,
 })
@@ -477,7 +486,7 @@ const jsonSpanBytes = (w: JsonWriter, span: FinishedSpan, redactor: RedactorLike
 /** Encodes spans as an `ExportTraceServiceRequest` in OTLP/JSON (UTF-8 bytes). */
 export const encodeTracesJson = (
   w: JsonWriter,
-  cached: { readonly resource: string; readonly scope: string },
+  cached: CachedResource<string>,
   spans: ArrayLike<FinishedSpan>,
   redactor: RedactorLike | undefined,
 ): Uint8Array => {
