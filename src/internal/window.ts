@@ -13,8 +13,11 @@
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { CurrentRecorder, type Slot } from "./recorder.ts"
 
 /** One ring of buckets: `count` buckets of `widthMs` each cover `count × widthMs` of history. */
 export interface Tier {
@@ -276,3 +279,21 @@ export const windowMillis = (
   recorder.countDrop("invalid_window")
   return fallback
 }
+
+/**
+ * A summary of the windowed state a concern keeps under `slot` (`undefined` when the telemetry layer is
+ * not installed), over the window ending now: `summaryAt(state, windowMs, nowMs)` with the current fiber's
+ * recorder and clock, and `window` read by `windowMillis` (default `defaultMs`).
+ */
+export const windowSummary = <S, A>(
+  slot: Slot<S>,
+  window: Duration.Input | undefined,
+  defaultMs: number,
+  summaryAt: (state: S | undefined, windowMs: number, nowMs: number) => A,
+): Effect.Effect<A> =>
+  Effect.withFiber((fiber) => {
+    const recorder = fiber.getRef(CurrentRecorder)
+    const state = recorder.get(slot)
+    const nowMs = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    return Effect.succeed(summaryAt(state, windowMillis(window, defaultMs, recorder), nowMs))
+  })
