@@ -74,6 +74,33 @@ const Percent: Schema.Codec<number, unknown> = Schema.Finite.check(
   Schema.isLessThanOrEqualTo(100),
 ) as unknown as Schema.Codec<number, unknown>
 
+/**
+ * A warning and a critical threshold (`health.<warning>`, `health.<critical>`): the critical one defaults
+ * to at least the warning one, and may not be below it.
+ */
+const thresholds = (
+  warning: "memoryWarningPercent" | "errorWarning",
+  critical: "memoryCriticalPercent" | "errorCritical",
+  schema: Schema.Codec<number, unknown>,
+  value: NonNullable<TelemetryOptions["health"]>,
+): Effect.Effect<readonly [warning: number, critical: number], TelemetryConfigError> =>
+  Effect.gen(function* () {
+    const d = defaultHealthConfig
+    const warningValue = yield* option(`health.${warning}`, schema, value[warning], d[warning])
+    const criticalValue = yield* option(
+      `health.${critical}`,
+      schema,
+      value[critical],
+      Math.max(d[critical], warningValue),
+    )
+    if (criticalValue < warningValue) {
+      return yield* Effect.fail(
+        optionError(`health.${critical}`, criticalValue, `Expected at least ${warning}`),
+      )
+    }
+    return [warningValue, criticalValue] as const
+  })
+
 /** Validates the `health` option. */
 export const validateHealth = (
   value: TelemetryOptions["health"],
@@ -83,47 +110,21 @@ export const validateHealth = (
     if (typeof value !== "object" || value === null) {
       return yield* Effect.fail(optionError("health", value, "Expected health options"))
     }
-    const d = defaultHealthConfig
-    const memoryWarningPercent = yield* option(
-      "health.memoryWarningPercent",
+    const [memoryWarningPercent, memoryCriticalPercent] = yield* thresholds(
+      "memoryWarningPercent",
+      "memoryCriticalPercent",
       Percent,
-      value.memoryWarningPercent,
-      d.memoryWarningPercent,
+      value,
     )
-    const memoryCriticalPercent = yield* option(
-      "health.memoryCriticalPercent",
-      Percent,
-      value.memoryCriticalPercent,
-      Math.max(d.memoryCriticalPercent, memoryWarningPercent),
-    )
-    if (memoryCriticalPercent < memoryWarningPercent) {
-      return yield* Effect.fail(
-        optionError(
-          "health.memoryCriticalPercent",
-          memoryCriticalPercent,
-          "Expected at least memoryWarningPercent",
-        ),
-      )
-    }
     const rssLimitBytes = yield* optionalOption("health.rssLimit", PositiveInt, value.rssLimit)
-    const errorWarning = yield* option(
-      "health.errorWarning",
+    const [errorWarning, errorCritical] = yield* thresholds(
+      "errorWarning",
+      "errorCritical",
       NonNegativeInt,
-      value.errorWarning,
-      d.errorWarning,
+      value,
     )
-    const errorCritical = yield* option(
-      "health.errorCritical",
-      NonNegativeInt,
-      value.errorCritical,
-      Math.max(d.errorCritical, errorWarning),
-    )
-    if (errorCritical < errorWarning) {
-      return yield* Effect.fail(
-        optionError("health.errorCritical", errorCritical, "Expected at least errorWarning"),
-      )
-    }
-    const windowMs = (yield* positiveDurationOption("health.window", value.window)) ?? d.windowMs
+    const windowMs = (yield* positiveDurationOption("health.window", value.window)) ??
+      defaultHealthConfig.windowMs
     return {
       memoryWarningPercent,
       memoryCriticalPercent,
