@@ -1,7 +1,9 @@
 /**
  * Test helpers: `effectTest` runs an Effect test scoped, under `TestClock`, with a fresh metric registry;
- * `liveTest` does the same with the real clock (for real I/O).
+ * `liveTest` does the same with the real clock (for real I/O); `manualClock` is a clock that only moves
+ * when told to, for code that does not run under `TestClock` (promise APIs, generated logs).
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -57,3 +59,48 @@ export const typeAndMessage = (
   error: { readonly type: string; readonly message: string } | undefined,
 ): { type: string; message: string } | undefined =>
   error === undefined ? undefined : { type: error.type, message: error.message }
+
+/** A clock that only moves when told to. */
+export interface ManualClock {
+  readonly clock: Clock.Clock
+  /** Provides `clock` as Effect's `Clock`. */
+  readonly layer: Layer.Layer<never>
+  /** Moves the clock forward by `ms` milliseconds (fractions kept to the nanosecond). */
+  readonly advance: (ms: number) => void
+  /** The current time in epoch nanoseconds; assign to jump. */
+  nanos: bigint
+}
+
+/**
+ * A clock at epoch milliseconds `startMillis` that moves only with `advance` (or by assigning `nanos`):
+ * deterministic durations wherever `TestClock` cannot drive time. `sleep` never completes unless another is
+ * given.
+ */
+export const manualClock = (
+  startMillis: number,
+  sleep: Clock.Clock["sleep"] = () => Effect.never,
+): ManualClock => {
+  const time = { nanos: BigInt(startMillis) * 1_000_000n }
+  const clock: Clock.Clock = {
+    currentTimeMillisUnsafe: () => Number(time.nanos / 1_000_000n),
+    currentTimeMillis: Effect.sync(() => Number(time.nanos / 1_000_000n)),
+    currentTimeNanosUnsafe: () => time.nanos,
+    currentTimeNanos: Effect.sync(() => time.nanos),
+    monotonicTimeNanosUnsafe: () => time.nanos,
+    monotonicTimeNanos: Effect.sync(() => time.nanos),
+    sleep,
+  }
+  return {
+    clock,
+    layer: Layer.succeed(Clock.Clock, clock),
+    advance: (ms) => {
+      time.nanos += BigInt(Math.round(ms * 1_000_000))
+    },
+    get nanos() {
+      return time.nanos
+    },
+    set nanos(value) {
+      time.nanos = value
+    },
+  }
+}

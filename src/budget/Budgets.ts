@@ -19,11 +19,10 @@
  *
  * @module
  */
-import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { CurrentRecorder } from "../internal/recorder.ts"
-import { windowMillis } from "../internal/window.ts"
+import { windowSummary } from "../internal/window.ts"
 import { BudgetsSlot, summaryAt } from "./internal/state.ts"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -142,12 +141,7 @@ const dayMs = 86_400_000
  * @since 0.1.0
  */
 export const summary = (options?: SummaryOptions): Effect.Effect<BudgetSummary> =>
-  Effect.withFiber((fiber) => {
-    const recorder = fiber.getRef(CurrentRecorder)
-    const state = recorder.get(BudgetsSlot)
-    const nowMs = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-    return Effect.succeed(summaryAt(state, windowMillis(options?.window, dayMs, recorder), nowMs))
-  })
+  windowSummary(BudgetsSlot, options?.window, dayMs, summaryAt)
 
 /**
  * The budget that applies to a stage id or request name from the `budgets` table, in milliseconds

@@ -19,15 +19,13 @@
  * @module
  */
 import type * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import { CurrentRecorder } from "../internal/recorder.ts"
+import type * as Effect from "effect/Effect"
 import type { AlertOptions } from "./Alerts.ts"
 import type { ErrorCategory } from "./ErrorCategory.ts"
 import { classifyCause, classifyValue, compile, emptyRules } from "./internal/classify.ts"
 import { ErrorsSlot, summaryAt } from "./internal/state.ts"
-import { windowMillis } from "../internal/window.ts"
+import { windowSummary } from "../internal/window.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Models
@@ -329,9 +327,4 @@ const hourMs = 3_600_000
  * @since 0.1.0
  */
 export const summary = (options?: SummaryOptions): Effect.Effect<ErrorSummary> =>
-  Effect.withFiber((fiber) => {
-    const recorder = fiber.getRef(CurrentRecorder)
-    const state = recorder.get(ErrorsSlot)
-    const nowMs = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-    return Effect.succeed(summaryAt(state, windowMillis(options?.window, hourMs, recorder), nowMs))
-  })
+  windowSummary(ErrorsSlot, options?.window, hourMs, summaryAt)

@@ -19,7 +19,6 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Data from "effect/Data"
-import type * as Cause from "effect/Cause"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
@@ -34,6 +33,7 @@ import {
   type ServerConfig,
 } from "./internal/server.ts"
 import { DURATION_BOUNDARIES, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL } from "./internal/metrics.ts"
+import type { TaggedErrorClass } from "../internal/taggedError.ts"
 
 export { FetchError }
 
@@ -309,9 +309,7 @@ interface ServeErrorFields {
   readonly cause: unknown
 }
 
-const ServeErrorBase: new (
-  args: ServeErrorFields,
-) => Cause.YieldableError & { readonly _tag: "ServeError" } & Readonly<ServeErrorFields> = Data.TaggedError(
+const ServeErrorBase: TaggedErrorClass<"ServeError", ServeErrorFields> = Data.TaggedError(
   "ServeError",
 )<ServeErrorFields>
 

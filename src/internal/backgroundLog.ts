@@ -1,11 +1,14 @@
 /**
- * Logging from the hot path without running an effect there: a stage-end hook offers a log entry to a
- * bounded queue (synchronously; a full queue drops the entry and counts it on the recorder), and a
- * background fiber in the telemetry layer's scope writes the entries through Effect's `Logger`. When the
- * layer closes, the entries still queued are written before the fiber stops, so shutdown loses none.
+ * Logging from the hot path without running an effect there: a recorder hook offers a log entry to a
+ * bounded queue (synchronously; a full or closed queue drops the entry and counts it on the recorder), and a
+ * background fiber in the telemetry layer's scope takes the entries in batches and writes them through
+ * Effect's `Logger`. When the layer closes, the entries still queued are written before the fiber stops, so
+ * shutdown loses none.
  *
- * The fiber runs in the context the telemetry layer was built in: loggers provided around
- * `Telemetry.layer` (or by a concern layer merged before it) receive the entries.
+ * `make` writes with `Effect.logWithLevel` in the context the telemetry layer was built in: loggers
+ * provided around `Telemetry.layer` (or by the log concern, installed before) receive the entries, filtered
+ * by the minimum log level. `makeWith` is the same queue and fiber with a writer of the caller's (the log
+ * lifecycle records go to explicit loggers, with the time of the event).
  *
  * @internal
  */
@@ -32,9 +35,9 @@ export interface LogEntry {
 }
 
 /** The hot-path side of a background logger. */
-export interface BackgroundLog {
+export interface BackgroundLog<A = LogEntry> {
   /** Queues `entry`; returns `false` (and counts a drop) when the queue is full or closed. */
-  readonly offer: (entry: LogEntry) => boolean
+  readonly offer: (entry: A) => boolean
 }
 
 const write = (entry: LogEntry): Effect.Effect<void> =>
@@ -49,32 +52,49 @@ const write = (entry: LogEntry): Effect.Effect<void> =>
   })
 
 /**
- * Starts a background logger in the current scope. `dropReason` names the counter (on
- * `recorder.drops`) of entries dropped because `capacity` entries were already waiting.
+ * Starts a background writer in the current scope: entries offered are written by `write`, in order, from
+ * one fiber. `dropReason` names the counter (on `recorder.drops`) of entries dropped because `capacity`
+ * entries were already waiting, or because the scope was closing.
  */
-export const make = (
+export const makeWith = <A>(
   recorder: Recorder,
   capacity: number,
   dropReason: string,
-): Effect.Effect<BackgroundLog, never, Scope.Scope> =>
+  write: (entry: A) => Effect.Effect<void>,
+): Effect.Effect<BackgroundLog<A>, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const queue = yield* Queue.dropping<LogEntry>(capacity)
+    const queue = yield* Queue.dropping<A>(capacity)
+    const writeAll = (entries: Iterable<A>) => Effect.forEach(entries, write, { discard: true })
+    // A batch taken is written whole: closing waits for it rather than losing its tail.
     const fiber = yield* Effect.forkDetach(
-      Effect.forever(Effect.flatMap(Queue.take(queue), write)),
+      Effect.forever(
+        Effect.flatMap(Queue.takeAll(queue), (batch) => Effect.uninterruptible(writeAll(batch))),
+      ),
     )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         yield* Fiber.interrupt(fiber)
         const rest = yield* Queue.clear(queue)
-        for (const entry of rest) yield* write(entry)
         yield* Queue.shutdown(queue)
+        yield* writeAll(rest)
       })
     )
     return {
-      offer: (entry: LogEntry): boolean => {
+      offer: (entry: A): boolean => {
         if (Queue.offerUnsafe(queue, entry)) return true
         recorder.countDrop(dropReason)
         return false
       },
     }
   })
+
+/**
+ * Starts a background logger in the current scope, writing through the loggers of the context it is
+ * started in. `dropReason` names the counter (on `recorder.drops`) of entries dropped because `capacity`
+ * entries were already waiting.
+ */
+export const make = (
+  recorder: Recorder,
+  capacity: number,
+  dropReason: string,
+): Effect.Effect<BackgroundLog, never, Scope.Scope> => makeWith(recorder, capacity, dropReason, write)

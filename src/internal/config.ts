@@ -5,13 +5,13 @@
  *
  * @internal
  */
-import type * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import type { TaggedErrorClass } from "./taggedError.ts"
 
 /** The fields of `TelemetryConfigError`. */
 interface TelemetryConfigErrorFields {
@@ -26,11 +26,8 @@ interface TelemetryConfigErrorFields {
 }
 
 // An explicitly typed base keeps the public class free of slow types (JSR).
-const TelemetryConfigErrorBase: new (
-  args: TelemetryConfigErrorFields,
-) => Cause.YieldableError & { readonly _tag: "TelemetryConfigError" } & Readonly<TelemetryConfigErrorFields> =
-  Data
-    .TaggedError("TelemetryConfigError")<TelemetryConfigErrorFields>
+const TelemetryConfigErrorBase: TaggedErrorClass<"TelemetryConfigError", TelemetryConfigErrorFields> = Data
+  .TaggedError("TelemetryConfigError")<TelemetryConfigErrorFields>
 
 /**
  * A telemetry option or environment variable has a value stagetrace cannot use. The layer that was given
@@ -119,6 +116,19 @@ export const durationOption = (
   }
   return Effect.succeed(ms)
 }
+
+/** A `Duration.Input` option that must be positive, in milliseconds; `undefined` when absent. */
+export const positiveDurationOption = (
+  name: string,
+  value: Duration.Input | undefined,
+): Effect.Effect<number | undefined, TelemetryConfigError> =>
+  Effect.flatMap(
+    durationOption(name, value),
+    (ms) =>
+      ms === undefined || ms > 0
+        ? Effect.succeed(ms)
+        : Effect.fail(optionError(name, value, "Expected a positive duration")),
+  )
 
 const issueText = (exit: Exit.Exit<unknown, Schema.SchemaError>): string => {
   if (Exit.isSuccess(exit)) return ""

@@ -7,6 +7,7 @@
  * @internal
  */
 import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 
 /** The label value of the series that takes updates past the series bound. */
@@ -74,3 +75,15 @@ export class CounterFamily {
     return Metric.counter(this.name, { description: this.description, attributes: labels, incremental: true })
   }
 }
+
+/** A counter family updated against the context it is made in (the telemetry layer's). */
+export const makeCounterFamily = (
+  name: string,
+  description: string,
+  labelNames: ReadonlyArray<string>,
+  maxSeries: number,
+): Effect.Effect<CounterFamily> =>
+  Effect.map(
+    Effect.context<never>(),
+    (context) => new CounterFamily(name, description, labelNames, context, maxSeries),
+  )

@@ -5,7 +5,9 @@
  * @internal
  */
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { type Env, envError, firstSet, type TelemetryConfigError } from "./config.ts"
 
 const shortUnits: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }
 
@@ -24,4 +26,19 @@ export const durationFromEnv = (text: string): number | undefined => {
     }
   }
   return ms !== undefined && ms >= 0 && ms !== Infinity ? ms : undefined
+}
+
+/**
+ * A positive duration variable (the first of `names` that is set), in milliseconds; `undefined` when none
+ * is set. Any other value fails naming the variable, with `expected` as the reason.
+ */
+export const envPositiveDuration = (
+  env: Env,
+  names: ReadonlyArray<string>,
+  expected: string,
+): Effect.Effect<number | undefined, TelemetryConfigError> => {
+  const found = firstSet(env, names)
+  if (found === undefined) return Effect.succeed(undefined)
+  const ms = durationFromEnv(found[1])
+  return ms !== undefined && ms > 0 ? Effect.succeed(ms) : Effect.fail(envError(found[0], found[1], expected))
 }

@@ -13,8 +13,11 @@
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { CurrentRecorder, type Slot } from "./recorder.ts"
 
 /** One ring of buckets: `count` buckets of `widthMs` each cover `count × widthMs` of history. */
 export interface Tier {
@@ -49,6 +52,23 @@ class Ring {
     const size = tier.count + 1
     this.index = new Float64Array(size).fill(-Infinity)
     this.buckets = Array.from({ length: size }, () => new Map())
+  }
+
+  /**
+   * The vectors of the bucket that holds `nowMs`, emptied first when its slot still holds an older bucket;
+   * `undefined` when the slot already holds a newer one (the event is older than the ring).
+   */
+  bucketAt(nowMs: number): Map<number, Float64Array> | undefined {
+    const bucket = Math.floor(nowMs / this.widthMs)
+    const slot = mod(bucket, this.index.length)
+    const stored = this.index[slot]!
+    const map = this.buckets[slot]!
+    if (stored !== bucket) {
+      if (stored > bucket) return undefined
+      this.index[slot] = bucket
+      map.clear()
+    }
+    return map
   }
 }
 
@@ -94,15 +114,8 @@ export class WindowStore {
   add(keyId: number, nowMs: number, values: ReadonlyArray<number>): void {
     const kinds = this.kinds
     for (const ring of this.rings) {
-      const bucket = Math.floor(nowMs / ring.widthMs)
-      const slot = mod(bucket, ring.index.length)
-      const stored = ring.index[slot]!
-      const map = ring.buckets[slot]!
-      if (stored !== bucket) {
-        if (stored > bucket) continue
-        ring.index[slot] = bucket
-        map.clear()
-      }
+      const map = ring.bucketAt(nowMs)
+      if (map === undefined) continue
       let vector = map.get(keyId)
       if (vector === undefined) {
         vector = new Float64Array(kinds.length)
@@ -123,15 +136,8 @@ export class WindowStore {
   addOne(keyId: number, nowMs: number, field: number, amount: number = 1): void {
     const width = this.kinds.length
     for (const ring of this.rings) {
-      const bucket = Math.floor(nowMs / ring.widthMs)
-      const slot = mod(bucket, ring.index.length)
-      const stored = ring.index[slot]!
-      const map = ring.buckets[slot]!
-      if (stored !== bucket) {
-        if (stored > bucket) continue
-        ring.index[slot] = bucket
-        map.clear()
-      }
+      const map = ring.bucketAt(nowMs)
+      if (map === undefined) continue
       let vector = map.get(keyId)
       if (vector === undefined) {
         vector = new Float64Array(width)
@@ -273,3 +279,21 @@ export const windowMillis = (
   recorder.countDrop("invalid_window")
   return fallback
 }
+
+/**
+ * A summary of the windowed state a concern keeps under `slot` (`undefined` when the telemetry layer is
+ * not installed), over the window ending now: `summaryAt(state, windowMs, nowMs)` with the current fiber's
+ * recorder and clock, and `window` read by `windowMillis` (default `defaultMs`).
+ */
+export const windowSummary = <S, A>(
+  slot: Slot<S>,
+  window: Duration.Input | undefined,
+  defaultMs: number,
+  summaryAt: (state: S | undefined, windowMs: number, nowMs: number) => A,
+): Effect.Effect<A> =>
+  Effect.withFiber((fiber) => {
+    const recorder = fiber.getRef(CurrentRecorder)
+    const state = recorder.get(slot)
+    const nowMs = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    return Effect.succeed(summaryAt(state, windowMillis(window, defaultMs, recorder), nowMs))
+  })

@@ -7,7 +7,8 @@ import * as BackgroundLog from "../../src/internal/backgroundLog.ts"
 import { CurrentRecorder, defaultRecorderConfig, Recorder } from "../../src/internal/recorder.ts"
 import { BudgetsSlot } from "../../src/budget/internal/state.ts"
 import { effectTest, runFor } from "../_harness.ts"
-import { captureLogs, counterValue, eventsOf, recordingTracer } from "../errors/_support.ts"
+import { captureLogs, counterValue } from "../errors/_support.ts"
+import { eventsOf, recordSpans } from "../_spans.ts"
 
 const lastSummary = Effect.map(Summaries.recent(1), (s) => s[0]!)
 
@@ -15,7 +16,7 @@ effectTest(
   "Stage.track() over its own budget marks the stage, the request and the span",
   () =>
     Effect.gen(function* () {
-      const tracer = recordingTracer()
+      const tracer = recordSpans()
       const summary = yield* runFor(
         Effect.gen(function* () {
           yield* Effect.sleep("25 millis").pipe(Stage.track("kb_access", { budget: "10 millis" }))
@@ -95,7 +96,7 @@ effectTest(
   "Request.track() over its budget records a violation under the request name",
   () =>
     Effect.gen(function* () {
-      const tracer = recordingTracer()
+      const tracer = recordSpans()
       const result = yield* runFor(
         Effect.gen(function* () {
           yield* Effect.sleep("4 seconds").pipe(

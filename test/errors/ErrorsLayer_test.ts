@@ -7,7 +7,8 @@ import { Errors, Request, Stage, Summaries, Telemetry } from "../../mod.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { ErrorsSlot } from "../../src/errors/internal/state.ts"
 import { effectTest } from "../_harness.ts"
-import { captureLogs, counterSeries, counterValue, recordingTracer } from "./_support.ts"
+import { captureLogs, counterSeries, counterValue } from "./_support.ts"
+import { recordSpans } from "../_spans.ts"
 
 class RateLimited extends Data.TaggedError("RateLimited") {}
 class Invalid extends Data.TaggedError("Invalid") {}
@@ -52,7 +53,7 @@ effectTest(
   "the failure's category goes on the span as error.type and stagetrace.error.category",
   () =>
     Effect.gen(function* () {
-      const tracer = recordingTracer()
+      const tracer = recordSpans()
       yield* Effect.fail({ status: 503 }).pipe(
         Stage.track("kb_access"),
         Request.track("chat"),

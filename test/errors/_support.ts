@@ -1,39 +1,12 @@
 /**
- * Test support shared by the budget, error and health tests: a tracer that records ended spans, a logger
- * that records log lines, and metric reads from the current registry.
+ * Test support shared by the budget, error and health tests: a logger that records log lines, and metric
+ * reads from the current registry (the span recorder is `test/_spans.ts`).
  */
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
 import * as References from "effect/References"
-import * as Tracer from "effect/Tracer"
-
-/** Records every span that ends; provide `layer` around `Telemetry.layer`. */
-export const recordingTracer = (): {
-  readonly spans: Array<Tracer.Span>
-  readonly layer: Layer.Layer<never>
-} => {
-  const spans: Array<Tracer.Span> = []
-  const tracer = Tracer.make({
-    span(options) {
-      const span = Tracer.nativeTracer.span(options)
-      const end = span.end.bind(span)
-      span.end = (endTime, exit) => {
-        end(endTime, exit)
-        spans.push(span)
-      }
-      return span
-    },
-  })
-  return { spans, layer: Layer.succeed(Tracer.Tracer, tracer) }
-}
-
-/** The events of a span recorded by the native tracer. */
-export const eventsOf = (
-  span: Tracer.Span,
-): ReadonlyArray<[name: string, time: bigint, attributes: Record<string, unknown>]> =>
-  (span as unknown as { events: Array<[string, bigint, Record<string, unknown>]> }).events
 
 /** One recorded log line. */
 export interface LogLine {

@@ -117,21 +117,24 @@ effectTest("closing the layer ends spans that are still open as interrupted", ()
     assert.equal(span?.status, "unset")
   }))
 
+/** A root span recorded by `pipeline`, open. */
+const openRootSpan = (pipeline: SpanPipeline, name: string): RecordingNativeSpan =>
+  new RecordingNativeSpan({
+    name,
+    parent: Option.none(),
+    annotations: Context.empty(),
+    links: [],
+    startTime: 0n,
+    kind: "internal",
+    root: true,
+    sampled: true,
+  }, pipeline)
+
 Deno.test("SpanPipeline.endOpen() skips spans of requests that already ended (dropped by tail sampling)", () => {
   const pipeline = new SpanPipeline(4)
   const ended: Array<string> = []
   pipeline.sinks.push((span) => ended.push(span.name))
-  const make = (name: string) =>
-    new RecordingNativeSpan({
-      name,
-      parent: Option.none(),
-      annotations: Context.empty(),
-      links: [],
-      startTime: 0n,
-      kind: "internal",
-      root: true,
-      sampled: true,
-    }, pipeline)
+  const make = (name: string) => openRootSpan(pipeline, name)
   const dropped = make("dropped_request_span")
   setOwner(dropped, { _tag: "Request", closed: true } as RequestRecord)
   const running = make("running")
@@ -145,17 +148,7 @@ Deno.test("SpanPipeline.endOpen() skips spans of requests that already ended (dr
 
 Deno.test("OpenSpans stays bounded: ended spans leave it, dropped requests' spans are swept, the oldest evicted", () => {
   const pipeline = new SpanPipeline(2)
-  const make = (name: string) =>
-    new RecordingNativeSpan({
-      name,
-      parent: Option.none(),
-      annotations: Context.empty(),
-      links: [],
-      startTime: 0n,
-      kind: "internal",
-      root: true,
-      sampled: true,
-    }, pipeline)
+  const make = (name: string) => openRootSpan(pipeline, name)
   const names = () => pipeline.open.alive().map((s) => (s as unknown as { name: string }).name)
   const a = make("a")
   const b = make("b")

@@ -18,7 +18,7 @@ import * as StageStats from "../../src/stage/StageStats.ts"
 import * as Summaries from "../../src/stage/Summaries.ts"
 import * as Telemetry from "../../src/telemetry/Telemetry.ts"
 import { effectTest } from "../_harness.ts"
-import { parentIdOf, recordSpans } from "./_spans.ts"
+import { parentIdOf, recordSpans } from "../_spans.ts"
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 const SPAN = "00f067aa0ba902b7"

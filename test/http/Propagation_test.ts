@@ -11,7 +11,7 @@ import * as Request from "../../src/stage/Request.ts"
 import * as Stage from "../../src/stage/Stage.ts"
 import * as Telemetry from "../../src/telemetry/Telemetry.ts"
 import { effectTest } from "../_harness.ts"
-import { recordSpans } from "./_spans.ts"
+import { recordSpans } from "../_spans.ts"
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 const SPAN = "00f067aa0ba902b7"

@@ -18,7 +18,7 @@ import * as Request from "../../src/stage/Request.ts"
 import * as Stage from "../../src/stage/Stage.ts"
 import * as Summaries from "../../src/stage/Summaries.ts"
 import * as Telemetry from "../../src/telemetry/Telemetry.ts"
-import { parentIdOf, recordSpans, type SpanRecorder } from "../http/_spans.ts"
+import { parentIdOf, recordSpans, type SpanRecorder } from "../_spans.ts"
 
 const TRACE = "0af7651916cd43dd8448eb211c80319c"
 const CALLER_SPAN = "b7ad6b7169203331"

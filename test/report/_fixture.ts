@@ -12,12 +12,12 @@
  * concerns live on other branches): a stage over its budget gets `overBudget` and `budgetMs`, an error
  * gets a `category`.
  */
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Request, Stage, Telemetry } from "../../mod.ts"
 import { toSummaryLine } from "../../src/internal/jsonl.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
+import { manualClock } from "../_harness.ts"
 import { RedactorSlot } from "../../src/internal/slots.ts"
 import type { RequestSummary } from "../../src/stage/Request.ts"
 import type { StageExecution } from "../../src/stage/Stage.ts"
@@ -69,19 +69,8 @@ const mark = (summary: RequestSummary): RequestSummary => {
 /** `count` JSONL lines (one per request, one request per second of virtual time). */
 export const generateLog = async (count: number, seed = 7): Promise<Array<string>> => {
   const random = mulberry32(seed)
-  let nanos = BigInt(Date.UTC(2026, 10, 24, 9, 0, 0)) * 1_000_000n
-  const clock: Clock.Clock = {
-    currentTimeMillisUnsafe: () => Number(nanos / 1_000_000n),
-    currentTimeMillis: Effect.sync(() => Number(nanos / 1_000_000n)),
-    currentTimeNanosUnsafe: () => nanos,
-    currentTimeNanos: Effect.sync(() => nanos),
-    monotonicTimeNanosUnsafe: () => nanos,
-    monotonicTimeNanos: Effect.sync(() => nanos),
-    sleep: () => Effect.void,
-  }
-  const advance = (ms: number) => {
-    nanos += BigInt(Math.round(ms * 1_000_000))
-  }
+  const time = manualClock(Date.UTC(2026, 10, 24, 9, 0, 0), () => Effect.void)
+  const advance = time.advance
   const work = (ms: number) => Effect.sync(() => advance(ms))
   const between = (lo: number, hi: number) => lo + random() * (hi - lo)
 
@@ -137,16 +126,16 @@ export const generateLog = async (count: number, seed = 7): Promise<Array<string
           JSON.stringify(redactor.redactValue("", toSummaryLine(mark(summary), recorder.config.service))),
         )
       })
-      const start = nanos
+      const start = time.nanos
       for (let i = 0; i < count; i++) {
-        nanos = start + BigInt(i) * 1_000_000_000n
+        time.nanos = start + BigInt(i) * 1_000_000_000n
         yield* handle(i)
       }
     }).pipe(
       Effect.provide(
         Layer.provideMerge(
           Telemetry.layer({ serviceName: "chat", environment: "staging", serviceVersion: "1.4.2" }),
-          Layer.succeed(Clock.Clock, clock),
+          time.layer,
         ),
       ),
     ),

@@ -1,32 +1,11 @@
 import assert from "node:assert/strict"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Request, Stage, Summaries, Telemetry } from "../../mod.ts"
 import type { RequestSummary } from "../../src/stage/Request.ts"
 import type { StageExecution } from "../../src/stage/Stage.ts"
 import { CurrentRecorder, type Recorder } from "../../src/internal/recorder.ts"
-
-/** A clock that only moves when told to: deterministic durations for both APIs. */
-const manualClock = () => {
-  let nanos = BigInt(1_700_000_000_000) * 1_000_000n
-  const clock: Clock.Clock = {
-    currentTimeMillisUnsafe: () => Number(nanos / 1_000_000n),
-    currentTimeMillis: Effect.sync(() => Number(nanos / 1_000_000n)),
-    currentTimeNanosUnsafe: () => nanos,
-    currentTimeNanos: Effect.sync(() => nanos),
-    monotonicTimeNanosUnsafe: () => nanos,
-    monotonicTimeNanos: Effect.sync(() => nanos),
-    sleep: () => Effect.never,
-  }
-  return {
-    clock,
-    layer: Layer.succeed(Clock.Clock, clock),
-    advance: (ms: number) => {
-      nanos += BigInt(Math.round(ms * 1_000_000))
-    },
-  }
-}
+import { manualClock } from "../_harness.ts"
 
 /** The parts of a summary that do not depend on ids or absolute times. */
 const shape = (summary: RequestSummary | undefined) => {
@@ -59,7 +38,7 @@ class IndexUnavailable extends Error {
 
 Deno.test("Telemetry.makeRuntime gives the same summaries and statistics as the Effect API", async () => {
   // The workload, once as an Effect program…
-  const effectClock = manualClock()
+  const effectClock = manualClock(1_700_000_000_000)
   const tick = (ms: number) => Effect.sync(() => effectClock.advance(ms))
   const effectProgram = Effect.gen(function* () {
     yield* tick(5).pipe(Stage.track("auth_check"))
@@ -83,7 +62,7 @@ Deno.test("Telemetry.makeRuntime gives the same summaries and statistics as the 
   )
 
   // …and once through the Promise API.
-  const promiseClock = manualClock()
+  const promiseClock = manualClock(1_700_000_000_000)
   const rt = await Telemetry.makeRuntime({ layer: promiseClock.layer })
   try {
     const rerank = rt.instrument("kb_rerank", async (ms: number) => {
@@ -138,7 +117,7 @@ Deno.test("Telemetry.makeRuntime carries the request across await and keeps conc
 })
 
 Deno.test("Telemetry.makeRuntime manual lifecycle: startRequest, recordStage, timingScope, endRequest", async () => {
-  const clock = manualClock()
+  const clock = manualClock(1_700_000_000_000)
   const rt = await Telemetry.makeRuntime({ layer: clock.layer })
   try {
     assert.equal(rt.startRequest("user-123-query-456", "rag"), true)
@@ -174,7 +153,7 @@ Deno.test("Telemetry.makeRuntime manual lifecycle: startRequest, recordStage, ti
 })
 
 Deno.test("Telemetry.makeRuntime bounds open requests and expires forgotten ones (counted)", async () => {
-  const clock = manualClock()
+  const clock = manualClock(1_700_000_000_000)
   const rt = await Telemetry.makeRuntime({
     layer: clock.layer,
     maxOpenRequests: 2,

@@ -3,13 +3,13 @@ import * as Effect from "effect/Effect"
 import { disabledByEnvironment, setDisabledByEnvironment } from "../../src/internal/killSwitch.ts"
 import { Request, Sampler, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { effectTest } from "../_harness.ts"
-import { recording } from "./_recording.ts"
+import { recordSpans } from "../_spans.ts"
 
 effectTest(
   "Telemetry.layer({ enabled: false }) makes every wrapper a pass-through that records nothing",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const program = Effect.gen(function* () {
         const value = yield* Effect.gen(function* () {
           yield* Stage.record("recorded", { durationMs: 5 })
@@ -38,7 +38,7 @@ effectTest(
       assert.equal(result.stats, undefined)
       // No concern is installed: no sampler, no tail-sampling tracer, no spans.
       assert.equal(result.sampling.sampler, "none")
-      assert.deepEqual(rec.started, [])
+      assert.deepEqual(rec.spans, [])
     }),
 )
 

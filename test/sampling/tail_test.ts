@@ -6,7 +6,7 @@ import { TestClock } from "effect/testing"
 import { CurrentRecorder, ownerOf, requestOf } from "../../src/internal/recorder.ts"
 import { Request, Sampler, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { effectTest } from "../_harness.ts"
-import { recording } from "./_recording.ts"
+import { recordSpans, type SpanRecorder } from "../_spans.ts"
 
 type Options = Parameters<typeof Telemetry.layer>[0]
 
@@ -14,7 +14,7 @@ type Options = Parameters<typeof Telemetry.layer>[0]
 const withTelemetry = <A, E>(
   effect: Effect.Effect<A, E>,
   options: Options,
-  rec: ReturnType<typeof recording>,
+  rec: SpanRecorder,
 ): Effect.Effect<A, E | Telemetry.TelemetryConfigError> =>
   effect.pipe(Effect.provide(Telemetry.layer(options)), Effect.withTracer(rec.tracer))
 
@@ -36,7 +36,7 @@ const timed = <A, E>(effect: Effect.Effect<A, E>, millis = 1000) =>
 
 effectTest("head-sampled requests export their spans at once with ot=th:0", () =>
   Effect.gen(function* () {
-    const rec = recording()
+    const rec = recordSpans()
     const program = Effect.gen(function* () {
       yield* Effect.void.pipe(Stage.track("auth"))
       // Already released to the exporter while the request still runs.
@@ -61,7 +61,7 @@ effectTest(
   "unsampled successful requests export nothing but stay in Summaries and statistics",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const program = Effect.gen(function* () {
         for (let i = 0; i < 5; i++) yield* timed(threeStages(false).pipe(Request.track("chat")))
         return {
@@ -85,7 +85,7 @@ effectTest(
       assert.equal(sampling.requestsDropped, 5)
       assert.equal(sampling.spansDropped, 20)
       // Spans were still created as sampled on the inner tracer, so an exporter would take them if kept.
-      assert.ok(rec.started.every((span) => span.sampled))
+      assert.ok(rec.spans.every((span) => span.sampled))
     }),
 )
 
@@ -93,7 +93,7 @@ effectTest(
   "failed requests are kept: every buffered span is exported with its original times",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const program = Effect.gen(function* () {
         const exit = yield* timed(Effect.exit(threeStages(true).pipe(Request.track("chat"))))
         assert.equal(Exit.isFailure(exit), true)
@@ -117,7 +117,7 @@ effectTest(
   "slow requests (at least keepSlowerThan) are kept, faster ones are dropped",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const program = Effect.gen(function* () {
         yield* timed(Effect.sleep("59 millis").pipe(Stage.track("fast"), Request.track("fast")))
         yield* timed(threeStages(false).pipe(Request.track("slow")))
@@ -136,7 +136,7 @@ effectTest(
 
 effectTest("forced requests are kept and report sampled to their children", () =>
   Effect.gen(function* () {
-    const rec = recording()
+    const rec = recordSpans()
     const program = Effect.gen(function* () {
       yield* Effect.gen(function* () {
         const span = yield* Effect.currentSpan
@@ -158,7 +158,7 @@ effectTest(
   "requests over a budget are kept (the budget concern marks the summary before the decision)",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const program = Effect.gen(function* () {
         // Stands in for the budgets concern, whose requestEnd hook runs before the sampling one.
         const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
@@ -180,7 +180,7 @@ effectTest(
   "unsampled requests hide the head decision from children, and their own spans wait too",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const program = Effect.gen(function* () {
         yield* Effect.gen(function* () {
           assert.equal((yield* Effect.currentSpan).sampled, false)
@@ -200,7 +200,7 @@ effectTest(
   "the tail buffer is bounded: past tailBufferSize spans are dropped, counted, and the summary is truncated",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const fiveStages = Effect.gen(function* () {
         for (let i = 0; i < 5; i++) yield* Effect.void.pipe(Stage.track(`s${i}`))
       })
@@ -235,7 +235,7 @@ effectTest(
   "spans that end after their request was decided follow the decision",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const late = (name: string) =>
         Effect.gen(function* () {
           yield* Effect.forkDetach(Effect.sleep("50 millis").pipe(Stage.track(`late-${name}`)))
@@ -255,7 +255,7 @@ effectTest(
   "without a sampler nothing is buffered or rewritten, and every sampled request is kept as head",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const [summary] = yield* withTelemetry(
         Effect.andThen(Effect.void.pipe(Stage.track("auth"), Request.track("chat")), Summaries.recent(1)),
         {},
@@ -269,12 +269,12 @@ effectTest(
 
 effectTest("spans outside any request follow the sampler directly", () =>
   Effect.gen(function* () {
-    const off = recording()
+    const off = recordSpans()
     yield* withTelemetry(Effect.void.pipe(Stage.track("lonely"), Effect.withSpan("root")), {
       sampler: Sampler.alwaysOff,
     }, off)
     assert.deepEqual(off.names(), [])
-    const on = recording()
+    const on = recordSpans()
     yield* withTelemetry(Effect.void.pipe(Stage.track("lonely"), Effect.withSpan("root")), {
       sampler: Sampler.alwaysOn,
     }, on)
@@ -286,7 +286,7 @@ effectTest(
   "a remote parent's decision and tracestate are honoured by the parent-based default",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
       const program = Effect.gen(function* () {
         yield* Effect.void.pipe(
@@ -326,7 +326,7 @@ effectTest(
   "a request inside a request inherits the outer decision and tracestate",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const program = Effect.gen(function* () {
         yield* Effect.void.pipe(Request.track("inner"), Request.track("outer"))
         return yield* Summaries.recent(2)
@@ -342,7 +342,7 @@ effectTest(
   "sampleRate samples about that share of requests and keeps every failure on top",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const program = Effect.gen(function* () {
         for (let i = 0; i < 2000; i++) {
           yield* Effect.void.pipe(
@@ -376,7 +376,7 @@ effectTest(
   "a hand-written sampler that throws never fails the request: the default decides and it is counted",
   () =>
     Effect.gen(function* () {
-      const rec = recording()
+      const rec = recordSpans()
       const broken: Sampler.Sampler = {
         [Sampler.TypeId]: Sampler.TypeId,
         description: "Broken",

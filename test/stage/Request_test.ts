@@ -4,10 +4,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Tracer from "effect/Tracer"
 import { TestClock } from "effect/testing"
 import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { effectTest, runFor, typeAndMessage } from "../_harness.ts"
+import { recordSpans } from "../_spans.ts"
 
 effectTest("Request.track() keeps 100 concurrent requests apart", () =>
   Effect.gen(function* () {
@@ -103,14 +103,7 @@ effectTest("Request.track() records the failure of a request", () =>
   }).pipe(Effect.provide(Telemetry.layer())))
 
 effectTest("Request.track() continues a remote parent", () => {
-  const spans: Array<Tracer.Span> = []
-  const tracer = Tracer.make({
-    span(options) {
-      const span = Tracer.nativeTracer.span(options)
-      spans.push(span)
-      return span
-    },
-  })
+  const { spans, tracer } = recordSpans()
   return Effect.gen(function* () {
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
     const summary = yield* Request.summary.pipe(

@@ -3,24 +3,11 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Tracer from "effect/Tracer"
 import { TestClock } from "effect/testing"
 import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { effectTest, runFor, typeAndMessage } from "../_harness.ts"
-
-/** A tracer that keeps every span it creates (native spans), for assertions on span shape. */
-const recordingTracer = () => {
-  const spans: Array<Tracer.NativeSpan> = []
-  const tracer = Tracer.make({
-    span(options) {
-      const span = new Tracer.NativeSpan(options)
-      spans.push(span)
-      return span
-    },
-  })
-  return { spans, tracer }
-}
+import { recordSpans } from "../_spans.ts"
 
 class KbUnavailable extends Data.TaggedError("KbUnavailable")<{ readonly message: string }> {}
 
@@ -75,7 +62,7 @@ effectTest("Stage.track() nests a stage inside a stage as a sub-stage", () =>
   }).pipe(Effect.provide(Telemetry.layer())))
 
 effectTest("Stage.track() makes child spans with stage and request attributes", () => {
-  const { spans, tracer } = recordingTracer()
+  const { spans, tracer } = recordSpans()
   return Effect.gen(function* () {
     yield* Effect.succeed("ok").pipe(
       Stage.track("auth_check", { name: "Authentication", metadata: { "auth.method": "token" } }),
@@ -129,7 +116,7 @@ effectTest(
 )
 
 effectTest("Stage.track() outside a request still makes a span and feeds statistics", () => {
-  const { spans, tracer } = recordingTracer()
+  const { spans, tracer } = recordSpans()
   return Effect.gen(function* () {
     yield* runFor(Effect.sleep("8 millis").pipe(Stage.track("warmup")), "10 millis")
     assert.equal(spans.length, 1)

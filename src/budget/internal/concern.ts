@@ -12,15 +12,15 @@
 import * as Effect from "effect/Effect"
 import * as BackgroundLog from "../../internal/backgroundLog.ts"
 import {
-  durationOption,
   type Env,
   envError,
   firstSet,
   optionError,
   parseKeyValueList,
+  positiveDurationOption,
   type TelemetryConfigError,
 } from "../../internal/config.ts"
-import { CounterFamily } from "../../internal/counterFamily.ts"
+import { makeCounterFamily } from "../../internal/counterFamily.ts"
 import { durationFromEnv } from "../../internal/envDuration.ts"
 import {
   nanosToMillis,
@@ -54,12 +54,8 @@ const validateTable = (
     }
     for (const [id, budget] of Object.entries(value)) {
       if (budget === undefined) continue
-      const name = `budgets.${id}`
-      const ms = yield* durationOption(name, budget)
-      if (ms === undefined || !(ms > 0)) {
-        return yield* Effect.fail(optionError(name, budget, "Expected a positive duration"))
-      }
-      table.set(id, ms)
+      const ms = yield* positiveDurationOption(`budgets.${id}`, budget)
+      if (ms !== undefined) table.set(id, ms)
     }
     return table
   })
@@ -190,13 +186,11 @@ export const requestEndHook = (state: BudgetsState, recorder: Recorder): Request
 const install = (recorder: Recorder, options: TelemetryOptions) =>
   Effect.gen(function* () {
     const table = yield* validateTable(options.budgets)
-    const context = yield* Effect.context<never>()
     const maxStages = recorder.config.maxStageIds
-    const counter = new CounterFamily(
+    const counter = yield* makeCounterFamily(
       "stagetrace_budget_violations_total",
       "Stages and requests that took longer than their latency budget",
       ["stage"],
-      context,
       maxStages,
     )
     const state = new BudgetsState(table, maxStages, counter)

@@ -12,15 +12,16 @@ import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as BackgroundLog from "../../internal/backgroundLog.ts"
 import {
-  durationOption,
   type Env,
+  envBoolean,
   envError,
   firstSet,
   optionError,
   parseKeyValueList,
+  positiveDurationOption,
   type TelemetryConfigError,
 } from "../../internal/config.ts"
-import { CounterFamily } from "../../internal/counterFamily.ts"
+import { makeCounterFamily } from "../../internal/counterFamily.ts"
 import {
   nanosToMillis,
   type Recorder,
@@ -32,7 +33,7 @@ import {
 import type { Concern } from "../../telemetry/internal/concern.ts"
 import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
 import type { StageError } from "../../stage/Stage.ts"
-import { durationFromEnv } from "../../internal/envDuration.ts"
+import { envPositiveDuration } from "../../internal/envDuration.ts"
 import type { Alert, AlertOptions } from "../Alerts.ts"
 import { type ErrorCategory, isErrorCategory } from "../ErrorCategory.ts"
 import type { ErrorRules } from "../Errors.ts"
@@ -91,10 +92,7 @@ const validateAlerts = (
     if (value !== undefined && (typeof value !== "object" || value === null)) {
       return yield* Effect.fail(optionError("alerts", value, "Expected alert options or false"))
     }
-    const windowMs = (yield* durationOption("alerts.window", value?.window)) ?? defaultAlertWindowMs
-    if (!(windowMs > 0)) {
-      return yield* Effect.fail(optionError("alerts.window", value?.window, "Expected a positive duration"))
-    }
+    const windowMs = (yield* positiveDurationOption("alerts.window", value?.window)) ?? defaultAlertWindowMs
     const thresholds = new Map(defaultThresholds)
     for (const [category, threshold] of Object.entries(value?.thresholds ?? {})) {
       if (!isErrorCategory(category)) {
@@ -121,25 +119,14 @@ const validateAlerts = (
 /** Reads the error concern's options from the environment. */
 export const errorsFromEnv = (env: Env): Effect.Effect<Partial<TelemetryOptions>, TelemetryConfigError> =>
   Effect.gen(function* () {
-    const enabled = firstSet(env, ["STAGETRACE_ALERTS_ENABLED"])
-    if (enabled !== undefined) {
-      const v = enabled[1].trim().toLowerCase()
-      if (v === "false" || v === "0") return { alerts: false }
-      if (v !== "true" && v !== "1") {
-        return yield* Effect.fail(envError(enabled[0], enabled[1], "Expected true or false"))
-      }
-    }
+    if ((yield* envBoolean(env, ["STAGETRACE_ALERTS_ENABLED"])) === false) return { alerts: false }
     const alerts: { window?: number; thresholds?: Partial<Record<ErrorCategory, number | false>> } = {}
-    const window = firstSet(env, ["STAGETRACE_ALERT_WINDOW"])
-    if (window !== undefined) {
-      const ms = durationFromEnv(window[1])
-      if (ms === undefined || !(ms > 0)) {
-        return yield* Effect.fail(
-          envError(window[0], window[1], 'Expected a duration such as "5 minutes" or "300s"'),
-        )
-      }
-      alerts.window = ms
-    }
+    const window = yield* envPositiveDuration(
+      env,
+      ["STAGETRACE_ALERT_WINDOW"],
+      'Expected a duration such as "5 minutes" or "300s"',
+    )
+    if (window !== undefined) alerts.window = window
     const raw = firstSet(env, ["STAGETRACE_ALERT_THRESHOLDS"])
     if (raw !== undefined) {
       const pairs = yield* parseKeyValueList(raw[0], raw[1])
@@ -257,13 +244,11 @@ const install = (recorder: Recorder, options: TelemetryOptions) =>
   Effect.gen(function* () {
     const rules = yield* validateRules(options.errorRules)
     const alertConfig = yield* validateAlerts(options.alerts)
-    const context = yield* Effect.context<never>()
     const maxStages = recorder.config.maxStageIds
-    const counter = new CounterFamily(
+    const counter = yield* makeCounterFamily(
       "stagetrace_errors_total",
       "Failed stages and requests, by error category and the stage where the error happened",
       ["category", "stage"],
-      context,
       maxStages * 7,
     )
     const alerts = alertConfig === undefined ? undefined : new AlertState(alertConfig, maxStages)

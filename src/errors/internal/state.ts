@@ -12,22 +12,12 @@ import type { BackgroundLog, LogRecord } from "../../internal/backgroundLog.ts"
 import { Slot } from "../../internal/recorder.ts"
 import { CountRing, overflowKey, WindowStore } from "../../internal/window.ts"
 import { all as allCategories, type ErrorCategory } from "../ErrorCategory.ts"
+import type { Alert } from "../Alerts.ts"
 import type { ErrorSummary, StageErrorSummary } from "../Errors.ts"
 import type { Compiled } from "./classify.ts"
 
-/** An alert, as published (see the public `Alert`). */
-export interface AlertValue {
-  readonly category: ErrorCategory
-  readonly stageId: string
-  readonly count: number
-  readonly threshold: number
-  readonly windowMs: number
-  readonly firstAt: number
-  readonly lastAt: number
-}
-
 /** A live alert subscriber; returns `false` when it had to drop the alert. */
-export type AlertListener = (alert: AlertValue) => boolean
+export type AlertListener = (alert: Alert) => boolean
 
 /** Validated alert configuration. */
 export interface AlertConfig {
@@ -67,7 +57,7 @@ export class AlertState {
   private readonly maxRings: number
   readonly listeners: Set<AlertListener> = new Set()
   /** The most recent alerts, oldest first (bounded). */
-  readonly recent: Array<AlertValue> = []
+  readonly recent: Array<Alert> = []
   log: BackgroundLog | undefined
   /** Alerts ever published. */
   published = 0
@@ -102,13 +92,13 @@ export class AlertState {
   }
 
   /** Counts one error; returns the alert when this error makes the count cross the threshold. */
-  record(category: ErrorCategory, stageId: string, nowMs: number): AlertValue | undefined {
+  record(category: ErrorCategory, stageId: string, nowMs: number): Alert | undefined {
     const ring = this.ring(category, stageId)
     return ring === undefined ? undefined : this.count(ring, nowMs)
   }
 
   /** Counts one error on `ring`; returns the alert when this error makes the count cross the threshold. */
-  count(ring: AlertRing, nowMs: number): AlertValue | undefined {
+  count(ring: AlertRing, nowMs: number): Alert | undefined {
     const category = ring.category
     const stageId = ring.stageId
     const threshold = ring.threshold
@@ -119,7 +109,7 @@ export class AlertState {
     const count = ring.count(nowMs)
     if (count < threshold) return undefined
     ring.armed = false
-    const alert: AlertValue = {
+    const alert: Alert = {
       category,
       stageId,
       count,
@@ -132,7 +122,7 @@ export class AlertState {
     return alert
   }
 
-  private publish(alert: AlertValue): void {
+  private publish(alert: Alert): void {
     this.published++
     if (this.recent.length >= recentAlertCapacity) this.recent.shift()
     this.recent.push(alert)
@@ -147,7 +137,7 @@ export class AlertState {
 }
 
 /** The error logged for an alert (rendered in the background). */
-const alertRecord = (alert: AlertValue): LogRecord => ({
+const alertRecord = (alert: Alert): LogRecord => ({
   message: `Error alert: ${alert.count} ${alert.category} error${
     alert.count === 1 ? "" : "s"
   } in ${alert.stageId} within ${formatWindow(alert.windowMs)} (threshold ${alert.threshold})`,

@@ -12,7 +12,8 @@ import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { Recorder } from "../../internal/recorder.ts"
-import type { AlertState, AlertValue } from "./state.ts"
+import type { Alert } from "../Alerts.ts"
+import type { AlertState } from "./state.ts"
 
 /** How long closing a subscription waits for queued alerts to be handled. */
 export const shutdownTimeout = "5 seconds"
@@ -21,17 +22,17 @@ export const shutdownTimeout = "5 seconds"
 export const subscribeTo = (
   recorder: Pick<Recorder, "countDrop">,
   state: AlertState,
-  handler: (alert: AlertValue) => Effect.Effect<void>,
+  handler: (alert: Alert) => Effect.Effect<void>,
   bufferSize: number,
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const queue = yield* Queue.dropping<AlertValue, Cause.Done>(Math.max(1, bufferSize))
-    const listener = (alert: AlertValue) => {
+    const queue = yield* Queue.dropping<Alert, Cause.Done>(Math.max(1, bufferSize))
+    const listener = (alert: Alert) => {
       if (Queue.offerUnsafe(queue, alert)) return true
       recorder.countDrop("alert_handler_full")
       return false
     }
-    const run = (alert: AlertValue) =>
+    const run = (alert: Alert) =>
       Effect.suspend(() => handler(alert)).pipe(
         Effect.catchCause((cause) => Effect.logWarning("stagetrace: alert handler failed", cause)),
       )

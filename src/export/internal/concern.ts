@@ -21,6 +21,7 @@ import {
   NonNegativeInt,
   option,
   optionError,
+  positiveDurationOption,
   PositiveInt,
   readEnv,
   StringRecord,
@@ -175,16 +176,10 @@ export const resolveOtlp = (
         ),
       )
     }
-    const metricInterval = yield* durationOption(`${path}.metricExportInterval`, options.metricExportInterval)
-    if (metricInterval !== undefined && metricInterval <= 0) {
-      return yield* Effect.fail(
-        optionError(
-          `${path}.metricExportInterval`,
-          options.metricExportInterval,
-          "Expected a positive duration",
-        ),
-      )
-    }
+    const metricInterval = yield* positiveDurationOption(
+      `${path}.metricExportInterval`,
+      options.metricExportInterval,
+    )
     return {
       urls,
       protocol: yield* literal(

@@ -8,7 +8,16 @@
 import type * as Metric from "effect/Metric"
 import type { RedactorLike } from "../../internal/slots.ts"
 import type { ProtoWriter } from "./protobuf.ts"
-import { jsonAnyValue, jsonKeyValue, jsonString, protoAnyValue, protoKeyValue } from "./otlpTraces.ts"
+import {
+  type CachedResource,
+  jsonAnyValue,
+  jsonAttributes,
+  jsonString,
+  protoAnyValue,
+  protoKeyValue,
+  protoResourceScope,
+  redactAttr,
+} from "./otlpTraces.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Metrics
@@ -44,7 +53,7 @@ const attributeEntries = (
   if (attributes === undefined) return []
   const out: Array<[string, unknown]> = []
   for (const [key, value] of Object.entries(attributes as Record<string, string>)) {
-    out.push([key, redactor === undefined ? value : redactor.redactValue(key, value)])
+    out.push([key, redactAttr(redactor, key, value)])
   }
   return out
 }
@@ -89,119 +98,109 @@ const histogramCounts = (state: Metric.HistogramState): { bounds: Array<number>;
 /** Encodes metric snapshots as an `ExportMetricsServiceRequest` (protobuf). */
 export const encodeMetricsProto = (
   w: ProtoWriter,
-  cached: { readonly resource: Uint8Array; readonly scope: Uint8Array },
+  cached: CachedResource<Uint8Array>,
   batches: ReadonlyArray<MetricBatch>,
   redactor: RedactorLike | undefined,
 ): Uint8Array => {
   w.reset()
   for (const batch of batches) {
-    const rm = w.begin(1, 5)
-    w.raw(cached.resource)
-    const sm = w.begin(2, 5)
-    w.raw(cached.scope)
-    for (const snapshot of batch.snapshots) {
-      const attributes = attributeEntries(snapshot.attributes, redactor)
-      const m = w.begin(2, 2)
-      w.string(1, snapshot.id)
-      if (snapshot.description !== undefined) w.string(2, snapshot.description)
-      const unit = unitOf(snapshot.attributes)
-      if (unit !== undefined) w.string(3, unit)
-      switch (snapshot.type) {
-        case "Counter": {
-          const s = w.begin(7, 2)
-          protoNumberPoint(w, 1, attributes, batch, snapshot.state.count, true)
-          w.uint(2, 2)
-          w.bool(3, snapshot.state.incremental)
-          w.end(s, 2)
-          break
-        }
-        case "Gauge": {
-          const g = w.begin(5, 2)
-          protoNumberPoint(w, 1, attributes, batch, snapshot.state.value, false)
-          w.end(g, 2)
-          break
-        }
-        case "Frequency": {
-          const s = w.begin(7, 2)
-          for (const [word, count] of snapshot.state.occurrences) {
-            protoNumberPoint(w, 1, [...attributes, ["key", word]], batch, count, true)
-          }
-          w.uint(2, 2)
-          w.bool(3, true)
-          w.end(s, 2)
-          break
-        }
-        case "Histogram": {
-          const state = snapshot.state
-          const { bounds, counts } = histogramCounts(state)
-          const h = w.begin(9, 2)
-          const p = w.begin(1, 2)
-          w.fixed64(2, batch.startNanos)
-          w.fixed64(3, batch.timeNanos)
-          w.fixed64Number(4, state.count)
-          w.double(5, state.sum)
-          const bc = w.begin(6, 2)
-          w.ensure(counts.length * 8)
-          for (const c of counts) {
-            const hi = Math.floor(c / 4294967296)
-            w.view.setUint32(w.pos, c - hi * 4294967296, true)
-            w.view.setUint32(w.pos + 4, hi, true)
-            w.pos += 8
-          }
-          w.end(bc, 2)
-          const eb = w.begin(7, 2)
-          w.ensure(bounds.length * 8)
-          for (const b of bounds) {
-            w.view.setFloat64(w.pos, b, true)
-            w.pos += 8
-          }
-          w.end(eb, 2)
-          for (const [key, v] of attributes) protoKeyValue(w, 9, key, v)
-          if (state.count > 0) {
-            w.double(11, state.min)
-            w.double(12, state.max)
-          }
-          w.end(p, 2)
-          w.uint(2, 2)
-          w.end(h, 2)
-          break
-        }
-        case "Summary": {
-          const state = snapshot.state
-          const s = w.begin(11, 2)
-          const p = w.begin(1, 2)
-          w.fixed64(2, batch.startNanos)
-          w.fixed64(3, batch.timeNanos)
-          w.fixed64Number(4, state.count)
-          w.double(5, state.sum)
-          for (const [quantile, value] of state.quantiles) {
-            if (value === undefined) continue
-            const q = w.begin(6, 1)
-            w.double(1, quantile)
-            w.double(2, value)
-            w.end(q, 1)
-          }
-          for (const [key, v] of attributes) protoKeyValue(w, 7, key, v)
-          w.end(p, 2)
-          w.end(s, 2)
-          break
-        }
-      }
-      w.end(m, 2)
-    }
-    w.end(sm, 5)
-    w.end(rm, 5)
+    protoResourceScope(w, cached, () => protoMetrics(w, batch, redactor))
   }
   return w.finish()
 }
 
-const jsonKeyValues = (attributes: ReadonlyArray<readonly [string, unknown]>): string => {
-  let out = ""
-  for (const [key, value] of attributes) {
-    const kv = jsonKeyValue(key, value)
-    if (kv !== "") out += (out === "" ? "" : ",") + kv
+/** The `Metric` messages of one batch (field 2 of `ScopeMetrics`). */
+const protoMetrics = (w: ProtoWriter, batch: MetricBatch, redactor: RedactorLike | undefined): void => {
+  for (const snapshot of batch.snapshots) {
+    const attributes = attributeEntries(snapshot.attributes, redactor)
+    const m = w.begin(2, 2)
+    w.string(1, snapshot.id)
+    if (snapshot.description !== undefined) w.string(2, snapshot.description)
+    const unit = unitOf(snapshot.attributes)
+    if (unit !== undefined) w.string(3, unit)
+    switch (snapshot.type) {
+      case "Counter": {
+        const s = w.begin(7, 2)
+        protoNumberPoint(w, 1, attributes, batch, snapshot.state.count, true)
+        w.uint(2, 2)
+        w.bool(3, snapshot.state.incremental)
+        w.end(s, 2)
+        break
+      }
+      case "Gauge": {
+        const g = w.begin(5, 2)
+        protoNumberPoint(w, 1, attributes, batch, snapshot.state.value, false)
+        w.end(g, 2)
+        break
+      }
+      case "Frequency": {
+        const s = w.begin(7, 2)
+        for (const [word, count] of snapshot.state.occurrences) {
+          protoNumberPoint(w, 1, [...attributes, ["key", word]], batch, count, true)
+        }
+        w.uint(2, 2)
+        w.bool(3, true)
+        w.end(s, 2)
+        break
+      }
+      case "Histogram": {
+        const state = snapshot.state
+        const { bounds, counts } = histogramCounts(state)
+        const h = w.begin(9, 2)
+        const p = w.begin(1, 2)
+        w.fixed64(2, batch.startNanos)
+        w.fixed64(3, batch.timeNanos)
+        w.fixed64Number(4, state.count)
+        w.double(5, state.sum)
+        const bc = w.begin(6, 2)
+        w.ensure(counts.length * 8)
+        for (const c of counts) {
+          const hi = Math.floor(c / 4294967296)
+          w.view.setUint32(w.pos, c - hi * 4294967296, true)
+          w.view.setUint32(w.pos + 4, hi, true)
+          w.pos += 8
+        }
+        w.end(bc, 2)
+        const eb = w.begin(7, 2)
+        w.ensure(bounds.length * 8)
+        for (const b of bounds) {
+          w.view.setFloat64(w.pos, b, true)
+          w.pos += 8
+        }
+        w.end(eb, 2)
+        for (const [key, v] of attributes) protoKeyValue(w, 9, key, v)
+        if (state.count > 0) {
+          w.double(11, state.min)
+          w.double(12, state.max)
+        }
+        w.end(p, 2)
+        w.uint(2, 2)
+        w.end(h, 2)
+        break
+      }
+      case "Summary": {
+        const state = snapshot.state
+        const s = w.begin(11, 2)
+        const p = w.begin(1, 2)
+        w.fixed64(2, batch.startNanos)
+        w.fixed64(3, batch.timeNanos)
+        w.fixed64Number(4, state.count)
+        w.double(5, state.sum)
+        for (const [quantile, value] of state.quantiles) {
+          if (value === undefined) continue
+          const q = w.begin(6, 1)
+          w.double(1, quantile)
+          w.double(2, value)
+          w.end(q, 1)
+        }
+        for (const [key, v] of attributes) protoKeyValue(w, 7, key, v)
+        w.end(p, 2)
+        w.end(s, 2)
+        break
+      }
+    }
+    w.end(m, 2)
   }
-  return out
 }
 
 const jsonNumber = (value: number): string => Number.isFinite(value) ? String(value) : `"${value}"`
@@ -212,7 +211,7 @@ const jsonNumberPoint = (
   value: number | bigint,
   withStart: boolean,
 ): string =>
-  `{"attributes":[${jsonKeyValues(attributes)}],${
+  `{"attributes":[${jsonAttributes(attributes, undefined)}],${
     withStart ? `"startTimeUnixNano":"${batch.startNanos}",` : ""
   }"timeUnixNano":"${batch.timeNanos}",${
     isInt(value) ? `"asInt":"${BigInt(value)}"` : `"asDouble":${jsonNumber(Number(value))}`
@@ -220,7 +219,7 @@ const jsonNumberPoint = (
 
 /** Encodes metric snapshots as an `ExportMetricsServiceRequest` in OTLP/JSON. */
 export const encodeMetricsJson = (
-  cached: { readonly resource: string; readonly scope: string },
+  cached: CachedResource<string>,
   batches: ReadonlyArray<MetricBatch>,
   redactor: RedactorLike | undefined,
 ): string => {
@@ -256,7 +255,7 @@ export const encodeMetricsJson = (
           const state = snapshot.state
           const { bounds, counts } = histogramCounts(state)
           out += `,"histogram":{"dataPoints":[{"attributes":[${
-            jsonKeyValues(attributes)
+            jsonAttributes(attributes, undefined)
           }],"startTimeUnixNano":"${batch.startNanos}","timeUnixNano":"${batch.timeNanos}","count":"${state.count}","sum":${
             jsonNumber(state.sum)
           },"bucketCounts":[${counts.map((c) => `"${c}"`).join(",")}],"explicitBounds":[${
@@ -272,7 +271,7 @@ export const encodeMetricsJson = (
             `{"quantile":${jsonNumber(q)},"value":${jsonNumber(v!)}}`
           )
           out += `,"summary":{"dataPoints":[{"attributes":[${
-            jsonKeyValues(attributes)
+            jsonAttributes(attributes, undefined)
           }],"startTimeUnixNano":"${batch.startNanos}","timeUnixNano":"${batch.timeNanos}","count":"${state.count}","sum":${
             jsonNumber(state.sum)
           },"quantileValues":[${quantiles.join(",")}]}]}`
@@ -313,49 +312,42 @@ const redactBody = (body: unknown, redactor: RedactorLike | undefined): unknown 
 /** Encodes log records as an `ExportLogsServiceRequest` (protobuf). */
 export const encodeLogsProto = (
   w: ProtoWriter,
-  cached: { readonly resource: Uint8Array; readonly scope: Uint8Array },
+  cached: CachedResource<Uint8Array>,
   logs: ReadonlyArray<LogItem>,
   redactor: RedactorLike | undefined,
 ): Uint8Array => {
   w.reset()
-  const rl = w.begin(1, 5)
-  w.raw(cached.resource)
-  const sl = w.begin(2, 5)
-  w.raw(cached.scope)
-  for (const log of logs) {
-    const r = w.begin(2, 2)
-    w.fixed64(1, log.timeNanos)
-    w.fixed64(11, log.timeNanos)
-    w.uint(2, log.severityNumber)
-    w.string(3, log.severityText)
-    protoAnyValue(w, 5, redactBody(log.body, redactor), 0)
-    for (const [key, value] of log.attributes) {
-      protoKeyValue(w, 6, key, redactor === undefined ? value : redactor.redactValue(key, value))
-    }
-    if (log.traceId !== undefined && log.spanId !== undefined) {
-      w.fixed32(8, 1)
-      w.hexBytes(9, log.traceId.padStart(32, "0"))
-      w.hexBytes(10, log.spanId)
-    }
-    w.end(r, 2)
-  }
-  w.end(sl, 5)
-  w.end(rl, 5)
+  protoResourceScope(w, cached, () => {
+    for (const log of logs) protoLogRecord(w, log, redactor)
+  })
   return w.finish()
+}
+
+/** One `LogRecord` (field 2 of `ScopeLogs`). */
+const protoLogRecord = (w: ProtoWriter, log: LogItem, redactor: RedactorLike | undefined): void => {
+  const r = w.begin(2, 2)
+  w.fixed64(1, log.timeNanos)
+  w.fixed64(11, log.timeNanos)
+  w.uint(2, log.severityNumber)
+  w.string(3, log.severityText)
+  protoAnyValue(w, 5, redactBody(log.body, redactor), 0)
+  for (const [key, value] of log.attributes) protoKeyValue(w, 6, key, redactAttr(redactor, key, value))
+  if (log.traceId !== undefined && log.spanId !== undefined) {
+    w.fixed32(8, 1)
+    w.hexBytes(9, log.traceId.padStart(32, "0"))
+    w.hexBytes(10, log.spanId)
+  }
+  w.end(r, 2)
 }
 
 /** Encodes log records as an `ExportLogsServiceRequest` in OTLP/JSON. */
 export const encodeLogsJson = (
-  cached: { readonly resource: string; readonly scope: string },
+  cached: CachedResource<string>,
   logs: ReadonlyArray<LogItem>,
   redactor: RedactorLike | undefined,
 ): string => {
   const records = logs.map((log) => {
-    let attrs = ""
-    for (const [key, value] of log.attributes) {
-      const kv = jsonKeyValue(key, redactor === undefined ? value : redactor.redactValue(key, value))
-      if (kv !== "") attrs += (attrs === "" ? "" : ",") + kv
-    }
+    const attrs = jsonAttributes(log.attributes, redactor)
     return `{"timeUnixNano":"${log.timeNanos}","observedTimeUnixNano":"${log.timeNanos}","severityNumber":${log.severityNumber},"severityText":${
       jsonString(log.severityText)
     },"body":${jsonAnyValue(redactBody(log.body, redactor), 0)},"attributes":[${attrs}]${

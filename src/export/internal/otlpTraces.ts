@@ -28,6 +28,15 @@ export interface FinishedSpan {
   readonly traceState?: string | undefined
 }
 
+/**
+ * The encoded resource and instrumentation scope, cached per exporter: protobuf messages (`Uint8Array`) or
+ * JSON members (`string`).
+ */
+export interface CachedResource<T> {
+  readonly resource: T
+  readonly scope: T
+}
+
 /** The resource and instrumentation scope every batch is reported under. */
 export interface OtlpResource {
   readonly attributes: ReadonlyArray<readonly [string, unknown]>
@@ -92,7 +101,8 @@ export const outcomeOfExit = (exit: Exit.Exit<unknown, unknown>): SpanOutcome =>
 
 const endedOf = (span: FinishedSpan) => span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
 
-const redactAttr = (redactor: RedactorLike | undefined, key: string, value: unknown): unknown =>
+/** An attribute value as exported: redacted when a redactor is installed. */
+export const redactAttr = (redactor: RedactorLike | undefined, key: string, value: unknown): unknown =>
   redactor === undefined ? value : redactor.redactValue(key, value)
 
 // ---------------------------------------------------------------------------------------------------------
@@ -148,7 +158,7 @@ export const protoKeyValue = (w: ProtoWriter, field: number, key: string, value:
 export const protoResourceAndScope = (
   w: ProtoWriter,
   resource: OtlpResource,
-): { readonly resource: Uint8Array; readonly scope: Uint8Array } => {
+): CachedResource<Uint8Array> => {
   w.reset()
   const r = w.begin(1, 2)
   for (const [key, value] of resource.attributes) protoKeyValue(w, 1, key, value)
@@ -162,6 +172,25 @@ export const protoResourceAndScope = (
   const scopeBytes = w.finish()
   w.reset()
   return { resource: resourceBytes, scope: scopeBytes }
+}
+
+/**
+ * Writes one `ResourceSpans`/`ResourceMetrics`/`ResourceLogs` (field 1 of the export request) holding the
+ * cached resource and one scope entry with the cached scope, whose records `records` writes (field 2 of the
+ * scope entry). The three signals share this layout.
+ */
+export const protoResourceScope = (
+  w: ProtoWriter,
+  cached: CachedResource<Uint8Array>,
+  records: () => void,
+): void => {
+  const resource = w.begin(1, 5)
+  w.raw(cached.resource)
+  const scope = w.begin(2, 5)
+  w.raw(cached.scope)
+  records()
+  w.end(scope, 5)
+  w.end(resource, 5)
 }
 
 const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
@@ -231,18 +260,14 @@ const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | 
 /** Encodes spans as an `ExportTraceServiceRequest` (protobuf). */
 export const encodeTracesProto = (
   w: ProtoWriter,
-  cached: { readonly resource: Uint8Array; readonly scope: Uint8Array },
+  cached: CachedResource<Uint8Array>,
   spans: ArrayLike<FinishedSpan>,
   redactor: RedactorLike | undefined,
 ): Uint8Array => {
   w.reset()
-  const resourceSpans = w.begin(1, 5)
-  w.raw(cached.resource)
-  const scopeSpans = w.begin(2, 5)
-  w.raw(cached.scope)
-  for (let i = 0; i < spans.length; i++) protoSpan(w, spans[i]!, redactor)
-  w.end(scopeSpans, 5)
-  w.end(resourceSpans, 5)
+  protoResourceScope(w, cached, () => {
+    for (let i = 0; i < spans.length; i++) protoSpan(w, spans[i]!, redactor)
+  })
   return w.finish()
 }
 
@@ -310,7 +335,7 @@ export const jsonAttributes = (
 /** The JSON `"resource":{…}` and `"scope":{…}` members, cached per exporter. */
 export const jsonResourceAndScope = (
   resource: OtlpResource,
-): { readonly resource: string; readonly scope: string } => ({
+): CachedResource<string> => ({
   resource: `"resource":{"attributes":[${jsonAttributes(resource.attributes, undefined)}]}`,
   scope: `"scope":{"name":${jsonString(resource.scopeName)},"version":${jsonString(resource.scopeVersion)}}`,
 })
@@ -461,7 +486,7 @@ const jsonSpanBytes = (w: JsonWriter, span: FinishedSpan, redactor: RedactorLike
 /** Encodes spans as an `ExportTraceServiceRequest` in OTLP/JSON (UTF-8 bytes). */
 export const encodeTracesJson = (
   w: JsonWriter,
-  cached: { readonly resource: string; readonly scope: string },
+  cached: CachedResource<string>,
   spans: ArrayLike<FinishedSpan>,
   redactor: RedactorLike | undefined,
 ): Uint8Array => {

@@ -7,18 +7,15 @@
  * @internal
  */
 
+import { hexDigit } from "../../internal/grammar.ts"
+
 const textEncoder = new TextEncoder()
 
 /** Nibble values of hex characters by char code; 255 marks a non-hex character. */
-const hexValues: Uint8Array = (() => {
-  const table = new Uint8Array(128).fill(255)
-  for (let i = 0; i < 10; i++) table[48 + i] = i
-  for (let i = 0; i < 6; i++) {
-    table[97 + i] = 10 + i
-    table[65 + i] = 10 + i
-  }
-  return table
-})()
+const hexValues: Uint8Array = Uint8Array.from({ length: 128 }, (_, code) => {
+  const digit = hexDigit(code)
+  return digit < 0 ? 255 : digit
+})
 
 const TWO_32 = 4294967296
 
@@ -40,15 +37,17 @@ export const varintSize = (value: number): number =>
     ? 7
     : 8
 
-/** A growable protobuf output buffer. `reset()` before each message; `finish()` copies the bytes out. */
-export class ProtoWriter {
+/**
+ * A growable output buffer reused across encodes (the base of both writers): `reset()` before each message,
+ * `ensure(n)` before writing `n` bytes at `pos` (the buffer doubles as needed), `finish()` copies the bytes
+ * out.
+ */
+export class ByteWriter {
   buf: Uint8Array
-  view: DataView
   pos = 0
 
-  constructor(initialSize = 64 * 1024) {
+  constructor(initialSize: number) {
     this.buf = new Uint8Array(initialSize)
-    this.view = new DataView(this.buf.buffer)
   }
 
   reset(): void {
@@ -68,7 +67,24 @@ export class ProtoWriter {
     const next = new Uint8Array(size)
     next.set(this.buf.subarray(0, this.pos))
     this.buf = next
-    this.view = new DataView(next.buffer)
+    this.grown()
+  }
+
+  /** Called after the buffer was replaced by a larger one. */
+  protected grown(): void {}
+}
+
+/** A growable protobuf output buffer. */
+export class ProtoWriter extends ByteWriter {
+  view: DataView
+
+  constructor(initialSize = 64 * 1024) {
+    super(initialSize)
+    this.view = new DataView(this.buf.buffer)
+  }
+
+  protected override grown(): void {
+    this.view = new DataView(this.buf.buffer)
   }
 
   /** Writes a varint of a non-negative integer below 2^53 (caller ensured 10 bytes of room). */
@@ -272,30 +288,9 @@ export class ProtoWriter {
  * intermediate strings, no final `TextEncoder` pass); ASCII strings without characters to escape are
  * copied byte by byte, anything else goes through `JSON.stringify` + `encodeInto`.
  */
-export class JsonWriter {
-  buf: Uint8Array
-  pos = 0
-
+export class JsonWriter extends ByteWriter {
   constructor(initialSize = 64 * 1024) {
-    this.buf = new Uint8Array(initialSize)
-  }
-
-  reset(): void {
-    this.pos = 0
-  }
-
-  finish(): Uint8Array {
-    return this.buf.slice(0, this.pos)
-  }
-
-  ensure(extra: number): void {
-    const needed = this.pos + extra
-    if (needed <= this.buf.length) return
-    let size = this.buf.length * 2
-    while (size < needed) size *= 2
-    const next = new Uint8Array(size)
-    next.set(this.buf.subarray(0, this.pos))
-    this.buf = next
+    super(initialSize)
   }
 
   /** Writes an ASCII string that needs no escaping (JSON punctuation, hex ids, numbers). */

@@ -16,7 +16,7 @@ import { type SummaryLine, toSummaryLine } from "../../internal/jsonl.ts"
 import type { ServiceDescription } from "../../internal/recorder.ts"
 import type { RedactorLike } from "../../internal/slots.ts"
 import type { RequestSummary } from "../../stage/Request.ts"
-import type { StageExecution } from "../../stage/Stage.ts"
+import type { StageError, StageExecution } from "../../stage/Stage.ts"
 import { BoundedQueue, type ExportStats } from "./stats.ts"
 
 /** Whether a request's summary is exported: kept by the sampler, or sampled when no sampler is installed. */
@@ -36,13 +36,16 @@ const redactRecord = (
   return out
 }
 
+const redactError = (error: StageError, redactor: RedactorLike): StageError => ({
+  ...error,
+  message: redactor.redactString(error.message),
+})
+
 const redactStages = (stages: ReadonlyArray<StageExecution>, redactor: RedactorLike): Array<StageExecution> =>
   stages.map((stage) => ({
     ...stage,
     metadata: redactRecord(stage.metadata, redactor),
-    ...(stage.error !== undefined
-      ? { error: { ...stage.error, message: redactor.redactString(stage.error.message) } }
-      : {}),
+    ...(stage.error !== undefined ? { error: redactError(stage.error, redactor) } : {}),
     substages: redactStages(stage.substages, redactor),
   }))
 
@@ -56,9 +59,7 @@ export const redactSummary = (
     ...summary,
     attributes: redactRecord(summary.attributes, redactor),
     stages: redactStages(summary.stages, redactor),
-    ...(summary.error !== undefined
-      ? { error: { ...summary.error, message: redactor.redactString(summary.error.message) } }
-      : {}),
+    ...(summary.error !== undefined ? { error: redactError(summary.error, redactor) } : {}),
   }
 }
 

@@ -11,7 +11,6 @@ import { BudgetsSlot } from "../../budget/internal/state.ts"
 import { summaryAt as errorSummaryAt } from "../../errors/internal/state.ts"
 import { ErrorsSlot } from "../../errors/internal/state.ts"
 import {
-  durationOption,
   type Env,
   envError,
   envNumber,
@@ -20,10 +19,11 @@ import {
   option,
   optionalOption,
   optionError,
+  positiveDurationOption,
   PositiveInt,
   type TelemetryConfigError,
 } from "../../internal/config.ts"
-import { durationFromEnv } from "../../internal/envDuration.ts"
+import { envPositiveDuration } from "../../internal/envDuration.ts"
 import { type Recorder, Slot } from "../../internal/recorder.ts"
 import { ExportStatsSlot } from "../../internal/slots.ts"
 import type { Concern } from "../../telemetry/internal/concern.ts"
@@ -74,6 +74,33 @@ const Percent: Schema.Codec<number, unknown> = Schema.Finite.check(
   Schema.isLessThanOrEqualTo(100),
 ) as unknown as Schema.Codec<number, unknown>
 
+/**
+ * A warning and a critical threshold (`health.<warning>`, `health.<critical>`): the critical one defaults
+ * to at least the warning one, and may not be below it.
+ */
+const thresholds = (
+  warning: "memoryWarningPercent" | "errorWarning",
+  critical: "memoryCriticalPercent" | "errorCritical",
+  schema: Schema.Codec<number, unknown>,
+  value: NonNullable<TelemetryOptions["health"]>,
+): Effect.Effect<readonly [warning: number, critical: number], TelemetryConfigError> =>
+  Effect.gen(function* () {
+    const d = defaultHealthConfig
+    const warningValue = yield* option(`health.${warning}`, schema, value[warning], d[warning])
+    const criticalValue = yield* option(
+      `health.${critical}`,
+      schema,
+      value[critical],
+      Math.max(d[critical], warningValue),
+    )
+    if (criticalValue < warningValue) {
+      return yield* Effect.fail(
+        optionError(`health.${critical}`, criticalValue, `Expected at least ${warning}`),
+      )
+    }
+    return [warningValue, criticalValue] as const
+  })
+
 /** Validates the `health` option. */
 export const validateHealth = (
   value: TelemetryOptions["health"],
@@ -83,50 +110,21 @@ export const validateHealth = (
     if (typeof value !== "object" || value === null) {
       return yield* Effect.fail(optionError("health", value, "Expected health options"))
     }
-    const d = defaultHealthConfig
-    const memoryWarningPercent = yield* option(
-      "health.memoryWarningPercent",
+    const [memoryWarningPercent, memoryCriticalPercent] = yield* thresholds(
+      "memoryWarningPercent",
+      "memoryCriticalPercent",
       Percent,
-      value.memoryWarningPercent,
-      d.memoryWarningPercent,
+      value,
     )
-    const memoryCriticalPercent = yield* option(
-      "health.memoryCriticalPercent",
-      Percent,
-      value.memoryCriticalPercent,
-      Math.max(d.memoryCriticalPercent, memoryWarningPercent),
-    )
-    if (memoryCriticalPercent < memoryWarningPercent) {
-      return yield* Effect.fail(
-        optionError(
-          "health.memoryCriticalPercent",
-          memoryCriticalPercent,
-          "Expected at least memoryWarningPercent",
-        ),
-      )
-    }
     const rssLimitBytes = yield* optionalOption("health.rssLimit", PositiveInt, value.rssLimit)
-    const errorWarning = yield* option(
-      "health.errorWarning",
+    const [errorWarning, errorCritical] = yield* thresholds(
+      "errorWarning",
+      "errorCritical",
       NonNegativeInt,
-      value.errorWarning,
-      d.errorWarning,
+      value,
     )
-    const errorCritical = yield* option(
-      "health.errorCritical",
-      NonNegativeInt,
-      value.errorCritical,
-      Math.max(d.errorCritical, errorWarning),
-    )
-    if (errorCritical < errorWarning) {
-      return yield* Effect.fail(
-        optionError("health.errorCritical", errorCritical, "Expected at least errorWarning"),
-      )
-    }
-    const windowMs = (yield* durationOption("health.window", value.window)) ?? d.windowMs
-    if (!(windowMs > 0)) {
-      return yield* Effect.fail(optionError("health.window", value.window, "Expected a positive duration"))
-    }
+    const windowMs = (yield* positiveDurationOption("health.window", value.window)) ??
+      defaultHealthConfig.windowMs
     return {
       memoryWarningPercent,
       memoryCriticalPercent,
@@ -186,16 +184,11 @@ export const healthFromEnv = (env: Env): Effect.Effect<Partial<TelemetryOptions>
       }
       health.rssLimit = bytes
     }
-    const window = firstSet(env, ["STAGETRACE_HEALTH_WINDOW"])
-    if (window !== undefined) {
-      const ms = durationFromEnv(window[1])
-      if (ms === undefined || !(ms > 0)) {
-        return yield* Effect.fail(
-          envError(window[0], window[1], 'Expected a duration such as "1 hour" or "60m"'),
-        )
-      }
-      health.window = ms
-    }
+    health.window = yield* envPositiveDuration(
+      env,
+      ["STAGETRACE_HEALTH_WINDOW"],
+      'Expected a duration such as "1 hour" or "60m"',
+    )
     for (const key of Object.keys(health)) if (health[key] === undefined) delete health[key]
     return Object.keys(health).length > 0 ? { health: health as TelemetryOptions["health"] } : {}
   })

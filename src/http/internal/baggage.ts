@@ -7,7 +7,7 @@
  * @internal
  */
 import type { BaggageEntry, BaggageProperty } from "../Propagation.ts"
-import { trimOws } from "./headers.ts"
+import { forEachListMember, hexDigit, trimOws } from "../../internal/grammar.ts"
 
 /** Members of a `baggage-string` (the grammar's `0*179` repetitions after the first). */
 export const MAX_BAGGAGE_MEMBERS = 180
@@ -35,15 +35,6 @@ const isOctet = (code: number): boolean =>
   code === 0x21 || (code >= 0x23 && code <= 0x2b) || (code >= 0x2d && code <= 0x3a) ||
   (code >= 0x3c && code <= 0x5b) || (code >= 0x5d && code <= 0x7e)
 
-const hexValue = (code: number): number =>
-  code >= 0x30 && code <= 0x39
-    ? code - 0x30
-    : code >= 0x41 && code <= 0x46
-    ? code - 0x37
-    : code >= 0x61 && code <= 0x66
-    ? code - 0x57
-    : -1
-
 const decoder = new TextDecoder("utf-8")
 
 /**
@@ -67,8 +58,8 @@ const decodeSlow = (value: string): string | undefined => {
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i)
     if (code === 0x25) {
-      const hi = i + 2 < value.length ? hexValue(value.charCodeAt(i + 1)) : -1
-      const lo = hi === -1 ? -1 : hexValue(value.charCodeAt(i + 2))
+      const hi = i + 2 < value.length ? hexDigit(value.charCodeAt(i + 1)) : -1
+      const lo = hi === -1 ? -1 : hexDigit(value.charCodeAt(i + 2))
       if (lo === -1) return undefined
       bytes[n++] = hi * 16 + lo
       i += 2
@@ -140,28 +131,22 @@ export const parseBaggage = (header: string): ParsedBaggage => {
   let truncated = 0
   let members = 0
   let bytes = 0
-  let start = 0
-  const length = header.length
-  while (start <= length) {
-    let end = header.indexOf(",", start)
-    if (end === -1) end = length
-    const member = trimOws(header.slice(start, end))
-    start = end + 1
-    if (member.length === 0) continue
+  forEachListMember(header, (member) => {
     const parsed = parseMember(member)
     if (parsed === undefined) {
       invalid++
-      continue
+      return true
     }
     const size = member.length + (members === 0 ? 0 : 1)
     if (members === MAX_BAGGAGE_MEMBERS || bytes + size > MAX_BAGGAGE_BYTES) {
       truncated++
-      continue
+      return true
     }
     members++
     bytes += size
     entries.set(parsed[0], parsed[1])
-  }
+    return true
+  })
   return { entries, invalid, truncated }
 }
 

@@ -8,12 +8,12 @@
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import type * as Cause from "effect/Cause"
 import { CurrentRecorder } from "../../internal/recorder.ts"
 import { currentRequest, makeSpec, trackStage } from "../../stage/internal/tracking.ts"
 import { injectInto, TracingDisabled } from "./context.ts"
 import { hostOf, normalizeMethod, portOf, redactUrl, spanName } from "./semconv.ts"
 import { StatusFailure } from "./server.ts"
+import type { TaggedErrorClass } from "../../internal/taggedError.ts"
 
 /** Options of `Http.fetch`, see the public module. */
 export interface FetchOptionsShape {
@@ -33,9 +33,7 @@ interface FetchErrorFields {
   readonly url: string
 }
 
-const FetchErrorBase: new (
-  args: FetchErrorFields,
-) => Cause.YieldableError & { readonly _tag: "FetchError" } & Readonly<FetchErrorFields> = Data.TaggedError(
+const FetchErrorBase: TaggedErrorClass<"FetchError", FetchErrorFields> = Data.TaggedError(
   "FetchError",
 )<FetchErrorFields>
 

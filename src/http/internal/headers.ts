@@ -61,14 +61,3 @@ export const deleteHeader = (headers: HeadersCarrier, name: string): void => {
     if (key.length === name.length && key.toLowerCase() === name) delete headers[key]
   }
 }
-
-/** Strips optional whitespace (space and horizontal tab, RFC 9110 OWS) from both ends. */
-export const trimOws = (value: string): string => {
-  let start = 0
-  let end = value.length
-  while (start < end && isOws(value.charCodeAt(start))) start++
-  while (end > start && isOws(value.charCodeAt(end - 1))) end--
-  return start === 0 && end === value.length ? value : value.slice(start, end)
-}
-
-const isOws = (code: number): boolean => code === 0x20 || code === 0x09

@@ -1,8 +1,9 @@
 /**
  * Request and stage lifecycle records without running effects on the hot path: recorder hooks build a
- * small entry (only when its level is enabled) and offer it to a bounded queue, synchronously; a
- * background fiber in the telemetry layer's scope hands the entries to the loggers. A full queue drops the
- * entry and counts `log_queue_full`; when the layer closes, entries still queued are written first.
+ * small entry (only when its level is enabled) and offer it to the shared background logger
+ * (`src/internal/backgroundLog.ts`), synchronously; its fiber in the telemetry layer's scope hands the
+ * entries to the log concern's loggers. A full queue drops the entry and counts `log_queue_full`; when the
+ * layer closes, entries still queued are written first.
  *
  * The entry carries its own time (the stage's start or end, from the recorder's clock) and its
  * correlation ids as annotations, since the background fiber has neither.
@@ -11,19 +12,12 @@
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import type * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import * as Queue from "effect/Queue"
 import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
-import {
-  CurrentRecorder,
-  nanosToMillis,
-  type Recorder,
-  type RequestRecord,
-  type StageNode,
-} from "../../internal/recorder.ts"
+import * as BackgroundLog from "../../internal/backgroundLog.ts"
+import { nanosToMillis, type Recorder, type RequestRecord, type StageNode } from "../../internal/recorder.ts"
 import type { RequestSummary } from "../../stage/Request.ts"
 import { errorOf } from "../../stage/internal/tracking.ts"
 import type { LogConfig } from "../Log.ts"
@@ -102,24 +96,11 @@ export const install = (
     const requestFailure = enabled(levels.requestFailure)
     if (!stageStart && !stageEnd && !stageFailure && !requestStart && !requestEnd && !requestFailure) return
 
-    const queue = yield* Queue.dropping<Entry>(config.queueCapacity)
-    const offer = (entry: Entry) => {
-      if (!Queue.offerUnsafe(queue, entry)) recorder.countDrop("log_queue_full")
-    }
-    const drain = (entries: Iterable<Entry>) =>
-      Effect.forEach(entries, (entry) => writeEntry(entry, loggers), { discard: true })
-    const writer = yield* Effect.forkDetach(
-      Effect.forever(Effect.flatMap(Queue.takeAll(queue), drain)).pipe(
-        Effect.provideService(CurrentRecorder, recorder),
-      ),
-    )
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
-        yield* Fiber.interrupt(writer)
-        const rest = yield* Queue.clear(queue)
-        yield* Queue.shutdown(queue)
-        yield* drain(rest).pipe(Effect.provideService(CurrentRecorder, recorder))
-      }).pipe(Effect.ignore)
+    const { offer } = yield* BackgroundLog.makeWith<Entry>(
+      recorder,
+      config.queueCapacity,
+      "log_queue_full",
+      (entry) => writeEntry(entry, loggers),
     )
 
     if (stageStart) {

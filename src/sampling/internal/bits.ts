@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import { hexDigit } from "../../internal/grammar.ts"
 
 /** A 56-bit value as two 28-bit halves. */
 export interface Bits56 {
@@ -15,16 +16,6 @@ export interface Bits56 {
 const TWO_28 = 0x10000000
 const MASK_28 = 0xfffffff
 const TWO_56 = BigInt(2) ** BigInt(56)
-
-/** The hex value of a char code, or -1. */
-const hexDigit = (code: number): number =>
-  code >= 48 && code <= 57
-    ? code - 48
-    : code >= 97 && code <= 102
-    ? code - 87
-    : code >= 65 && code <= 70
-    ? code - 55
-    : -1
 
 /** Whether `hi:lo` (R) is at least `threshold` (T): the consistent sampling test `R >= T`. */
 export const atLeast = (hi: number, lo: number, threshold: Bits56): boolean =>

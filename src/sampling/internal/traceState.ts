@@ -1,49 +1,23 @@
 /**
- * W3C `tracestate` handling for the OpenTelemetry `ot` entry (`ot=th:<threshold>;rv:<randomness>`).
+ * The OpenTelemetry `ot` entry of the W3C `tracestate` (`ot=th:<threshold>;rv:<randomness>`). The W3C
+ * list itself (grammar, 32 members, a modified member moving to the front) is `src/internal/traceState.ts`,
+ * shared with the HTTP concern; `normalizeTraceState` is re-exported from there for the tail sampler.
  *
- * - W3C Trace Context: a list of at most 32 `key=value` members separated by commas (optional spaces and
- *   empty members allowed), unique keys; a member that is modified moves to the front; past 32 members
- *   the rightmost ones are removed.
- * - OpenTelemetry: the `ot` value is a `;`-separated list of `key:value` sub-keys of at most 256 characters;
- *   setting a sub-key keeps the others (`rv` and unknown ones).
+ * OpenTelemetry: the `ot` value is a `;`-separated list of `key:value` sub-keys of at most 256 characters;
+ * setting a sub-key keeps the others (`rv` and unknown ones).
  *
- * Nothing here throws: malformed input is reported as `undefined` (validation) or ignored (`ot` parsing).
+ * Nothing here throws: a malformed `ot` value is ignored when reading and replaced when writing.
  *
  * @internal
  */
+import { traceStateValue, withTraceStateMember } from "../../internal/traceState.ts"
 
-const MAX_MEMBERS = 32
+export { normalizeTraceState } from "../../internal/traceState.ts"
+
+const OT = "ot"
 const MAX_OT_LENGTH = 256
 
-const keyPattern = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})$/
-const valuePattern = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/
 const otSubKeyPattern = /^[a-z][a-z0-9]*:[A-Za-z0-9._-]*$/
-
-/**
- * Validates a received `tracestate` header and returns it normalized (members trimmed, empty members
- * removed), or `undefined` when it is malformed: the W3C specification lets a vendor discard a header it
- * cannot parse rather than propagate it. An empty header is `undefined` too.
- */
-export const normalizeTraceState = (header: string): string | undefined => {
-  const parts = header.split(",")
-  let out = ""
-  let count = 0
-  const keys: Array<string> = []
-  for (const raw of parts) {
-    const member = raw.replace(/^[ \t]+|[ \t]+$/g, "")
-    if (member === "") continue
-    const eq = member.indexOf("=")
-    if (eq <= 0) return undefined
-    const key = member.slice(0, eq)
-    const value = member.slice(eq + 1)
-    if (!keyPattern.test(key) || !valuePattern.test(value)) return undefined
-    if (keys.includes(key)) return undefined
-    keys.push(key)
-    if (++count > MAX_MEMBERS) return undefined
-    out = out === "" ? member : `${out},${member}`
-  }
-  return out === "" ? undefined : out
-}
 
 /** The `th` and `rv` sub-keys of the `ot` entry of a (valid) tracestate. */
 export interface OtValues {
@@ -53,21 +27,10 @@ export interface OtValues {
 
 const noOtValues: OtValues = { th: undefined, rv: undefined }
 
-/** The `ot` member's value, if the tracestate has one. */
-const otValueOf = (traceState: string): string | undefined => {
-  // Cheap rejection first: most tracestates carry no `ot` entry.
-  if (traceState.indexOf("ot=") < 0) return undefined
-  for (const raw of traceState.split(",")) {
-    const member = raw.trim()
-    if (member.startsWith("ot=")) return member.slice(3)
-  }
-  return undefined
-}
-
 /** Reads `th` and `rv` from the `ot` entry (raw strings, not validated as numbers). */
 export const readOt = (traceState: string | undefined): OtValues => {
   if (traceState === undefined) return noOtValues
-  const ot = otValueOf(traceState)
+  const ot = traceStateValue(traceState, OT)
   if (ot === undefined) return noOtValues
   let th: string | undefined
   let rv: string | undefined
@@ -97,14 +60,7 @@ export const withThreshold = (
     if (th === undefined) return rv === undefined ? undefined : `ot=rv:${rv}`
     return rv === undefined ? `ot=th:${th}` : `ot=th:${th};rv:${rv}`
   }
-  const members = traceState.split(",")
-  let otIndex = -1
-  for (let i = 0; i < members.length; i++) {
-    const member = members[i]!.trim()
-    members[i] = member
-    if (otIndex < 0 && member.startsWith("ot=")) otIndex = i
-  }
-  const oldOt = otIndex < 0 ? undefined : members[otIndex]!.slice(3)
+  const oldOt = traceStateValue(traceState, OT)
   const subs: Array<string> = []
   let valid = true
   if (oldOt !== undefined && oldOt !== "") {
@@ -127,10 +83,5 @@ export const withThreshold = (
     if (newOt.length > MAX_OT_LENGTH) newOt = rv === undefined ? "" : `rv:${rv}`
   }
   if (newOt === (oldOt ?? "") && valid) return traceState
-  const others = members.filter((member, i) => i !== otIndex && member !== "")
-  if (newOt !== "") {
-    others.unshift(`ot=${newOt}`)
-    if (others.length > MAX_MEMBERS) others.length = MAX_MEMBERS
-  }
-  return others.length === 0 ? undefined : others.join(",")
+  return withTraceStateMember(traceState, OT, newOt === "" ? undefined : newOt)
 }

@@ -40,6 +40,15 @@ const OVER_BUDGET = 32
 const TRUNCATED = 16
 const SAMPLED = 64
 
+type NumberColumn = Float64Array | Int32Array | Uint16Array | Uint8Array
+
+/** A copy of `column` grown to `size` entries (the same kind of typed array). */
+const grown = <T extends NumberColumn>(column: T, size: number): T => {
+  const next = new (column.constructor as new (size: number) => T)(size)
+  next.set(column)
+  return next
+}
+
 /** Growable fixed-maximum columns. */
 class StageColumns {
   stageId: Array<string> = []
@@ -61,16 +70,11 @@ class StageColumns {
   }
 
   grow(size: number): void {
-    const grow = <T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(size)
-      b.set(a)
-      return b
-    }
-    this.startOffset = grow(this.startOffset, (n) => new Float64Array(n))
-    this.duration = grow(this.duration, (n) => new Float64Array(n))
-    this.budget = grow(this.budget, (n) => new Float64Array(n))
-    this.parent = grow(this.parent, (n) => new Int32Array(n))
-    this.flags = grow(this.flags, (n) => new Uint8Array(n))
+    this.startOffset = grown(this.startOffset, size)
+    this.duration = grown(this.duration, size)
+    this.budget = grown(this.budget, size)
+    this.parent = grown(this.parent, size)
+    this.flags = grown(this.flags, size)
   }
 }
 
@@ -122,22 +126,13 @@ export class SummaryStore {
   private ensureRequestColumns(): void {
     if (this.startTime.length === this.capacity) return
     const size = Math.min(this.capacity, Math.max(64, this.startTime.length * 2))
-    const growF = (a: Float64Array) => {
-      const b = new Float64Array(size)
-      b.set(a)
-      return b
-    }
-    this.startTime = growF(this.startTime)
-    this.durationMs = growF(this.durationMs)
-    this.budgetMs = growF(this.budgetMs)
-    this.stageSeq = growF(this.stageSeq)
-    this.bottleneckShare = growF(this.bottleneckShare)
-    const flags = new Uint16Array(size)
-    flags.set(this.flags)
-    this.flags = flags
-    const counts = new Int32Array(size)
-    counts.set(this.stageCount)
-    this.stageCount = counts
+    this.startTime = grown(this.startTime, size)
+    this.durationMs = grown(this.durationMs, size)
+    this.budgetMs = grown(this.budgetMs, size)
+    this.stageSeq = grown(this.stageSeq, size)
+    this.bottleneckShare = grown(this.bottleneckShare, size)
+    this.flags = grown(this.flags, size)
+    this.stageCount = grown(this.stageCount, size)
   }
 
   private write(summary: RequestSummary, bottleneckShare: number): void {

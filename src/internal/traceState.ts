@@ -1,0 +1,199 @@
+/**
+ * W3C Trace Context Level 2 `tracestate`, shared by the HTTP propagation and sampling concerns: the
+ * list-member grammar (simple and multi-tenant keys, values), at most 32 members, unique keys, a modified
+ * member moving to the left, and truncation to the propagated size. Pure functions; nothing here throws.
+ *
+ * Parsing follows the specification's rules for receivers: a `tracestate` that does not parse is discarded
+ * as a whole, as the W3C test suite expects (an invalid member, a duplicate key, more than 32 members).
+ * Empty and whitespace-only members are allowed and skipped.
+ *
+ * Two forms: entries (`parseTraceState` … `formatTraceState`, for merging and truncating what is sent)
+ * and the header string itself (`normalizeTraceState`, `traceStateValue`, `withTraceStateMember`, for
+ * reading and setting one member without building entries).
+ *
+ * @internal
+ */
+import { forEachListMember } from "./grammar.ts"
+
+/** Members kept in one tracestate. */
+export const MAX_TRACESTATE_MEMBERS = 32
+/** The size of the tracestate stagetrace propagates (the minimum the specification asks for). */
+export const MAX_TRACESTATE_LENGTH = 512
+/** Entries longer than this are the first ones removed when truncating. */
+const LARGE_ENTRY = 128
+
+/** One tracestate list-member, in order. */
+export type TraceStateEntry = readonly [key: string, value: string]
+
+// key = simple-key / multi-tenant-key
+// simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+// multi-tenant-key = tenant-id "@" system-id
+// tenant-id = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+// system-id = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+const KEY = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})$/
+// value = 0*255(chr) nblk-chr ; chr = %x20 / nblk-chr ; nblk-chr = %x21-2B / %x2D-3C / %x3E-7E
+const VALUE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/
+
+/** Whether `key` is a valid tracestate key (simple or multi-tenant). */
+export const isValidTraceStateKey = (key: string): boolean => key.length <= 256 && KEY.test(key)
+
+/** Whether `value` is a valid tracestate value. */
+export const isValidTraceStateValue = (value: string): boolean => value.length <= 256 && VALUE.test(value)
+
+// ---------------------------------------------------------------------------------------------------------
+// Entries
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Parses a (combined) `tracestate` value into its members, left to right. Empty and whitespace-only
+ * members are skipped; `undefined` when the header is invalid as a whole (a malformed member, a
+ * duplicate key, more than 32 members).
+ */
+export const parseTraceState = (header: string): Array<TraceStateEntry> | undefined => {
+  const entries: Array<TraceStateEntry> = []
+  const valid = forEachListMember(header, (member) => {
+    if (entries.length === MAX_TRACESTATE_MEMBERS) return false
+    const eq = member.indexOf("=")
+    if (eq <= 0) return false
+    const key = member.slice(0, eq)
+    const value = member.slice(eq + 1)
+    if (!isValidTraceStateKey(key) || !isValidTraceStateValue(value)) return false
+    // At most 32 members: a linear scan beats a Set.
+    for (let i = 0; i < entries.length; i++) if (entries[i]![0] === key) return false
+    entries.push([key, value])
+    return true
+  })
+  return valid ? entries : undefined
+}
+
+/** Serializes members (no optional whitespace). */
+export const formatTraceState = (entries: ReadonlyArray<TraceStateEntry>): string => {
+  let out = ""
+  for (let i = 0; i < entries.length; i++) {
+    const [key, value] = entries[i]!
+    out += i === 0 ? `${key}=${value}` : `,${key}=${value}`
+  }
+  return out
+}
+
+const serializedLength = (entries: ReadonlyArray<TraceStateEntry>): number => {
+  let total = entries.length === 0 ? 0 : entries.length - 1
+  for (const [key, value] of entries) total += key.length + 1 + value.length
+  return total
+}
+
+/**
+ * Keeps at most 32 members and `maxLength` characters, removing whole entries as the specification
+ * says: entries longer than 128 characters first, then entries from the end. Returns how many were
+ * removed.
+ */
+export const truncateTraceState = (
+  entries: Array<TraceStateEntry>,
+  maxLength: number = MAX_TRACESTATE_LENGTH,
+): number => {
+  let removed = 0
+  while (entries.length > MAX_TRACESTATE_MEMBERS) {
+    entries.pop()
+    removed++
+  }
+  let size = serializedLength(entries)
+  for (let i = entries.length - 1; i >= 0 && size > maxLength; i--) {
+    const [key, value] = entries[i]!
+    const entrySize = key.length + 1 + value.length
+    if (entrySize > LARGE_ENTRY) {
+      entries.splice(i, 1)
+      size -= entrySize + (entries.length > 0 ? 1 : 0)
+      removed++
+    }
+  }
+  while (size > maxLength && entries.length > 0) {
+    const [key, value] = entries.pop()!
+    size -= key.length + 1 + value.length + (entries.length > 0 ? 1 : 0)
+    removed++
+  }
+  return removed
+}
+
+/**
+ * The tracestate this participant sends: its own entries (`own`, leftmost, as modified entries move to
+ * the left) followed by the upstream entries whose keys it did not set, in their received order.
+ */
+export const mergeTraceState = (
+  own: ReadonlyArray<TraceStateEntry>,
+  upstream: ReadonlyArray<TraceStateEntry>,
+): Array<TraceStateEntry> => {
+  if (own.length === 0) return upstream.slice()
+  if (upstream.length === 0) return own.slice()
+  const keys = new Set(own.map((entry) => entry[0]))
+  const merged = own.slice()
+  for (const entry of upstream) if (!keys.has(entry[0])) merged.push(entry)
+  return merged
+}
+
+/**
+ * Sets `key` to `value`, moving the entry to the left as the specification requires for a modified
+ * entry. Returns the new members (the input is not changed); invalid keys or values leave it as it is.
+ */
+export const setTraceStateEntry = (
+  entries: ReadonlyArray<TraceStateEntry>,
+  key: string,
+  value: string,
+): Array<TraceStateEntry> => {
+  if (!isValidTraceStateKey(key) || !isValidTraceStateValue(value)) return entries.slice()
+  const out: Array<TraceStateEntry> = [[key, value]]
+  for (const entry of entries) if (entry[0] !== key) out.push(entry)
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Header strings
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Validates a received `tracestate` header and returns it normalized (members trimmed, empty members
+ * removed), or `undefined` when it is malformed: the W3C specification lets a vendor discard a header it
+ * cannot parse rather than propagate it. An empty header is `undefined` too.
+ */
+export const normalizeTraceState = (header: string): string | undefined => {
+  const entries = parseTraceState(header)
+  return entries === undefined || entries.length === 0 ? undefined : formatTraceState(entries)
+}
+
+/** Whether the (trimmed) list-member `member` has the key `key`. */
+const hasKey = (member: string, key: string): boolean =>
+  member.length > key.length && member.charCodeAt(key.length) === 0x3d && member.startsWith(key)
+
+/** The value of the member `key` of a tracestate header, `undefined` when there is none. */
+export const traceStateValue = (traceState: string, key: string): string | undefined => {
+  // Cheap rejection first: most tracestates do not carry the key asked for.
+  if (traceState.indexOf(key) < 0) return undefined
+  let value: string | undefined
+  forEachListMember(traceState, (member) => {
+    if (!hasKey(member, key)) return true
+    value = member.slice(key.length + 1)
+    return false
+  })
+  return value
+}
+
+/**
+ * The tracestate header with member `key` set to `value` and moved to the left (as a modified member
+ * must), or removed when `value` is `undefined`; members are trimmed, empty ones dropped, and past 32
+ * members the rightmost ones are removed. `undefined` when no member is left. `value` is not validated.
+ */
+export const withTraceStateMember = (
+  traceState: string,
+  key: string,
+  value: string | undefined,
+): string | undefined => {
+  let out = value === undefined ? "" : `${key}=${value}`
+  let count = value === undefined ? 0 : 1
+  forEachListMember(traceState, (member) => {
+    if (hasKey(member, key)) return true
+    if (count === MAX_TRACESTATE_MEMBERS) return false
+    out = count === 0 ? member : `${out},${member}`
+    count++
+    return true
+  })
+  return count === 0 ? undefined : out
+}
