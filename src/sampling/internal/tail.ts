@@ -291,7 +291,14 @@ export class TailTracer implements Tracer.Tracer {
     // explicit `sampled: false`): respect it and stay out of the way.
     if (!options.sampled && (parent === undefined || parent.sampled)) return this.inner.span(options)
     const inner = this.inner.span(options.sampled ? options : sampledOptions(options))
-    if (tail !== undefined) return new TailSpan(this, inner, tail, tail.sampled, tail.traceState)
+    if (tail !== undefined) {
+      // A request kept from its start (head-sampled or forced) buffers nothing: its spans need no proxy.
+      if (tail.decision === KEPT && inner.sampled) {
+        if (tail.traceState !== undefined) (inner as Tracer.Span & Owned).traceState = tail.traceState
+        return inner
+      }
+      return new TailSpan(this, inner, tail, tail.sampled, tail.traceState)
+    }
     // Outside any request (or a request span not decided yet: its requestStart hook overrides this).
     const input = this.input
     input.name = options.name
