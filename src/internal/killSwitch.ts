@@ -46,3 +46,10 @@ export let disabledByEnvironment: boolean = flag("OTEL_SDK_DISABLED") === true |
 export const setDisabledByEnvironment = (disabled: boolean): void => {
   disabledByEnvironment = disabled
 }
+
+/**
+ * Whether Deno's built-in OpenTelemetry instruments `fetch` in this process (`OTEL_DENO=true`): Deno then
+ * writes its own `traceparent` on every request, parented by the active span, so `Http.fetch` must not add a
+ * second one (two `traceparent` values make the receiver restart the trace).
+ */
+export const denoTracesFetch: boolean = flag("OTEL_DENO") === true && flag("OTEL_SDK_DISABLED") !== true

@@ -74,7 +74,10 @@ Deno.test("Exporter.denoNative() nests stagetrace spans with Deno's fetch and se
     }).output()
     const stderr = new TextDecoder().decode(output.stderr)
     assert.equal(output.code, 0, stderr)
-    assert.equal(new TextDecoder().decode(output.stdout).trim(), "hello")
+    const [hello, traceparent] = new TextDecoder().decode(output.stdout).trim().split("\n")
+    assert.equal(hello, "hello")
+    // Exactly one traceparent (Deno's), not a list with stagetrace's own in front of it.
+    assert.match(traceparent ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]$/)
     assert.deepEqual(receiver.errors, [])
 
     const all = receiver.spans()
@@ -92,7 +95,7 @@ Deno.test("Exporter.denoNative() nests stagetrace spans with Deno's fetch and se
     const outer = find(fromDeno, (s) => s.name === "outer", "outer")
     const call = find(fromDeno, (s) => s.name === "call_api", "call_api")
     const client = find(fromDeno, (s) => s.kind === 3 && s.attributes["url.path"] === "/hello", "fetch span")
-    const server = find(fromDeno, (s) => s.kind === 2, "serve span")
+    const server = find(fromDeno, (s) => s.kind === 2 && s.parentSpanId === client.spanId, "serve span")
     const handle = find(fromDeno, (s) => s.name === "handle", "handle")
     const stage = find(fromDeno, (s) => s.name === "handler_stage", "handler_stage")
     assert.equal(outer.parentSpanId, undefined)
@@ -102,6 +105,11 @@ Deno.test("Exporter.denoNative() nests stagetrace spans with Deno's fetch and se
     assert.equal(handle.parentSpanId, server.spanId, "the handler's request continues Deno's server span")
     assert.equal(stage.parentSpanId, handle.spanId)
     assert.ok([outer, call, client, server, handle, stage].every((s) => s.traceId === outer.traceId))
+    // The Http.fetch call carried one traceparent: Deno's fetch span under stagetrace's client span.
+    const propagate = find(fromDeno, (s) => s.name === "propagate", "propagate")
+    const [, , parentId] = traceparent!.split("-")
+    const denoFetch = find(fromDeno, (s) => s.spanId === parentId, "the fetch span named by the traceparent")
+    assert.equal(denoFetch.traceId, propagate.traceId)
 
     // The exporter's own POSTs to /v1/traces were not traced by Deno.
     assert.ok(

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import { denoTracesFetch } from "../../internal/killSwitch.ts"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { CurrentRecorder } from "../../internal/recorder.ts"
@@ -123,6 +124,9 @@ export const tracedFetch = (
           init?.headers ?? (isRequest ? (input as globalThis.Request).headers : undefined),
         )
         injectInto(inner, headers)
+        // Under OTEL_DENO=true, Deno's own fetch instrumentation writes the traceparent (of its fetch span,
+        // a child of this one); ours would make it a list of two, which receivers must reject.
+        if (denoTracesFetch && fetchImpl === globalThis.fetch) headers.delete("traceparent")
         requestInit = { ...init, headers }
       }
       return Effect.flatMap(
