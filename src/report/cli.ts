@@ -1,8 +1,9 @@
 /**
- * `deno task report <dir-or-file> [--out report.html] [--title text]`: writes the HTML report of the JSONL
- * performance logs and prints a text summary.
+ * The report command: writes the HTML report of JSONL performance logs and prints a text summary.
+ * `deno task report <dir-or-file> [--out report.html] [--title text]` in this repository, or from JSR:
+ * `deno run -R -W jsr:@stagetrace/stagetrace/report ./logs/performance`.
  *
- * @internal
+ * @module
  */
 import { generate } from "./Report.ts"
 
@@ -42,4 +43,10 @@ const main = async (args: ReadonlyArray<string>): Promise<number> => {
 
 if (import.meta.main) Deno.exit(await main(Deno.args))
 
+/**
+ * Runs the report command with `args` (as on the command line); resolves to the exit code.
+ *
+ * @category report
+ * @since 0.1.0
+ */
 export { main }
