@@ -230,6 +230,14 @@ export const ownerOf = (span: Tracer.AnySpan | undefined): StageNode | RequestRe
   return undefined
 }
 
+/**
+ * The (empty) annotations every request span is created with. The tail-sampling tracer recognizes a request
+ * span by them and leaves its head decision to the sampling concern's `requestStart` hook, which runs right
+ * after the span exists and knows the request id and attributes (a second decision would call the sampler
+ * twice per request).
+ */
+export const requestSpanAnnotations: Context.Context<never> = Context.makeUnsafe(new Map())
+
 /** Attaches stagetrace state to a span created by whatever tracer is installed. */
 export const setOwner = (span: Tracer.Span, owner: StageNode | RequestRecord): void => {
   ;(span as { [OwnerKey]?: StageNode | RequestRecord })[OwnerKey] = owner

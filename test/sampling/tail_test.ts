@@ -396,3 +396,44 @@ effectTest(
       assert.deepEqual(rec.names(), ["a", "chat"])
     }),
 )
+
+effectTest(
+  "the sampler decides once per request, and a throwing sampler is counted once",
+  () =>
+    Effect.gen(function* () {
+      const inputs: Array<Sampler.SamplingInput> = []
+      const counting: Sampler.Sampler = {
+        [Sampler.TypeId]: Sampler.TypeId,
+        description: "Counting",
+        shouldSample: (input) => {
+          inputs.push({ ...input })
+          return Sampler.alwaysOff.shouldSample(input)
+        },
+      }
+      yield* withTelemetry(
+        Effect.void.pipe(Stage.track("a"), Request.track("chat", { requestId: "r-1" })),
+        { sampler: counting },
+        recordSpans(),
+      )
+      // One head decision, made with the request's id (stages follow it without asking again).
+      assert.deepEqual(inputs.map((input) => [input.name, input.requestId]), [["chat", "r-1"]])
+
+      const broken: Sampler.Sampler = {
+        [Sampler.TypeId]: Sampler.TypeId,
+        description: "Broken",
+        shouldSample: () => {
+          throw new Error("bug in a custom sampler")
+        },
+      }
+      const errors = yield* withTelemetry(
+        Effect.gen(function* () {
+          yield* Effect.void.pipe(Stage.track("a"), Request.track("chat"))
+          const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
+          return recorder.drops.get("sampler_error")
+        }),
+        { sampler: broken },
+        recordSpans(),
+      )
+      assert.equal(errors, 1)
+    }),
+)

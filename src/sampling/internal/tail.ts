@@ -26,6 +26,7 @@ import {
   type RequestEndHook,
   requestOf,
   type RequestRecord,
+  requestSpanAnnotations,
   type RequestStartHook,
   type StageNode,
 } from "../../internal/recorder.ts"
@@ -299,7 +300,12 @@ export class TailTracer implements Tracer.Tracer {
       }
       return new TailSpan(this, inner, tail, tail.sampled, tail.traceState)
     }
-    // Outside any request (or a request span not decided yet: its requestStart hook overrides this).
+    // A request span outside any request: its requestStart hook, which runs right after this returns, makes
+    // the head decision (with the request id and attributes) and sets `tail`, `sampled` and `traceState`.
+    if (options.annotations === requestSpanAnnotations) {
+      return new TailSpan(this, inner, undefined, true, undefined)
+    }
+    // Outside any request: the sampler decides now, from the span's name and parent.
     const input = this.input
     input.name = options.name
     input.traceId = inner.traceId

@@ -24,6 +24,7 @@ import {
   type Recorder,
   requestOf,
   type RequestRecord,
+  requestSpanAnnotations,
   setOwner,
   type StageNode,
 } from "../../internal/recorder.ts"
@@ -79,6 +80,7 @@ export const makeSpec = (stageId: string, options: StageOptions | undefined): St
 // ---------------------------------------------------------------------------------------------------------
 
 const bigint0 = BigInt(0)
+const noAnnotations: Context.Context<never> = Context.empty()
 
 /**
  * What a stage needs from the fiber's context. Contexts are immutable, so the values are resolved once per
@@ -131,7 +133,7 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
 
 /**
  * Creates a span the way `Effect.withSpan` does (same tracer, parent, annotations, links and trace-level
- * sampling), without capturing a stack trace.
+ * sampling), without capturing a stack trace. Request spans pass `requestSpanAnnotations`.
  */
 export const makeSpan = (
   env: Resolved,
@@ -139,11 +141,12 @@ export const makeSpan = (
   kind: Tracer.SpanKind,
   parent: Tracer.AnySpan | undefined,
   startNanos: bigint,
+  annotations: Context.Context<never> = noAnnotations,
 ): Tracer.Span => {
   const span = env.tracer.span({
     name,
     parent: parent === undefined ? Option.none() : Option.some(parent),
-    annotations: Context.empty(),
+    annotations,
     links: env.links.length === 0 ? [] : env.links.slice(),
     startTime: env.timingEnabled ? startNanos : bigint0,
     kind,
@@ -415,7 +418,14 @@ export const trackRequest = <A, E, R>(
     const startNanos = clock.currentTimeNanosUnsafe()
     const requestId = options.requestId ?? generateRequestId()
     const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
-    const span = makeSpan(env, spec.name, options.kind ?? "internal", parentSpan, startNanos)
+    const span = makeSpan(
+      env,
+      spec.name,
+      options.kind ?? "internal",
+      parentSpan,
+      startNanos,
+      requestSpanAnnotations,
+    )
     let attributes: Record<string, unknown> = emptyAttributes
     const given = options.attributes
     if (given !== undefined && spec.attributeKeys.length > 0) {
