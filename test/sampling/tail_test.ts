@@ -1,10 +1,12 @@
 import assert from "node:assert/strict"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import { CurrentRecorder, ownerOf, requestOf } from "../../src/internal/recorder.ts"
-import { Request, Sampler, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
+import { Exporter, Request, Sampler, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { effectTest } from "../_harness.ts"
 import { recordSpans, type SpanRecorder } from "../_spans.ts"
 
@@ -435,5 +437,36 @@ effectTest(
         recordSpans(),
       )
       assert.equal(errors, 1)
+    }),
+)
+
+effectTest(
+  "spans dropped by sampling are never exported, not even as interrupted when the layer closes",
+  () =>
+    Effect.gen(function* () {
+      const memory = Exporter.memory()
+      const running = yield* Deferred.make<void>()
+      const forever = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const context = yield* Layer.build(
+            Telemetry.layer({ sampler: Sampler.alwaysOff, exporters: [memory] }),
+          )
+          return yield* Effect.gen(function* () {
+            // Requests dropped by the tail decision: their request span never ends on the exporting tracer.
+            for (let i = 0; i < 3; i++) yield* Effect.void.pipe(Stage.track("auth"), Request.track("dropped"))
+            // Spans outside any request that the sampler declined.
+            yield* Effect.void.pipe(Effect.withSpan("background"))
+            const fiber = yield* Effect.forkDetach(
+              Effect.andThen(Deferred.succeed(running, undefined), Effect.never).pipe(
+                Effect.withSpan("declined-forever"),
+              ),
+            )
+            yield* Deferred.await(running)
+            return fiber
+          }).pipe(Effect.provideContext(context))
+        }),
+      )
+      assert.deepEqual(memory.spans().map((span) => span.name), [])
+      yield* Fiber.interrupt(forever)
     }),
 )

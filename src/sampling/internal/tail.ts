@@ -11,6 +11,8 @@
  *   the request ends: then the buffered spans end on the inner tracer with their original times if the
  *   request is kept, or are dropped and counted. Spans ending after the decision follow it.
  * - Spans outside any request follow the sampler's decision directly.
+ * - A dropped span never ends on the inner tracer: it is discarded there (`discardSpan`), so an exporter
+ *   tracking open spans neither keeps it nor ends it as interrupted at shutdown.
  *
  * The head decision itself is the `requestStart` hook below; the tail decision is the `requestEnd` hook,
  * which runs after the budget and error concerns marked the summary.
@@ -20,6 +22,7 @@
 import type * as Exit from "effect/Exit"
 import type * as Tracer from "effect/Tracer"
 import {
+  discardSpan,
   OwnerKey,
   ownerOf,
   type Recorder,
@@ -154,8 +157,10 @@ export class TailSpan implements Tracer.Span {
     }
     const decision = tail.decision
     if (decision === KEPT) release(this)
-    else if (decision === DROPPED) this.tracer.counters.spansDropped++
-    else if (tail.count < this.tracer.bufferSize) {
+    else if (decision === DROPPED) {
+      this.tracer.counters.spansDropped++
+      discardSpan(this.inner)
+    } else if (tail.count < this.tracer.bufferSize) {
       tail.count++
       if (tail.last === undefined) tail.first = this
       else tail.last.next = this
@@ -164,6 +169,7 @@ export class TailSpan implements Tracer.Span {
       tail.overflowed++
       tail.record.truncated = true
       this.tracer.counters.spansOverflowed++
+      discardSpan(this.inner)
     }
   }
 
@@ -298,6 +304,7 @@ export class TailTracer implements Tracer.Tracer {
         if (tail.traceState !== undefined) (inner as Tracer.Span & Owned).traceState = tail.traceState
         return inner
       }
+      if (tail.decision === DROPPED) discardSpan(inner)
       return new TailSpan(this, inner, tail, tail.sampled, tail.traceState)
     }
     // A request span outside any request: its requestStart hook, which runs right after this returns, makes
@@ -320,6 +327,7 @@ export class TailTracer implements Tracer.Tracer {
     }
     const result = decide(this.sampler, input, this.recorder)
     input.traceState = undefined
+    if (!result.sampled) discardSpan(inner)
     return new TailSpan(this, inner, undefined, result.sampled, result.traceState)
   }
 }
@@ -388,6 +396,13 @@ export const requestEndHook = (recorder: Recorder, state: SamplingState): Reques
       if (reason === undefined) {
         tail.decision = DROPPED
         counters.spansDropped += tail.count
+        let buffered = tail.first
+        while (buffered !== undefined) {
+          const next = buffered.next
+          buffered.next = undefined
+          discardSpan(buffered.inner)
+          buffered = next
+        }
       } else {
         tail.decision = KEPT
         let buffered = tail.first
