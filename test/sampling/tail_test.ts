@@ -470,3 +470,32 @@ effectTest(
       yield* Fiber.interrupt(forever)
     }),
 )
+
+effectTest(
+  "spans started after a tail keep still report the head decision to their children",
+  () =>
+    Effect.gen(function* () {
+      const rec = recordSpans()
+      const seen: Array<boolean> = []
+      const program = Effect.gen(function* () {
+        yield* Effect.gen(function* () {
+          yield* Effect.forkDetach(
+            Effect.gen(function* () {
+              yield* Effect.sleep("50 millis")
+              // The request ended (failed, so kept by the tail decision) before this stage started.
+              yield* Effect.gen(function* () {
+                seen.push((yield* Effect.currentSpan).sampled)
+              }).pipe(Stage.track("late"))
+            }),
+          )
+          return yield* Effect.fail("boom")
+        }).pipe(Request.track("chat"), Effect.ignore)
+        yield* TestClock.adjust("100 millis")
+      })
+      yield* withTelemetry(program, { sampler: Sampler.alwaysOff }, rec)
+      // Not sampled at the head: children and outgoing calls keep seeing that, as before the decision.
+      assert.deepEqual(seen, [false])
+      // Still exported with its request.
+      assert.deepEqual(rec.names(), ["chat", "late"])
+    }),
+)

@@ -299,8 +299,9 @@ export class TailTracer implements Tracer.Tracer {
     if (!options.sampled && (parent === undefined || parent.sampled)) return this.inner.span(options)
     const inner = this.inner.span(options.sampled ? options : sampledOptions(options))
     if (tail !== undefined) {
-      // A request kept from its start (head-sampled or forced) buffers nothing: its spans need no proxy.
-      if (tail.decision === KEPT && inner.sampled) {
+      // A request kept from its start (head-sampled or forced) buffers nothing: its spans need no proxy. A
+      // request kept by the tail decision still needs one, so its later spans report the head decision.
+      if (tail.sampled && inner.sampled) {
         if (tail.traceState !== undefined) (inner as Tracer.Span & Owned).traceState = tail.traceState
         return inner
       }
