@@ -177,3 +177,21 @@ effectTest("Request.inFlight counts running requests", () =>
     yield* Fiber.await(fiber)
     assert.equal(yield* Request.inFlight, 0)
   }).pipe(Effect.provide(Telemetry.layer())))
+
+effectTest(
+  "Request.summary works whatever the stage metadata holds (functions, class instances)",
+  () =>
+    Effect.gen(function* () {
+      class Model {
+        constructor(readonly name: string) {}
+      }
+      const onToken = () => "token"
+      const model = new Model("small")
+      const summary = yield* Effect.gen(function* () {
+        yield* Effect.void.pipe(Stage.track("llm_request", { metadata: { onToken, model } }))
+        return yield* Request.summary.pipe(Stage.track("formatting"))
+      }).pipe(Request.track("chat"))
+      assert.equal(summary.stages[0]?.metadata.onToken, onToken)
+      assert.ok(summary.stages[0]?.metadata.model instanceof Model)
+    }).pipe(Effect.provide(Telemetry.layer())),
+)

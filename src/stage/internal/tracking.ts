@@ -485,6 +485,31 @@ const closeOpenStages = (stages: ReadonlyArray<StageExecution>, requestEndMs: nu
   }
 }
 
+/**
+ * A copy of the stage tree for a snapshot of a running request: each execution is copied (the live ones
+ * keep changing), while metadata and errors are shared (they are never written once set). Running stages
+ * get the time they have run so far.
+ */
+const snapshotStages = (
+  stages: ReadonlyArray<StageExecution>,
+  nowMs: number,
+): Array<StageExecution> => {
+  const out: Array<StageExecution> = new Array(stages.length)
+  for (let i = 0; i < stages.length; i++) {
+    const stage = stages[i]!
+    const copy: MutableStageExecution = {
+      ...stage,
+      substages: stage.substages.length === 0 ? [] : snapshotStages(stage.substages, nowMs),
+    }
+    if (copy.status === "running") {
+      copy.status = "unfinished"
+      copy.durationMs = Math.max(0, nowMs - copy.startOffsetMs)
+    }
+    out[i] = copy
+  }
+  return out
+}
+
 /** Builds the summary (a snapshot when the request is still running). */
 export const summarize = (
   recorder: Recorder,
@@ -493,8 +518,8 @@ export const summarize = (
   exit: Exit.Exit<unknown, unknown> | undefined,
 ): RequestSummary => {
   const durationMs = nanosToMillis(nowNanos - record.startNanos)
-  const stages = exit === undefined ? structuredClone(record.stages) : record.stages
-  if (exit === undefined) closeOpenStages(stages, durationMs)
+  // The tree may hold anything users put in metadata (functions, class instances): copy, never clone.
+  const stages = exit === undefined ? snapshotStages(record.stages, durationMs) : record.stages
   const summary: Writable<RequestSummary> = {
     requestId: record.requestId,
     name: record.name,
