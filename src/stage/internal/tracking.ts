@@ -488,7 +488,8 @@ const closeOpenStages = (stages: ReadonlyArray<StageExecution>, requestEndMs: nu
 /**
  * A copy of the stage tree for a snapshot of a running request: each execution is copied (the live ones
  * keep changing), while metadata and errors are shared (they are never written once set). Running stages
- * get the time they have run so far.
+ * keep the status `running` (`unfinished` is for stages their request outlived) and get the time they have
+ * run so far.
  */
 const snapshotStages = (
   stages: ReadonlyArray<StageExecution>,
@@ -501,10 +502,7 @@ const snapshotStages = (
       ...stage,
       substages: stage.substages.length === 0 ? [] : snapshotStages(stage.substages, nowMs),
     }
-    if (copy.status === "running") {
-      copy.status = "unfinished"
-      copy.durationMs = Math.max(0, nowMs - copy.startOffsetMs)
-    }
+    if (copy.status === "running") copy.durationMs = Math.max(0, nowMs - copy.startOffsetMs)
     out[i] = copy
   }
   return out
