@@ -3,7 +3,8 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { Request, Stage, Summaries, Telemetry } from "../../mod.ts"
-import { stagesPerSummary } from "../../src/stage/internal/summaries.ts"
+import { stagesPerSummary, SummaryStore } from "../../src/stage/internal/summaries.ts"
+import type { StageExecution } from "../../src/stage/Stage.ts"
 import { effectTest } from "../_harness.ts"
 
 const request = (id: string, stages = 1) =>
@@ -64,3 +65,44 @@ effectTest("Summaries.stream() follows requests completing after it starts", () 
     const collected = yield* Fiber.join(fiber)
     assert.deepEqual(collected.map((s) => s.requestId), ["one", "two"])
   }).pipe(Effect.provide(Telemetry.layer())))
+
+Deno.test("SummaryStore keeps sub-stages nested after 2^31 stage executions", () => {
+  const store = new SummaryStore(4) // A long-running service gets there: 10,000 stages a second for two and a half days.
+  ;(store as unknown as { stageTotal: number }).stageTotal = 2 ** 31 - 1
+  const stage = (stageId: string, substages: Array<StageExecution> = []): StageExecution => ({
+    stageId,
+    name: stageId,
+    startOffsetMs: 0,
+    durationMs: 1,
+    success: true,
+    status: "ok",
+    metadata: {},
+    substages,
+  })
+  const stages = [
+    stage("kb_access", [stage("kb_embed"), stage("kb_search", [stage("rerank")])]),
+    stage("llm"),
+  ]
+  store.add({
+    requestId: "r",
+    name: "chat",
+    traceId: "0".repeat(32),
+    spanId: "0".repeat(16),
+    startTime: 0,
+    durationMs: 4,
+    success: true,
+    status: "ok",
+    stageCount: 5,
+    stages,
+    bottlenecks: [],
+    attributes: {},
+    truncated: false,
+    overBudget: false,
+    sampled: true,
+    keptBecause: "head",
+  }, 0.3)
+  const [summary] = store.recent(1)
+  const tree = (list: ReadonlyArray<StageExecution>): Array<unknown> =>
+    list.map((s) => [s.stageId, tree(s.substages)])
+  assert.deepEqual(tree(summary!.stages), tree(stages))
+})
