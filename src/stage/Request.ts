@@ -170,7 +170,24 @@ export const track: {
 
 /**
  * The current request's summary so far: finished stages as they ended, running ones with status
- * `running`. Fails with `NoSuchElementError` outside a request.
+ * `running` and the time they have run so far; the request's own `status` is `running`. Fails with
+ * `NoSuchElementError` outside a request.
+ *
+ * @example Reading the summary inside a request
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Stage } from "@stagetrace/stagetrace"
+ *
+ * const summary = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* Effect.void.pipe(Stage.track("auth_check"))
+ *     return yield* Request.summary.pipe(Stage.track("llm_request"))
+ *   }).pipe(Request.track("chat")),
+ * )
+ * assert.deepEqual(summary.stages.map((s) => [s.stageId, s.status]), [["auth_check", "ok"], ["llm_request", "running"]])
+ * assert.equal(summary.status, "running")
+ * ```
  *
  * @category requests
  * @since 0.1.0

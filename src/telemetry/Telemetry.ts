@@ -331,7 +331,27 @@ function coreVariables(): ReadonlyArray<string> {
   ]
 }
 
-/** Reads `TelemetryOptions` from an environment snapshot. */
+/**
+ * Reads `TelemetryOptions` from an environment snapshot (the variables in `environmentVariables`): only
+ * the options that are set. What `Telemetry.layerFromEnv` uses; fails with a `TelemetryConfigError` naming
+ * the variable and its value.
+ *
+ * @example Reading options from an environment snapshot
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const options = await Effect.runPromise(
+ *   Telemetry.optionsFromEnv({ OTEL_SERVICE_NAME: "chat", STAGETRACE_SUMMARY_CAPACITY: "200" }),
+ * )
+ * assert.equal(options.serviceName, "chat")
+ * assert.equal(options.summaryCapacity, 200)
+ * ```
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
 export const optionsFromEnv = (env: Env): Effect.Effect<TelemetryOptions, TelemetryConfigError> =>
   Effect.gen(function* () {
     const enabled = yield* envBoolean(env, ["STAGETRACE_ENABLED", "EXECUTION_TRACKING_ENABLED"])
