@@ -30,7 +30,7 @@ export const recent = (limit: number = 1000): Effect.Effect<ReadonlyArray<Reques
 export interface StreamOptions {
   /**
    * Summaries buffered for a slow consumer; past it, new summaries are dropped for this subscriber and
-   * counted.
+   * counted as the drop `summary_stream_full` (the `stagetrace_recorder_dropped` metric).
    * @default 1024
    */
   readonly bufferSize?: number | undefined
@@ -47,8 +47,13 @@ export const stream = (options?: StreamOptions): Stream.Stream<RequestSummary> =
   Stream.callback<RequestSummary>(
     (queue) =>
       Effect.withFiber((fiber) => {
-        const store = fiber.getRef(CurrentRecorder).summaries
-        const listener = (summary: RequestSummary) => Queue.offerUnsafe(queue, summary)
+        const recorder = fiber.getRef(CurrentRecorder)
+        const store = recorder.summaries
+        const listener = (summary: RequestSummary) => {
+          if (Queue.offerUnsafe(queue, summary)) return true
+          recorder.countDrop("summary_stream_full")
+          return false
+        }
         store.listeners.add(listener)
         return Effect.addFinalizer(() => Effect.sync(() => store.listeners.delete(listener)))
       }),

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { Request, Stage, Summaries, Telemetry } from "../../mod.ts"
 import { stagesPerSummary, SummaryStore } from "../../src/stage/internal/summaries.ts"
 import type { StageExecution } from "../../src/stage/Stage.ts"
+import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { effectTest } from "../_harness.ts"
 
 const request = (id: string, stages = 1) =>
@@ -106,3 +108,29 @@ Deno.test("SummaryStore keeps sub-stages nested after 2^31 stage executions", ()
     list.map((s) => [s.stageId, tree(s.substages)])
   assert.deepEqual(tree(summary!.stages), tree(stages))
 })
+
+effectTest(
+  "Summaries.stream() counts what a slow subscriber could not take as a drop",
+  () =>
+    Effect.gen(function* () {
+      const release = yield* Deferred.make<void>()
+      const seen: Array<string> = []
+      const fiber = yield* Effect.forkChild(
+        Stream.runForEach(
+          Summaries.stream({ bufferSize: 1 }),
+          (summary) =>
+            Effect.andThen(Effect.sync(() => seen.push(summary.requestId)), Deferred.await(release)),
+        ),
+      )
+      yield* Effect.yieldNow
+      for (let i = 0; i < 5; i++) yield* request(`r${i}`)
+      const recorder = yield* Effect.withFiber((f) => Effect.succeed(f.getRef(CurrentRecorder)))
+      // The requests complete without yielding, so the subscriber's buffer (one summary) took the first and
+      // the other four were dropped, and counted.
+      assert.equal(recorder.drops.get("summary_stream_full"), 4)
+      yield* Effect.yieldNow
+      assert.deepEqual(seen, ["r0"])
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
