@@ -196,27 +196,30 @@ effectTest(
     }).pipe(Effect.provide(Telemetry.layer())),
 )
 
-effectTest("Request.summary shows the stages still running as running, with the time they have run", () =>
-  Effect.gen(function* () {
-    const summary = yield* runFor(
-      Effect.gen(function* () {
-        yield* Effect.sleep("10 millis").pipe(Stage.track("auth_check"))
-        return yield* Effect.gen(function* () {
-          yield* Effect.sleep("5 millis")
-          return yield* Request.summary
-        }).pipe(Stage.track("llm_request"))
-      }).pipe(Request.track("chat")),
-      "1 second",
-    )
-    assert.deepEqual(summary.stages.map((s) => [s.stageId, s.status, s.success, s.durationMs]), [
-      ["auth_check", "ok", true, 10],
-      ["llm_request", "running", false, 5],
-    ])
-    assert.equal(summary.status, "running")
-    // The stored summary has the final values.
-    const [stored] = yield* Summaries.recent(1)
-    assert.deepEqual(stored?.stages.map((s) => [s.stageId, s.status, s.durationMs]), [
-      ["auth_check", "ok", 10],
-      ["llm_request", "ok", 5],
-    ])
-  }).pipe(Effect.provide(Telemetry.layer())))
+effectTest(
+  "Request.summary shows the stages still running as running, with the time they have run",
+  () =>
+    Effect.gen(function* () {
+      const summary = yield* runFor(
+        Effect.gen(function* () {
+          yield* Effect.sleep("10 millis").pipe(Stage.track("auth_check"))
+          return yield* Effect.gen(function* () {
+            yield* Effect.sleep("5 millis")
+            return yield* Request.summary
+          }).pipe(Stage.track("llm_request"))
+        }).pipe(Request.track("chat")),
+        "1 second",
+      )
+      assert.deepEqual(summary.stages.map((s) => [s.stageId, s.status, s.success, s.durationMs]), [
+        ["auth_check", "ok", true, 10],
+        ["llm_request", "running", false, 5],
+      ])
+      assert.equal(summary.status, "running")
+      // The stored summary has the final values.
+      const [stored] = yield* Summaries.recent(1)
+      assert.deepEqual(stored?.stages.map((s) => [s.stageId, s.status, s.durationMs]), [
+        ["auth_check", "ok", 10],
+        ["llm_request", "ok", 5],
+      ])
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
