@@ -119,7 +119,9 @@ export interface RequestOptions {
   readonly force?: boolean | undefined
   /**
    * The parent of the request span: a span, or a remote parent (usually from `Propagation.extract`) whose
-   * sampled flag and tracestate parent-based sampling honours. By default the current span.
+   * sampled flag and tracestate parent-based sampling honours. By default the current span. A remote parent
+   * whose ids are not valid W3C ids (lowercase hex, not all zero) is ignored and counted as the drop
+   * `invalid_parent`.
    */
   readonly parent?: Tracer.AnySpan | RemoteParent | undefined
   /**

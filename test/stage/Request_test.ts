@@ -6,6 +6,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { TestClock } from "effect/testing"
 import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
+import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { effectTest, runFor, typeAndMessage } from "../_harness.ts"
 import { recordSpans } from "../_spans.ts"
 
@@ -222,4 +223,28 @@ effectTest(
         ["llm_request", "ok", 5],
       ])
     }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Request.track() ignores and counts a malformed remote parent instead of continuing a bad trace",
+  () => {
+    const { spans, tracer } = recordSpans()
+    return Effect.gen(function* () {
+      const bad = [
+        { traceId: "0".repeat(32), spanId: "00f067aa0ba902b7" },
+        { traceId: "4BF92F3577B34DA6A3CE929D0E0E4736", spanId: "00f067aa0ba902b7" },
+        { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "xyz" },
+        { traceId: "not-a-trace-id", spanId: "0".repeat(16) },
+      ]
+      for (const parent of bad) {
+        const summary = yield* Request.summary.pipe(Request.track("chat", { parent }))
+        assert.match(summary.traceId, /^[0-9a-f]{32}$/)
+        assert.notEqual(summary.traceId, parent.traceId)
+      }
+      // A new root each time: nothing continues the malformed trace.
+      assert.ok(spans.every((span) => span.parent._tag === "None"))
+      const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
+      assert.equal(recorder.drops.get("invalid_parent"), 4)
+    }).pipe(Effect.withTracer(tracer), Effect.provide(Telemetry.layer()))
+  },
 )

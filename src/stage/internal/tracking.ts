@@ -28,6 +28,7 @@ import {
   setOwner,
   type StageNode,
 } from "../../internal/recorder.ts"
+import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
 import type { RequestOptions, RequestSummary } from "../Request.ts"
 import { bottlenecksOf } from "./bottlenecks.ts"
@@ -372,23 +373,37 @@ export interface RequestSpec {
   readonly attributeKeys: ReadonlyArray<string>
   readonly parent: Tracer.AnySpan | undefined
   readonly parentTraceState: string | undefined
+  /** Why an option was ignored, if one was (reported as a counted drop when the request runs). */
+  readonly invalid: string | undefined
 }
 
 /** Builds the static description of a request. */
 export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
   const budgetMs = budgetToMillis(options?.budget)
-  const parent = options?.parent
+  const given = options?.parent
+  let parent: Tracer.AnySpan | undefined
+  let parentTraceState: string | undefined
+  let invalid: string | undefined
+  if (given === undefined || "_tag" in given) parent = given
+  else if (isValidTraceId(given.traceId) && isValidSpanId(given.spanId)) {
+    parent = Tracer.externalSpan({
+      traceId: given.traceId,
+      spanId: given.spanId,
+      sampled: given.sampled ?? true,
+    })
+    parentTraceState = given.traceState
+  } else {
+    // W3C: a malformed trace context is ignored (the trace restarts), never continued.
+    invalid = "invalid_parent"
+  }
   return {
     name,
     options: options ?? {},
     budgetMs: budgetMs !== undefined && Number.isNaN(budgetMs) ? undefined : budgetMs,
     attributeKeys: Object.keys(options?.attributes ?? {}),
-    parent: parent === undefined || "_tag" in parent ? parent : Tracer.externalSpan({
-      traceId: parent.traceId,
-      spanId: parent.spanId,
-      sampled: parent.sampled ?? true,
-    }),
-    parentTraceState: parent !== undefined && !("_tag" in parent) ? parent.traceState : undefined,
+    parent,
+    parentTraceState,
+    invalid,
   }
 }
 
@@ -414,6 +429,7 @@ export const trackRequest = <A, E, R>(
     const recorder = env.recorder
     if (!recorder.enabled) return self
     const options = spec.options
+    if (spec.invalid !== undefined) recorder.countDrop(spec.invalid)
     const clock = env.clock
     const startNanos = clock.currentTimeNanosUnsafe()
     const requestId = options.requestId ?? generateRequestId()
