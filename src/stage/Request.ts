@@ -113,7 +113,10 @@ export interface RequestOptions {
   readonly requestId?: string | undefined
   /** Attributes of the request: set on its span and kept in its summary. */
   readonly attributes?: Readonly<Record<string, unknown>> | undefined
-  /** Latency budget of the whole request; wins over a `budgets` table entry for its name. */
+  /**
+   * Latency budget of the whole request; wins over a `budgets` table entry for its name. An invalid one
+   * (negative, not a duration) is ignored and counted as the drop `invalid_budget`.
+   */
   readonly budget?: Duration.Input | undefined
   /** Always export this request, whatever the sampler decides. */
   readonly force?: boolean | undefined

@@ -87,7 +87,10 @@ export interface StageOptions {
   readonly name?: string | undefined
   /** Values kept in the summary and set as span attributes (for example `{ "kb.index": "docs" }`). */
   readonly metadata?: Readonly<Record<string, unknown>> | undefined
-  /** Latency budget of this stage (for example `"10 millis"`); wins over a `budgets` table entry. */
+  /**
+   * Latency budget of this stage (for example `"10 millis"`); wins over a `budgets` table entry. An invalid
+   * one (negative, not a duration) is ignored and counted as the drop `invalid_budget`.
+   */
   readonly budget?: Duration.Input | undefined
   /**
    * Span kind of the stage span.

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict"
 import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -247,4 +248,20 @@ effectTest(
       assert.equal(recorder.drops.get("invalid_parent"), 4)
     }).pipe(Effect.withTracer(tracer), Effect.provide(Telemetry.layer()))
   },
+)
+
+effectTest(
+  "Request.track() ignores and counts an invalid budget, as Stage.track does",
+  () =>
+    Effect.gen(function* () {
+      const value = yield* Effect.succeed(1).pipe(
+        Request.track("chat", { budget: "soon" as Duration.Input, parent: { traceId: "x", spanId: "y" } }),
+      )
+      assert.equal(value, 1)
+      yield* Effect.void.pipe(Stage.track("auth", { budget: -5 }))
+      const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
+      assert.deepEqual(Object.fromEntries(recorder.drops), { invalid_budget: 2, invalid_parent: 1 })
+      const [summary] = yield* Summaries.recent(1)
+      assert.equal(summary?.budgetMs, undefined)
+    }).pipe(Effect.provide(Telemetry.layer())),
 )

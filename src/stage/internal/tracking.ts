@@ -373,9 +373,11 @@ export interface RequestSpec {
   readonly attributeKeys: ReadonlyArray<string>
   readonly parent: Tracer.AnySpan | undefined
   readonly parentTraceState: string | undefined
-  /** Why an option was ignored, if one was (reported as a counted drop when the request runs). */
-  readonly invalid: string | undefined
+  /** Why options were ignored, if any were (each reported as a counted drop when the request runs). */
+  readonly invalid: ReadonlyArray<string>
 }
+
+const noReasons: ReadonlyArray<string> = []
 
 /** Builds the static description of a request. */
 export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
@@ -383,7 +385,8 @@ export const makeRequestSpec = (name: string, options: RequestOptions | undefine
   const given = options?.parent
   let parent: Tracer.AnySpan | undefined
   let parentTraceState: string | undefined
-  let invalid: string | undefined
+  const invalid: Array<string> = []
+  if (budgetMs !== undefined && Number.isNaN(budgetMs)) invalid.push("invalid_budget")
   if (given === undefined || "_tag" in given) parent = given
   else if (isValidTraceId(given.traceId) && isValidSpanId(given.spanId)) {
     parent = Tracer.externalSpan({
@@ -394,7 +397,7 @@ export const makeRequestSpec = (name: string, options: RequestOptions | undefine
     parentTraceState = given.traceState
   } else {
     // W3C: a malformed trace context is ignored (the trace restarts), never continued.
-    invalid = "invalid_parent"
+    invalid.push("invalid_parent")
   }
   return {
     name,
@@ -403,7 +406,7 @@ export const makeRequestSpec = (name: string, options: RequestOptions | undefine
     attributeKeys: Object.keys(options?.attributes ?? {}),
     parent,
     parentTraceState,
-    invalid,
+    invalid: invalid.length === 0 ? noReasons : invalid,
   }
 }
 
@@ -429,7 +432,8 @@ export const trackRequest = <A, E, R>(
     const recorder = env.recorder
     if (!recorder.enabled) return self
     const options = spec.options
-    if (spec.invalid !== undefined) recorder.countDrop(spec.invalid)
+    const invalid = spec.invalid
+    for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
     const clock = env.clock
     const startNanos = clock.currentTimeNanosUnsafe()
     const requestId = options.requestId ?? generateRequestId()
