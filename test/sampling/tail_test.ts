@@ -499,3 +499,24 @@ effectTest(
       assert.deepEqual(rec.names(), ["chat", "late"])
     }),
 )
+
+effectTest(
+  "a request inside a request follows the outer decision, not its own (deterministic)",
+  () =>
+    Effect.gen(function* () {
+      // Alone, a request named "inner" is never sampled; "outer" always is.
+      const sampler = Sampler.parentBased(
+        Sampler.rules([{ name: "outer", sampler: Sampler.alwaysOn }], Sampler.alwaysOff),
+      )
+      const rec = recordSpans()
+      const program = Effect.gen(function* () {
+        yield* Effect.void.pipe(Stage.track("work"), Request.track("inner"), Request.track("outer"))
+        yield* Effect.void.pipe(Request.track("inner"))
+        return yield* Summaries.recent(3)
+      })
+      const [alone, inner, outer] = yield* withTelemetry(program, { sampler }, rec)
+      assert.deepEqual([outer?.sampled, inner?.sampled, alone?.sampled], [true, true, false])
+      assert.deepEqual(rec.names(), ["work", "inner", "outer"])
+      for (const span of rec.ended) assert.equal(span.traceState, "ot=th:0")
+    }),
+)
