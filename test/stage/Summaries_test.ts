@@ -134,3 +134,17 @@ effectTest(
       yield* Fiber.interrupt(fiber)
     }).pipe(Effect.provide(Telemetry.layer())),
 )
+
+effectTest(
+  "Summaries keep a request without stages for as long as the request ring holds it",
+  () =>
+    Effect.gen(function* () {
+      // Capacity 3 keeps 3 × stagesPerSummary stage slots: the two big requests overwrite each other's
+      // stages, but the request without stages has nothing to lose.
+      yield* request("health", 0)
+      yield* request("big1", stagesPerSummary * 2)
+      yield* request("big2", stagesPerSummary * 2)
+      assert.deepEqual((yield* Summaries.recent(10)).map((s) => s.requestId), ["big2", "health"])
+      assert.deepEqual(yield* Summaries.size, { held: 2, total: 3 })
+    }).pipe(Effect.provide(Telemetry.layer({ summaryCapacity: 3, maxStagesPerRequest: 1000 }))),
+)

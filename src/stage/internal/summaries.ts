@@ -209,8 +209,9 @@ export class SummaryStore {
     return held
   }
 
+  /** Whether none of the stages of the summary in `slot` were overwritten (one without stages always is). */
   private isHeld(slot: number): boolean {
-    return this.stageSeq[slot]! >= this.stageTotal - this.stageCapacity
+    return this.stageCount[slot] === 0 || this.stageSeq[slot]! >= this.stageTotal - this.stageCapacity
   }
 
   private read(slot: number): RequestSummary | undefined {
