@@ -118,7 +118,11 @@ export interface RequestOptions {
    * (negative, not a duration) is ignored and counted as the drop `invalid_budget`.
    */
   readonly budget?: Duration.Input | undefined
-  /** Always export this request, whatever the sampler decides. */
+  /**
+   * Always export this request, whatever the sampler decides (its children and outgoing calls see it as
+   * sampled).
+   * @default false
+   */
   readonly force?: boolean | undefined
   /**
    * The parent of the request span: a span, or a remote parent (usually from `Propagation.extract`) whose

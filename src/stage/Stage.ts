@@ -7,7 +7,7 @@
  * request's summary (`Request.summary`) and whatever the telemetry layer installed (budgets, error
  * classification, metrics). Stages never fail or change the result of the effect they wrap.
  *
- * This module does not export anything: exporters are configured on `Telemetry.layer`.
+ * Where stages go (OTLP, Prometheus, JSONL…) is configured once, on `Telemetry.layer`.
  *
  * @module
  */
