@@ -148,3 +148,31 @@ effectTest(
       assert.deepEqual(yield* Summaries.size, { held: 2, total: 3 })
     }).pipe(Effect.provide(Telemetry.layer({ summaryCapacity: 3, maxStagesPerRequest: 1000 }))),
 )
+
+effectTest("Summaries.stream() stays bounded whatever bufferSize it is given", () =>
+  Effect.gen(function* () {
+    const release = yield* Deferred.make<void>()
+    const sizes = [Number.NaN, Infinity, -1]
+    const received = sizes.map(() => 0)
+    const fibers = []
+    for (const [i, bufferSize] of sizes.entries()) {
+      fibers.push(
+        yield* Effect.forkChild(
+          Stream.runForEach(
+            Summaries.stream({ bufferSize }),
+            () => Effect.andThen(Effect.sync(() => received[i]!++), Deferred.await(release)),
+          ),
+        ),
+      )
+    }
+    yield* Effect.yieldNow
+    for (let i = 0; i < 2100; i++) yield* request(`r${i}`)
+    yield* Deferred.succeed(release, undefined)
+    for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+    // Sizes that are not a finite number ≥ 0 mean the default (1024): a subscriber holds at most the batch
+    // it is working through and a full buffer, and the rest is dropped and counted.
+    for (const count of received) assert.ok(count >= 1024 && count <= 2 * 1024, `received ${count}`)
+    const recorder = yield* Effect.withFiber((f) => Effect.succeed(f.getRef(CurrentRecorder)))
+    assert.equal(recorder.drops.get("summary_stream_full"), 3 * 2100 - received.reduce((a, b) => a + b))
+    for (const fiber of fibers) yield* Fiber.interrupt(fiber)
+  }).pipe(Effect.provide(Telemetry.layer())))
