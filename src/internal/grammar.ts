@@ -45,3 +45,15 @@ export const hexDigit = (code: number): number =>
     : code >= 0x41 && code <= 0x46
     ? code - 0x37
     : -1
+
+const HEX_LC = /^[0-9a-f]+$/
+const ZERO_TRACE_ID = "00000000000000000000000000000000"
+const ZERO_SPAN_ID = "0000000000000000"
+
+/** Whether `id` is a valid W3C trace id: 32 lowercase hex digits, not all zero. */
+export const isValidTraceId = (id: string): boolean =>
+  typeof id === "string" && id.length === 32 && HEX_LC.test(id) && id !== ZERO_TRACE_ID
+
+/** Whether `id` is a valid W3C parent (span) id: 16 lowercase hex digits, not all zero. */
+export const isValidSpanId = (id: string): boolean =>
+  typeof id === "string" && id.length === 16 && HEX_LC.test(id) && id !== ZERO_SPAN_ID

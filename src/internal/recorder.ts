@@ -230,6 +230,27 @@ export const ownerOf = (span: Tracer.AnySpan | undefined): StageNode | RequestRe
   return undefined
 }
 
+/**
+ * The (empty) annotations every request span is created with. The tail-sampling tracer recognizes a request
+ * span by them and leaves its head decision to the sampling concern's `requestStart` hook, which runs right
+ * after the span exists and knows the request id and attributes (a second decision would call the sampler
+ * twice per request).
+ */
+export const requestSpanAnnotations: Context.Context<never> = Context.makeUnsafe(new Map())
+
+/**
+ * The method by which a span of a tracer that tracks open spans (the export concern's recording tracer)
+ * forgets a span that will never end: sampling dropped it, so it must neither hold a slot of the open-span
+ * registry nor be ended (and exported) as interrupted at shutdown.
+ */
+export const DiscardKey: unique symbol = Symbol.for("@stagetrace/stagetrace/discard")
+
+/** Tells the tracer that created `span` that it will never end (see `DiscardKey`); a no-op for others. */
+export const discardSpan = (span: Tracer.Span): void => {
+  const discard = (span as { [DiscardKey]?: () => void })[DiscardKey]
+  if (discard !== undefined) discard.call(span)
+}
+
 /** Attaches stagetrace state to a span created by whatever tracer is installed. */
 export const setOwner = (span: Tracer.Span, owner: StageNode | RequestRecord): void => {
   ;(span as { [OwnerKey]?: StageNode | RequestRecord })[OwnerKey] = owner

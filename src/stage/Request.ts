@@ -113,13 +113,22 @@ export interface RequestOptions {
   readonly requestId?: string | undefined
   /** Attributes of the request: set on its span and kept in its summary. */
   readonly attributes?: Readonly<Record<string, unknown>> | undefined
-  /** Latency budget of the whole request; wins over a `budgets` table entry for its name. */
+  /**
+   * Latency budget of the whole request; wins over a `budgets` table entry for its name. An invalid one
+   * (negative, not a duration) is ignored and counted as the drop `invalid_budget`.
+   */
   readonly budget?: Duration.Input | undefined
-  /** Always export this request, whatever the sampler decides. */
+  /**
+   * Always export this request, whatever the sampler decides (its children and outgoing calls see it as
+   * sampled).
+   * @default false
+   */
   readonly force?: boolean | undefined
   /**
    * The parent of the request span: a span, or a remote parent (usually from `Propagation.extract`) whose
-   * sampled flag and tracestate parent-based sampling honours. By default the current span.
+   * sampled flag and tracestate parent-based sampling honours. By default the current span. A remote parent
+   * whose ids are not valid W3C ids (lowercase hex, not all zero) is ignored and counted as the drop
+   * `invalid_parent`.
    */
   readonly parent?: Tracer.AnySpan | RemoteParent | undefined
   /**
@@ -170,7 +179,24 @@ export const track: {
 
 /**
  * The current request's summary so far: finished stages as they ended, running ones with status
- * `running`. Fails with `NoSuchElementError` outside a request.
+ * `running` and the time they have run so far; the request's own `status` is `running`. Fails with
+ * `NoSuchElementError` outside a request.
+ *
+ * @example Reading the summary inside a request
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Stage } from "@stagetrace/stagetrace"
+ *
+ * const summary = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* Effect.void.pipe(Stage.track("auth_check"))
+ *     return yield* Request.summary.pipe(Stage.track("llm_request"))
+ *   }).pipe(Request.track("chat")),
+ * )
+ * assert.deepEqual(summary.stages.map((s) => [s.stageId, s.status]), [["auth_check", "ok"], ["llm_request", "running"]])
+ * assert.equal(summary.status, "running")
+ * ```
  *
  * @category requests
  * @since 0.1.0

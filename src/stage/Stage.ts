@@ -7,7 +7,7 @@
  * request's summary (`Request.summary`) and whatever the telemetry layer installed (budgets, error
  * classification, metrics). Stages never fail or change the result of the effect they wrap.
  *
- * This module does not export anything: exporters are configured on `Telemetry.layer`.
+ * Where stages go (OTLP, Prometheus, JSONL…) is configured once, on `Telemetry.layer`.
  *
  * @module
  */
@@ -87,7 +87,10 @@ export interface StageOptions {
   readonly name?: string | undefined
   /** Values kept in the summary and set as span attributes (for example `{ "kb.index": "docs" }`). */
   readonly metadata?: Readonly<Record<string, unknown>> | undefined
-  /** Latency budget of this stage (for example `"10 millis"`); wins over a `budgets` table entry. */
+  /**
+   * Latency budget of this stage (for example `"10 millis"`); wins over a `budgets` table entry. An invalid
+   * one (negative, not a duration) is ignored and counted as the drop `invalid_budget`.
+   */
   readonly budget?: Duration.Input | undefined
   /**
    * Span kind of the stage span.

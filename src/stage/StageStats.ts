@@ -33,7 +33,12 @@ export interface StageStatistics {
   readonly p99Ms: number
 }
 
-/** The relative accuracy of every quantile in `StageStatistics` (1%). */
+/**
+ * The relative accuracy of every quantile in `StageStatistics`: 1%.
+ *
+ * @category statistics
+ * @since 0.1.0
+ */
 export const relativeAccuracy: number = 0.01
 
 const toStatistics = (entry: StageStatsEntry): StageStatistics => {

@@ -29,12 +29,17 @@ export const recent = (limit: number = 1000): Effect.Effect<ReadonlyArray<Reques
  */
 export interface StreamOptions {
   /**
-   * Summaries buffered for a slow consumer; past it, new summaries are dropped for this subscriber and
-   * counted.
+   * Summaries buffered for a slow consumer (besides the batch it is working through); past it, new
+   * summaries are dropped for this subscriber and counted as the drop `summary_stream_full`
+   * (`stagetrace_dropped_samples_total`). A value that is not a finite number ≥ 0 means the default.
    * @default 1024
    */
   readonly bufferSize?: number | undefined
 }
+
+/** A finite size ≥ 0, else the default: a NaN or infinite size would make the buffer unbounded. */
+const bufferSizeOf = (size: number | undefined): number =>
+  typeof size === "number" && size >= 0 && size !== Infinity ? Math.floor(size) : 1024
 
 /**
  * Summaries of requests that complete after the stream starts, in completion order. Each subscriber has
@@ -47,12 +52,17 @@ export const stream = (options?: StreamOptions): Stream.Stream<RequestSummary> =
   Stream.callback<RequestSummary>(
     (queue) =>
       Effect.withFiber((fiber) => {
-        const store = fiber.getRef(CurrentRecorder).summaries
-        const listener = (summary: RequestSummary) => Queue.offerUnsafe(queue, summary)
+        const recorder = fiber.getRef(CurrentRecorder)
+        const store = recorder.summaries
+        const listener = (summary: RequestSummary) => {
+          if (Queue.offerUnsafe(queue, summary)) return true
+          recorder.countDrop("summary_stream_full")
+          return false
+        }
         store.listeners.add(listener)
         return Effect.addFinalizer(() => Effect.sync(() => store.listeners.delete(listener)))
       }),
-    { bufferSize: options?.bufferSize ?? 1024, strategy: "dropping" },
+    { bufferSize: bufferSizeOf(options?.bufferSize), strategy: "dropping" },
   )
 
 /**

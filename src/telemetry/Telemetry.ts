@@ -53,6 +53,7 @@ import {
   defaultRecorderConfig,
   Recorder,
   type RecorderConfig,
+  type ServiceDescription,
 } from "../internal/recorder.ts"
 
 export { TelemetryConfigError }
@@ -82,13 +83,26 @@ export interface TelemetryOptions
    * @default true
    */
   readonly enabled?: boolean | undefined
-  /** The service name reported by exporters and logs (`service.name`). */
+  /**
+   * The service name reported by exporters and logs (`service.name`, `OTEL_SERVICE_NAME`). Without it, the
+   * `service.name` of `resourceAttributes`.
+   * @default "unknown_service"
+   */
   readonly serviceName?: string | undefined
-  /** The service version (`service.version`). */
+  /**
+   * The service version (`service.version`, `OTEL_SERVICE_VERSION`). Without it, the `service.version` of
+   * `resourceAttributes`.
+   */
   readonly serviceVersion?: string | undefined
-  /** The deployment environment (`deployment.environment.name`). */
+  /**
+   * The deployment environment (`deployment.environment.name`, `STAGETRACE_ENVIRONMENT`). Without it, the
+   * `deployment.environment.name` (or `deployment.environment`) of `resourceAttributes`.
+   */
   readonly environment?: string | undefined
-  /** Extra resource attributes reported by exporters (merged with `OTEL_RESOURCE_ATTRIBUTES`). */
+  /**
+   * Extra resource attributes reported by exporters (`OTEL_RESOURCE_ATTRIBUTES`).
+   * @default {}
+   */
   readonly resourceAttributes?: Readonly<Record<string, string>> | undefined
   /**
    * A stage is a bottleneck when its own time is at least this share of its request, in (0, 1].
@@ -153,12 +167,44 @@ const validateRecorderConfig = (
       defaultRecorderConfig.maxStagesPerRequest,
     ),
     maxStageIds: option("maxStageIds", PositiveInt, options.maxStageIds, defaultRecorderConfig.maxStageIds),
-    service: Effect.all({
-      serviceName: option("serviceName", NonEmpty, options.serviceName, "unknown_service"),
-      serviceVersion: optionalOption("serviceVersion", NonEmpty, options.serviceVersion),
-      environment: optionalOption("environment", NonEmpty, options.environment),
-      resourceAttributes: option("resourceAttributes", StringRecord, options.resourceAttributes, {}),
-    }),
+    service: validateService(options),
+  })
+
+/**
+ * The service description. As OpenTelemetry specifies, `service.name` (and `service.version`,
+ * `deployment.environment.name`) given in the resource attributes (`OTEL_RESOURCE_ATTRIBUTES`) apply unless
+ * the dedicated option or variable (`serviceName` / `OTEL_SERVICE_NAME`…) is set, which wins.
+ */
+const validateService = (
+  options: TelemetryOptions,
+): Effect.Effect<ServiceDescription, TelemetryConfigError> =>
+  Effect.gen(function* () {
+    const resourceAttributes = yield* option(
+      "resourceAttributes",
+      StringRecord,
+      options.resourceAttributes,
+      {},
+    )
+    const fromResource = (...keys: ReadonlyArray<string>): string | undefined => {
+      for (const key of keys) {
+        const value = resourceAttributes[key]
+        if (value !== undefined && value !== "") return value
+      }
+      return undefined
+    }
+    return {
+      serviceName: yield* option(
+        "serviceName",
+        NonEmpty,
+        options.serviceName,
+        fromResource("service.name") ?? defaultRecorderConfig.service.serviceName,
+      ),
+      serviceVersion: (yield* optionalOption("serviceVersion", NonEmpty, options.serviceVersion)) ??
+        fromResource("service.version"),
+      environment: (yield* optionalOption("environment", NonEmpty, options.environment)) ??
+        fromResource("deployment.environment.name", "deployment.environment"),
+      resourceAttributes,
+    }
   })
 
 /**
@@ -285,7 +331,27 @@ function coreVariables(): ReadonlyArray<string> {
   ]
 }
 
-/** Reads `TelemetryOptions` from an environment snapshot. */
+/**
+ * Reads `TelemetryOptions` from an environment snapshot (the variables in `environmentVariables`): only
+ * the options that are set. What `Telemetry.layerFromEnv` uses; fails with a `TelemetryConfigError` naming
+ * the variable and its value.
+ *
+ * @example Reading options from an environment snapshot
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const options = await Effect.runPromise(
+ *   Telemetry.optionsFromEnv({ OTEL_SERVICE_NAME: "chat", STAGETRACE_SUMMARY_CAPACITY: "200" }),
+ * )
+ * assert.equal(options.serviceName, "chat")
+ * assert.equal(options.summaryCapacity, 200)
+ * ```
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
 export const optionsFromEnv = (env: Env): Effect.Effect<TelemetryOptions, TelemetryConfigError> =>
   Effect.gen(function* () {
     const enabled = yield* envBoolean(env, ["STAGETRACE_ENABLED", "EXECUTION_TRACKING_ENABLED"])

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import { CurrentRecorder, ownerOf, requestOf } from "../../src/internal/recorder.ts"
-import { Request, Sampler, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
+import { Exporter, Request, Sampler, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { effectTest } from "../_harness.ts"
 import { recordSpans, type SpanRecorder } from "../_spans.ts"
 
@@ -394,5 +396,127 @@ effectTest(
       assert.equal(summaries[0]?.sampled, true)
       assert.ok((errors ?? 0) > 0)
       assert.deepEqual(rec.names(), ["a", "chat"])
+    }),
+)
+
+effectTest(
+  "the sampler decides once per request, and a throwing sampler is counted once",
+  () =>
+    Effect.gen(function* () {
+      const inputs: Array<Sampler.SamplingInput> = []
+      const counting: Sampler.Sampler = {
+        [Sampler.TypeId]: Sampler.TypeId,
+        description: "Counting",
+        shouldSample: (input) => {
+          inputs.push({ ...input })
+          return Sampler.alwaysOff.shouldSample(input)
+        },
+      }
+      yield* withTelemetry(
+        Effect.void.pipe(Stage.track("a"), Request.track("chat", { requestId: "r-1" })),
+        { sampler: counting },
+        recordSpans(),
+      )
+      // One head decision, made with the request's id (stages follow it without asking again).
+      assert.deepEqual(inputs.map((input) => [input.name, input.requestId]), [["chat", "r-1"]])
+
+      const broken: Sampler.Sampler = {
+        [Sampler.TypeId]: Sampler.TypeId,
+        description: "Broken",
+        shouldSample: () => {
+          throw new Error("bug in a custom sampler")
+        },
+      }
+      const errors = yield* withTelemetry(
+        Effect.gen(function* () {
+          yield* Effect.void.pipe(Stage.track("a"), Request.track("chat"))
+          const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
+          return recorder.drops.get("sampler_error")
+        }),
+        { sampler: broken },
+        recordSpans(),
+      )
+      assert.equal(errors, 1)
+    }),
+)
+
+effectTest(
+  "spans dropped by sampling are never exported, not even as interrupted when the layer closes",
+  () =>
+    Effect.gen(function* () {
+      const memory = Exporter.memory()
+      const running = yield* Deferred.make<void>()
+      const forever = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const context = yield* Layer.build(
+            Telemetry.layer({ sampler: Sampler.alwaysOff, exporters: [memory] }),
+          )
+          return yield* Effect.gen(function* () {
+            // Requests dropped by the tail decision: their request span never ends on the exporting tracer.
+            for (let i = 0; i < 3; i++) yield* Effect.void.pipe(Stage.track("auth"), Request.track("dropped"))
+            // Spans outside any request that the sampler declined.
+            yield* Effect.void.pipe(Effect.withSpan("background"))
+            const fiber = yield* Effect.forkDetach(
+              Effect.andThen(Deferred.succeed(running, undefined), Effect.never).pipe(
+                Effect.withSpan("declined-forever"),
+              ),
+            )
+            yield* Deferred.await(running)
+            return fiber
+          }).pipe(Effect.provideContext(context))
+        }),
+      )
+      assert.deepEqual(memory.spans().map((span) => span.name), [])
+      yield* Fiber.interrupt(forever)
+    }),
+)
+
+effectTest(
+  "spans started after a tail keep still report the head decision to their children",
+  () =>
+    Effect.gen(function* () {
+      const rec = recordSpans()
+      const seen: Array<boolean> = []
+      const program = Effect.gen(function* () {
+        yield* Effect.gen(function* () {
+          yield* Effect.forkDetach(
+            Effect.gen(function* () {
+              yield* Effect.sleep("50 millis")
+              // The request ended (failed, so kept by the tail decision) before this stage started.
+              yield* Effect.gen(function* () {
+                seen.push((yield* Effect.currentSpan).sampled)
+              }).pipe(Stage.track("late"))
+            }),
+          )
+          return yield* Effect.fail("boom")
+        }).pipe(Request.track("chat"), Effect.ignore)
+        yield* TestClock.adjust("100 millis")
+      })
+      yield* withTelemetry(program, { sampler: Sampler.alwaysOff }, rec)
+      // Not sampled at the head: children and outgoing calls keep seeing that, as before the decision.
+      assert.deepEqual(seen, [false])
+      // Still exported with its request.
+      assert.deepEqual(rec.names(), ["chat", "late"])
+    }),
+)
+
+effectTest(
+  "a request inside a request follows the outer decision, not its own (deterministic)",
+  () =>
+    Effect.gen(function* () {
+      // Alone, a request named "inner" is never sampled; "outer" always is.
+      const sampler = Sampler.parentBased(
+        Sampler.rules([{ name: "outer", sampler: Sampler.alwaysOn }], Sampler.alwaysOff),
+      )
+      const rec = recordSpans()
+      const program = Effect.gen(function* () {
+        yield* Effect.void.pipe(Stage.track("work"), Request.track("inner"), Request.track("outer"))
+        yield* Effect.void.pipe(Request.track("inner"))
+        return yield* Summaries.recent(3)
+      })
+      const [alone, inner, outer] = yield* withTelemetry(program, { sampler }, rec)
+      assert.deepEqual([outer?.sampled, inner?.sampled, alone?.sampled], [true, true, false])
+      assert.deepEqual(rec.names(), ["work", "inner", "outer"])
+      for (const span of rec.ended) assert.equal(span.traceState, "ot=th:0")
     }),
 )

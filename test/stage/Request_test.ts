@@ -1,11 +1,13 @@
 import assert from "node:assert/strict"
 import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { TestClock } from "effect/testing"
 import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
+import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { effectTest, runFor, typeAndMessage } from "../_harness.ts"
 import { recordSpans } from "../_spans.ts"
 
@@ -177,3 +179,89 @@ effectTest("Request.inFlight counts running requests", () =>
     yield* Fiber.await(fiber)
     assert.equal(yield* Request.inFlight, 0)
   }).pipe(Effect.provide(Telemetry.layer())))
+
+effectTest(
+  "Request.summary works whatever the stage metadata holds (functions, class instances)",
+  () =>
+    Effect.gen(function* () {
+      class Model {
+        constructor(readonly name: string) {}
+      }
+      const onToken = () => "token"
+      const model = new Model("small")
+      const summary = yield* Effect.gen(function* () {
+        yield* Effect.void.pipe(Stage.track("llm_request", { metadata: { onToken, model } }))
+        return yield* Request.summary.pipe(Stage.track("formatting"))
+      }).pipe(Request.track("chat"))
+      assert.equal(summary.stages[0]?.metadata.onToken, onToken)
+      assert.ok(summary.stages[0]?.metadata.model instanceof Model)
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Request.summary shows the stages still running as running, with the time they have run",
+  () =>
+    Effect.gen(function* () {
+      const summary = yield* runFor(
+        Effect.gen(function* () {
+          yield* Effect.sleep("10 millis").pipe(Stage.track("auth_check"))
+          return yield* Effect.gen(function* () {
+            yield* Effect.sleep("5 millis")
+            return yield* Request.summary
+          }).pipe(Stage.track("llm_request"))
+        }).pipe(Request.track("chat")),
+        "1 second",
+      )
+      assert.deepEqual(summary.stages.map((s) => [s.stageId, s.status, s.success, s.durationMs]), [
+        ["auth_check", "ok", true, 10],
+        ["llm_request", "running", false, 5],
+      ])
+      assert.equal(summary.status, "running")
+      // The stored summary has the final values.
+      const [stored] = yield* Summaries.recent(1)
+      assert.deepEqual(stored?.stages.map((s) => [s.stageId, s.status, s.durationMs]), [
+        ["auth_check", "ok", 10],
+        ["llm_request", "ok", 5],
+      ])
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Request.track() ignores and counts a malformed remote parent instead of continuing a bad trace",
+  () => {
+    const { spans, tracer } = recordSpans()
+    return Effect.gen(function* () {
+      const bad = [
+        { traceId: "0".repeat(32), spanId: "00f067aa0ba902b7" },
+        { traceId: "4BF92F3577B34DA6A3CE929D0E0E4736", spanId: "00f067aa0ba902b7" },
+        { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "xyz" },
+        { traceId: "not-a-trace-id", spanId: "0".repeat(16) },
+      ]
+      for (const parent of bad) {
+        const summary = yield* Request.summary.pipe(Request.track("chat", { parent }))
+        assert.match(summary.traceId, /^[0-9a-f]{32}$/)
+        assert.notEqual(summary.traceId, parent.traceId)
+      }
+      // A new root each time: nothing continues the malformed trace.
+      assert.ok(spans.every((span) => span.parent._tag === "None"))
+      const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
+      assert.equal(recorder.drops.get("invalid_parent"), 4)
+    }).pipe(Effect.withTracer(tracer), Effect.provide(Telemetry.layer()))
+  },
+)
+
+effectTest(
+  "Request.track() ignores and counts an invalid budget, as Stage.track does",
+  () =>
+    Effect.gen(function* () {
+      const value = yield* Effect.succeed(1).pipe(
+        Request.track("chat", { budget: "soon" as Duration.Input, parent: { traceId: "x", spanId: "y" } }),
+      )
+      assert.equal(value, 1)
+      yield* Effect.void.pipe(Stage.track("auth", { budget: -5 }))
+      const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
+      assert.deepEqual(Object.fromEntries(recorder.drops), { invalid_budget: 2, invalid_parent: 1 })
+      const [summary] = yield* Summaries.recent(1)
+      assert.equal(summary?.budgetMs, undefined)
+    }).pipe(Effect.provide(Telemetry.layer())),
+)

@@ -4,6 +4,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Tracer from "effect/Tracer"
 import { Request, Stage, StageStats, Summaries, Telemetry, TelemetryConfigError } from "../../mod.ts"
+import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { effectTest } from "../_harness.ts"
 
 const buildError = (layer: Layer.Layer<never, TelemetryConfigError>) =>
@@ -138,3 +139,31 @@ effectTest("Telemetry.layer() gives each program its own statistics", () =>
     assert.equal(yield* run.pipe(Effect.provide(Telemetry.layer())), 1)
     assert.equal(yield* run.pipe(Effect.provide(Telemetry.layer())), 1)
   }))
+
+effectTest(
+  "Telemetry.layerFromEnv() takes service.name and service.version from OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME wins",
+  () =>
+    Effect.gen(function* () {
+      const service = Effect.withFiber((fiber) =>
+        Effect.succeed(fiber.getRef(CurrentRecorder).config.service)
+      )
+      const resource = "service.name=checkout,service.version=1.4.2,deployment.environment.name=staging"
+      const fromResource = yield* service.pipe(
+        Effect.provide(Telemetry.layerFromEnv({ env: { OTEL_RESOURCE_ATTRIBUTES: resource } })),
+      )
+      assert.equal(fromResource.serviceName, "checkout")
+      assert.equal(fromResource.serviceVersion, "1.4.2")
+      assert.equal(fromResource.environment, "staging")
+      const named = yield* service.pipe(
+        Effect.provide(
+          Telemetry.layerFromEnv({
+            env: { OTEL_RESOURCE_ATTRIBUTES: resource, OTEL_SERVICE_NAME: "payments" },
+          }),
+        ),
+      )
+      assert.equal(named.serviceName, "payments")
+      assert.equal(named.serviceVersion, "1.4.2")
+      const unnamed = yield* service.pipe(Effect.provide(Telemetry.layer()))
+      assert.equal(unnamed.serviceName, "unknown_service")
+    }),
+)

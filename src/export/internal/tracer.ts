@@ -3,7 +3,8 @@
  * own, a thin delegating span otherwise, for example over OpenTelemetry spans), and a span that ends
  * sampled is handed synchronously to every span sink (export channels, the memory exporter). Open spans
  * are tracked in a bounded registry so shutdown can end them as interrupted; spans that will never end
- * (requests dropped by tail sampling) are released by its sweep.
+ * (dropped by sampling) are discarded by the sampling concern (`DiscardKey`), and the sweep releases any
+ * left whose request already ended.
  *
  * @internal
  */
@@ -11,7 +12,7 @@ import type * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
 import type * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
-import { ownerOf, requestOf } from "../../internal/recorder.ts"
+import { DiscardKey, ownerOf, requestOf } from "../../internal/recorder.ts"
 import type { FinishedSpan } from "./otlpTraces.ts"
 
 /** Receives every span that ended sampled. */
@@ -150,6 +151,11 @@ export class RecordingNativeSpan extends Tracer.NativeSpan implements RecordedSp
     super.end(endTime, exit)
     this.pipeline.ended(this)
   }
+
+  /** Sampling dropped the span: it will never end. */
+  [DiscardKey](): void {
+    this.pipeline.open.remove(this)
+  }
 }
 
 /** A span over another tracer's span (OpenTelemetry, Deno): records what the exporters need, forwards all. */
@@ -217,6 +223,11 @@ export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, Finishe
     this.status = { _tag: "Ended", startTime: this.status.startTime, endTime, exit }
     this.inner.end(endTime, exit)
     this.pipeline.ended(this)
+  }
+
+  /** Sampling dropped the span: it will never end. */
+  [DiscardKey](): void {
+    this.pipeline.open.remove(this)
   }
 }
 

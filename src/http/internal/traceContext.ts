@@ -26,17 +26,11 @@ export interface TraceParent {
   readonly flags: number
 }
 
-const HEX_LC = /^[0-9a-f]+$/
 const ZERO_TRACE_ID = "00000000000000000000000000000000"
 const ZERO_SPAN_ID = "0000000000000000"
 
-/** Whether `id` is a valid W3C trace id: 32 lowercase hex digits, not all zero. */
-export const isValidTraceId = (id: string): boolean =>
-  id.length === 32 && HEX_LC.test(id) && id !== ZERO_TRACE_ID
-
-/** Whether `id` is a valid W3C parent (span) id: 16 lowercase hex digits, not all zero. */
-export const isValidSpanId = (id: string): boolean =>
-  id.length === 16 && HEX_LC.test(id) && id !== ZERO_SPAN_ID
+// The id validators live with the other header grammar, shared with `Request.track`'s remote parents.
+export { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 
 const isHexLc = (value: string, start: number, end: number): boolean => {
   for (let i = start; i < end; i++) {

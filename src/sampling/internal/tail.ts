@@ -11,6 +11,8 @@
  *   the request ends: then the buffered spans end on the inner tracer with their original times if the
  *   request is kept, or are dropped and counted. Spans ending after the decision follow it.
  * - Spans outside any request follow the sampler's decision directly.
+ * - A dropped span never ends on the inner tracer: it is discarded there (`discardSpan`), so an exporter
+ *   tracking open spans neither keeps it nor ends it as interrupted at shutdown.
  *
  * The head decision itself is the `requestStart` hook below; the tail decision is the `requestEnd` hook,
  * which runs after the budget and error concerns marked the summary.
@@ -20,12 +22,14 @@
 import type * as Exit from "effect/Exit"
 import type * as Tracer from "effect/Tracer"
 import {
+  discardSpan,
   OwnerKey,
   ownerOf,
   type Recorder,
   type RequestEndHook,
   requestOf,
   type RequestRecord,
+  requestSpanAnnotations,
   type RequestStartHook,
   type StageNode,
 } from "../../internal/recorder.ts"
@@ -153,8 +157,10 @@ export class TailSpan implements Tracer.Span {
     }
     const decision = tail.decision
     if (decision === KEPT) release(this)
-    else if (decision === DROPPED) this.tracer.counters.spansDropped++
-    else if (tail.count < this.tracer.bufferSize) {
+    else if (decision === DROPPED) {
+      this.tracer.counters.spansDropped++
+      discardSpan(this.inner)
+    } else if (tail.count < this.tracer.bufferSize) {
       tail.count++
       if (tail.last === undefined) tail.first = this
       else tail.last.next = this
@@ -163,6 +169,7 @@ export class TailSpan implements Tracer.Span {
       tail.overflowed++
       tail.record.truncated = true
       this.tracer.counters.spansOverflowed++
+      discardSpan(this.inner)
     }
   }
 
@@ -292,14 +299,21 @@ export class TailTracer implements Tracer.Tracer {
     if (!options.sampled && (parent === undefined || parent.sampled)) return this.inner.span(options)
     const inner = this.inner.span(options.sampled ? options : sampledOptions(options))
     if (tail !== undefined) {
-      // A request kept from its start (head-sampled or forced) buffers nothing: its spans need no proxy.
-      if (tail.decision === KEPT && inner.sampled) {
+      // A request kept from its start (head-sampled or forced) buffers nothing: its spans need no proxy. A
+      // request kept by the tail decision still needs one, so its later spans report the head decision.
+      if (tail.sampled && inner.sampled) {
         if (tail.traceState !== undefined) (inner as Tracer.Span & Owned).traceState = tail.traceState
         return inner
       }
+      if (tail.decision === DROPPED) discardSpan(inner)
       return new TailSpan(this, inner, tail, tail.sampled, tail.traceState)
     }
-    // Outside any request (or a request span not decided yet: its requestStart hook overrides this).
+    // A request span outside any request: its requestStart hook, which runs right after this returns, makes
+    // the head decision (with the request id and attributes) and sets `tail`, `sampled` and `traceState`.
+    if (options.annotations === requestSpanAnnotations) {
+      return new TailSpan(this, inner, undefined, true, undefined)
+    }
+    // Outside any request: the sampler decides now, from the span's name and parent.
     const input = this.input
     input.name = options.name
     input.traceId = inner.traceId
@@ -314,6 +328,7 @@ export class TailTracer implements Tracer.Tracer {
     }
     const result = decide(this.sampler, input, this.recorder)
     input.traceState = undefined
+    if (!result.sampled) discardSpan(inner)
     return new TailSpan(this, inner, undefined, result.sampled, result.traceState)
   }
 }
@@ -382,6 +397,13 @@ export const requestEndHook = (recorder: Recorder, state: SamplingState): Reques
       if (reason === undefined) {
         tail.decision = DROPPED
         counters.spansDropped += tail.count
+        let buffered = tail.first
+        while (buffered !== undefined) {
+          const next = buffered.next
+          buffered.next = undefined
+          discardSpan(buffered.inner)
+          buffered = next
+        }
       } else {
         tail.decision = KEPT
         let buffered = tail.first

@@ -156,11 +156,16 @@ export class SummaryStore {
       (keptReasons.indexOf(summary.keptBecause) << 8)
     this.stageSeq[slot] = this.stageTotal
     const before = this.stageTotal
-    this.writeStages(summary.stages, -1)
+    this.writeStages(summary.stages, -1, before)
     this.stageCount[slot] = this.stageTotal - before
   }
 
-  private writeStages(stages: ReadonlyArray<StageExecution>, parent: number): void {
+  /**
+   * Writes `stages` and their sub-stages in pre-order. `parent` is the parent's position within its request
+   * (`seq - first`, -1 for top-level stages): small enough for an `Int32Array` however many stages the ring
+   * has seen (absolute sequence numbers pass 2^31 in a long-running service).
+   */
+  private writeStages(stages: ReadonlyArray<StageExecution>, parent: number, first: number): void {
     for (const stage of stages) {
       const seq = this.stageTotal++
       const i = seq % this.stageCapacity
@@ -180,7 +185,7 @@ export class SummaryStore {
         (stage.success ? SUCCESS : 0) |
         (stage.recorded === true ? RECORDED : 0) |
         (stage.overBudget === true ? OVER_BUDGET : 0)
-      if (stage.substages.length > 0) this.writeStages(stage.substages, seq)
+      if (stage.substages.length > 0) this.writeStages(stage.substages, seq - first, first)
     }
   }
 
@@ -204,8 +209,9 @@ export class SummaryStore {
     return held
   }
 
+  /** Whether none of the stages of the summary in `slot` were overwritten (one without stages always is). */
   private isHeld(slot: number): boolean {
-    return this.stageSeq[slot]! >= this.stageTotal - this.stageCapacity
+    return this.stageCount[slot] === 0 || this.stageSeq[slot]! >= this.stageTotal - this.stageCapacity
   }
 
   private read(slot: number): RequestSummary | undefined {
@@ -266,7 +272,7 @@ export class SummaryStore {
       }
       bySeq.set(seq, stage)
       const parent = columns.parent[i]!
-      const parentStage = parent < 0 ? undefined : bySeq.get(parent)
+      const parentStage = parent < 0 ? undefined : bySeq.get(first + parent)
       if (parentStage === undefined) roots.push(stage as unknown as StageExecution)
       else parentStage.substages.push(stage as unknown as StageExecution)
     }

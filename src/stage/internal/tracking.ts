@@ -24,9 +24,11 @@ import {
   type Recorder,
   requestOf,
   type RequestRecord,
+  requestSpanAnnotations,
   setOwner,
   type StageNode,
 } from "../../internal/recorder.ts"
+import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
 import type { RequestOptions, RequestSummary } from "../Request.ts"
 import { bottlenecksOf } from "./bottlenecks.ts"
@@ -79,6 +81,7 @@ export const makeSpec = (stageId: string, options: StageOptions | undefined): St
 // ---------------------------------------------------------------------------------------------------------
 
 const bigint0 = BigInt(0)
+const noAnnotations: Context.Context<never> = Context.empty()
 
 /**
  * What a stage needs from the fiber's context. Contexts are immutable, so the values are resolved once per
@@ -131,7 +134,7 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
 
 /**
  * Creates a span the way `Effect.withSpan` does (same tracer, parent, annotations, links and trace-level
- * sampling), without capturing a stack trace.
+ * sampling), without capturing a stack trace. Request spans pass `requestSpanAnnotations`.
  */
 export const makeSpan = (
   env: Resolved,
@@ -139,11 +142,12 @@ export const makeSpan = (
   kind: Tracer.SpanKind,
   parent: Tracer.AnySpan | undefined,
   startNanos: bigint,
+  annotations: Context.Context<never> = noAnnotations,
 ): Tracer.Span => {
   const span = env.tracer.span({
     name,
     parent: parent === undefined ? Option.none() : Option.some(parent),
-    annotations: Context.empty(),
+    annotations,
     links: env.links.length === 0 ? [] : env.links.slice(),
     startTime: env.timingEnabled ? startNanos : bigint0,
     kind,
@@ -369,23 +373,40 @@ export interface RequestSpec {
   readonly attributeKeys: ReadonlyArray<string>
   readonly parent: Tracer.AnySpan | undefined
   readonly parentTraceState: string | undefined
+  /** Why options were ignored, if any were (each reported as a counted drop when the request runs). */
+  readonly invalid: ReadonlyArray<string>
 }
+
+const noReasons: ReadonlyArray<string> = []
 
 /** Builds the static description of a request. */
 export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
   const budgetMs = budgetToMillis(options?.budget)
-  const parent = options?.parent
+  const given = options?.parent
+  let parent: Tracer.AnySpan | undefined
+  let parentTraceState: string | undefined
+  const invalid: Array<string> = []
+  if (budgetMs !== undefined && Number.isNaN(budgetMs)) invalid.push("invalid_budget")
+  if (given === undefined || "_tag" in given) parent = given
+  else if (isValidTraceId(given.traceId) && isValidSpanId(given.spanId)) {
+    parent = Tracer.externalSpan({
+      traceId: given.traceId,
+      spanId: given.spanId,
+      sampled: given.sampled ?? true,
+    })
+    parentTraceState = given.traceState
+  } else {
+    // W3C: a malformed trace context is ignored (the trace restarts), never continued.
+    invalid.push("invalid_parent")
+  }
   return {
     name,
     options: options ?? {},
     budgetMs: budgetMs !== undefined && Number.isNaN(budgetMs) ? undefined : budgetMs,
     attributeKeys: Object.keys(options?.attributes ?? {}),
-    parent: parent === undefined || "_tag" in parent ? parent : Tracer.externalSpan({
-      traceId: parent.traceId,
-      spanId: parent.spanId,
-      sampled: parent.sampled ?? true,
-    }),
-    parentTraceState: parent !== undefined && !("_tag" in parent) ? parent.traceState : undefined,
+    parent,
+    parentTraceState,
+    invalid: invalid.length === 0 ? noReasons : invalid,
   }
 }
 
@@ -411,11 +432,20 @@ export const trackRequest = <A, E, R>(
     const recorder = env.recorder
     if (!recorder.enabled) return self
     const options = spec.options
+    const invalid = spec.invalid
+    for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
     const clock = env.clock
     const startNanos = clock.currentTimeNanosUnsafe()
     const requestId = options.requestId ?? generateRequestId()
     const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
-    const span = makeSpan(env, spec.name, options.kind ?? "internal", parentSpan, startNanos)
+    const span = makeSpan(
+      env,
+      spec.name,
+      options.kind ?? "internal",
+      parentSpan,
+      startNanos,
+      requestSpanAnnotations,
+    )
     let attributes: Record<string, unknown> = emptyAttributes
     const given = options.attributes
     if (given !== undefined && spec.attributeKeys.length > 0) {
@@ -475,6 +505,29 @@ const closeOpenStages = (stages: ReadonlyArray<StageExecution>, requestEndMs: nu
   }
 }
 
+/**
+ * A copy of the stage tree for a snapshot of a running request: each execution is copied (the live ones
+ * keep changing), while metadata and errors are shared (they are never written once set). Running stages
+ * keep the status `running` (`unfinished` is for stages their request outlived) and get the time they have
+ * run so far.
+ */
+const snapshotStages = (
+  stages: ReadonlyArray<StageExecution>,
+  nowMs: number,
+): Array<StageExecution> => {
+  const out: Array<StageExecution> = new Array(stages.length)
+  for (let i = 0; i < stages.length; i++) {
+    const stage = stages[i]!
+    const copy: MutableStageExecution = {
+      ...stage,
+      substages: stage.substages.length === 0 ? [] : snapshotStages(stage.substages, nowMs),
+    }
+    if (copy.status === "running") copy.durationMs = Math.max(0, nowMs - copy.startOffsetMs)
+    out[i] = copy
+  }
+  return out
+}
+
 /** Builds the summary (a snapshot when the request is still running). */
 export const summarize = (
   recorder: Recorder,
@@ -483,8 +536,8 @@ export const summarize = (
   exit: Exit.Exit<unknown, unknown> | undefined,
 ): RequestSummary => {
   const durationMs = nanosToMillis(nowNanos - record.startNanos)
-  const stages = exit === undefined ? structuredClone(record.stages) : record.stages
-  if (exit === undefined) closeOpenStages(stages, durationMs)
+  // The tree may hold anything users put in metadata (functions, class instances): copy, never clone.
+  const stages = exit === undefined ? snapshotStages(record.stages, durationMs) : record.stages
   const summary: Writable<RequestSummary> = {
     requestId: record.requestId,
     name: record.name,
