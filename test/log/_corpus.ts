@@ -51,6 +51,8 @@ export const personalCorpus: ReadonlyArray<readonly [input: string, expected: st
     "hook https://[TOKEN] sent",
   ],
   ["hf hf_abcdefghijklmnopqrstuvwxyz01234567 ok", "hf [TOKEN] ok"],
+  ["aws secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws secret [TOKEN]"],
+  ["from a@b.io with a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8 then", "from [EMAIL] with [TOKEN] then"],
 ]
 
 /** Ordinary text that must pass through unchanged. */

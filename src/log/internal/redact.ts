@@ -224,17 +224,29 @@ export const compile = (config: RedactConfig): Engine => {
     index += 1 + (kind === "pair" ? 2 : kind === "bearer" || kind === "urlCredentials" ? 1 : 0)
     return `(${source})`
   })
-  const combined = wrapped.length === 0 ? undefined : new RegExp(wrapped.join("|"), "g")
-  // The e-mail detector scans up to 64 characters from every position; most text has no `@`, so a twin
-  // without the detectors that need one (same groups, the alternatives made impossible) is used then.
-  const withoutAt = wrapped.length === 0 ? undefined : new RegExp(
-    wrapped.map((part, i) => {
-      const kind = kinds[i]!
-      if (!needsAt.has(kind)) return part
-      return kind === "urlCredentials" ? "((?!)())" : "((?!))"
-    }).join("|"),
-    "g",
-  )
+  // Two detectors are costly to scan for and need something most text lacks: the e-mail detector (an `@`)
+  // and the long-secret one (a run of 32+ characters of its alphabet, which it otherwise looks for from
+  // every position). Text is checked for both first, and matched against a variant of the combined
+  // expression without the detectors it cannot contain (same groups, the alternatives made impossible).
+  const variants: Array<RegExp | undefined> = []
+  const variant = (withAt: boolean, withRun: boolean): RegExp | undefined => {
+    if (wrapped.length === 0) return undefined
+    const key = (withAt ? 1 : 0) + (withRun ? 2 : 0)
+    let regex = variants[key]
+    if (regex === undefined) {
+      regex = new RegExp(
+        wrapped.map((part, i) => {
+          const kind = kinds[i]!
+          const off = (!withAt && needsAt.has(kind)) || (!withRun && kind === "longSecret")
+          if (!off) return part
+          return kind === "urlCredentials" ? "((?!)())" : "((?!))"
+        }).join("|"),
+        "g",
+      )
+      variants[key] = regex
+    }
+    return regex
+  }
   const userPatterns = config.patterns.map((p) =>
     new RegExp(p.source, p.flags.includes("g") ? p.flags : p.flags + "g")
   )
@@ -284,7 +296,7 @@ export const compile = (config: RedactConfig): Engine => {
       privateKeyBlock.lastIndex = 0
       out = out.replace(privateKeyBlock, Mask.secret)
     }
-    const regex = out.indexOf("@") >= 0 ? combined : withoutAt
+    const regex = variant(out.indexOf("@") >= 0, hasLongRun(out))
     if (regex !== undefined) {
       regex.lastIndex = 0
       out = out.replace(regex, replacer as (substring: string, ...args: Array<unknown>) => string)
@@ -413,6 +425,18 @@ export const compile = (config: RedactConfig): Engine => {
       }
     },
   }
+}
+
+/** Whether `text` has a run of 32 characters of the long-secret alphabet (`A-Za-z0-9+/`). */
+const hasLongRun = (text: string): boolean => {
+  let run = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 43 || c === 47) {
+      if (++run >= 32) return true
+    } else run = 0
+  }
+  return false
 }
 
 const cardLike = (digits: string): boolean =>
