@@ -7,8 +7,8 @@
  *
  * `make` writes with `Effect.logWithLevel` in the context the telemetry layer was built in: loggers
  * provided around `Telemetry.layer` (or by the log concern, installed before) receive the entries, filtered
- * by the minimum log level. `makeWith` is the same queue and fiber with a writer of the caller's (the log
- * lifecycle records go to explicit loggers, with the time of the event).
+ * by the minimum log level. `makeWith` is the same queue and fiber with a batch writer of the caller's (the
+ * log lifecycle records go to explicit loggers, with the time of the event).
  *
  * @internal
  */
@@ -52,19 +52,18 @@ const write = (entry: LogEntry): Effect.Effect<void> =>
   })
 
 /**
- * Starts a background writer in the current scope: entries offered are written by `write`, in order, from
- * one fiber. `dropReason` names the counter (on `recorder.drops`) of entries dropped because `capacity`
- * entries were already waiting, or because the scope was closing.
+ * Starts a background writer in the current scope: entries offered are written by `writeAll`, a batch at a
+ * time and in order, from one fiber. `dropReason` names the counter (on `recorder.drops`) of entries dropped
+ * because `capacity` entries were already waiting, or because the scope was closing.
  */
 export const makeWith = <A>(
   recorder: Recorder,
   capacity: number,
   dropReason: string,
-  write: (entry: A) => Effect.Effect<void>,
+  writeAll: (entries: ReadonlyArray<A>) => Effect.Effect<void>,
 ): Effect.Effect<BackgroundLog<A>, never, Scope.Scope> =>
   Effect.gen(function* () {
     const queue = yield* Queue.dropping<A>(capacity)
-    const writeAll = (entries: Iterable<A>) => Effect.forEach(entries, write, { discard: true })
     // A batch taken is written whole: closing waits for it rather than losing its tail.
     const fiber = yield* Effect.forkDetach(
       Effect.forever(
@@ -97,4 +96,5 @@ export const make = (
   recorder: Recorder,
   capacity: number,
   dropReason: string,
-): Effect.Effect<BackgroundLog, never, Scope.Scope> => makeWith(recorder, capacity, dropReason, write)
+): Effect.Effect<BackgroundLog, never, Scope.Scope> =>
+  makeWith(recorder, capacity, dropReason, (entries) => Effect.forEach(entries, write, { discard: true }))
