@@ -119,3 +119,57 @@ Deno.test("deno task report writes one HTML file and prints a text summary", asy
     await Deno.remove(dir, { recursive: true })
   }
 })
+
+const summaryLine = (
+  id: string,
+  durationMs: number,
+  attributes: Record<string, string>,
+  startTime = 0,
+): SummaryLine => ({
+  schema: "stagetrace.summary.v1",
+  timestamp: new Date(startTime).toISOString(),
+  service: { name: "chat" },
+  requestId: id,
+  name: "chat",
+  traceId: "t",
+  spanId: "s",
+  startTime,
+  durationMs,
+  success: true,
+  status: "ok",
+  stageCount: 1,
+  bottlenecks: [],
+  attributes,
+  truncated: false,
+  overBudget: false,
+  sampled: true,
+  keptBecause: undefined,
+  stages: [{
+    stageId: "llm",
+    name: "llm",
+    startOffsetMs: 0,
+    durationMs,
+    success: true,
+    status: "ok",
+    metadata: {},
+    substages: [],
+  }],
+})
+
+Deno.test("Report.analyze finds no slow-request pattern when durations tie at the 90th percentile", () => {
+  // Every request takes as long as the others: none is slow, nothing is over-represented among slow ones.
+  const same = Array.from({ length: 50 }, (_, i) => summaryLine(`r${i}`, 10, { region: i % 2 ? "eu" : "us" }))
+  assert.deepEqual(Report.analyze(same).slowValues, [])
+  // 95 fast requests tie at the 90th percentile, 5 are slower and all from one region: that is the finding,
+  // not the request name every request shares.
+  const tied = Array.from(
+    { length: 100 },
+    (_, i) =>
+      i < 95
+        ? summaryLine(`r${i}`, 10, { region: i % 2 ? "eu" : "us" })
+        : summaryLine(`r${i}`, 50, { region: "ap" }),
+  )
+  const analysis = Report.analyze(tied)
+  assert.equal(analysis.slowThresholdMs, 50)
+  assert.deepEqual(analysis.slowValues.map((v) => `${v.key}=${v.value}`), ["region=ap"])
+})

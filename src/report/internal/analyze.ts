@@ -333,14 +333,23 @@ export const analyze = (lines: Iterable<SummaryLine>, options: AnalyzeOptions = 
     })),
   }
 
-  // Slow versus normal: which attribute values are over-represented among the slowest 10%.
-  const slowThresholdMs = quantileOf(sorted, 0.9)
+  // Slow versus normal: which attribute values are over-represented among the slowest 10% (the requests
+  // at least as slow as the 90th percentile). When that is every request (the fastest ones tie with the
+  // 90th percentile), the slow ones are those strictly slower; when none is, nothing is compared: a
+  // comparison with an empty group would find every common value "over-represented".
+  let slowThresholdMs = quantileOf(sorted, 0.9)
+  let compare = requests >= 10
+  if (compare && sorted[0]! >= slowThresholdMs) {
+    const above = sorted.findIndex((d) => d > slowThresholdMs)
+    if (above < 0) compare = false
+    else slowThresholdMs = sorted[above]!
+  }
   const slowCounts = new Map<string, number>()
   const normalCounts = new Map<string, number>()
   let slowTotal = 0
   let normalTotal = 0
   for (const r of compact) {
-    const slow = r.durationMs >= slowThresholdMs && requests >= 10
+    const slow = compare && r.durationMs >= slowThresholdMs
     if (slow) slowTotal++
     else normalTotal++
     const target = slow ? slowCounts : normalCounts
