@@ -173,3 +173,16 @@ Deno.test("Report.analyze finds no slow-request pattern when durations tie at th
   assert.equal(analysis.slowThresholdMs, 50)
   assert.deepEqual(analysis.slowValues.map((v) => `${v.key}=${v.value}`), ["region=ap"])
 })
+
+Deno.test("Report renders lines with out-of-range start times instead of throwing", () => {
+  const lines = [
+    summaryLine("a", 10, {}, 1_764_000_000_000),
+    { ...summaryLine("b", 20, {}, 1_764_000_000_000), startTime: 1e300 },
+    { ...summaryLine("c", 30, {}), startTime: 8.64e15, durationMs: 1e300 },
+  ]
+  const analysis = Report.analyze(lines)
+  assert.equal(analysis.requests, 3)
+  assert.equal(analysis.from, 1_764_000_000_000)
+  assert.match(Report.toHtml(analysis), /<svg id="latency-chart"/)
+  assert.match(Report.toText(analysis), /3 requests/)
+})

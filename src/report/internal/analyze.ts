@@ -133,6 +133,7 @@ export interface AnalyzeOptions {
 }
 
 interface Compact {
+  /** Epoch milliseconds; `NaN` when the line had no usable time. */
   readonly start: number
   readonly durationMs: number
   readonly stages: ReadonlyArray<readonly [stageId: string, durationMs: number]>
@@ -149,6 +150,20 @@ export const quantileOf = (sorted: ArrayLike<number>, q: number): number => {
 const sortNumbers = (values: Array<number>): Float64Array => Float64Array.from(values).sort()
 
 const finite = (value: unknown): number => typeof value === "number" && Number.isFinite(value) ? value : 0
+
+/** The largest distance from the epoch a `Date` can hold, in milliseconds. */
+const maxTime = 8.64e15
+
+/** Whether `value` is a time a `Date` can hold (rendering any other one throws). */
+const isTime = (value: unknown): value is number =>
+  typeof value === "number" && value >= -maxTime && value <= maxTime
+
+/** When a line's request started: its `startTime`, else its `timestamp`; `undefined` when neither is a time. */
+const startOf = (line: SummaryLine): number | undefined => {
+  if (isTime(line.startTime) && line.startTime !== 0) return line.startTime
+  const parsed = Date.parse(String(line.timestamp))
+  return isTime(parsed) ? parsed : isTime(line.startTime) ? line.startTime : undefined
+}
 
 /** Attribute values with at most this many distinct values per key are compared (ids are not). */
 const maxDistinctValues = 40
@@ -216,11 +231,14 @@ export const analyze = (lines: Iterable<SummaryLine>, options: AnalyzeOptions = 
 
   for (const line of lines) {
     const durationMs = finite(line.durationMs)
-    const start = finite(line.startTime) || Date.parse(String(line.timestamp)) || 0
+    const start = startOf(line)
     durations.push(durationMs)
     if (line.service?.name !== undefined) services.add(String(line.service.name))
-    from = from === undefined ? start : Math.min(from, start)
-    to = to === undefined ? start + durationMs : Math.max(to, start + durationMs)
+    if (start !== undefined) {
+      const end = Math.min(maxTime, start + Math.max(0, durationMs))
+      from = from === undefined ? start : Math.min(from, start)
+      to = to === undefined ? end : Math.max(to, end)
+    }
     if (line.success) ok++
     else {
       failedRequests++
@@ -276,7 +294,7 @@ export const analyze = (lines: Iterable<SummaryLine>, options: AnalyzeOptions = 
       if (set === undefined) distinct.set(key, set = new Set())
       if (set.size <= maxDistinctValues) set.add(pair)
     }
-    compact.push({ start, durationMs, stages: stagePairs, values })
+    compact.push({ start: start ?? Number.NaN, durationMs, stages: stagePairs, values })
 
     // Keep the slowest requests in full (a small sorted array).
     if (slowest.length < slowestCount || durationMs > finite(slowest[slowest.length - 1]!.durationMs)) {
@@ -317,6 +335,7 @@ export const analyze = (lines: Iterable<SummaryLine>, options: AnalyzeOptions = 
     perBucket.set(id, Array.from({ length: bucketCount }, () => []))
   }
   for (const r of compact) {
+    if (r.start !== r.start) continue // no usable start time: not on the time axis
     const index = Math.min(bucketCount - 1, Math.floor((r.start - (from ?? 0)) / bucketMs))
     perBucket.get("(request)")![index]!.push(r.durationMs)
     for (const [id, d] of r.stages) {
