@@ -3,6 +3,7 @@ import { Report } from "../../mod.ts"
 import { isSummaryLine, type SummaryLine } from "../../src/internal/jsonl.ts"
 import { main } from "../../src/report/cli.ts"
 import { quantileOf } from "../../src/report/internal/analyze.ts"
+import { readFile } from "../../src/report/internal/read.ts"
 import { escapeHtml } from "../../src/report/internal/html.ts"
 import { generateLog } from "./_fixture.ts"
 
@@ -217,6 +218,25 @@ Deno.test("deno task report streams a large log instead of holding every line in
     }).output()
     assert.equal(output.code, 0, new TextDecoder().decode(output.stderr).slice(-500))
     assert.match(new TextDecoder().decode(output.stdout), /10000 requests/)
+  } finally {
+    await Deno.remove(dir, { recursive: true })
+  }
+})
+
+Deno.test("Report.read skips a line longer than the limit without holding it, and reads the rest", async () => {
+  const dir = await Deno.makeTempDir()
+  try {
+    const lines = await generateLog(3)
+    // A valid summary line padded past the limit (a 50,000-character attribute) between two ordinary ones,
+    // and a last line without "\n".
+    const long = JSON.stringify({ ...JSON.parse(lines[1]!), attributes: { pad: "x".repeat(50_000) } })
+    await Deno.writeTextFile(`${dir}/a.jsonl`, `${lines[0]}\n${long}\n${lines[2]}`)
+    const read: Array<string> = []
+    const skipped = await readFile(`${dir}/a.jsonl`, (line) => void read.push(line.requestId), 10_000)
+    assert.equal(skipped, 1)
+    assert.deepEqual(read, [lines[0]!, lines[2]!].map((l) => JSON.parse(l).requestId))
+    // Under the default limit (16 MiB) the line is read.
+    assert.equal((await Report.read(`${dir}/a.jsonl`)).lines.length, 3)
   } finally {
     await Deno.remove(dir, { recursive: true })
   }
