@@ -1,15 +1,15 @@
 /**
  * Request and stage lifecycle records without running effects or building records on the hot path:
  * recorder hooks offer a small event (only when its level is enabled) holding references to the stage or
- * request, its exit and its times, synchronously, to the shared background logger
+ * request, its failure if any and its times, synchronously, to the shared background logger
  * (`src/internal/backgroundLog.ts`); its fiber in the telemetry layer's scope renders the records (fields,
  * correlation ids, error description) and hands them to the log concern's loggers, a batch at a time in
  * one effect. A full queue drops the event and counts `log_queue_full`; when the layer closes, events still
  * queued are written first.
  *
  * Rendering later reads the same values: a stage's execution record and a request's summary are final once
- * their end hooks ran (this concern is installed after budgets and errors, which mark them), and exits are
- * immutable. The record carries the event's own time (the stage's start or end, from the recorder's clock)
+ * their end hooks ran (this concern is installed after budgets and errors, which mark them), and causes are
+ * immutable. Events are bounded by the queue's capacity; they keep a failure's cause, never a stage's value. The record carries the event's own time (the stage's start or end, from the recorder's clock)
  * and its correlation ids as annotations, since the background fiber has neither.
  *
  * @internal
@@ -17,7 +17,6 @@
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
 import type * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
@@ -46,14 +45,17 @@ const enum Kind {
   RequestEnd,
 }
 
-/** A lifecycle event waiting to be rendered: references only, no record built on the hot path. */
+/**
+ * A lifecycle event waiting to be rendered: references only, no record built on the hot path. A failure
+ * keeps its cause; a success keeps nothing of its exit (not the stage's value, which may be large).
+ */
 class Event {
   constructor(
     readonly kind: Kind,
     readonly level: LogLevel.LogLevel,
     readonly stage: StageNode | undefined,
     readonly request: RequestRecord | undefined,
-    readonly exit: Exit.Exit<unknown, unknown> | undefined,
+    readonly failure: Cause.Cause<unknown> | undefined,
     readonly summary: RequestSummary | undefined,
     readonly endNanos: bigint,
     readonly durationMs: number,
@@ -94,8 +96,8 @@ export const render = (event: Event): Entry => {
     }
     case Kind.StageEnd: {
       const node = event.stage!
-      const exit = event.exit!
-      const success = exit._tag === "Success"
+      const failure = event.failure
+      const success = failure === undefined
       const fields = stageFields(node)
       fields.duration_ms = round(event.durationMs)
       fields.success = success
@@ -104,11 +106,11 @@ export const render = (event: Event): Entry => {
         fields.over_budget = true
         if (node.exec.budgetMs !== undefined) fields.budget_ms = node.exec.budgetMs
       }
-      if (exit._tag === "Failure") {
-        const error = node.exec.error ?? errorOf(exit.cause)
+      if (failure !== undefined) {
+        const error = node.exec.error ?? errorOf(failure)
         fields.error_type = error.type
         fields.error_message = error.message
-        fields.error_category = error.category ?? basicCategory(exit.cause)
+        fields.error_category = error.category ?? basicCategory(failure)
       }
       return {
         level: event.level,
@@ -129,7 +131,7 @@ export const render = (event: Event): Entry => {
     case Kind.RequestEnd: {
       const record = event.request!
       const summary = event.summary!
-      const exit = event.exit!
+      const failure = event.failure
       const success = summary.success
       const fields = requestFields(record)
       fields.duration_ms = round(summary.durationMs)
@@ -142,7 +144,7 @@ export const render = (event: Event): Entry => {
         fields.error_type = summary.error.type
         fields.error_message = summary.error.message
         fields.error_category = summary.error.category ??
-          (exit._tag === "Failure" ? basicCategory(exit.cause) : undefined)
+          (failure !== undefined ? basicCategory(failure) : undefined)
       }
       return {
         level: event.level,
@@ -241,7 +243,8 @@ export const install = (
         const success = exit._tag === "Success"
         if (success ? !stageEnd : !stageFailure) return
         const level = success ? levels.stageEnd : levels.stageFailure
-        offer(new Event(Kind.StageEnd, level, node, undefined, exit, undefined, endNanos, durationMs))
+        const failure = exit._tag === "Failure" ? exit.cause : undefined
+        offer(new Event(Kind.StageEnd, level, node, undefined, failure, undefined, endNanos, durationMs))
       })
     }
     if (requestStart) {
@@ -257,7 +260,8 @@ export const install = (
         const success = summary.success
         if (success ? !requestEnd : !requestFailure) return
         const level = success ? levels.requestEnd : levels.requestFailure
-        offer(new Event(Kind.RequestEnd, level, undefined, record, exit, summary, 0n, 0))
+        const failure = exit._tag === "Failure" ? exit.cause : undefined
+        offer(new Event(Kind.RequestEnd, level, undefined, record, failure, summary, 0n, 0))
       })
     }
   })
