@@ -4,7 +4,8 @@
  * - `redact ordinary`: redacting ordinary text (cache miss and cache hit) against copying the string;
  * - `redact pii`: redacting a line full of personal data against the same baseline;
  * - `log record`: building and serializing one redacted JSON record against `JSON.stringify` of it;
- * - `stage with logs`: a 10-stage request with lifecycle logging on, against the same request without.
+ * - `stage with logs`: 10-stage requests with lifecycle logging on, every record written by the background
+ *   writer before the iteration ends, against the same requests without.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -74,14 +75,23 @@ Deno.bench("redact every field + JSON.stringify", { group: "log record" }, () =>
 })
 
 // --- lifecycle logging on the stage hot path --------------------------------------------------------------
+// Records are built and serialized but written to a console that only counts them (the I/O is not ours).
+// Deno.bench runs a synchronous bench without giving the event loop a turn, so the background writer would
+// never run: the queue would fill and every record past it be dropped, and the bench would time the drop.
+// Each iteration therefore runs a batch of requests and then waits until the writer has written every one
+// of their records (the baseline waits one turn of the event loop too): the whole cost of a record.
 const stages = Array.from({ length: 10 }, (_, i) => Effect.void.pipe(Stage.track(`stage_${i}`)))
 const request = Effect.gen(function* () {
   for (const stage of stages) yield* stage
 }).pipe(Request.track("request", { requestId: "bench" }))
-// Records are built and serialized but written to a console that discards them (the I/O is not ours).
+let written = 0
 const silent = Layer.succeed(
   Console.Console,
-  { ...globalThis.console, log: () => {}, error: () => {} } as Console.Console,
+  {
+    ...globalThis.console,
+    log: () => void written++,
+    error: () => void written++,
+  } as Console.Console,
 )
 const plain = ManagedRuntime.make(Telemetry.layer())
 const logged = ManagedRuntime.make(
@@ -90,14 +100,34 @@ const logged = ManagedRuntime.make(
 await plain.context()
 await logged.context()
 
-Deno.bench("Request.track with 10 × Stage.track, log off (baseline)", {
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
+/** Waits until `expected` records were written; throws rather than timing a writer that fell behind. */
+const drained = async (expected: number): Promise<void> => {
+  for (let turns = 0; written < expected; turns++) {
+    if (turns > 10_000) throw new Error(`lifecycle records were lost: ${written} of ${expected} written`)
+    await turn()
+  }
+}
+// Records per request (10 stage completions and the request's).
+logged.runSync(request)
+await drained(1)
+for (let i = 0; i < 10; i++) await turn()
+const perRequest = written
+const batch = 20
+
+Deno.bench(`${batch} × Request.track with 10 × Stage.track, log off (baseline)`, {
   group: "stage with logs",
   baseline: true,
-}, () => {
-  plain.runSync(request)
+}, async () => {
+  for (let i = 0; i < batch; i++) plain.runSync(request)
+  await turn()
 })
-Deno.bench("same, lifecycle logs at info (queued)", { group: "stage with logs" }, () => {
-  logged.runSync(request)
+Deno.bench(`same, lifecycle logs at info (${perRequest} records each, written)`, {
+  group: "stage with logs",
+}, async () => {
+  const expected = written + batch * perRequest
+  for (let i = 0; i < batch; i++) logged.runSync(request)
+  await drained(expected)
 })
 
 addEventListener("unload", () => {

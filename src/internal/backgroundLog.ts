@@ -5,17 +5,21 @@
  * Effect's `Logger`. When the layer closes, the entries still queued are written before the fiber stops, so
  * shutdown loses none.
  *
- * `make` writes with `Effect.logWithLevel` in the context the telemetry layer was built in: loggers
+ * `make` writes as `Effect.logWithLevel` would in the context the telemetry layer was built in: loggers
  * provided around `Telemetry.layer` (or by the log concern, installed before) receive the entries, filtered
- * by the minimum log level. `makeWith` is the same queue and fiber with a writer of the caller's (the log
- * lifecycle records go to explicit loggers, with the time of the event).
+ * by the minimum log level, a batch per effect. `makeWith` is the same queue and fiber with a batch writer of the caller's (the
+ * log lifecycle records go to explicit loggers, with the time of the event).
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import type * as LogLevel from "effect/LogLevel"
+import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
+import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
 import type { Recorder } from "./recorder.ts"
 
@@ -40,31 +44,68 @@ export interface BackgroundLog<A = LogEntry> {
   readonly offer: (entry: A) => boolean
 }
 
-const write = (entry: LogEntry): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    let record: LogRecord
+/**
+ * Writes a batch of entries as `Effect.logWithLevel(level)(message)` annotated with the entry's annotations
+ * would, in one effect: the fiber's minimum log level filters, its loggers receive each record with its
+ * annotations set on the fiber (and the fiber's context restored afterwards). A logger that throws does not
+ * stop the others, nor the entries after it; an entry that cannot be rendered is written as an error saying
+ * so.
+ */
+const writeAll = (entries: ReadonlyArray<LogEntry>): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    const loggers = fiber.getRef(References.CurrentLoggers)
+    if (loggers.size === 0) return Effect.void
+    const minimum = fiber.getRef(References.MinimumLogLevel)
+    const clock = fiber.getRef(Clock.Clock)
+    const base = fiber.context
+    const inherited = fiber.getRef(References.CurrentLogAnnotations)
+    const merge = Object.keys(inherited).length > 0
     try {
-      record = entry.render()
-    } catch (error) {
-      record = { message: `stagetrace: could not render a log record: ${String(error)}`, annotations: {} }
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]!
+        if (LogLevel.isGreaterThan(minimum, entry.level)) continue
+        let record: LogRecord
+        try {
+          record = entry.render()
+        } catch (error) {
+          record = { message: `stagetrace: could not render a log record: ${String(error)}`, annotations: {} }
+        }
+        const annotations = merge ? { ...inherited, ...record.annotations } : record.annotations
+        fiber.setContext(Context.add(base, References.CurrentLogAnnotations, annotations))
+        const options = {
+          message: [record.message],
+          logLevel: entry.level,
+          cause: Cause.empty,
+          fiber,
+          date: new Date(clock.currentTimeMillisUnsafe()),
+        }
+        for (const logger of loggers) {
+          try {
+            logger.log(options)
+          } catch {
+            // One failing logger must not stop the others.
+          }
+        }
+      }
+    } finally {
+      fiber.setContext(base)
     }
-    return Effect.logWithLevel(entry.level)(record.message).pipe(Effect.annotateLogs(record.annotations))
+    return Effect.void
   })
 
 /**
- * Starts a background writer in the current scope: entries offered are written by `write`, in order, from
- * one fiber. `dropReason` names the counter (on `recorder.drops`) of entries dropped because `capacity`
- * entries were already waiting, or because the scope was closing.
+ * Starts a background writer in the current scope: entries offered are written by `writeAll`, a batch at a
+ * time and in order, from one fiber. `dropReason` names the counter (on `recorder.drops`) of entries dropped
+ * because `capacity` entries were already waiting, or because the scope was closing.
  */
 export const makeWith = <A>(
   recorder: Recorder,
   capacity: number,
   dropReason: string,
-  write: (entry: A) => Effect.Effect<void>,
+  writeAll: (entries: ReadonlyArray<A>) => Effect.Effect<void>,
 ): Effect.Effect<BackgroundLog<A>, never, Scope.Scope> =>
   Effect.gen(function* () {
     const queue = yield* Queue.dropping<A>(capacity)
-    const writeAll = (entries: Iterable<A>) => Effect.forEach(entries, write, { discard: true })
     // A batch taken is written whole: closing waits for it rather than losing its tail.
     const fiber = yield* Effect.forkDetach(
       Effect.forever(
@@ -97,4 +138,4 @@ export const make = (
   recorder: Recorder,
   capacity: number,
   dropReason: string,
-): Effect.Effect<BackgroundLog, never, Scope.Scope> => makeWith(recorder, capacity, dropReason, write)
+): Effect.Effect<BackgroundLog, never, Scope.Scope> => makeWith(recorder, capacity, dropReason, writeAll)

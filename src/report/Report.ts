@@ -6,15 +6,16 @@
  * summary. `deno task report <dir-or-file>` does all of it from the command line.
  *
  * The page needs no network (charts are inline SVG, the script is inline, and a Content-Security-Policy
- * blocks every fetch). The analysis holds one small record per request in memory (and the slowest
- * requests in full), so very large logs should be reported a directory or a day at a time.
+ * blocks every fetch). `generate` analyses lines as it reads them: memory holds a few numbers per request
+ * and per stage execution (exact percentiles need every duration) and the slowest requests in full, never
+ * the log itself.
  *
  * @module
  */
 import type { SummaryLine } from "../internal/jsonl.ts"
-import { type Analysis, analyze as analyzeLines, type AnalyzeOptions } from "./internal/analyze.ts"
+import { type Analysis, analyze as analyzeLines, type AnalyzeOptions, Analyzer } from "./internal/analyze.ts"
 import { renderHtml } from "./internal/html.ts"
-import { read as readPath } from "./internal/read.ts"
+import { read as readPath, readFile, sourcesOf } from "./internal/read.ts"
 import { renderText } from "./internal/text.ts"
 
 export type {
@@ -127,8 +128,12 @@ export const generate = async (
   path: string,
   options: GenerateOptions = {},
 ): Promise<{ readonly out: string; readonly analysis: Analysis; readonly text: string }> => {
-  const { sources, lines, skippedLines } = await readPath(path)
-  const analysis = analyzeLines(lines, { sources, skippedLines })
+  // Lines are analysed as they are read, never all held at once.
+  const sources = await sourcesOf(path)
+  const analyzer = new Analyzer()
+  let skippedLines = 0
+  for (const source of sources) skippedLines += await readFile(source, (line) => analyzer.add(line))
+  const analysis = analyzer.result({ sources, skippedLines })
   const out = options.out ?? await defaultOut(path)
   await Deno.writeTextFile(out, renderHtml(analysis, options.title))
   return { out, analysis, text: renderText(analysis) }

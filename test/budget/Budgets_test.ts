@@ -1,6 +1,8 @@
 import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as References from "effect/References"
 import { TestClock } from "effect/testing"
 import { Budgets, Request, Stage, Summaries, Telemetry } from "../../mod.ts"
 import * as BackgroundLog from "../../src/internal/backgroundLog.ts"
@@ -300,6 +302,43 @@ effectTest(
       ).pipe(Effect.provide(logs.layer))
       assert.equal(recorder.drops.get("test_log_full"), 1)
       assert.deepEqual(logs.lines.map((l) => l.message), ["m1", "m2"])
+    }),
+)
+
+effectTest(
+  "BackgroundLog keeps writing when a logger throws, with each entry's annotations and level filter",
+  () =>
+    Effect.gen(function* () {
+      const lines: Array<[string, string, unknown]> = []
+      const throwing = Logger.make(() => {
+        throw new Error("logger down")
+      })
+      const collect = Logger.make((options) => {
+        const annotations = options.fiber.getRef(References.CurrentLogAnnotations)
+        lines.push([options.logLevel, String(options.message).replace(/: .*/, ""), annotations.n])
+      })
+      const recorder = new Recorder(defaultRecorderConfig)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const log = yield* BackgroundLog.make(recorder, 8, "test_log_full")
+          log.offer({ level: "Warn", render: () => ({ message: "first", annotations: { n: 1 } }) })
+          log.offer({ level: "Debug", render: () => ({ message: "filtered", annotations: {} }) })
+          log.offer({
+            level: "Error",
+            render: () => {
+              throw new Error("bad render")
+            },
+          })
+          log.offer({ level: "Warn", render: () => ({ message: "second", annotations: { n: 2 } }) })
+          // Let the background fiber take the batch before the scope closes.
+          yield* Effect.yieldNow
+        }),
+      ).pipe(Effect.provide(Logger.layer([throwing, collect])))
+      assert.deepEqual(lines, [
+        ["Warn", "first", 1],
+        ["Error", "stagetrace", undefined],
+        ["Warn", "second", 2],
+      ])
     }),
 )
 

@@ -152,3 +152,26 @@ effectTest("Telemetry.layer({ alerts: false }) publishes no alert", () =>
     assert.deepEqual(recent, [])
     assert.deepEqual(Array.from(streamed), [])
   }))
+
+effectTest(
+  "an alert window never reaches further back than the window (it moves in steps of 1/30)",
+  () =>
+    Effect.gen(function* () {
+      yield* Effect.gen(function* () {
+        // threshold 2 in 1 minute (buckets of 2 s). Exactly one window apart: not together.
+        yield* transientError
+        yield* TestClock.adjust("60 seconds")
+        yield* transientError
+        assert.equal((yield* Alerts.recent).length, 0)
+        // 58 s apart (29 of 30 buckets): together.
+        yield* TestClock.adjust("58 seconds")
+        yield* transientError
+        assert.deepEqual((yield* Alerts.recent).map((a) => [a.count, a.firstAt, a.lastAt]), [
+          [2, 60_000, 118_000],
+        ])
+      }).pipe(
+        Effect.provide(Telemetry.layer({ alerts: { window: "1 minute", thresholds: { transient: 2 } } })),
+        Effect.provide(captureLogs().layer),
+      )
+    }),
+)

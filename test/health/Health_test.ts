@@ -312,3 +312,27 @@ effectTest(
       assert.equal(bad.name, "STAGETRACE_HEALTH_RSS_LIMIT")
     }),
 )
+
+effectTest(
+  "Health.check redacts the exporter's last error before it reaches a public endpoint",
+  () =>
+    Effect.gen(function* () {
+      const recorder = yield* CurrentRecorder
+      recorder.set(
+        ExportStatsSlot,
+        () =>
+          exportStats({
+            failures: 1,
+            lastFailureAt: 5,
+            lastError: "TypeError: fetch failed for https://otel:s3cretpw@collector.internal:4318 " +
+              "(Authorization: Bearer abcdef0123456789xyz)",
+          }),
+      )
+      const handler = yield* Health.handler
+      const body = yield* Effect.promise(() =>
+        handler(new Request("http://localhost/health")).then((r) => r.text())
+      )
+      assert.match(body, /fetch failed/)
+      assert.doesNotMatch(body, /s3cretpw|abcdef0123456789xyz/)
+    }).pipe(Effect.provide(Telemetry.layer()), Effect.provide(withMachine(machine(40)))),
+)

@@ -10,6 +10,7 @@ import { TestConsole } from "effect/testing"
 import { Log, Request, Stage, Telemetry } from "../../mod.ts"
 import { CurrentRecorder, type Recorder } from "../../src/internal/recorder.ts"
 import { toSummaryLine } from "../../src/internal/jsonl.ts"
+import { isoTimestamp, toJsonLine } from "../../src/log/internal/record.ts"
 import { RedactorSlot } from "../../src/internal/slots.ts"
 import { effectTest, runFor } from "../_harness.ts"
 import { ordinaryCorpus, personalCorpus } from "./_corpus.ts"
@@ -390,3 +391,45 @@ effectTest(
       assert.equal(warning.service, "chat")
     }),
 )
+
+Deno.test("log records format timestamps exactly like Date.toISOString", () => {
+  const times = [
+    0,
+    1,
+    999,
+    59_999,
+    60_000,
+    1_764_000_000_000,
+    1_764_000_059_999,
+    1_764_000_060_000,
+    1_767_225_599_999, // 2025-12-31T23:59:59.999Z
+    1_767_225_600_000,
+    253_402_300_799_999,
+    253_402_300_800_000, // year 10000: six-digit year
+    -1,
+    -62_198_755_200_000,
+  ]
+  for (let i = 0; i < 2000; i++) times.push(1_764_000_000_000 + Math.floor(i * 7919.5))
+  for (const time of times) assert.equal(isoTimestamp(time), new Date(time).toISOString(), String(time))
+})
+
+Deno.test("log records serialize bigints, errors and nested values, with or without the fast path", () => {
+  const plain = {
+    timestamp: "t",
+    level: "info",
+    message: "m",
+    n: 1.5,
+    ok: true,
+    list: ["a", 1, null],
+    gone: undefined,
+  }
+  assert.equal(toJsonLine(plain), JSON.stringify(plain))
+  assert.deepEqual(JSON.parse(toJsonLine({ big: 12n, error: new TypeError("bad"), nested: { big: 1n } })), {
+    big: "12",
+    error: { name: "TypeError", message: "bad" },
+    nested: { big: "1" },
+  })
+  assert.deepEqual(JSON.parse(toJsonLine({ list: [1n, new Error("x")] })), {
+    list: ["1", { name: "Error", message: "x" }],
+  })
+})

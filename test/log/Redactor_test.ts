@@ -79,7 +79,22 @@ Deno.test("Redactor.defaultRedactor never throws on hostile input", () => {
   assert.equal(r.redactDeep(throwing), "[REDACTED]")
   assert.equal(r.redactString(undefined as unknown as string), "undefined")
   // Long runs stay linear: no quadratic backtracking on 100k characters of any detector's alphabet.
-  for (const char of ["x", ".", "1", "a1", "-", "a@", "@a"]) {
+  for (
+    const char of [
+      "x",
+      ".",
+      "1",
+      "a1",
+      "-",
+      "a@",
+      "@a",
+      "a://b:c",
+      "x://y:z@",
+      "password: '",
+      "-----BEGIN PRIVATE KEY-----",
+      "-----BEGIN RSA PRIVATE KEY-----a-----END RSA PRIVATE KEY-----",
+    ]
+  ) {
     const long = char.repeat(100_000 / char.length)
     assert.equal(typeof r.redactString(long), "string")
   }

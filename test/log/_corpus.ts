@@ -21,6 +21,38 @@ export const personalCorpus: ReadonlyArray<readonly [input: string, expected: st
   ["card 4111 1111 1111 1111 declined", "card [CARD] declined"],
   ["card 5555-5555-5555-4444", "card [CARD]"],
   ["amex 378282246310005", "amex [CARD]"],
+  // Connection strings: the password in the URL's userinfo, whatever the host looks like.
+  [
+    "db postgres://app:Sup3rS3cret@localhost:5432/orders down",
+    "db postgres://app:[REDACTED]@localhost:5432/orders down",
+  ],
+  ["redis://:s3cretpass@127.0.0.1:6379/0", "redis://:[REDACTED]@127.0.0.1:6379/0"],
+  ["amqp://guest:guest@rabbit:5672/", "amqp://guest:[REDACTED]@rabbit:5672/"],
+  [
+    "mongodb+srv://admin:p@ss@cluster0.example.net/test",
+    "mongodb+srv://admin:[REDACTED]@cluster0.example.net/test",
+  ],
+  // Quoted key/value pairs (Python reprs, YAML, JSON with spaces in the value).
+  ["{'password': 'hunter two', 'user': 'bob'}", "{'password': '[REDACTED]', 'user': 'bob'}"],
+  ['{"client_secret": "a b c", "n": 1}', '{"client_secret": "[REDACTED]", "n": 1}'],
+  // Private keys: the whole PEM block, even when its end was cut off.
+  [
+    "key -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1c7+9z5Pad7Oejecs\nQ0bu\n-----END RSA PRIVATE KEY----- loaded",
+    "key [REDACTED] loaded",
+  ],
+  ["-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nNhAAAAAwEAAQ", "[REDACTED]"],
+  // More token formats.
+  ["aws sts ASIAY34FZKBOKMUTVV7A key", "aws sts [TOKEN] key"],
+  ["gitlab glpat-a1B2c3D4e5F6g7H8i9J0 ok", "gitlab [TOKEN] ok"],
+  ["npm npm_a1B2c3D4e5F6g7H8i9J0a1B2c3D4e5F6g7H8 ok", "npm [TOKEN] ok"],
+  ["slack xapp-1-A0123456789-1234567890123 ok", "slack [TOKEN] ok"],
+  [
+    "hook https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX sent",
+    "hook https://[TOKEN] sent",
+  ],
+  ["hf hf_abcdefghijklmnopqrstuvwxyz01234567 ok", "hf [TOKEN] ok"],
+  ["aws secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws secret [TOKEN]"],
+  ["from a@b.io with a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8 then", "from [EMAIL] with [TOKEN] then"],
 ]
 
 /** Ordinary text that must pass through unchanged. */
@@ -39,6 +71,10 @@ export const ordinaryCorpus: ReadonlyArray<string> = [
   "span 00f067aa0ba902b7 belongs to the request",
   "std::vector<int> is C++, not an address",
   "Über naïve café — unicode passes through",
+  "GET https://example.com:8443/path?page=2 and ftp://ftp.example.com/pub",
+  "redis://cache:6379/0 is up; see http://user@example/ for the user page",
+  "the key is -----BEGIN PUBLIC KEY----- which is public",
+  "password reset e-mail sent; token expired; secret santa list ready",
   "",
   "ok",
 ]

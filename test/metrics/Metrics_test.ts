@@ -54,6 +54,8 @@ Deno.test("Metrics.define() rejects each broken rule with its rule id and field"
     [{ name: "Requests_total", type: "counter", description: "x" }, "name_syntax", "name"],
     [{ name: "app:requests_total", type: "counter", description: "x" }, "name_syntax", "name"],
     [{ name: "1requests_total", type: "counter", description: "x" }, "name_syntax", "name"],
+    // Nothing before _total: OpenMetrics would name the family "".
+    [{ name: "_total", type: "counter", description: "x" }, "name_syntax", "name"],
     [{ name: "__requests_total", type: "counter", description: "x" }, "name_reserved", "name"],
     [{ name: "requests", type: "counter", description: "x" }, "counter_suffix", "name"],
     [{ name: "depth_total", type: "gauge", description: "x" }, "total_suffix", "name"],

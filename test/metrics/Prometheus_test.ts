@@ -287,3 +287,33 @@ liveTest(
       assert.match(error.message, /Cannot listen on 127\.0\.0\.1:\d+: AddrInUse/)
     }),
 )
+
+effectTest(
+  "other metrics whose names collide are rendered once per family in both formats, the rest counted",
+  () =>
+    Effect.gen(function* () {
+      // A counter `requests` is exposed as `requests_total` (family `requests` in OpenMetrics), like a gauge
+      // named `requests`: OpenMetrics would see the family twice.
+      yield* Metric.update(Metric.counter("requests", { incremental: true }), 1)
+      yield* Metric.update(Metric.gauge("requests"), 5)
+      // `queue.depth` and `queue_depth` sanitize to one name with two types.
+      yield* Metric.update(Metric.gauge("queue.depth"), 2)
+      yield* Metric.update(Metric.histogram("queue_depth", { boundaries: [1] }), 1)
+      const om = yield* Prometheus.format("openmetrics")
+      assert.equal(om.match(/^# TYPE requests /gm)?.length, 1, om)
+      assert.equal(om.match(/^# TYPE queue_depth /gm)?.length, 1, om)
+      const text = yield* Prometheus.format("text")
+      assert.equal(text.match(/^# TYPE queue_depth /gm)?.length, 1, text)
+      const dropped = yield* Metrics.value(MetricCatalogue.metricDroppedSamples, {
+        metric: "queue_depth",
+        reason: "name_conflict",
+      })
+      assert.ok(typeof dropped === "number" && dropped >= 1, String(dropped))
+      assert.ok(
+        typeof (yield* Metrics.value(MetricCatalogue.metricDroppedSamples, {
+          metric: "requests",
+          reason: "name_conflict",
+        })) === "number",
+      )
+    }).pipe(Effect.provide(layer())),
+)

@@ -276,3 +276,28 @@ liveTest("Telemetry.layer serves Prometheus when asked to", () =>
       assert.match(body, /^system_memory_usage_bytes\{type="rss"\} \d+$/m)
     }).pipe(Effect.provide(Telemetry.layer({ prometheus: { port: 0, bearerToken: "abc" } })))
   }))
+
+effectTest(
+  "stage and request durations are exposed in seconds without ms-to-s rounding noise",
+  () =>
+    Effect.gen(function* () {
+      // 7.000009 ms: (7000009 / 1e6) / 1000 rounds twice, to 0.007000009000000001; 7000009 / 1e9 once.
+      yield* runFor(
+        Effect.sleep("7000009 nanos").pipe(Stage.track("kb_access"), Request.track("chat")),
+        "1 second",
+      )
+      const stageSum =
+        (yield* Metrics.value(MetricCatalogue.stageDuration, { stage: "kb_access", status: "ok" }))
+          ?.sum
+      assert.equal(stageSum, 0.007000009)
+      const text = yield* Prometheus.format("text")
+      assert.match(
+        text,
+        /\nstagetrace_stage_duration_seconds_sum\{stage="kb_access",status="ok"\} 0\.007000009\n/,
+      )
+      assert.match(
+        text,
+        /\nstagetrace_request_duration_seconds_sum\{request="chat",status="ok"\} 0\.007000009\n/,
+      )
+    }).pipe(Effect.provide(telemetry())),
+)

@@ -235,6 +235,7 @@ Deno.test("malformed snapshots from other isolates are skipped and counted, neve
     bad({ aggregation: "avg" }),
     bad({ data: new Float64Array([-1]) }), // a negative counter
     bad({ data: new Float64Array([NaN]) }),
+    bad({ data: new Float64Array([Infinity]) }), // an infinite counter
     { ...good, families: null } as unknown as Snapshot,
     {
       ...good,
@@ -297,4 +298,32 @@ Deno.test("other metrics of Effect's registry merge by name and attributes; summ
   assert.equal(line(text, 'effect_codes_total{key="500"}'), 'effect_codes_total{key="500"} 1')
   assert.equal(line(text, 'effect_lag_count{worker="a"}'), 'effect_lag_count{worker="a"} 1')
   assert.equal(line(text, 'effect_lag_count{worker="b"}'), 'effect_lag_count{worker="b"} 1')
+})
+
+Deno.test("a histogram row with impossible bucket counts is skipped and counted, never merged", () => {
+  const a = makeStore()
+  a.observe(latency, { route: "/" }, 0.2)
+  const good = snap(a, "a")
+  const family = good.families.find((f) => f.name === "shop_latency_seconds")!
+  // Row layout: sum, count, min, max, then the per-bucket counts (0.1, 0.5, 1, +Inf).
+  const row = (data: ReadonlyArray<number>): Snapshot => ({
+    ...good,
+    isolate: "bad",
+    families: [{ ...family, data: new Float64Array(data) }],
+  })
+  const inputs = [
+    good,
+    row([0.2, 1, 0.2, 0.2, 0, NaN, 0, 0]), // NaN bucket
+    row([0.2, 1, 0.2, 0.2, 0, 2, -1, 0]), // negative bucket
+    row([0.2, 1, 0.2, 0.2, 0, 2, 0, 0]), // buckets add up to 2, count says 1
+    row([0.2, 1.5, 0.2, 0.2, 0, 1.5, 0, 0]), // fractional count
+  ]
+  const { text, drops } = mergedText(inputs)
+  assert.equal(
+    line(text, 'shop_latency_seconds_bucket{route="/",le="0.5"}'),
+    'shop_latency_seconds_bucket{route="/",le="0.5"} 1',
+  )
+  assert.equal(line(text, 'shop_latency_seconds_count{route="/"}'), 'shop_latency_seconds_count{route="/"} 1')
+  assert.doesNotMatch(text, /NaN/)
+  assert.deepEqual(drops, Array.from({ length: 4 }, () => ["shop_latency_seconds", "invalid_snapshot"]))
 })

@@ -3,6 +3,7 @@ import { Report } from "../../mod.ts"
 import { isSummaryLine, type SummaryLine } from "../../src/internal/jsonl.ts"
 import { main } from "../../src/report/cli.ts"
 import { quantileOf } from "../../src/report/internal/analyze.ts"
+import { readFile } from "../../src/report/internal/read.ts"
 import { escapeHtml } from "../../src/report/internal/html.ts"
 import { generateLog } from "./_fixture.ts"
 
@@ -116,6 +117,127 @@ Deno.test("deno task report writes one HTML file and prints a text summary", asy
     assert.equal(await main([]), 2)
   } finally {
     console.log = log
+    await Deno.remove(dir, { recursive: true })
+  }
+})
+
+const summaryLine = (
+  id: string,
+  durationMs: number,
+  attributes: Record<string, string>,
+  startTime = 0,
+): SummaryLine => ({
+  schema: "stagetrace.summary.v1",
+  timestamp: new Date(startTime).toISOString(),
+  service: { name: "chat" },
+  requestId: id,
+  name: "chat",
+  traceId: "t",
+  spanId: "s",
+  startTime,
+  durationMs,
+  success: true,
+  status: "ok",
+  stageCount: 1,
+  bottlenecks: [],
+  attributes,
+  truncated: false,
+  overBudget: false,
+  sampled: true,
+  keptBecause: undefined,
+  stages: [{
+    stageId: "llm",
+    name: "llm",
+    startOffsetMs: 0,
+    durationMs,
+    success: true,
+    status: "ok",
+    metadata: {},
+    substages: [],
+  }],
+})
+
+Deno.test("Report.analyze finds no slow-request pattern when durations tie at the 90th percentile", () => {
+  // Every request takes as long as the others: none is slow, nothing is over-represented among slow ones.
+  const same = Array.from({ length: 50 }, (_, i) => summaryLine(`r${i}`, 10, { region: i % 2 ? "eu" : "us" }))
+  assert.deepEqual(Report.analyze(same).slowValues, [])
+  // 95 fast requests tie at the 90th percentile, 5 are slower and all from one region: that is the finding,
+  // not the request name every request shares.
+  const tied = Array.from(
+    { length: 100 },
+    (_, i) =>
+      i < 95
+        ? summaryLine(`r${i}`, 10, { region: i % 2 ? "eu" : "us" })
+        : summaryLine(`r${i}`, 50, { region: "ap" }),
+  )
+  const analysis = Report.analyze(tied)
+  assert.equal(analysis.slowThresholdMs, 50)
+  assert.deepEqual(analysis.slowValues.map((v) => `${v.key}=${v.value}`), ["region=ap"])
+})
+
+Deno.test("Report renders lines with out-of-range start times instead of throwing", () => {
+  const lines = [
+    summaryLine("a", 10, {}, 1_764_000_000_000),
+    { ...summaryLine("b", 20, {}, 1_764_000_000_000), startTime: 1e300 },
+    { ...summaryLine("c", 30, {}), startTime: 8.64e15, durationMs: 1e300 },
+  ]
+  const analysis = Report.analyze(lines)
+  assert.equal(analysis.requests, 3)
+  assert.equal(analysis.from, 1_764_000_000_000)
+  assert.match(Report.toHtml(analysis), /<svg id="latency-chart"/)
+  assert.match(Report.toText(analysis), /3 requests/)
+})
+
+Deno.test("deno task report streams a large log instead of holding every line in memory", async () => {
+  // 10,000 requests (≈19 MB): holding them as parsed lines needs far more than the 24 MB heap the report is
+  // given here; analysing them as they are read needs a few numbers per request.
+  const dir = await Deno.makeTempDir()
+  try {
+    const sample = await generateLog(100)
+    const file = await Deno.open(`${dir}/big.jsonl`, { write: true, create: true })
+    const encoder = new TextEncoder()
+    for (let chunk = 0; chunk < 100; chunk++) {
+      const text = sample.map((line, i) =>
+        line.replace(/"requestId":"[^"]*"/, `"requestId":"r-${chunk}-${i}"`)
+      )
+        .join("\n") + "\n"
+      await file.write(encoder.encode(text))
+    }
+    file.close()
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--v8-flags=--max-old-space-size=24",
+        new URL("../../src/report/cli.ts", import.meta.url).pathname,
+        `${dir}/big.jsonl`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output()
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr).slice(-500))
+    assert.match(new TextDecoder().decode(output.stdout), /10000 requests/)
+  } finally {
+    await Deno.remove(dir, { recursive: true })
+  }
+})
+
+Deno.test("Report.read skips a line longer than the limit without holding it, and reads the rest", async () => {
+  const dir = await Deno.makeTempDir()
+  try {
+    const lines = await generateLog(3)
+    // A valid summary line padded past the limit (a 50,000-character attribute) between two ordinary ones,
+    // and a last line without "\n".
+    const long = JSON.stringify({ ...JSON.parse(lines[1]!), attributes: { pad: "x".repeat(50_000) } })
+    await Deno.writeTextFile(`${dir}/a.jsonl`, `${lines[0]}\n${long}\n${lines[2]}`)
+    const read: Array<string> = []
+    const skipped = await readFile(`${dir}/a.jsonl`, (line) => void read.push(line.requestId), 10_000)
+    assert.equal(skipped, 1)
+    assert.deepEqual(read, [lines[0]!, lines[2]!].map((l) => JSON.parse(l).requestId))
+    // Under the default limit (16 MiB) the line is read.
+    assert.equal((await Report.read(`${dir}/a.jsonl`)).lines.length, 3)
+  } finally {
     await Deno.remove(dir, { recursive: true })
   }
 })

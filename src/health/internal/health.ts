@@ -25,7 +25,7 @@ import {
 } from "../../internal/config.ts"
 import { envPositiveDuration } from "../../internal/envDuration.ts"
 import { type Recorder, Slot } from "../../internal/recorder.ts"
-import { ExportStatsSlot } from "../../internal/slots.ts"
+import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
 import type { Concern } from "../../telemetry/internal/concern.ts"
 import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
 import type { CheckResult, CheckStatus, HealthReport, SystemMetrics } from "../Health.ts"
@@ -316,8 +316,16 @@ export const computeReport = (recorder: Recorder, nowMs: number, source: SystemS
       } (warning above ${config.errorWarning}, critical above ${config.errorCritical})`,
     }
 
-  // Exporter: read through the export concern's slot when it is installed.
+  // Exporter: read through the export concern's slot when it is installed. Error texts can carry URLs
+  // with credentials or headers, and the report is served on a public endpoint: they are redacted.
   const exportStats = recorder.get(ExportStatsSlot)
+  const redact = (text: string): string => {
+    try {
+      return recorder.get(RedactorSlot)?.redactString(text) ?? text
+    } catch {
+      return "[REDACTED]"
+    }
+  }
   let exporterCheck: CheckResult = { status: "skipped", message: "not configured" }
   if (exportStats !== undefined) {
     try {
@@ -328,13 +336,16 @@ export const computeReport = (recorder: Recorder, nowMs: number, source: SystemS
       exporterCheck = failedLast
         ? {
           status: "warning",
-          message: `last export failed${s.lastError !== undefined ? `: ${s.lastError}` : ""}`,
+          message: `last export failed${s.lastError !== undefined ? `: ${redact(s.lastError)}` : ""}`,
         }
         : fill >= 0.9
         ? { status: "warning", message: `export queue ${Math.round(fill * 100)}% full` }
         : { status: "healthy", message: `${s.failures} failed export(s), ${s.queued}/${s.capacity} queued` }
     } catch (error) {
-      exporterCheck = { status: "warning", message: `export statistics unavailable: ${String(error)}` }
+      exporterCheck = {
+        status: "warning",
+        message: `export statistics unavailable: ${redact(String(error))}`,
+      }
     }
   }
 

@@ -127,14 +127,20 @@ export const luhn = (digits: string): boolean => {
 // Each alternative is one capture group; the replacer looks at which group matched. Order matters: a
 // `password=…` pair or a bearer header wins over the generic detectors inside it.
 const sources = {
-  // 1: key, 2: separator (with quote)  — `password=hunter2`, `"api_key": "…"`, `?token=…`
+  // 1: key and separator, 2: value — `password=hunter2`, `"api_key": "…"`, `{'password': 'a b'}`, `?token=…`.
+  // A quoted value is masked up to its closing quote (spaces included); the quotes are kept.
   pair: String
-    .raw`\b((?i:pass(?:word|wd|phrase)|pwd|secret|client[_-]?secret|(?:access|refresh|id|session)[_-]?token|token|api[_-]?key|x-api-key|authorization|private[_-]?key)"?\s*[=:]\s*"?)((?:(?i:bearer|basic|token|digest)\s+)?[^\s"'&,;<>]+)`,
+    .raw`\b((?i:pass(?:word|wd|phrase)|pwd|secret|client[_-]?secret|(?:access|refresh|id|session)[_-]?token|token|api[_-]?key|x-api-key|authorization|private[_-]?key)["']?\s*[=:]\s*)("(?:[^"\\\n]|\\.){1,256}"|'(?:[^'\\\n]|\\.){1,256}'|(?:(?i:bearer|basic|token|digest)\s+)?[^\s"'&,;<>]+)`,
+  // 3: scheme, user and colon — the password of a URL's userinfo (`postgres://app:pw@db:5432`), up to the
+  // last `@` before the host (passwords with a raw `@` included). Only tried on text with an `@`.
+  urlCredentials: String.raw`\b([A-Za-z][A-Za-z0-9+.-]{1,30}://[^\s:/?#@"'<>]{0,256}:)[^\s/?#"'<>]{1,256}@`,
   // 3: scheme — `Bearer eyJ…`, `Basic dXNlcjpw…`
   bearer: String.raw`\b((?i:bearer|basic))\s+(?=[A-Za-z0-9\-._~+/]*[0-9+/=_.\-])[A-Za-z0-9\-._~+/]{8,}=*`,
   jwt: String.raw`\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`,
+  // Stripe/OpenAI/Anthropic, GitHub, GitLab, npm, Slack (tokens and webhook URLs), AWS access key ids
+  // (long-term and STS), Google API keys and OAuth tokens, Hugging Face.
   apiKey: String
-    .raw`\b(?:sk|pk|rk)[-_](?:live[-_]|test[-_]|proj[-_])?[A-Za-z0-9_-]{16,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}`,
+    .raw`\b(?:sk|pk|rk)[-_](?:live[-_]|test[-_]|proj[-_])?[A-Za-z0-9_-]{16,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}|\bglpat-[A-Za-z0-9_-]{20,}|\bnpm_[A-Za-z0-9]{36}\b|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bxapp-[A-Za-z0-9-]{10,}|\bhooks\.slack\.com/services/[A-Za-z0-9_/-]{20,}|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}|\bya29\.[0-9A-Za-z_-]{20,}|\bhf_[A-Za-z0-9]{30,}`,
   // Bounded quantifiers (RFC 5321 limits) keep the scan linear on long runs without an `@`.
   email: String.raw`[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}`,
   uuid: String.raw`\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`,
@@ -148,7 +154,29 @@ const sources = {
     .raw`(?<![:\w])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![:\w])|(?<![:\w])(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,6})?::(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,6})?(?![:\w])`,
 }
 
-type Kind = "pair" | "bearer" | "jwt" | "apiKey" | "email" | "uuid" | "longSecret" | "card" | "ipv4" | "ipv6"
+type Kind =
+  | "pair"
+  | "urlCredentials"
+  | "bearer"
+  | "jwt"
+  | "apiKey"
+  | "email"
+  | "uuid"
+  | "longSecret"
+  | "card"
+  | "ipv4"
+  | "ipv6"
+
+/** Detectors that can only match text containing an `@` (skipped, with their scan, on text without one). */
+const needsAt: ReadonlySet<Kind> = new Set(["email", "urlCredentials"])
+
+/**
+ * A PEM private key block (`-----BEGIN RSA PRIVATE KEY-----` … `-----END RSA PRIVATE KEY-----`), or from its
+ * header to the end of the text when the end was cut off (fail closed). Applied before the other detectors,
+ * only to text that contains `PRIVATE KEY`.
+ */
+const privateKeyBlock =
+  /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[^]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[^]*)/g
 
 // Anchored: an unanchored lookahead would rescan the match from every position (quadratic).
 const hasDigitAndLetter = /^(?=[^]*\d)(?=[^]*[A-Za-z])/
@@ -176,6 +204,7 @@ export const compile = (config: RedactConfig): Engine => {
     parts.push(sources[kind])
   }
   add("pair", config.tokens)
+  add("urlCredentials", config.tokens)
   add("bearer", config.tokens)
   add("jwt", config.tokens)
   add("apiKey", config.tokens)
@@ -192,15 +221,32 @@ export const compile = (config: RedactConfig): Engine => {
   const wrapped = parts.map((source, i) => {
     const kind = kinds[i]!
     groupIndex.push([index, kind])
-    index += 1 + (kind === "pair" ? 2 : kind === "bearer" ? 1 : 0)
+    index += 1 + (kind === "pair" ? 2 : kind === "bearer" || kind === "urlCredentials" ? 1 : 0)
     return `(${source})`
   })
-  const combined = wrapped.length === 0 ? undefined : new RegExp(wrapped.join("|"), "g")
-  // The e-mail detector scans up to 64 characters from every position; most text has no `@`, so a twin
-  // without it (same groups, the alternative made impossible) is used then.
-  const withoutEmail = wrapped.length === 0
-    ? undefined
-    : new RegExp(wrapped.map((part, i) => kinds[i] === "email" ? "((?!))" : part).join("|"), "g")
+  // Two detectors are costly to scan for and need something most text lacks: the e-mail detector (an `@`)
+  // and the long-secret one (a run of 32+ characters of its alphabet, which it otherwise looks for from
+  // every position). Text is checked for both first, and matched against a variant of the combined
+  // expression without the detectors it cannot contain (same groups, the alternatives made impossible).
+  const variants: Array<RegExp | undefined> = []
+  const variant = (withAt: boolean, withRun: boolean): RegExp | undefined => {
+    if (wrapped.length === 0) return undefined
+    const key = (withAt ? 1 : 0) + (withRun ? 2 : 0)
+    let regex = variants[key]
+    if (regex === undefined) {
+      regex = new RegExp(
+        wrapped.map((part, i) => {
+          const kind = kinds[i]!
+          const off = (!withAt && needsAt.has(kind)) || (!withRun && kind === "longSecret")
+          if (!off) return part
+          return kind === "urlCredentials" ? "((?!)())" : "((?!))"
+        }).join("|"),
+        "g",
+      )
+      variants[key] = regex
+    }
+    return regex
+  }
   const userPatterns = config.patterns.map((p) =>
     new RegExp(p.source, p.flags.includes("g") ? p.flags : p.flags + "g")
   )
@@ -209,8 +255,13 @@ export const compile = (config: RedactConfig): Engine => {
     for (const [i, kind] of groupIndex) {
       if (groups[i - 1] === undefined) continue
       switch (kind) {
-        case "pair":
-          return `${groups[i] as string}${Mask.secret}`
+        case "pair": {
+          const value = groups[i + 1] as string
+          const quote = value[0] === '"' || value[0] === "'" ? value[0] : ""
+          return `${groups[i] as string}${quote}${Mask.secret}${quote}`
+        }
+        case "urlCredentials":
+          return `${groups[i] as string}${Mask.secret}@`
         case "bearer":
           return `${groups[i] as string} ${Mask.token}`
         case "jwt":
@@ -241,7 +292,11 @@ export const compile = (config: RedactConfig): Engine => {
 
   const run = (text: string): string => {
     let out = text
-    const regex = text.indexOf("@") >= 0 ? combined : withoutEmail
+    if (config.tokens && text.indexOf("PRIVATE KEY") >= 0) {
+      privateKeyBlock.lastIndex = 0
+      out = out.replace(privateKeyBlock, Mask.secret)
+    }
+    const regex = variant(out.indexOf("@") >= 0, hasLongRun(out))
     if (regex !== undefined) {
       regex.lastIndex = 0
       out = out.replace(regex, replacer as (substring: string, ...args: Array<unknown>) => string)
@@ -370,6 +425,18 @@ export const compile = (config: RedactConfig): Engine => {
       }
     },
   }
+}
+
+/** Whether `text` has a run of 32 characters of the long-secret alphabet (`A-Za-z0-9+/`). */
+const hasLongRun = (text: string): boolean => {
+  let run = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 43 || c === 47) {
+      if (++run >= 32) return true
+    } else run = 0
+  }
+  return false
 }
 
 const cardLike = (digits: string): boolean =>

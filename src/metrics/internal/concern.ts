@@ -43,6 +43,13 @@ export const metricsConcern: Concern = {
     }),
 }
 
+/**
+ * Milliseconds to seconds in one rounding: durations are nanosecond counts divided by 1e6, and dividing that
+ * by 1000 rounds a second time (7000009 ns → 0.007000009000000001 s instead of 0.007000009). Back to whole
+ * nanoseconds first (exact for any realistic duration), then one division.
+ */
+const secondsOf = (durationMs: number): number => Math.round(durationMs * 1e6) / 1e9
+
 const statusNames = ["ok", "error", "interrupted"] as const
 
 const statusIndex = (exit: Exit.Exit<unknown, unknown>): number =>
@@ -83,7 +90,7 @@ const installRecorderMetrics = (store: Store, recorder: Recorder, config: Metric
   const stageFamily = familyOf(store, config.stageDuration)
   const stages = new StatusCache(stageFamily, config.maxSeriesPerMetric)
   recorder.stageEnd.push((node, exit, _endNanos, durationMs) => {
-    const seconds = durationMs / 1000
+    const seconds = secondsOf(durationMs)
     if (!(seconds >= 0) || seconds === Infinity) return store.drop(stageFamily.def.name, "invalid_duration")
     const series = stages.series(node.exec.stageId, statusIndex(exit))
     observeInto(series, seconds)
@@ -100,7 +107,7 @@ const installRecorderMetrics = (store: Store, recorder: Recorder, config: Metric
     counter.value++
     counter.touched = store.epoch
     if (counter.family.watchers !== undefined) counter.family.check(counter, counter.value)
-    const seconds = summary.durationMs / 1000
+    const seconds = secondsOf(summary.durationMs)
     if (!(seconds >= 0) || seconds === Infinity) return store.drop(requestFamily.def.name, "invalid_duration")
     const series = requestDurations.series(record.name, status)
     observeInto(series, seconds)

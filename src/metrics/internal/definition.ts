@@ -299,10 +299,12 @@ const rules: ReadonlyArray<Rule> = [
     id: "name_syntax",
     field: "name",
     test: (s) =>
-      snakeCase.test(s.name)
-        ? undefined
-        : "a metric name is snake_case: lowercase letters, digits and underscores, not starting with a digit " +
-          "(colons are reserved for recording rules)",
+      !snakeCase.test(s.name)
+        ? "a metric name is snake_case: lowercase letters, digits and underscores, not starting with a digit " +
+          "(colons are reserved for recording rules)"
+        : s.name === "_total"
+        ? "a counter needs a name before _total (OpenMetrics names the family without it)"
+        : undefined,
   },
   {
     id: "name_reserved",

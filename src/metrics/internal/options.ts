@@ -162,8 +162,9 @@ export interface MetricsOptions {
    * isolate has its own metrics and a scrape of the shared port reaches one of them at random): the
    * isolate that gets a scrape (or runs `Prometheus.format`) asks the others over a `BroadcastChannel`,
    * waits at most `timeout`, and serves their metrics merged — counters and histograms summed, gauges as
-   * their definition's `aggregation` says. The `prometheus` server then binds with `SO_REUSEPORT` so every
-   * isolate can listen on its port. With a single isolate nothing waits. `true` for the defaults.
+   * their definition's `aggregation` says. Every isolate may start the `prometheus` server: the first to
+   * bind its port serves it for all of them, and the others check over the channel that an isolate (not a
+   * stranger) holds it. With a single isolate nothing waits. `true` for the defaults.
    * @default false
    */
   readonly aggregateIsolates?: boolean | AggregateIsolatesOptions | undefined

@@ -164,6 +164,7 @@ const renderForeign = (
         const isCounter = s.incremental || base.endsWith("_total")
         const sampleName = isCounter && !base.endsWith("_total") ? base + "_total" : base
         const family = foreignFamily(
+          store,
           families,
           sampleName,
           isCounter ? "counter" : "gauge",
@@ -175,7 +176,7 @@ const renderForeign = (
       }
       case "Gauge": {
         const s = state as Metric.GaugeState<number | bigint>
-        const family = foreignFamily(families, base, "gauge", metadata.description)
+        const family = foreignFamily(store, families, base, "gauge", metadata.description)
         if (family === undefined) break
         family.lines.push(base + labelText(metadata.attributes, undefined) + " " + formatAny(s.value))
         break
@@ -183,7 +184,7 @@ const renderForeign = (
       case "Frequency": {
         const s = state as Metric.FrequencyState
         const sampleName = base.endsWith("_total") ? base : base + "_total"
-        const family = foreignFamily(families, sampleName, "counter", metadata.description)
+        const family = foreignFamily(store, families, sampleName, "counter", metadata.description)
         if (family === undefined) break
         for (const [key, count] of s.occurrences) {
           family.lines.push(
@@ -194,7 +195,7 @@ const renderForeign = (
       }
       case "Histogram": {
         const s = state as Metric.HistogramState
-        const family = foreignFamily(families, base, "histogram", metadata.description)
+        const family = foreignFamily(store, families, base, "histogram", metadata.description)
         if (family === undefined) break
         for (const [bound, cumulative] of s.buckets) {
           if (bound === Infinity) continue
@@ -210,7 +211,7 @@ const renderForeign = (
       }
       case "Summary": {
         const s = state as Metric.SummaryState
-        const family = foreignFamily(families, base, "summary", metadata.description)
+        const family = foreignFamily(store, families, base, "summary", metadata.description)
         if (family === undefined) break
         for (const [quantile, value] of s.quantiles) {
           const q = 'quantile="' + (om ? formatOmFloat(quantile) : formatNumber(quantile)) + '"'
@@ -229,10 +230,13 @@ const renderForeign = (
     const name = om && family.type === "counter"
       ? family.sampleName.slice(0, -"_total".length)
       : family.sampleName
+    // One family per name: stagetrace's own families first, then the first of the others (a counter
+    // `x` and a gauge `x` differ in the text format, as `x_total` and `x`, not in OpenMetrics).
     if (taken.has(name)) {
       store.drop(name, "name_conflict")
       continue
     }
+    taken.add(name)
     if (om) {
       out += `# TYPE ${name} ${family.type}\n`
       if (family.help !== undefined) out += `# HELP ${name} ${escapeHelp(family.help, true)}\n`
@@ -245,15 +249,23 @@ const renderForeign = (
   return out
 }
 
-/** The family for `sampleName`, created on first use; `undefined` when the name has another type. */
+/**
+ * The family for `sampleName`, created on first use; `undefined` (a counted `name_conflict` drop) when the
+ * name has another type.
+ */
 const foreignFamily = (
+  store: Store,
   families: Map<string, ForeignFamily>,
   sampleName: string,
   type: ForeignFamily["type"],
   description: string | undefined,
 ): ForeignFamily | undefined => {
   const existing = families.get(sampleName)
-  if (existing !== undefined) return existing.type === type ? existing : undefined
+  if (existing !== undefined) {
+    if (existing.type === type) return existing
+    store.drop(sampleName, "name_conflict")
+    return undefined
+  }
   const family: ForeignFamily = {
     type,
     help: description !== undefined && description !== "" ? description : undefined,

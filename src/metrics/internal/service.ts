@@ -68,7 +68,8 @@ export const buildStore = (
     const context = yield* Effect.context<never>()
     const aggregate = config.aggregate
     if (aggregate !== undefined) {
-      // Opened before the server (which binds with SO_REUSEPORT when aggregating), closed after it.
+      // Opened before the server (an isolate that cannot bind the port asks the channel whether another
+      // isolate serves it), closed after it.
       yield* Effect.acquireRelease(
         Effect.sync(
           () => (store.aggregator = new Aggregator(store, context, aggregate, config.maxSeriesPerMetric)),

@@ -284,6 +284,23 @@ const checkFamily = (f: FamilySnapshot, maxSeries: number): string | undefined =
   return undefined
 }
 
+/**
+ * Whether a histogram row (`sum, count, min, max, ...counts`) can be merged: a finite sum, whole
+ * non-negative counts, and bucket counts that add up to the count (else the exposition's cumulative buckets
+ * would not end at `_count`, or would go down).
+ */
+const validHistogramRow = (data: Float64Array, at: number, width: number): boolean => {
+  const count = data[at + 1]!
+  if (!Number.isFinite(data[at]!) || !Number.isSafeInteger(count) || count < 0) return false
+  let total = 0
+  for (let b = at + 4; b < at + width; b++) {
+    const n = data[b]!
+    if (!Number.isSafeInteger(n) || n < 0) return false
+    total += n
+  }
+  return total === count
+}
+
 /** Adds one family snapshot into the merged store. */
 const mergeFamily = (
   target: Target,
@@ -312,11 +329,11 @@ const mergeFamily = (
     }
     const at = row * width
     if (histogram) {
-      const count = data[at + 1]!
-      if (!(count >= 0) || !Number.isFinite(data[at]!)) {
+      if (!validHistogramRow(data, at, width)) {
         drop(f.name, "invalid_snapshot")
         continue
       }
+      const count = data[at + 1]!
       series.sum += data[at]!
       series.count += count
       if (data[at + 2]! < series.min) series.min = data[at + 2]!
@@ -326,7 +343,7 @@ const mergeFamily = (
       continue
     }
     const value = data[at]!
-    if (value !== value || (f.type === "counter" && !(value >= 0))) {
+    if (value !== value || (f.type === "counter" && !(value >= 0 && value < Infinity))) {
       drop(f.name, "invalid_snapshot")
       continue
     }

@@ -25,11 +25,21 @@ export const sourcesOf = async (path: string): Promise<Array<string>> => {
   return files.sort()
 }
 
-/** Parses one file, calling `onLine` for each summary line; returns the number of skipped lines. */
-export const readFile = async (path: string, onLine: (line: SummaryLine) => void): Promise<number> => {
+/** Lines longer than this are skipped (and counted) without being held: a summary line is far shorter. */
+export const maxLineLength = 16 * 1024 * 1024
+
+/**
+ * Parses one file, calling `onLine` for each summary line; returns the number of skipped lines. Memory holds
+ * one line at a time, at most `maxLength` characters of it: a longer line (a file that is not JSONL) is
+ * skipped as it streams past.
+ */
+export const readFile = async (
+  path: string,
+  onLine: (line: SummaryLine) => void,
+  maxLength: number = maxLineLength,
+): Promise<number> => {
   const file = await Deno.open(path, { read: true })
   let skipped = 0
-  let rest = ""
   const handle = (text: string) => {
     const trimmed = text.trim()
     if (trimmed === "") return
@@ -41,14 +51,36 @@ export const readFile = async (path: string, onLine: (line: SummaryLine) => void
       skipped++
     }
   }
-  const decoder = new TextDecoder()
-  for await (const chunk of file.readable) {
-    const text = rest + decoder.decode(chunk, { stream: true })
-    const parts = text.split("\n")
-    rest = parts.pop() ?? ""
-    for (const part of parts) handle(part)
+  // The current line's text so far, in pieces (joined once, when its end arrives).
+  let pieces: Array<string> = []
+  let length = 0
+  let tooLong = false
+  const endLine = (last: string) => {
+    if (tooLong || length + last.length > maxLength) skipped++
+    else handle(pieces.length === 0 ? last : pieces.join("") + last)
+    pieces = []
+    length = 0
+    tooLong = false
   }
-  handle(rest + decoder.decode())
+  const take = (text: string) => {
+    let from = 0
+    for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", from)) {
+      endLine(text.slice(from, nl))
+      from = nl + 1
+    }
+    if (from < text.length && !tooLong) {
+      const rest = text.slice(from)
+      length += rest.length
+      if (length > maxLength) {
+        tooLong = true
+        pieces = []
+      } else pieces.push(rest)
+    }
+  }
+  const decoder = new TextDecoder()
+  for await (const chunk of file.readable) take(decoder.decode(chunk, { stream: true }))
+  take(decoder.decode())
+  if (length > 0 || tooLong) endLine("")
   return skipped
 }
 
