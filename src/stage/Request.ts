@@ -221,8 +221,17 @@ export const currentId: Effect.Effect<Option.Option<string>> = Effect.withFiber(
 })
 
 /**
+ * Most attributes one request keeps; `Request.annotate` with a new key past it is dropped and counted
+ * (`request_attributes_full`).
+ *
+ * @category requests
+ * @since 0.1.0
+ */
+export const maxRequestAttributes: number = 128
+
+/**
  * Adds an attribute to the current request: on its span and in its summary's `attributes`. Does nothing
- * outside a request.
+ * outside a request; past `maxRequestAttributes` distinct keys, new keys are dropped and counted.
  *
  * @category requests
  * @since 0.1.0
@@ -232,6 +241,11 @@ export const annotate = (key: string, value: unknown): Effect.Effect<void> =>
     const record = currentRequest(fiber)
     if (record !== undefined) {
       if (Object.isFrozen(record.attributes)) record.attributes = { ...record.attributes }
+      else if (!(key in record.attributes) && Object.keys(record.attributes).length >= maxRequestAttributes) {
+        // A request that annotates ever-new keys must not grow without bound.
+        record.recorder.countDrop("request_attributes_full")
+        return Effect.void
+      }
       record.attributes[key] = value
       record.span.attribute(key, value)
     }

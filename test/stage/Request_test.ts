@@ -265,3 +265,33 @@ effectTest(
       assert.equal(summary?.budgetMs, undefined)
     }).pipe(Effect.provide(Telemetry.layer())),
 )
+
+effectTest(
+  "Request.annotate() keeps at most maxRequestAttributes keys per request, counting the rest",
+  () =>
+    Effect.gen(function* () {
+      const summary = yield* Effect.gen(function* () {
+        for (let i = 0; i < Request.maxRequestAttributes + 10; i++) yield* Request.annotate(`k${i}`, i)
+        yield* Request.annotate("k0", "updated") // an existing key can still change
+        return yield* Request.summary
+      }).pipe(Request.track("chat"))
+      assert.equal(Object.keys(summary.attributes).length, Request.maxRequestAttributes)
+      assert.equal(summary.attributes["k0"], "updated")
+      const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
+      assert.equal(recorder.drops.get("request_attributes_full"), 10)
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Request.track() keeps at most 4 KiB of an error message in the summary",
+  () =>
+    Effect.gen(function* () {
+      yield* Effect.exit(
+        Effect.fail(new Error("x".repeat(100_000))).pipe(Stage.track("s"), Request.track("r")),
+      )
+      const [summary] = yield* Summaries.recent(1)
+      assert.equal(summary?.error?.message.length, 4096)
+      assert.equal(summary?.stages[0]?.error?.message.length, 4096)
+      assert.ok(summary?.error?.message.endsWith("…"))
+    }).pipe(Effect.provide(Telemetry.layer())),
+)

@@ -194,10 +194,19 @@ const describeUnsafe = (error: unknown): StageError => {
       : error instanceof Error
       ? error.name === "Error" && error.constructor !== Error ? error.constructor.name : error.name
       : error.constructor?.name ?? "Object"
-    return { type, message: typeof message === "string" ? message : safeString(error) }
+    return {
+      type: capped(type, 256),
+      message: capped(typeof message === "string" ? message : safeString(error)),
+    }
   }
-  return { type: typeof error, message: safeString(error) }
+  return { type: typeof error, message: capped(safeString(error)) }
 }
+
+/** Longest error message kept in a summary (retained summaries must stay small whatever users throw). */
+export const maxErrorMessageLength = 4096
+
+const capped = (text: string, max: number = maxErrorMessageLength): string =>
+  text.length <= max ? text : `${text.slice(0, max - 1)}…`
 
 const safeString = (value: unknown): string => {
   try {
