@@ -1,6 +1,6 @@
 /**
  * W3C Trace Context Level 2 `tracestate`, shared by the HTTP propagation and sampling concerns: the
- * list-member grammar (simple and multi-tenant keys, values), at most 32 members, unique keys, a modified
+ * list-member grammar (Level 2 keys, values), at most 32 members, unique keys, a modified
  * member moving to the left, and truncation to the propagated size. Pure functions; nothing here throws.
  *
  * Parsing follows the specification's rules for receivers: a `tracestate` that does not parse is discarded
@@ -25,16 +25,15 @@ const LARGE_ENTRY = 128
 /** One tracestate list-member, in order. */
 export type TraceStateEntry = readonly [key: string, value: string]
 
-// key = simple-key / multi-tenant-key
-// simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-// multi-tenant-key = tenant-id "@" system-id
-// tenant-id = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-// system-id = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-const KEY = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})$/
+// Trace Context Level 2 (https://www.w3.org/TR/trace-context-2/#key; the Level 1 split into a tenant id of
+// at most 241 and a system id of at most 14 characters around one "@" is gone):
+// key = ( lcalpha / DIGIT ) 0*255 ( keychar )
+// keychar = lcalpha / DIGIT / "_" / "-"/ "*" / "/" / "@"
+const KEY = /^[a-z0-9][a-z0-9_\-*/@]{0,255}$/
 // value = 0*255(chr) nblk-chr ; chr = %x20 / nblk-chr ; nblk-chr = %x21-2B / %x2D-3C / %x3E-7E
 const VALUE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/
 
-/** Whether `key` is a valid tracestate key (simple or multi-tenant). */
+/** Whether `key` is a valid tracestate key (Level 2: a lowercase letter or digit, then up to 255 keychars). */
 export const isValidTraceStateKey = (key: string): boolean => key.length <= 256 && KEY.test(key)
 
 /** Whether `value` is a valid tracestate value. */
