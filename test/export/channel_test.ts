@@ -11,13 +11,17 @@ import {
   backoffDelay,
   type ChannelConfig,
   ExportChannel,
+  parsePartialSuccess,
+  parseRawResponse,
   parseRetryAfter,
   type Post,
+  type PostResult,
 } from "../../src/export/internal/channel.ts"
+import { ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import { ExportStats } from "../../src/export/internal/stats.ts"
 import { effectTest } from "../_harness.ts"
 
-type Script = Array<number | "network" | "hang" | { status: number; retryAfter: string }>
+type Script = Array<number | "network" | "hang" | PostResult>
 
 /** A transport that answers from `script` (then 200) and records every body it was given. */
 const scripted = (script: Script) => {
@@ -246,4 +250,80 @@ Deno.test("backoffDelay() doubles up to the cap, with jitter in the upper half",
   assert.equal(backoffDelay(0, 1000, 30_000, 1), 1000)
   assert.equal(backoffDelay(3, 1000, 30_000, 0), 4000)
   assert.equal(backoffDelay(10, 1000, 30_000, 1), 30_000)
+})
+
+effectTest(
+  "ExportChannel counts what a partial success rejected as dropped, and does not retry it",
+  () =>
+    Effect.gen(function* () {
+      const partial = '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"too old"}}'
+      const { channel, bodies, stats } = yield* make([{
+        status: 200,
+        retryAfter: null,
+        body: new TextEncoder().encode(partial),
+        contentType: "application/json",
+      }])
+      for (const n of [1, 2, 3]) channel.offer(n)
+      yield* settle
+      yield* TestClock.adjust("1 minute")
+      yield* settle
+      assert.equal(bodies.length, 1)
+      assert.equal(stats.droppedCount("traces", "rejected"), 2)
+      assert.equal(stats.exported.get("traces"), 1)
+      assert.equal(stats.failures, 0)
+      assert.equal(stats.lastError, "partial success: 2 rejected (too old)")
+    }),
+)
+
+Deno.test("parsePartialSuccess() reads ExportTraceServiceResponse in protobuf and JSON, per signal", () => {
+  const w = new ProtoWriter()
+  const p = w.begin(1, 1)
+  w.int64(1, 7)
+  w.string(2, "bad attribute")
+  w.end(p, 1)
+  const proto = w.finish()
+  assert.deepEqual(parsePartialSuccess("traces", proto, "application/x-protobuf", false), {
+    rejected: 7,
+    message: "bad attribute",
+  })
+  // Without a content type, the request's encoding decides.
+  assert.deepEqual(parsePartialSuccess("logs", proto, null, false), { rejected: 7, message: "bad attribute" })
+  const json = (text: string) => new TextEncoder().encode(text)
+  assert.deepEqual(
+    parsePartialSuccess(
+      "metrics",
+      json('{"partialSuccess":{"rejectedDataPoints":4}}'),
+      "application/json",
+      true,
+    ),
+    { rejected: 4, message: "" },
+  )
+  assert.deepEqual(
+    parsePartialSuccess("logs", json('{"partial_success":{"rejected_log_records":"1"}}'), null, true),
+    { rejected: 1, message: "" },
+  )
+  // An empty answer, a full success, or a body that is neither: no partial success.
+  assert.equal(parsePartialSuccess("traces", new Uint8Array(0), "application/x-protobuf", false), undefined)
+  assert.equal(parsePartialSuccess("traces", json("{}"), "application/json", false), undefined)
+  assert.equal(parsePartialSuccess("traces", json("{}"), "application/x-protobuf", false), undefined)
+  assert.equal(parsePartialSuccess("traces", json("OK"), "text/plain", false), undefined)
+})
+
+Deno.test("parseRawResponse() reads status, headers and the body, by length or chunked", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text)
+  const sized = parseRawResponse(
+    bytes("HTTP/1.1 429 Too Many\r\nRetry-After: 3\r\nContent-Length: 2\r\n\r\nok"),
+  )
+  assert.equal(sized?.status, 429)
+  assert.equal(sized?.header("retry-after"), "3")
+  assert.equal(sized?.complete, true)
+  assert.equal(new TextDecoder().decode(sized?.body), "ok")
+  assert.equal(parseRawResponse(bytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok"))?.complete, false)
+  const chunked = parseRawResponse(
+    bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"),
+  )
+  assert.equal(chunked?.complete, true)
+  assert.equal(new TextDecoder().decode(chunked?.body), "abcde")
+  assert.equal(parseRawResponse(bytes("HTTP/1.1 200 OK\r\n")), undefined, "head not complete")
+  assert.equal(parseRawResponse(bytes("garbage\r\n\r\n")), undefined)
 })
