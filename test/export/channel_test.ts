@@ -147,6 +147,29 @@ effectTest("ExportChannel honours Retry-After on 429", () =>
   }))
 
 effectTest(
+  "ExportChannel: a Retry-After shorter than the backoff (0, a past date) does not shorten it",
+  () =>
+    Effect.gen(function* () {
+      const { channel, bodies } = yield* make([
+        { status: 503, retryAfter: "0" },
+        { status: 429, retryAfter: new Date(0).toUTCString() },
+      ])
+      for (const n of [1, 2, 3]) channel.offer(n)
+      yield* settle
+      assert.equal(bodies.length, 1, "no immediate retry")
+      yield* TestClock.adjust("500 millis")
+      yield* settle
+      assert.equal(bodies.length, 2)
+      yield* TestClock.adjust("999 millis")
+      yield* settle
+      assert.equal(bodies.length, 2)
+      yield* TestClock.adjust("1 millis")
+      yield* settle
+      assert.equal(bodies.length, 3)
+    }),
+)
+
+effectTest(
   "ExportChannel retries network errors and timeouts, aborting the timed-out request",
   () =>
     Effect.gen(function* () {
@@ -242,6 +265,11 @@ Deno.test("parseRetryAfter() reads seconds and HTTP dates", () => {
   assert.equal(parseRetryAfter("7", 0), 7000)
   assert.equal(parseRetryAfter(new Date(5_000).toUTCString(), 2_000), 3_000)
   assert.equal(parseRetryAfter("soon", 0), undefined)
+  assert.equal(parseRetryAfter("Sunday, 06-Nov-94 08:49:37 GMT", 0), Date.UTC(1994, 10, 6, 8, 49, 37))
+  // Neither form: Date.parse would read these as dates.
+  assert.equal(parseRetryAfter("1.5", 0), undefined)
+  assert.equal(parseRetryAfter("-1", 0), undefined)
+  assert.equal(parseRetryAfter("2030-01-01", 0), undefined)
   assert.equal(parseRetryAfter(null, 0), undefined)
 })
 

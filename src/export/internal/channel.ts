@@ -227,11 +227,15 @@ export interface ChannelConfig {
 export const isRetryableStatus = (status: number): boolean =>
   status === 429 || status === 502 || status === 503 || status === 504
 
-/** Parses `Retry-After` (delay-seconds or an HTTP date) into milliseconds from `nowMs`. */
+/**
+ * Parses `Retry-After` (RFC 9110: delay-seconds, or an HTTP-date, whose three forms all start with the day
+ * name) into milliseconds from `nowMs`; anything else is `undefined`.
+ */
 export const parseRetryAfter = (value: string | null, nowMs: number): number | undefined => {
   if (value === null) return undefined
   const trimmed = value.trim()
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
+  if (!/^(?:mon|tue|wed|thu|fri|sat|sun)/i.test(trimmed)) return undefined
   const date = Date.parse(trimmed)
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs)
 }
@@ -516,8 +520,15 @@ export class ExportChannel<T> {
           self.stats.failed(outcome.error, after)
           return
         }
-        const delay = outcome.retryAfterMs ??
-          backoffDelay(attempt, self.config.initialBackoffMs, self.config.maxBackoffMs, self.random())
+        // Retry-After may lengthen the wait, never shorten it: "Retry-After: 0" (or a date in the past)
+        // from a struggling receiver must not turn the backoff into a retry storm.
+        const backoff = backoffDelay(
+          attempt,
+          self.config.initialBackoffMs,
+          self.config.maxBackoffMs,
+          self.random(),
+        )
+        const delay = Math.max(backoff, outcome.retryAfterMs ?? 0)
         const giveUpAt = Math.min(startedAt + self.config.exportTimeoutMs, self.deadlineAt)
         if (after + delay >= giveUpAt) {
           self.stats.drop(signal, self.closing ? "shutdown" : "export_failed", batch.length)
