@@ -245,6 +245,26 @@ effectTest(
 )
 
 effectTest(
+  "ExportChannel shutdown retries a batch waiting out its backoff at once, so a recovered receiver gets it",
+  () =>
+    Effect.gen(function* () {
+      // The first attempt fails; the retry would come 5 s later, after the 2 s shutdown deadline.
+      const { channel, bodies, stats } = yield* make([503], { initialBackoffMs: 10_000 })
+      for (const n of [1, 2, 3, 4]) channel.offer(n)
+      yield* settle
+      assert.equal(bodies.length, 1)
+      const fiber = yield* Effect.forkChild(channel.shutdown(2_000))
+      yield* settle
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      yield* Fiber.join(fiber)
+      assert.deepEqual(bodies, ["1,2,3", "1,2,3", "4"])
+      assert.equal(stats.exported.get("traces"), 4)
+      assert.equal(stats.droppedCount("traces", "shutdown"), 0)
+    }),
+)
+
+effectTest(
   "ExportChannel shutdown stops at the deadline and counts what is left",
   () =>
     Effect.gen(function* () {

@@ -373,6 +373,8 @@ type Outcome =
 export class ExportChannel<T> {
   readonly queue: BoundedQueue<T>
   private readonly wake: Latch.Latch = Latch.makeUnsafe(false)
+  /** Opened by `shutdown`: a batch waiting out a retry backoff is retried at once. */
+  private readonly retryNow: Latch.Latch = Latch.makeUnsafe(false)
   private closing = false
   private deadlineAt = Infinity
   private inFlight = 0
@@ -535,7 +537,9 @@ export class ExportChannel<T> {
           self.stats.failed(outcome.error, after)
           return
         }
-        yield* Effect.sleep(delay)
+        // At shutdown the wait is cut short once: the receiver may be back, and the deadline is near.
+        yield* Effect.raceFirst(Effect.sleep(delay), self.retryNow.await)
+        self.retryNow.closeUnsafe()
       }
     })
   }
@@ -551,6 +555,7 @@ export class ExportChannel<T> {
       self.closing = true
       self.deadlineAt = self.clock.currentTimeMillisUnsafe() + timeoutMs
       self.wake.openUnsafe()
+      self.retryNow.openUnsafe()
       const fiber = self.fiber
       if (fiber === undefined) {
         self.stats.drop(self.config.signal, "shutdown", self.queue.clear())
