@@ -19,6 +19,8 @@ import {
 } from "../../src/export/internal/channel.ts"
 import { ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import { ExportStats } from "../../src/export/internal/stats.ts"
+import { SummaryWorker } from "../../src/export/internal/summaries.ts"
+import type { RequestSummary } from "../../src/stage/Request.ts"
 import { effectTest } from "../_harness.ts"
 
 type Script = Array<number | "network" | "hang" | PostResult>
@@ -66,7 +68,7 @@ const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve,
   Effect.repeat({ times: 3 }),
 )
 
-const make = (script: Script, overrides: Partial<ChannelConfig> = {}) =>
+const make = (script: Script, overrides: Partial<ChannelConfig> = {}, random: () => number = () => 0) =>
   Effect.gen(function* () {
     const clock = yield* Clock.Clock
     const stats = new ExportStats()
@@ -77,7 +79,7 @@ const make = (script: Script, overrides: Partial<ChannelConfig> = {}) =>
       stats,
       clock,
       transport.post,
-      () => 0,
+      random,
     )
     yield* channel.start()
     return { channel, stats, ...transport }
@@ -375,3 +377,51 @@ Deno.test("parseRawResponse() reads status, headers and the body, by length or c
   assert.equal(parseRawResponse(bytes("HTTP/1.1 200 OK\r\n")), undefined, "head not complete")
   assert.equal(parseRawResponse(bytes("garbage\r\n\r\n")), undefined)
 })
+
+effectTest(
+  "ExportChannel survives a defect: the batch is dropped as error and the next one is sent",
+  () =>
+    Effect.gen(function* () {
+      let calls = 0
+      const random = () => {
+        if (calls++ === 0) throw new Error("boom")
+        return 0
+      }
+      const { channel, bodies, stats } = yield* make([503], {}, random)
+      for (const n of [1, 2, 3]) channel.offer(n)
+      yield* settle
+      assert.equal(stats.droppedCount("traces", "error"), 3)
+      assert.equal(stats.lastError, "traces: boom")
+      for (const n of [4, 5, 6]) channel.offer(n)
+      yield* settle
+      assert.equal(bodies.at(-1), "4,5,6")
+      assert.equal(stats.exported.get("traces"), 3)
+    }),
+)
+
+effectTest(
+  "SummaryWorker survives a throwing handler: the batch is dropped as error, later ones handled",
+  () =>
+    Effect.gen(function* () {
+      const stats = new ExportStats()
+      const handled: Array<string> = []
+      const worker = new SummaryWorker(
+        8,
+        (batch) =>
+          Effect.sync(() => {
+            if (batch.some((s) => s.name === "bad")) throw new RangeError("Invalid count value: -1")
+            for (const s of batch) handled.push(s.name)
+          }),
+        stats,
+      )
+      yield* worker.start()
+      worker.offer({ name: "bad" } as RequestSummary)
+      yield* settle
+      worker.offer({ name: "good" } as RequestSummary)
+      yield* settle
+      assert.deepEqual(handled, ["good"])
+      assert.equal(stats.droppedCount("summaries", "error"), 1)
+      assert.equal(stats.lastError, "summaries: Invalid count value: -1")
+      yield* worker.shutdown(1_000)
+    }),
+)

@@ -427,7 +427,15 @@ export class ExportChannel<T> {
         while (self.queue.size > 0) {
           const batch = self.queue.take(self.config.maxBatchSize)
           self.inFlight = batch.length
-          yield* self.exportBatch(batch)
+          // A defect must not end the loop (every later item would pile up as queue_full): drop the batch.
+          yield* Effect.catchDefect(self.exportBatch(batch), (defect) =>
+            Effect.sync(() => {
+              self.stats.drop(self.config.signal, "error", batch.length)
+              self.stats.failed(
+                `${self.config.signal}: ${defect instanceof Error ? defect.message : String(defect)}`,
+                self.clock.currentTimeMillisUnsafe(),
+              )
+            }))
           self.inFlight = 0
           if (!self.closing && self.queue.size < self.config.maxBatchSize) break
         }

@@ -6,7 +6,7 @@
  * @internal
  */
 import { renderWaterfall } from "../../stage/internal/waterfall.ts"
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -116,12 +116,21 @@ export class SummaryWorker {
           self.wake.closeUnsafe()
         }
         const batch = self.queue.take(64)
-        if (batch.length > 0) yield* self.handle(batch)
+        if (batch.length > 0) yield* self.handleSafely(batch)
       }
     })
     return Effect.forkScoped(loop).pipe(Effect.map((fiber) => {
       self.fiber = fiber
     }))
+  }
+
+  /** Runs the handler; a defect (a throwing renderer) drops the batch, counted, and the worker goes on. */
+  private handleSafely(batch: ReadonlyArray<RequestSummary>): Effect.Effect<void> {
+    return Effect.catchDefect(this.handle(batch), (defect) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        this.stats.drop("summaries", "error", batch.length)
+        this.stats.failed(`summaries: ${defect instanceof Error ? defect.message : String(defect)}`, now)
+      }))
   }
 
   shutdown(timeoutMs: number): Effect.Effect<void> {
