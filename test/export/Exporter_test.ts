@@ -335,3 +335,46 @@ effectTest(
       assert.equal(both.name, "exporters")
     }),
 )
+
+effectTest(
+  "OTLP headers fetch would refuse are TelemetryConfigErrors, not an endless run of failed exports",
+  () =>
+    Effect.gen(function* () {
+      for (
+        const headers of [
+          { "x api key": "1" },
+          { "x-api-key": "abc\r\nx-injected: 1" },
+          { "x-api-key": "a\u0000b" },
+          { "Content-Type": "text/plain" },
+        ]
+      ) {
+        const error = yield* Layer.build(Telemetry.layer({ exporters: [Exporter.otlp({ headers })] })).pipe(
+          Effect.scoped,
+          Effect.flip,
+        )
+        assert.equal(error._tag, "TelemetryConfigError", JSON.stringify(headers))
+        assert.equal(error.name, "exporters[0].headers")
+      }
+      const fromEnv = yield* Layer.build(
+        Telemetry.layerFromEnv({
+          env: {
+            OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318",
+            OTEL_EXPORTER_OTLP_HEADERS: "a%0Ab=1",
+          },
+        }),
+      ).pipe(Effect.scoped, Effect.flip)
+      assert.equal(fromEnv.name, "OTEL_EXPORTER_OTLP_HEADERS")
+      // Spaces and tabs inside a value, and any case of a name, are fine.
+      yield* Layer.build(
+        Telemetry.layer({
+          exporters: [
+            Exporter.otlp({
+              endpoint: "http://127.0.0.1:9",
+              signals: ["traces"],
+              headers: { Authorization: "Basic a\tb c" },
+            }),
+          ],
+        }),
+      ).pipe(Effect.scoped)
+    }),
+)

@@ -204,6 +204,26 @@ const dechunk = (bytes: Uint8Array): { body: Uint8Array; complete: boolean } => 
   return { body: concat(parts, total), complete: false }
 }
 
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+// field-value: visible characters, spaces and tabs inside, obs-text; never CR, LF or NUL (RFC 9110 5.5).
+const FIELD_VALUE = /^[^\x00-\x08\x0a-\x1f\x7f]*$/
+/** Headers the channel sets itself. */
+const ownHeaders: ReadonlySet<string> = new Set(["content-type", "content-encoding", "content-length"])
+
+/**
+ * Why extra request headers cannot be sent (`undefined` when they can): a name that is not an RFC 9110
+ * token, a value with a control character (CR, LF, NUL…), or a header the exporter sets itself. `fetch`
+ * would reject each such request, so every export would fail; they are configuration errors instead.
+ */
+export const headerProblem = (headers: Readonly<Record<string, string>>): string | undefined => {
+  for (const name of Object.keys(headers)) {
+    if (!TOKEN.test(name)) return `Invalid header name ${JSON.stringify(name)}`
+    if (ownHeaders.has(name.toLowerCase())) return `The exporter sets ${name} itself`
+    if (!FIELD_VALUE.test(headers[name]!)) return `Invalid characters in the value of ${name}`
+  }
+  return undefined
+}
+
 /** Tunables of a channel, already validated. */
 export interface ChannelConfig {
   readonly signal: Exclude<Signal, "summaries">

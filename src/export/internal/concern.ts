@@ -32,7 +32,7 @@ import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
 import type { Concern, Installed } from "../../telemetry/internal/concern.ts"
 import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
 import type * as Exporter from "../Exporter.ts"
-import { type ChannelConfig, ExportChannel, fetchPost, type Post, rawPost } from "./channel.ts"
+import { type ChannelConfig, ExportChannel, fetchPost, headerProblem, type Post, rawPost } from "./channel.ts"
 import { exportEnvironmentVariables, exportersFromEnv } from "./env.ts"
 import { denoOtelEnabled, makeDenoBase, makeSdkBase, type OtelBase, scopeVersion } from "./otel.ts"
 import {
@@ -188,7 +188,15 @@ export const resolveOtlp = (
         ["http/protobuf", "http/json"],
         "http/protobuf",
       ),
-      headers: yield* option(`${path}.headers`, StringRecord, options.headers, {}),
+      headers: yield* Effect.flatMap(
+        option(`${path}.headers`, StringRecord, options.headers, {}),
+        (headers) => {
+          const problem = headerProblem(headers)
+          return problem === undefined
+            ? Effect.succeed(headers)
+            : Effect.fail(optionError(`${path}.headers`, headers, problem))
+        },
+      ),
       compression: yield* literal(`${path}.compression`, options.compression, ["gzip", "none"], "none"),
       timeoutMs: (yield* durationOption(`${path}.timeout`, options.timeout)) ?? otlpDefaults.timeoutMs,
       signals: new Set(signalList),

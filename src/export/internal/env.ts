@@ -22,6 +22,7 @@ import {
 } from "../../internal/config.ts"
 import type { TelemetryConfigError } from "../../internal/config.ts"
 import * as Exporter from "../Exporter.ts"
+import { headerProblem } from "./channel.ts"
 
 /** Every variable this concern reads. */
 export const exportEnvironmentVariables: ReadonlyArray<string> = [
@@ -109,6 +110,10 @@ export const exportersFromEnv = (
     const headers = rawHeaders === undefined
       ? undefined
       : yield* parseKeyValueList("OTEL_EXPORTER_OTLP_HEADERS", rawHeaders)
+    const problem = headers === undefined ? undefined : headerProblem(headers)
+    if (problem !== undefined) {
+      return yield* Effect.fail(envError("OTEL_EXPORTER_OTLP_HEADERS", rawHeaders, problem))
+    }
     const scheduleDelay = yield* envNumber(env, ["OTEL_BSP_SCHEDULE_DELAY"], NonNegativeInt)
     const maxQueueSize = yield* envNumber(env, ["OTEL_BSP_MAX_QUEUE_SIZE"], PositiveInt)
     const maxExportBatchSize = yield* envNumber(env, ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"], PositiveInt)
