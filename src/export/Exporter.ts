@@ -67,7 +67,7 @@ export interface OtlpOptions {
    */
   readonly compression?: "gzip" | "none" | undefined
   /**
-   * Timeout of one export request.
+   * Timeout of one export request (positive).
    * @default "10 seconds"
    */
   readonly timeout?: Duration.Input | undefined
@@ -100,7 +100,8 @@ export interface OtlpOptions {
    */
   readonly scheduleDelay?: Duration.Input | undefined
   /**
-   * Longest time one batch may spend being sent, retries included; then it is dropped and counted.
+   * Longest time one batch may spend being sent, retries included (positive); then it is dropped and
+   * counted.
    * @default "30 seconds"
    */
   readonly exportTimeout?: Duration.Input | undefined

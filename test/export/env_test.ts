@@ -127,3 +127,35 @@ Deno.test("Telemetry.environmentVariables lists every variable the exporters rea
     ]
   ) assert.ok(Telemetry.environmentVariables.includes(name), name)
 })
+
+effectTest(
+  "zero OTLP timeouts are errors (every export would time out after a millisecond), in options and variables",
+  () =>
+    Effect.gen(function* () {
+      const fromEnv: Array<[Env, string]> = [
+        [
+          { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_TIMEOUT: "0" },
+          "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ],
+        [
+          { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_BSP_EXPORT_TIMEOUT: "0" },
+          "OTEL_BSP_EXPORT_TIMEOUT",
+        ],
+      ]
+      for (const [env, name] of fromEnv) {
+        const error = yield* Layer.build(Telemetry.layerFromEnv({ env })).pipe(Effect.scoped, Effect.flip)
+        assert.equal(error.name, name)
+      }
+      const fromOptions: Array<[Exporter.OtlpOptions, string]> = [
+        [{ timeout: 0 }, "exporters[0].timeout"],
+        [{ exportTimeout: "0 millis" }, "exporters[0].exportTimeout"],
+      ]
+      for (const [options, name] of fromOptions) {
+        const error = yield* Layer.build(Telemetry.layer({ exporters: [Exporter.otlp(options)] })).pipe(
+          Effect.scoped,
+          Effect.flip,
+        )
+        assert.equal(error.name, name)
+      }
+    }),
+)

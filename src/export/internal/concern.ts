@@ -198,7 +198,9 @@ export const resolveOtlp = (
         },
       ),
       compression: yield* literal(`${path}.compression`, options.compression, ["gzip", "none"], "none"),
-      timeoutMs: (yield* durationOption(`${path}.timeout`, options.timeout)) ?? otlpDefaults.timeoutMs,
+      // A zero timeout would fail every request after a millisecond: it is an error, not "no limit".
+      timeoutMs: (yield* positiveDurationOption(`${path}.timeout`, options.timeout)) ??
+        otlpDefaults.timeoutMs,
       signals: new Set(signalList),
       implementation: yield* literal(
         `${path}.implementation`,
@@ -210,7 +212,7 @@ export const resolveOtlp = (
       maxExportBatchSize,
       scheduleDelayMs: (yield* durationOption(`${path}.scheduleDelay`, options.scheduleDelay)) ??
         otlpDefaults.scheduleDelayMs,
-      exportTimeoutMs: (yield* durationOption(`${path}.exportTimeout`, options.exportTimeout)) ??
+      exportTimeoutMs: (yield* positiveDurationOption(`${path}.exportTimeout`, options.exportTimeout)) ??
         otlpDefaults.exportTimeoutMs,
       metricExportIntervalMs: metricInterval ?? otlpDefaults.metricExportIntervalMs,
     }

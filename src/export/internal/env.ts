@@ -105,7 +105,7 @@ export const exportersFromEnv = (
     }
     const protocol = yield* envLiteral(env, ["OTEL_EXPORTER_OTLP_PROTOCOL"], ["http/protobuf", "http/json"])
     const compression = yield* envLiteral(env, ["OTEL_EXPORTER_OTLP_COMPRESSION"], ["gzip", "none"])
-    const timeout = yield* envNumber(env, ["OTEL_EXPORTER_OTLP_TIMEOUT"], NonNegativeInt)
+    const timeout = yield* envNumber(env, ["OTEL_EXPORTER_OTLP_TIMEOUT"], PositiveInt)
     const rawHeaders = env["OTEL_EXPORTER_OTLP_HEADERS"]
     const headers = rawHeaders === undefined
       ? undefined
@@ -117,7 +117,7 @@ export const exportersFromEnv = (
     const scheduleDelay = yield* envNumber(env, ["OTEL_BSP_SCHEDULE_DELAY"], NonNegativeInt)
     const maxQueueSize = yield* envNumber(env, ["OTEL_BSP_MAX_QUEUE_SIZE"], PositiveInt)
     const maxExportBatchSize = yield* envNumber(env, ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"], PositiveInt)
-    const exportTimeout = yield* envNumber(env, ["OTEL_BSP_EXPORT_TIMEOUT"], NonNegativeInt)
+    const exportTimeout = yield* envNumber(env, ["OTEL_BSP_EXPORT_TIMEOUT"], PositiveInt)
     const metricExportInterval = yield* envNumber(env, ["OTEL_METRIC_EXPORT_INTERVAL"], PositiveInt)
     const implementation = yield* envLiteral(env, ["STAGETRACE_OTLP_IMPLEMENTATION"], ["effect", "otel-sdk"])
 
