@@ -425,3 +425,48 @@ effectTest(
       yield* worker.shutdown(1_000)
     }),
 )
+
+/** The current Clock, counting the sleeps asked of it. */
+const countingClock = Effect.map(Clock.clockWith(Effect.succeed), (base) => {
+  const counter = { sleeps: 0 }
+  const clock: Clock.Clock = Object.create(base, {
+    sleep: {
+      value: (duration: Parameters<Clock.Clock["sleep"]>[0]) => {
+        counter.sleeps++
+        return base.sleep(duration)
+      },
+    },
+  })
+  return { clock, counter }
+})
+
+effectTest(
+  "an idle ExportChannel sets no timer, even with scheduleDelay 0, and still sends what comes",
+  () =>
+    Effect.gen(function* () {
+      for (const scheduleDelayMs of [0, 5_000]) {
+        const { clock, counter } = yield* countingClock
+        const stats = new ExportStats()
+        const transport = scripted([])
+        const channel = new ExportChannel<number>(
+          config({ scheduleDelayMs }),
+          (items) => new TextEncoder().encode(items.join(",")),
+          stats,
+          clock,
+          transport.post,
+          () => 0,
+        )
+        yield* channel.start().pipe(Effect.provideService(Clock.Clock, clock))
+        yield* settle
+        yield* TestClock.adjust("1 minute")
+        yield* settle
+        assert.equal(counter.sleeps, 0, `scheduleDelay ${scheduleDelayMs}: no wake-up while idle`)
+        channel.offer(1)
+        yield* settle
+        yield* TestClock.adjust(scheduleDelayMs)
+        yield* settle
+        assert.deepEqual(transport.bodies, ["1"])
+        yield* channel.shutdown(1_000)
+      }
+    }),
+)

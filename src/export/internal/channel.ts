@@ -1,6 +1,7 @@
 /**
  * One OTLP/HTTP export channel (one exporter × one signal): a bounded queue fed synchronously from the
- * hot path, and one background fiber that batches by size and interval, encodes, POSTs with a
+ * hot path, and one background fiber that sleeps without a timer while the queue is empty, then batches by
+ * size and interval (a partial batch waits at most `scheduleDelay`), encodes, POSTs with a
  * per-request timeout, retries 429/502/503/504 and network errors with exponential backoff and jitter
  * (honouring `Retry-After`), and accounts for every item: exported, or dropped with a reason. One batch
  * is in flight at a time, so memory is bounded by the queue plus one batch.
@@ -392,7 +393,10 @@ type Outcome =
 /** An export channel; see the module description. */
 export class ExportChannel<T> {
   readonly queue: BoundedQueue<T>
+  /** Opened when a batch is full (and at shutdown): ends the wait for a partial batch. */
   private readonly wake: Latch.Latch = Latch.makeUnsafe(false)
+  /** Opened by the first item of an empty queue (and at shutdown): an idle channel sets no timer at all. */
+  private readonly nonEmpty: Latch.Latch = Latch.makeUnsafe(false)
   /** Opened by `shutdown`: a batch waiting out a retry backoff is retried at once. */
   private readonly retryNow: Latch.Latch = Latch.makeUnsafe(false)
   private closing = false
@@ -422,7 +426,9 @@ export class ExportChannel<T> {
       this.stats.drop(this.config.signal, "queue_full")
       return
     }
-    if (this.queue.size === this.config.maxBatchSize) this.wake.openUnsafe()
+    const size = this.queue.size
+    if (size === 1) this.nonEmpty.openUnsafe()
+    if (size === this.config.maxBatchSize) this.wake.openUnsafe()
   }
 
   /** Starts the background fiber in `scope`. */
@@ -439,6 +445,13 @@ export class ExportChannel<T> {
     const self = this
     return Effect.gen(function* () {
       while (true) {
+        if (self.queue.size === 0) {
+          if (self.closing) return
+          // Idle: wait for the first item, with no timer (a zero scheduleDelay must not spin).
+          self.nonEmpty.closeUnsafe()
+          yield* self.nonEmpty.await
+          continue
+        }
         // Re-arm the wake-up before deciding to wait: an offer that fills a batch from now on opens it.
         self.wake.closeUnsafe()
         if (!self.closing && self.queue.size < self.config.maxBatchSize) {
@@ -583,6 +596,7 @@ export class ExportChannel<T> {
       self.closing = true
       self.deadlineAt = self.clock.currentTimeMillisUnsafe() + timeoutMs
       self.wake.openUnsafe()
+      self.nonEmpty.openUnsafe()
       self.retryNow.openUnsafe()
       const fiber = self.fiber
       if (fiber === undefined) {
