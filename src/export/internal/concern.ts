@@ -27,6 +27,7 @@ import {
   StringRecord,
   type TelemetryConfigError,
 } from "../../internal/config.ts"
+import { denoTracesFetch } from "../../internal/killSwitch.ts"
 import type { Recorder, ServiceDescription } from "../../internal/recorder.ts"
 import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
 import type { Concern, Installed } from "../../telemetry/internal/concern.ts"
@@ -418,9 +419,9 @@ export const installExport = (
         }
       }
     }
-    // Under Deno's OpenTelemetry every fetch is traced, the telemetry's own export calls included: send
-    // them over a plain TCP connection instead.
-    const post: Post = overrides.post ?? (denoActive ? rawPost : fetchPost)
+    // Under Deno's OpenTelemetry every fetch is traced, the telemetry's own export calls included (with or
+    // without Exporter.denoNative()): send them over a plain TCP connection instead.
+    const post: Post = overrides.post ?? (denoActive || denoTracesFetch ? rawPost : fetchPost)
 
     for (let i = 0; i < exporters.length; i++) {
       const exporter = exporters[i]!
