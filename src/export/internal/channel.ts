@@ -207,6 +207,7 @@ const dechunk = (bytes: Uint8Array): { body: Uint8Array; complete: boolean } => 
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 // field-value: visible characters, spaces and tabs inside, obs-text; never CR, LF or NUL (RFC 9110 5.5).
+// deno-lint-ignore no-control-regex
 const FIELD_VALUE = /^[^\x00-\x08\x0a-\x1f\x7f]*$/
 /** Headers the channel sets itself. */
 const ownHeaders: ReadonlySet<string> = new Set(["content-type", "content-encoding", "content-length"])
