@@ -165,6 +165,16 @@ Deno.test("OpenSpans stays bounded: ended spans leave it, dropped requests' span
   assert.deepEqual(names(), ["d", "e"])
 })
 
+Deno.test("OpenSpans: past capacity with every span still open, adding stays cheap (no sweep per add)", () => {
+  const capacity = 4096
+  const pipeline = new SpanPipeline(capacity)
+  for (let i = 0; i < 3 * capacity; i++) openRootSpan(pipeline, `s${i}`)
+  assert.equal(pipeline.open.size, capacity)
+  assert.equal(pipeline.open.untracked, 2 * capacity)
+  // A sweep visits every open span: at most one per capacity / 16 additions, not one per addition.
+  assert.ok(pipeline.open.sweeps <= (3 * capacity) / (capacity / 16), `${pipeline.open.sweeps} sweeps`)
+})
+
 effectTest(
   "exporters apply the installed redactor to span attributes and summaries",
   () =>
