@@ -43,6 +43,55 @@ export const isValidTraceStateValue = (value: string): boolean => value.length <
 // Entries
 // ---------------------------------------------------------------------------------------------------------
 
+const isOws = (code: number): boolean => code === 0x20 || code === 0x09
+const isKeyStart = (code: number): boolean => (code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39)
+// keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+const isKeyChar = (code: number): boolean =>
+  isKeyStart(code) || code === 0x5f || code === 0x2d || code === 0x2a || code === 0x2f || code === 0x40
+// chr = %x20 / nblk-chr: printable ASCII but "," and "="
+const isValueChar = (code: number): boolean => code >= 0x20 && code <= 0x7e && code !== 0x2c && code !== 0x3d
+
+/**
+ * One pass over a (combined) tracestate header, by char code (no regular expression, no substring but the
+ * keys and values kept): validates every member and appends it to `entries`. Returns `-1` when the header
+ * is invalid as a whole, `1` when it is already normalized (no optional whitespace, no empty member), `0`
+ * otherwise.
+ */
+const scanTraceState = (header: string, entries: Array<TraceStateEntry>): -1 | 0 | 1 => {
+  const n = header.length
+  let clean: 0 | 1 = 1
+  let pos = 0
+  while (true) {
+    let i = pos
+    while (i < n && isOws(header.charCodeAt(i))) i++
+    let end = header.indexOf(",", i)
+    if (end === -1) end = n
+    let stop = end
+    while (stop > i && isOws(header.charCodeAt(stop - 1))) stop--
+    if (stop > i) {
+      if (i !== pos || stop !== end) clean = 0
+      const keyStart = i
+      if (!isKeyStart(header.charCodeAt(i++))) return -1
+      let code = 0
+      while (i < stop && (code = header.charCodeAt(i)) !== 0x3d) {
+        if (!isKeyChar(code)) return -1
+        i++
+      }
+      // No "=", a key over 256 characters, an empty value or one over 256 characters.
+      if (i === stop || i - keyStart > 256 || stop - i - 1 > 256 || i + 1 === stop) return -1
+      const keyEnd = i++
+      for (; i < stop; i++) if (!isValueChar(header.charCodeAt(i))) return -1
+      if (entries.length === MAX_TRACESTATE_MEMBERS) return -1
+      const key = header.slice(keyStart, keyEnd)
+      // At most 32 members: a linear scan beats a Set.
+      for (let e = 0; e < entries.length; e++) if (entries[e]![0] === key) return -1
+      entries.push([key, header.slice(keyEnd + 1, stop)])
+    } else if (n > 0) clean = 0
+    if (end === n) return clean
+    pos = end + 1
+  }
+}
+
 /**
  * Parses a (combined) `tracestate` value into its members, left to right. Empty and whitespace-only
  * members are skipped; `undefined` when the header is invalid as a whole (a malformed member, a
@@ -50,19 +99,19 @@ export const isValidTraceStateValue = (value: string): boolean => value.length <
  */
 export const parseTraceState = (header: string): Array<TraceStateEntry> | undefined => {
   const entries: Array<TraceStateEntry> = []
-  const valid = forEachListMember(header, (member) => {
-    if (entries.length === MAX_TRACESTATE_MEMBERS) return false
-    const eq = member.indexOf("=")
-    if (eq <= 0) return false
-    const key = member.slice(0, eq)
-    const value = member.slice(eq + 1)
-    if (!isValidTraceStateKey(key) || !isValidTraceStateValue(value)) return false
-    // At most 32 members: a linear scan beats a Set.
-    for (let i = 0; i < entries.length; i++) if (entries[i]![0] === key) return false
-    entries.push([key, value])
-    return true
-  })
-  return valid ? entries : undefined
+  return scanTraceState(header, entries) === -1 ? undefined : entries
+}
+
+/**
+ * A received tracestate, normalized (as `formatTraceState(parseTraceState(header))`, but the header itself
+ * when it is normalized already): `null` when it is invalid, `undefined` when it has no member.
+ */
+export const readTraceState = (header: string): string | undefined | null => {
+  const entries: Array<TraceStateEntry> = []
+  const result = scanTraceState(header, entries)
+  if (result === -1) return null
+  if (entries.length === 0) return undefined
+  return result === 1 ? header : formatTraceState(entries)
 }
 
 /** Serializes members (no optional whitespace). */
@@ -153,10 +202,7 @@ export const setTraceStateEntry = (
  * removed), or `undefined` when it is malformed: the W3C specification lets a vendor discard a header it
  * cannot parse rather than propagate it. An empty header is `undefined` too.
  */
-export const normalizeTraceState = (header: string): string | undefined => {
-  const entries = parseTraceState(header)
-  return entries === undefined || entries.length === 0 ? undefined : formatTraceState(entries)
-}
+export const normalizeTraceState = (header: string): string | undefined => readTraceState(header) ?? undefined
 
 /** Whether the (trimmed) list-member `member` has the key `key`. */
 const hasKey = (member: string, key: string): boolean =>

@@ -9,13 +9,8 @@ import type { Baggage, Extracted, Issue, RemoteContext } from "../Propagation.ts
 import { parseBaggage } from "./baggage.ts"
 import { emptyBaggage } from "./context.ts"
 import { getHeader, type HeadersInput } from "./headers.ts"
-import {
-  FLAG_RANDOM,
-  FLAG_SAMPLED,
-  formatTraceState,
-  parseTraceParent,
-  parseTraceState,
-} from "./traceContext.ts"
+import { readTraceState } from "../../internal/traceState.ts"
+import { FLAG_RANDOM, FLAG_SAMPLED, parseTraceParent } from "./traceContext.ts"
 
 /** What `parseHeaders` gives. */
 export interface Parsed extends Extracted {
@@ -44,9 +39,9 @@ export const parseHeaders = (headers: HeadersInput): Parsed => {
       let traceState: string | undefined
       const tracestate = getHeader(headers, "tracestate")
       if (tracestate !== undefined) {
-        const entries = parseTraceState(tracestate)
-        if (entries === undefined) report("tracestate_invalid", 1)
-        else if (entries.length > 0) traceState = formatTraceState(entries)
+        const normalized = readTraceState(tracestate)
+        if (normalized === null) report("tracestate_invalid", 1)
+        else traceState = normalized
       }
       parent = {
         traceId: parsed.traceId,
