@@ -15,7 +15,7 @@ import { Exporter, Request, Stage, Telemetry } from "../../mod.ts"
 import { CurrentRecorder, type RequestRecord, setOwner } from "../../src/internal/recorder.ts"
 import { ExportStatsSlot, RedactorSlot } from "../../src/internal/slots.ts"
 import { RecordingNativeSpan, SpanPipeline } from "../../src/export/internal/tracer.ts"
-import { dayOf, fileNameOf } from "../../src/export/internal/summaries.ts"
+import { dayOf, fileNameOf, JsonlFiles } from "../../src/export/internal/summaries.ts"
 import { isSummaryLine } from "../../src/internal/jsonl.ts"
 import { effectTest } from "../_harness.ts"
 
@@ -388,3 +388,32 @@ effectTest(
       ).pipe(Effect.scoped)
     }),
 )
+
+Deno.test("JsonlFiles runs the retention when the day advances, not each time a late request goes back a day", async () => {
+  const dir = await Deno.makeTempDir()
+  class Spy extends JsonlFiles {
+    cleanups = 0
+    override cleanup(): Promise<Array<string>> {
+      this.cleanups++
+      return super.cleanup()
+    }
+  }
+  const files = new Spy(
+    dir,
+    30,
+    { currentTimeMillisUnsafe: () => Date.parse("2026-11-25T00:00:01Z") } as never,
+  )
+  try {
+    // Around midnight, requests that started on the 24th keep ending after ones of the 25th.
+    for (const day of ["2026-11-24", "2026-11-25", "2026-11-24", "2026-11-25", "2026-11-24"]) {
+      await files.append(day, `{"day":"${day}"}`)
+    }
+    assert.equal(files.cleanups, 1, "once, when the 25th was first written")
+    await files.append("2026-11-26", "{}")
+    assert.equal(files.cleanups, 2)
+    assert.equal((await Deno.readTextFile(`${dir}/${fileNameOf("2026-11-24")}`)).split("\n").length, 4)
+  } finally {
+    files.close()
+    await Deno.remove(dir, { recursive: true })
+  }
+})

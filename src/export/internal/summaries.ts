@@ -189,6 +189,8 @@ export const fileNameOf = (day: string): string => `stagetrace-${day}.jsonl`
 export class JsonlFiles {
   private file: Deno.FsFile | undefined = undefined
   private day: string | undefined = undefined
+  /** The latest day written: retention runs when it advances, not when a late request goes back a day. */
+  private latestDay: string | undefined = undefined
 
   constructor(
     readonly dir: string,
@@ -226,10 +228,12 @@ export class JsonlFiles {
       await file.read(last)
       if (last[0] !== 10) await writeAll(file, newline)
     }
-    const changedDay = this.day !== undefined
+    // Requests that straddle midnight end out of order: only a new latest day runs the retention.
+    const newDay = this.latestDay !== undefined && day > this.latestDay
+    if (this.latestDay === undefined || day > this.latestDay) this.latestDay = day
     this.file = file
     this.day = day
-    if (changedDay) await this.cleanup()
+    if (newDay) await this.cleanup()
     return file
   }
 
