@@ -298,7 +298,9 @@ export interface ServeOptions extends MiddlewareOptions {
  * @since 0.1.0
  */
 export interface Server {
+  /** The address the server listens on. */
   readonly hostname: string
+  /** The port it listens on (the one picked when `port: 0` was given). */
   readonly port: number
   /** `http://hostname:port`. */
   readonly url: string
@@ -320,6 +322,7 @@ const ServeErrorBase: TaggedErrorClass<"ServeError", ServeErrorFields> = Data.Ta
  * @since 0.1.0
  */
 export class ServeError extends ServeErrorBase {
+  /** `Cannot start the HTTP server: <cause>`. */
   override get message(): string {
     return `Cannot start the HTTP server: ${
       this.cause instanceof Error ? this.cause.message : String(this.cause)

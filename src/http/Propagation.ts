@@ -60,7 +60,9 @@ export type HeadersCarrier = HeadersCarrierInternal
  * @since 0.1.0
  */
 export interface BaggageProperty {
+  /** The property key (an RFC 9110 token). */
   readonly key: string
+  /** The property value as received (not percent-decoded); absent for a `;key` property. */
   readonly value?: string | undefined
 }
 
@@ -71,7 +73,9 @@ export interface BaggageProperty {
  * @since 0.1.0
  */
 export interface BaggageEntry {
+  /** The value, percent-decoded. */
   readonly value: string
+  /** The entry's properties, in order. */
   readonly properties?: ReadonlyArray<BaggageProperty> | undefined
 }
 
@@ -93,6 +97,7 @@ export type Baggage = ReadonlyMap<string, BaggageEntry>
  * @since 0.1.0
  */
 export interface RemoteContext extends RemoteParent {
+  /** The caller's trace id (the `trace-id` field). */
   readonly traceId: string
   /** The caller's span (the `parent-id` field). */
   readonly spanId: string
