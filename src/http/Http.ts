@@ -424,7 +424,7 @@ export interface FetchOptions extends FetchOptionsShape {
  * is returned whatever its status (read or cancel its body); a network error fails with `FetchError`;
  * interrupting the effect aborts the request.
  *
- * With `Http.TracingDisabled` (or Effect's tracer disabled, as exporters do for their own calls) it is a
+ * With `Http.TracingDisabled` (or Effect's tracer disabled: `Effect.withTracerEnabled(false)`) it is a
  * plain `fetch`: no span and no headers.
  *
  * @example Calling another service inside a request
@@ -460,9 +460,11 @@ export const fetch = (
 ): Effect.Effect<Response, FetchError> => tracedFetch(input, init, options)
 
 /**
- * When `true`, `Http.fetch` neither traces nor injects headers for the effects it is provided to. The
- * export pipeline runs its own HTTP calls with it, so telemetry never traces itself:
- * `Effect.provideService(effect, Http.TracingDisabled, true)`.
+ * When `true`, `Http.fetch` neither traces nor injects headers for the effects it is provided to: for calls
+ * that must not show up in traces, such as your own telemetry backends
+ * (`Effect.provideService(effect, Http.TracingDisabled, true)`, or `Http.withoutTracing`). stagetrace's
+ * exporters never go through `Http.fetch`: they post with a plain `fetch` (or a raw connection under
+ * `OTEL_DENO=true`), outside any span.
  *
  * @category client
  * @since 0.1.0

@@ -1,7 +1,7 @@
 /**
  * The client side: `Http.fetch`, a `fetch` with a client span (a stage of the current request by
  * default), the OpenTelemetry HTTP client attributes and W3C header injection. Calls made with tracing
- * turned off (`Http.TracingDisabled`, or Effect's tracer disabled as the export pipeline does) are plain
+ * turned off (`Http.TracingDisabled`, or Effect's tracer disabled) are plain
  * fetches: no span, no headers.
  *
  * @internal

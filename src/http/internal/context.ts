@@ -52,10 +52,7 @@ export const CurrentRemoteTrace: Context.Reference<RemoteTrace | undefined> = Co
   RemoteTrace | undefined
 >("@stagetrace/stagetrace/Propagation/CurrentRemoteTrace", { defaultValue: () => undefined })
 
-/**
- * Turns off `Http.fetch` tracing and header injection for the effects it is provided to: the export
- * pipeline's own HTTP calls run with it (no self-instrumentation loop).
- */
+/** Turns off `Http.fetch` tracing and header injection for the effects it is provided to. */
 export const TracingDisabled: Context.Reference<boolean> = Context.Reference<boolean>(
   "@stagetrace/stagetrace/Http/TracingDisabled",
   { defaultValue: () => false },
