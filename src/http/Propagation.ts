@@ -23,7 +23,7 @@ import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import { CurrentRecorder } from "../internal/recorder.ts"
 import type { RemoteParent } from "../stage/Request.ts"
-import { CurrentBaggage as CurrentBaggageRef, CurrentRemoteTrace, injectInto } from "./internal/context.ts"
+import { CurrentBaggage as CurrentBaggageRef, injectInto, withRemoteContext } from "./internal/context.ts"
 import { countIssues, parseHeaders } from "./internal/extract.ts"
 import type {
   HeadersCarrier as HeadersCarrierInternal,
@@ -363,17 +363,8 @@ export const withRemote: {
   <A, E, R>(self: Effect.Effect<A, E, R>, extracted: Extracted): Effect.Effect<A, E, R>
 } = dual(
   2,
-  <A, E, R>(self: Effect.Effect<A, E, R>, extracted: Extracted): Effect.Effect<A, E, R> => {
-    const parent = extracted.parent
-    const withBaggageProvided = extracted.baggage.size > 0
-      ? Effect.provideService(self, CurrentBaggageRef, extracted.baggage)
-      : self
-    return parent === undefined ? withBaggageProvided : Effect.provideService(
-      withBaggageProvided,
-      CurrentRemoteTrace,
-      { traceId: parent.traceId, randomTraceId: parent.randomTraceId, traceState: parent.traceState },
-    )
-  },
+  <A, E, R>(self: Effect.Effect<A, E, R>, extracted: Extracted): Effect.Effect<A, E, R> =>
+    withRemoteContext(self, extracted.parent, extracted.baggage),
 )
 
 /**

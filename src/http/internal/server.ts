@@ -12,10 +12,9 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import { CurrentRecorder } from "../../internal/recorder.ts"
-import { currentRequest } from "../../stage/internal/tracking.ts"
-import * as Request from "../../stage/Request.ts"
+import { currentRequest, makeRequestSpec, trackRequest } from "../../stage/internal/tracking.ts"
 import type { Extracted } from "../Propagation.ts"
-import * as Propagation from "../Propagation.ts"
+import { withRemoteContext } from "./context.ts"
 import { countIssues, parseHeaders } from "./extract.ts"
 import { NO_ROUTE, OVERFLOW_ROUTE, recordServerRequest } from "./metrics.ts"
 import { normalizeMethod, requestUrlParts, spanName } from "./semconv.ts"
@@ -217,13 +216,16 @@ export const serveRequest = <E, R>(
         },
       )
     })
-    const tracked = Request.track(handled, name, {
-      parent: extracted.parent,
-      kind: "server",
-      requestId,
-      attributes,
-      budget: config.budget,
-    })
+    const tracked = trackRequest(
+      handled,
+      makeRequestSpec(name, {
+        parent: extracted.parent,
+        kind: "server",
+        requestId,
+        attributes,
+        budget: config.budget,
+      }),
+    )
     const recovered = Effect.catchIf(tracked, isStatusFailure, (failure) => Effect.succeed(failure.response))
     const measured = config.metrics
       ? Effect.onExitPrimitive(recovered, (exit) => {
@@ -232,7 +234,7 @@ export const serveRequest = <E, R>(
         return undefined
       })
       : recovered
-    return Propagation.withRemote(measured, extracted)
+    return withRemoteContext(measured, extracted.parent, extracted.baggage)
   })
 
 /** How a web handler runs the per-request effect. */
