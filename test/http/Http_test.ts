@@ -269,6 +269,19 @@ Deno.test("middleware: the request id header is configurable, or ignored", async
   assert.notEqual(b?.requestId, "r-1")
 })
 
+Deno.test("middleware: a requestIdHeader that is not a header name never fails a request; it is counted", async () => {
+  await using service = makeService()
+  const handler = Http.middleware(() => new Response("ok"), {
+    runtime: service.runtime,
+    requestIdHeader: "x request id",
+  })
+  const response = await handler(get("/", { "x-request-id": "r-1" }))
+  assert.equal(await response.text(), "ok")
+  const [summary] = await service.summaries()
+  assert.notEqual(summary?.requestId, "r-1")
+  assert.equal((await service.recorder()).drops.get("request_id_invalid"), 1)
+})
+
 Deno.test("middleware: context.run runs effects inside the request from Promise code", async () => {
   await using service = makeService()
   const fakeFetch = (_input: string | URL | globalThis.Request, init?: RequestInit) =>

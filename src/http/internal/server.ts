@@ -180,7 +180,13 @@ export const serveRequest = <E, R>(
 
     let requestId: string | undefined
     if (config.requestIdHeader !== undefined) {
-      const header = request.headers.get(config.requestIdHeader)
+      let header: string | null
+      try {
+        header = request.headers.get(config.requestIdHeader)
+      } catch {
+        // A `requestIdHeader` that is not a header name: no request id can be read, counted, not thrown.
+        header = ""
+      }
       if (header !== null) {
         if (REQUEST_ID.test(header)) requestId = header
         else recorder.countDrop("request_id_invalid")
