@@ -546,6 +546,25 @@ effectTest("fetch: a network error is a FetchError with the URL redacted", () =>
   })
 })
 
+effectTest(
+  "fetch: headers fetch refuses are a FetchError, traced or not, never a defect",
+  () =>
+    Effect.gen(function* () {
+      // Like fetch: headers are checked before anything is sent.
+      const ok = (_input: string | URL | globalThis.Request, init?: RequestInit) =>
+        Promise.resolve().then(() => new Headers(init?.headers)).then(() => new Response("ok"))
+      const bad = { headers: { "bad name": "x" } }
+      const traced = yield* Effect.flip(Http.fetch("http://kb.internal/", bad, { fetch: ok })).pipe(
+        Request.track("r"),
+      )
+      assert.equal(traced._tag, "FetchError")
+      const plain = yield* Effect.flip(
+        Http.fetch("http://kb.internal/", bad, { propagate: false, fetch: ok }),
+      )
+      assert.equal(plain._tag, "FetchError")
+    }),
+)
+
 effectTest("fetch with tracing disabled is a plain fetch: no span, no headers", () => {
   const spans = recordSpans()
   const fake = fakeFetch()

@@ -120,9 +120,15 @@ export const tracedFetch = (
       }
       let requestInit = init
       if (propagate) {
-        const headers = new Headers(
-          init?.headers ?? (isRequest ? (input as globalThis.Request).headers : undefined),
-        )
+        let headers: Headers
+        try {
+          headers = new Headers(
+            init?.headers ?? (isRequest ? (input as globalThis.Request).headers : undefined),
+          )
+        } catch (cause) {
+          // Headers fetch itself would refuse: the same FetchError a plain fetch gives, not a defect.
+          return Effect.fail(new FetchError({ cause, method: rawMethod, url: shownUrl }))
+        }
         injectInto(inner, headers)
         // Under OTEL_DENO=true, Deno's own fetch instrumentation writes the traceparent (of its fetch span,
         // a child of this one); ours would make it a list of two, which receivers must reject.
