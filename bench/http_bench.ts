@@ -1,11 +1,13 @@
 /**
  * Propagation and middleware overhead, in one `deno bench` run:
  *
- * - `extract`: `Propagation.parse` of traceparent + tracestate + baggage against Effect's own
- *   `HttpTraceContext.fromHeaders` (traceparent only, no validation of tracestate or baggage);
+ * - `extract`: `Propagation.parse` against Effect's own `HttpTraceContext.fromHeaders` (traceparent only,
+ *   no validation of tracestate or baggage): of a traceparent alone (like for like), then of traceparent +
+ *   tracestate + baggage;
  * - `inject`: a request that injects its context into a `Headers` against the same request without;
  * - `middleware`: a `Deno.serve` handler wrapped by `Http.middleware` (request span, attributes, metrics)
- *   against the bare handler, both called with a web `Request` (no sockets).
+ *   against the bare handler, both called with a web `Request` (no sockets), with and without incoming
+ *   trace context.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -21,10 +23,14 @@ const incoming = {
 }
 const webHeaders = new Headers(incoming)
 const effectHeaders = EffectHeaders.fromInput(incoming)
+const traceparentOnly = new Headers({ traceparent: incoming.traceparent })
 
 // --- extract ----------------------------------------------------------------------------------------------
 Deno.bench("HttpTraceContext.fromHeaders (traceparent only)", { group: "extract", baseline: true }, () => {
   HttpTraceContext.fromHeaders(effectHeaders)
+})
+Deno.bench("Propagation.parse (traceparent only, web Headers)", { group: "extract" }, () => {
+  Propagation.parse(traceparentOnly)
 })
 Deno.bench("Propagation.parse (record)", { group: "extract" }, () => {
   Propagation.parse(incoming)
@@ -61,12 +67,16 @@ const wrappedEffect = Http.middleware(() => Effect.succeed(new Response("ok")), 
   interruptOnAbort: false,
 })
 const makeRequest = () => new globalThis.Request("http://127.0.0.1:8000/chat", { headers: incoming })
+const makePlainRequest = () => new globalThis.Request("http://127.0.0.1:8000/chat")
 
 Deno.bench("bare handler", { group: "middleware", baseline: true }, async () => {
   await bare(makeRequest())
 })
 Deno.bench("Http.middleware (plain handler, trace context continued)", { group: "middleware" }, async () => {
   await wrapped(makeRequest())
+})
+Deno.bench("Http.middleware (plain handler, no trace headers)", { group: "middleware" }, async () => {
+  await wrapped(makePlainRequest())
 })
 Deno.bench("Http.middleware (Effect handler, trace context continued)", { group: "middleware" }, async () => {
   await wrappedEffect(makeRequest())

@@ -67,7 +67,7 @@ export interface OtlpOptions {
    */
   readonly compression?: "gzip" | "none" | undefined
   /**
-   * Timeout of one export request.
+   * Timeout of one export request (positive).
    * @default "10 seconds"
    */
   readonly timeout?: Duration.Input | undefined
@@ -100,7 +100,8 @@ export interface OtlpOptions {
    */
   readonly scheduleDelay?: Duration.Input | undefined
   /**
-   * Longest time one batch may spend being sent, retries included; then it is dropped and counted.
+   * Longest time one batch may spend being sent, retries included (positive); then it is dropped and
+   * counted.
    * @default "30 seconds"
    */
   readonly exportTimeout?: Duration.Input | undefined
@@ -118,7 +119,9 @@ export interface OtlpOptions {
  * @since 0.1.0
  */
 export interface OtlpExporter {
+  /** Discriminates the exporter kinds. */
   readonly _tag: "Otlp"
+  /** The options as given (validated when the layer is built). */
   readonly options: OtlpOptions
 }
 
@@ -129,6 +132,7 @@ export interface OtlpExporter {
  * @since 0.1.0
  */
 export interface DenoNativeExporter {
+  /** Discriminates the exporter kinds. */
   readonly _tag: "DenoNative"
 }
 
@@ -158,7 +162,9 @@ export interface ConsoleOptions {
  * @since 0.1.0
  */
 export interface ConsoleExporter {
+  /** Discriminates the exporter kinds. */
   readonly _tag: "Console"
+  /** The options as given (validated when the layer is built). */
   readonly options: ConsoleOptions
 }
 
@@ -190,7 +196,9 @@ export interface JsonlOptions {
  * @since 0.1.0
  */
 export interface JsonlExporter {
+  /** Discriminates the exporter kinds. */
   readonly _tag: "Jsonl"
+  /** The options as given (validated when the layer is built). */
   readonly options: JsonlOptions
 }
 
@@ -201,16 +209,27 @@ export interface JsonlExporter {
  * @since 0.1.0
  */
 export interface ExportedSpan {
+  /** The trace id, 32 lowercase hex digits. */
   readonly traceId: string
+  /** The span id, 16 lowercase hex digits. */
   readonly spanId: string
+  /** The parent span's id; `undefined` for a root span. */
   readonly parentSpanId: string | undefined
+  /** The W3C tracestate of the span (for example the sampling concern's `ot=th:…`). */
   readonly traceState: string | undefined
+  /** The span name. */
   readonly name: string
+  /** The span kind (`server`, `client`, `internal`…). */
   readonly kind: Tracer.SpanKind
+  /** Start time, nanoseconds since the epoch. */
   readonly startTimeNanos: bigint
+  /** End time, nanoseconds since the epoch. */
   readonly endTimeNanos: bigint
+  /** End minus start, in milliseconds. */
   readonly durationMs: number
+  /** The attributes, redacted as every exporter sends them. */
   readonly attributes: Readonly<Record<string, unknown>>
+  /** The events, in the order they were added, their attributes redacted. */
   readonly events: ReadonlyArray<{
     readonly name: string
     readonly timeNanos: bigint
@@ -218,7 +237,9 @@ export interface ExportedSpan {
   }>
   /** OTLP status: `ok` (success), `error` (failure), `unset` (interrupted). */
   readonly status: "ok" | "error" | "unset"
+  /** The error message of a failed span. */
   readonly statusMessage: string | undefined
+  /** Whether the span ended by interruption (for example still open when the layer closed). */
   readonly interrupted: boolean
 }
 
@@ -244,7 +265,9 @@ export interface MemoryOptions {
  * @since 0.1.0
  */
 export class MemoryExporter {
+  /** Discriminates the exporter kinds. */
   readonly _tag = "Memory" as const
+  /** Spans and summaries kept each (the oldest are discarded past it). */
   readonly capacity: number
   private spanBuffer: Array<FinishedSpan> = []
   private summaryBuffer: Array<RequestSummary> = []
@@ -253,6 +276,7 @@ export class MemoryExporter {
   /** @internal */
   metricContext: Context.Context<never> | undefined = undefined
 
+  /** Prefer `Exporter.memory(options)`. */
   constructor(options: MemoryOptions = {}) {
     this.capacity = options.capacity ?? 10_000
   }

@@ -109,7 +109,8 @@ export interface MiddlewareOptions {
   readonly name?: string | ((request: globalThis.Request) => string | undefined) | undefined
   /**
    * The header whose value becomes the request id when it is 1–128 visible ASCII characters; `false`
-   * to always generate one.
+   * to always generate one. An invalid value, or a name that is not a header name, is counted as
+   * `request_id_invalid` and a request id is generated.
    * @default "x-request-id"
    */
   readonly requestIdHeader?: string | false | undefined
@@ -298,7 +299,9 @@ export interface ServeOptions extends MiddlewareOptions {
  * @since 0.1.0
  */
 export interface Server {
+  /** The address the server listens on. */
   readonly hostname: string
+  /** The port it listens on (the one picked when `port: 0` was given). */
   readonly port: number
   /** `http://hostname:port`. */
   readonly url: string
@@ -320,6 +323,7 @@ const ServeErrorBase: TaggedErrorClass<"ServeError", ServeErrorFields> = Data.Ta
  * @since 0.1.0
  */
 export class ServeError extends ServeErrorBase {
+  /** `Cannot start the HTTP server: <cause>`. */
   override get message(): string {
     return `Cannot start the HTTP server: ${
       this.cause instanceof Error ? this.cause.message : String(this.cause)
@@ -421,7 +425,7 @@ export interface FetchOptions extends FetchOptionsShape {
  * is returned whatever its status (read or cancel its body); a network error fails with `FetchError`;
  * interrupting the effect aborts the request.
  *
- * With `Http.TracingDisabled` (or Effect's tracer disabled, as exporters do for their own calls) it is a
+ * With `Http.TracingDisabled` (or Effect's tracer disabled: `Effect.withTracerEnabled(false)`) it is a
  * plain `fetch`: no span and no headers.
  *
  * @example Calling another service inside a request
@@ -457,9 +461,11 @@ export const fetch = (
 ): Effect.Effect<Response, FetchError> => tracedFetch(input, init, options)
 
 /**
- * When `true`, `Http.fetch` neither traces nor injects headers for the effects it is provided to. The
- * export pipeline runs its own HTTP calls with it, so telemetry never traces itself:
- * `Effect.provideService(effect, Http.TracingDisabled, true)`.
+ * When `true`, `Http.fetch` neither traces nor injects headers for the effects it is provided to: for calls
+ * that must not show up in traces, such as your own telemetry backends
+ * (`Effect.provideService(effect, Http.TracingDisabled, true)`, or `Http.withoutTracing`). stagetrace's
+ * exporters never go through `Http.fetch`: they post with a plain `fetch` (or a raw connection under
+ * `OTEL_DENO=true`), outside any span.
  *
  * @category client
  * @since 0.1.0

@@ -23,7 +23,7 @@ import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import { CurrentRecorder } from "../internal/recorder.ts"
 import type { RemoteParent } from "../stage/Request.ts"
-import { CurrentBaggage as CurrentBaggageRef, CurrentRemoteTrace, injectInto } from "./internal/context.ts"
+import { CurrentBaggage as CurrentBaggageRef, injectInto, withRemoteContext } from "./internal/context.ts"
 import { countIssues, parseHeaders } from "./internal/extract.ts"
 import type {
   HeadersCarrier as HeadersCarrierInternal,
@@ -60,7 +60,9 @@ export type HeadersCarrier = HeadersCarrierInternal
  * @since 0.1.0
  */
 export interface BaggageProperty {
+  /** The property key (an RFC 9110 token). */
   readonly key: string
+  /** The property value as received (not percent-decoded); absent for a `;key` property. */
   readonly value?: string | undefined
 }
 
@@ -71,7 +73,9 @@ export interface BaggageProperty {
  * @since 0.1.0
  */
 export interface BaggageEntry {
+  /** The value, percent-decoded. */
   readonly value: string
+  /** The entry's properties, in order. */
   readonly properties?: ReadonlyArray<BaggageProperty> | undefined
 }
 
@@ -93,6 +97,7 @@ export type Baggage = ReadonlyMap<string, BaggageEntry>
  * @since 0.1.0
  */
 export interface RemoteContext extends RemoteParent {
+  /** The caller's trace id (the `trace-id` field). */
   readonly traceId: string
   /** The caller's span (the `parent-id` field). */
   readonly spanId: string
@@ -358,17 +363,8 @@ export const withRemote: {
   <A, E, R>(self: Effect.Effect<A, E, R>, extracted: Extracted): Effect.Effect<A, E, R>
 } = dual(
   2,
-  <A, E, R>(self: Effect.Effect<A, E, R>, extracted: Extracted): Effect.Effect<A, E, R> => {
-    const parent = extracted.parent
-    const withBaggageProvided = extracted.baggage.size > 0
-      ? Effect.provideService(self, CurrentBaggageRef, extracted.baggage)
-      : self
-    return parent === undefined ? withBaggageProvided : Effect.provideService(
-      withBaggageProvided,
-      CurrentRemoteTrace,
-      { traceId: parent.traceId, randomTraceId: parent.randomTraceId, traceState: parent.traceState },
-    )
-  },
+  <A, E, R>(self: Effect.Effect<A, E, R>, extracted: Extracted): Effect.Effect<A, E, R> =>
+    withRemoteContext(self, extracted.parent, extracted.baggage),
 )
 
 /**

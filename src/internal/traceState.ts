@@ -1,6 +1,6 @@
 /**
  * W3C Trace Context Level 2 `tracestate`, shared by the HTTP propagation and sampling concerns: the
- * list-member grammar (simple and multi-tenant keys, values), at most 32 members, unique keys, a modified
+ * list-member grammar (Level 2 keys, values), at most 32 members, unique keys, a modified
  * member moving to the left, and truncation to the propagated size. Pure functions; nothing here throws.
  *
  * Parsing follows the specification's rules for receivers: a `tracestate` that does not parse is discarded
@@ -25,16 +25,15 @@ const LARGE_ENTRY = 128
 /** One tracestate list-member, in order. */
 export type TraceStateEntry = readonly [key: string, value: string]
 
-// key = simple-key / multi-tenant-key
-// simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-// multi-tenant-key = tenant-id "@" system-id
-// tenant-id = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-// system-id = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-const KEY = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})$/
+// Trace Context Level 2 (https://www.w3.org/TR/trace-context-2/#key; the Level 1 split into a tenant id of
+// at most 241 and a system id of at most 14 characters around one "@" is gone):
+// key = ( lcalpha / DIGIT ) 0*255 ( keychar )
+// keychar = lcalpha / DIGIT / "_" / "-"/ "*" / "/" / "@"
+const KEY = /^[a-z0-9][a-z0-9_\-*/@]{0,255}$/
 // value = 0*255(chr) nblk-chr ; chr = %x20 / nblk-chr ; nblk-chr = %x21-2B / %x2D-3C / %x3E-7E
 const VALUE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/
 
-/** Whether `key` is a valid tracestate key (simple or multi-tenant). */
+/** Whether `key` is a valid tracestate key (Level 2: a lowercase letter or digit, then up to 255 keychars). */
 export const isValidTraceStateKey = (key: string): boolean => key.length <= 256 && KEY.test(key)
 
 /** Whether `value` is a valid tracestate value. */
@@ -44,6 +43,55 @@ export const isValidTraceStateValue = (value: string): boolean => value.length <
 // Entries
 // ---------------------------------------------------------------------------------------------------------
 
+const isOws = (code: number): boolean => code === 0x20 || code === 0x09
+const isKeyStart = (code: number): boolean => (code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39)
+// keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+const isKeyChar = (code: number): boolean =>
+  isKeyStart(code) || code === 0x5f || code === 0x2d || code === 0x2a || code === 0x2f || code === 0x40
+// chr = %x20 / nblk-chr: printable ASCII but "," and "="
+const isValueChar = (code: number): boolean => code >= 0x20 && code <= 0x7e && code !== 0x2c && code !== 0x3d
+
+/**
+ * One pass over a (combined) tracestate header, by char code (no regular expression, no substring but the
+ * keys and values kept): validates every member and appends it to `entries`. Returns `-1` when the header
+ * is invalid as a whole, `1` when it is already normalized (no optional whitespace, no empty member), `0`
+ * otherwise.
+ */
+const scanTraceState = (header: string, entries: Array<TraceStateEntry>): -1 | 0 | 1 => {
+  const n = header.length
+  let clean: 0 | 1 = 1
+  let pos = 0
+  while (true) {
+    let i = pos
+    while (i < n && isOws(header.charCodeAt(i))) i++
+    let end = header.indexOf(",", i)
+    if (end === -1) end = n
+    let stop = end
+    while (stop > i && isOws(header.charCodeAt(stop - 1))) stop--
+    if (stop > i) {
+      if (i !== pos || stop !== end) clean = 0
+      const keyStart = i
+      if (!isKeyStart(header.charCodeAt(i++))) return -1
+      let code = 0
+      while (i < stop && (code = header.charCodeAt(i)) !== 0x3d) {
+        if (!isKeyChar(code)) return -1
+        i++
+      }
+      // No "=", a key over 256 characters, an empty value or one over 256 characters.
+      if (i === stop || i - keyStart > 256 || stop - i - 1 > 256 || i + 1 === stop) return -1
+      const keyEnd = i++
+      for (; i < stop; i++) if (!isValueChar(header.charCodeAt(i))) return -1
+      if (entries.length === MAX_TRACESTATE_MEMBERS) return -1
+      const key = header.slice(keyStart, keyEnd)
+      // At most 32 members: a linear scan beats a Set.
+      for (let e = 0; e < entries.length; e++) if (entries[e]![0] === key) return -1
+      entries.push([key, header.slice(keyEnd + 1, stop)])
+    } else if (n > 0) clean = 0
+    if (end === n) return clean
+    pos = end + 1
+  }
+}
+
 /**
  * Parses a (combined) `tracestate` value into its members, left to right. Empty and whitespace-only
  * members are skipped; `undefined` when the header is invalid as a whole (a malformed member, a
@@ -51,19 +99,19 @@ export const isValidTraceStateValue = (value: string): boolean => value.length <
  */
 export const parseTraceState = (header: string): Array<TraceStateEntry> | undefined => {
   const entries: Array<TraceStateEntry> = []
-  const valid = forEachListMember(header, (member) => {
-    if (entries.length === MAX_TRACESTATE_MEMBERS) return false
-    const eq = member.indexOf("=")
-    if (eq <= 0) return false
-    const key = member.slice(0, eq)
-    const value = member.slice(eq + 1)
-    if (!isValidTraceStateKey(key) || !isValidTraceStateValue(value)) return false
-    // At most 32 members: a linear scan beats a Set.
-    for (let i = 0; i < entries.length; i++) if (entries[i]![0] === key) return false
-    entries.push([key, value])
-    return true
-  })
-  return valid ? entries : undefined
+  return scanTraceState(header, entries) === -1 ? undefined : entries
+}
+
+/**
+ * A received tracestate, normalized (as `formatTraceState(parseTraceState(header))`, but the header itself
+ * when it is normalized already): `null` when it is invalid, `undefined` when it has no member.
+ */
+export const readTraceState = (header: string): string | undefined | null => {
+  const entries: Array<TraceStateEntry> = []
+  const result = scanTraceState(header, entries)
+  if (result === -1) return null
+  if (entries.length === 0) return undefined
+  return result === 1 ? header : formatTraceState(entries)
 }
 
 /** Serializes members (no optional whitespace). */
@@ -154,10 +202,7 @@ export const setTraceStateEntry = (
  * removed), or `undefined` when it is malformed: the W3C specification lets a vendor discard a header it
  * cannot parse rather than propagate it. An empty header is `undefined` too.
  */
-export const normalizeTraceState = (header: string): string | undefined => {
-  const entries = parseTraceState(header)
-  return entries === undefined || entries.length === 0 ? undefined : formatTraceState(entries)
-}
+export const normalizeTraceState = (header: string): string | undefined => readTraceState(header) ?? undefined
 
 /** Whether the (trimmed) list-member `member` has the key `key`. */
 const hasKey = (member: string, key: string): boolean =>

@@ -15,7 +15,7 @@ import { Exporter, Request, Stage, Telemetry } from "../../mod.ts"
 import { CurrentRecorder, type RequestRecord, setOwner } from "../../src/internal/recorder.ts"
 import { ExportStatsSlot, RedactorSlot } from "../../src/internal/slots.ts"
 import { RecordingNativeSpan, SpanPipeline } from "../../src/export/internal/tracer.ts"
-import { dayOf, fileNameOf } from "../../src/export/internal/summaries.ts"
+import { dayOf, fileNameOf, JsonlFiles } from "../../src/export/internal/summaries.ts"
 import { isSummaryLine } from "../../src/internal/jsonl.ts"
 import { effectTest } from "../_harness.ts"
 
@@ -163,6 +163,16 @@ Deno.test("OpenSpans stays bounded: ended spans leave it, dropped requests' span
   make("e")
   assert.equal(pipeline.open.untracked, 1, "the oldest live span was evicted")
   assert.deepEqual(names(), ["d", "e"])
+})
+
+Deno.test("OpenSpans: past capacity with every span still open, adding stays cheap (no sweep per add)", () => {
+  const capacity = 4096
+  const pipeline = new SpanPipeline(capacity)
+  for (let i = 0; i < 3 * capacity; i++) openRootSpan(pipeline, `s${i}`)
+  assert.equal(pipeline.open.size, capacity)
+  assert.equal(pipeline.open.untracked, 2 * capacity)
+  // A sweep visits every open span: at most one per capacity / 16 additions, not one per addition.
+  assert.ok(pipeline.open.sweeps <= (3 * capacity) / (capacity / 16), `${pipeline.open.sweeps} sweeps`)
 })
 
 effectTest(
@@ -335,3 +345,75 @@ effectTest(
       assert.equal(both.name, "exporters")
     }),
 )
+
+effectTest(
+  "OTLP headers fetch would refuse are TelemetryConfigErrors, not an endless run of failed exports",
+  () =>
+    Effect.gen(function* () {
+      for (
+        const headers of [
+          { "x api key": "1" },
+          { "x-api-key": "abc\r\nx-injected: 1" },
+          { "x-api-key": "a\u0000b" },
+          { "Content-Type": "text/plain" },
+        ]
+      ) {
+        const error = yield* Layer.build(Telemetry.layer({ exporters: [Exporter.otlp({ headers })] })).pipe(
+          Effect.scoped,
+          Effect.flip,
+        )
+        assert.equal(error._tag, "TelemetryConfigError", JSON.stringify(headers))
+        assert.equal(error.name, "exporters[0].headers")
+      }
+      const fromEnv = yield* Layer.build(
+        Telemetry.layerFromEnv({
+          env: {
+            OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318",
+            OTEL_EXPORTER_OTLP_HEADERS: "a%0Ab=1",
+          },
+        }),
+      ).pipe(Effect.scoped, Effect.flip)
+      assert.equal(fromEnv.name, "OTEL_EXPORTER_OTLP_HEADERS")
+      // Spaces and tabs inside a value, and any case of a name, are fine.
+      yield* Layer.build(
+        Telemetry.layer({
+          exporters: [
+            Exporter.otlp({
+              endpoint: "http://127.0.0.1:9",
+              signals: ["traces"],
+              headers: { Authorization: "Basic a\tb c" },
+            }),
+          ],
+        }),
+      ).pipe(Effect.scoped)
+    }),
+)
+
+Deno.test("JsonlFiles runs the retention when the day advances, not each time a late request goes back a day", async () => {
+  const dir = await Deno.makeTempDir()
+  class Spy extends JsonlFiles {
+    cleanups = 0
+    override cleanup(): Promise<Array<string>> {
+      this.cleanups++
+      return super.cleanup()
+    }
+  }
+  const files = new Spy(
+    dir,
+    30,
+    { currentTimeMillisUnsafe: () => Date.parse("2026-11-25T00:00:01Z") } as never,
+  )
+  try {
+    // Around midnight, requests that started on the 24th keep ending after ones of the 25th.
+    for (const day of ["2026-11-24", "2026-11-25", "2026-11-24", "2026-11-25", "2026-11-24"]) {
+      await files.append(day, `{"day":"${day}"}`)
+    }
+    assert.equal(files.cleanups, 1, "once, when the 25th was first written")
+    await files.append("2026-11-26", "{}")
+    assert.equal(files.cleanups, 2)
+    assert.equal((await Deno.readTextFile(`${dir}/${fileNameOf("2026-11-24")}`)).split("\n").length, 4)
+  } finally {
+    files.close()
+    await Deno.remove(dir, { recursive: true })
+  }
+})

@@ -11,13 +11,19 @@ import {
   backoffDelay,
   type ChannelConfig,
   ExportChannel,
+  parsePartialSuccess,
+  parseRawResponse,
   parseRetryAfter,
   type Post,
+  type PostResult,
 } from "../../src/export/internal/channel.ts"
+import { ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import { ExportStats } from "../../src/export/internal/stats.ts"
+import { SummaryWorker } from "../../src/export/internal/summaries.ts"
+import type { RequestSummary } from "../../src/stage/Request.ts"
 import { effectTest } from "../_harness.ts"
 
-type Script = Array<number | "network" | "hang" | { status: number; retryAfter: string }>
+type Script = Array<number | "network" | "hang" | PostResult>
 
 /** A transport that answers from `script` (then 200) and records every body it was given. */
 const scripted = (script: Script) => {
@@ -62,7 +68,7 @@ const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve,
   Effect.repeat({ times: 3 }),
 )
 
-const make = (script: Script, overrides: Partial<ChannelConfig> = {}) =>
+const make = (script: Script, overrides: Partial<ChannelConfig> = {}, random: () => number = () => 0) =>
   Effect.gen(function* () {
     const clock = yield* Clock.Clock
     const stats = new ExportStats()
@@ -73,7 +79,7 @@ const make = (script: Script, overrides: Partial<ChannelConfig> = {}) =>
       stats,
       clock,
       transport.post,
-      () => 0,
+      random,
     )
     yield* channel.start()
     return { channel, stats, ...transport }
@@ -141,6 +147,29 @@ effectTest("ExportChannel honours Retry-After on 429", () =>
     yield* settle
     assert.equal(bodies.length, 2)
   }))
+
+effectTest(
+  "ExportChannel: a Retry-After shorter than the backoff (0, a past date) does not shorten it",
+  () =>
+    Effect.gen(function* () {
+      const { channel, bodies } = yield* make([
+        { status: 503, retryAfter: "0" },
+        { status: 429, retryAfter: new Date(0).toUTCString() },
+      ])
+      for (const n of [1, 2, 3]) channel.offer(n)
+      yield* settle
+      assert.equal(bodies.length, 1, "no immediate retry")
+      yield* TestClock.adjust("500 millis")
+      yield* settle
+      assert.equal(bodies.length, 2)
+      yield* TestClock.adjust("999 millis")
+      yield* settle
+      assert.equal(bodies.length, 2)
+      yield* TestClock.adjust("1 millis")
+      yield* settle
+      assert.equal(bodies.length, 3)
+    }),
+)
 
 effectTest(
   "ExportChannel retries network errors and timeouts, aborting the timed-out request",
@@ -218,6 +247,26 @@ effectTest(
 )
 
 effectTest(
+  "ExportChannel shutdown retries a batch waiting out its backoff at once, so a recovered receiver gets it",
+  () =>
+    Effect.gen(function* () {
+      // The first attempt fails; the retry would come 5 s later, after the 2 s shutdown deadline.
+      const { channel, bodies, stats } = yield* make([503], { initialBackoffMs: 10_000 })
+      for (const n of [1, 2, 3, 4]) channel.offer(n)
+      yield* settle
+      assert.equal(bodies.length, 1)
+      const fiber = yield* Effect.forkChild(channel.shutdown(2_000))
+      yield* settle
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      yield* Fiber.join(fiber)
+      assert.deepEqual(bodies, ["1,2,3", "1,2,3", "4"])
+      assert.equal(stats.exported.get("traces"), 4)
+      assert.equal(stats.droppedCount("traces", "shutdown"), 0)
+    }),
+)
+
+effectTest(
   "ExportChannel shutdown stops at the deadline and counts what is left",
   () =>
     Effect.gen(function* () {
@@ -238,6 +287,11 @@ Deno.test("parseRetryAfter() reads seconds and HTTP dates", () => {
   assert.equal(parseRetryAfter("7", 0), 7000)
   assert.equal(parseRetryAfter(new Date(5_000).toUTCString(), 2_000), 3_000)
   assert.equal(parseRetryAfter("soon", 0), undefined)
+  assert.equal(parseRetryAfter("Sunday, 06-Nov-94 08:49:37 GMT", 0), Date.UTC(1994, 10, 6, 8, 49, 37))
+  // Neither form: Date.parse would read these as dates.
+  assert.equal(parseRetryAfter("1.5", 0), undefined)
+  assert.equal(parseRetryAfter("-1", 0), undefined)
+  assert.equal(parseRetryAfter("2030-01-01", 0), undefined)
   assert.equal(parseRetryAfter(null, 0), undefined)
 })
 
@@ -247,3 +301,172 @@ Deno.test("backoffDelay() doubles up to the cap, with jitter in the upper half",
   assert.equal(backoffDelay(3, 1000, 30_000, 0), 4000)
   assert.equal(backoffDelay(10, 1000, 30_000, 1), 30_000)
 })
+
+effectTest(
+  "ExportChannel counts what a partial success rejected as dropped, and does not retry it",
+  () =>
+    Effect.gen(function* () {
+      const partial = '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"too old"}}'
+      const { channel, bodies, stats } = yield* make([{
+        status: 200,
+        retryAfter: null,
+        body: new TextEncoder().encode(partial),
+        contentType: "application/json",
+      }])
+      for (const n of [1, 2, 3]) channel.offer(n)
+      yield* settle
+      yield* TestClock.adjust("1 minute")
+      yield* settle
+      assert.equal(bodies.length, 1)
+      assert.equal(stats.droppedCount("traces", "rejected"), 2)
+      assert.equal(stats.exported.get("traces"), 1)
+      assert.equal(stats.failures, 0)
+      assert.equal(stats.lastError, "partial success: 2 rejected (too old)")
+    }),
+)
+
+Deno.test("parsePartialSuccess() reads ExportTraceServiceResponse in protobuf and JSON, per signal", () => {
+  const w = new ProtoWriter()
+  const p = w.begin(1, 1)
+  w.int64(1, 7)
+  w.string(2, "bad attribute")
+  w.end(p, 1)
+  const proto = w.finish()
+  assert.deepEqual(parsePartialSuccess("traces", proto, "application/x-protobuf", false), {
+    rejected: 7,
+    message: "bad attribute",
+  })
+  // Without a content type, the request's encoding decides.
+  assert.deepEqual(parsePartialSuccess("logs", proto, null, false), { rejected: 7, message: "bad attribute" })
+  const json = (text: string) => new TextEncoder().encode(text)
+  assert.deepEqual(
+    parsePartialSuccess(
+      "metrics",
+      json('{"partialSuccess":{"rejectedDataPoints":4}}'),
+      "application/json",
+      true,
+    ),
+    { rejected: 4, message: "" },
+  )
+  assert.deepEqual(
+    parsePartialSuccess("logs", json('{"partial_success":{"rejected_log_records":"1"}}'), null, true),
+    { rejected: 1, message: "" },
+  )
+  // An empty answer, a full success, or a body that is neither: no partial success.
+  assert.equal(parsePartialSuccess("traces", new Uint8Array(0), "application/x-protobuf", false), undefined)
+  assert.equal(parsePartialSuccess("traces", json("{}"), "application/json", false), undefined)
+  assert.equal(parsePartialSuccess("traces", json("{}"), "application/x-protobuf", false), undefined)
+  assert.equal(parsePartialSuccess("traces", json("OK"), "text/plain", false), undefined)
+})
+
+Deno.test("parseRawResponse() reads status, headers and the body, by length or chunked", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text)
+  const sized = parseRawResponse(
+    bytes("HTTP/1.1 429 Too Many\r\nRetry-After: 3\r\nContent-Length: 2\r\n\r\nok"),
+  )
+  assert.equal(sized?.status, 429)
+  assert.equal(sized?.header("retry-after"), "3")
+  assert.equal(sized?.complete, true)
+  assert.equal(new TextDecoder().decode(sized?.body), "ok")
+  assert.equal(parseRawResponse(bytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok"))?.complete, false)
+  const chunked = parseRawResponse(
+    bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"),
+  )
+  assert.equal(chunked?.complete, true)
+  assert.equal(new TextDecoder().decode(chunked?.body), "abcde")
+  assert.equal(parseRawResponse(bytes("HTTP/1.1 200 OK\r\n")), undefined, "head not complete")
+  assert.equal(parseRawResponse(bytes("garbage\r\n\r\n")), undefined)
+})
+
+effectTest(
+  "ExportChannel survives a defect: the batch is dropped as error and the next one is sent",
+  () =>
+    Effect.gen(function* () {
+      let calls = 0
+      const random = () => {
+        if (calls++ === 0) throw new Error("boom")
+        return 0
+      }
+      const { channel, bodies, stats } = yield* make([503], {}, random)
+      for (const n of [1, 2, 3]) channel.offer(n)
+      yield* settle
+      assert.equal(stats.droppedCount("traces", "error"), 3)
+      assert.equal(stats.lastError, "traces: boom")
+      for (const n of [4, 5, 6]) channel.offer(n)
+      yield* settle
+      assert.equal(bodies.at(-1), "4,5,6")
+      assert.equal(stats.exported.get("traces"), 3)
+    }),
+)
+
+effectTest(
+  "SummaryWorker survives a throwing handler: the batch is dropped as error, later ones handled",
+  () =>
+    Effect.gen(function* () {
+      const stats = new ExportStats()
+      const handled: Array<string> = []
+      const worker = new SummaryWorker(
+        8,
+        (batch) =>
+          Effect.sync(() => {
+            if (batch.some((s) => s.name === "bad")) throw new RangeError("Invalid count value: -1")
+            for (const s of batch) handled.push(s.name)
+          }),
+        stats,
+      )
+      yield* worker.start()
+      worker.offer({ name: "bad" } as RequestSummary)
+      yield* settle
+      worker.offer({ name: "good" } as RequestSummary)
+      yield* settle
+      assert.deepEqual(handled, ["good"])
+      assert.equal(stats.droppedCount("summaries", "error"), 1)
+      assert.equal(stats.lastError, "summaries: Invalid count value: -1")
+      yield* worker.shutdown(1_000)
+    }),
+)
+
+/** The current Clock, counting the sleeps asked of it. */
+const countingClock = Effect.map(Clock.clockWith(Effect.succeed), (base) => {
+  const counter = { sleeps: 0 }
+  const clock: Clock.Clock = Object.create(base, {
+    sleep: {
+      value: (duration: Parameters<Clock.Clock["sleep"]>[0]) => {
+        counter.sleeps++
+        return base.sleep(duration)
+      },
+    },
+  })
+  return { clock, counter }
+})
+
+effectTest(
+  "an idle ExportChannel sets no timer, even with scheduleDelay 0, and still sends what comes",
+  () =>
+    Effect.gen(function* () {
+      for (const scheduleDelayMs of [0, 5_000]) {
+        const { clock, counter } = yield* countingClock
+        const stats = new ExportStats()
+        const transport = scripted([])
+        const channel = new ExportChannel<number>(
+          config({ scheduleDelayMs }),
+          (items) => new TextEncoder().encode(items.join(",")),
+          stats,
+          clock,
+          transport.post,
+          () => 0,
+        )
+        yield* channel.start().pipe(Effect.provideService(Clock.Clock, clock))
+        yield* settle
+        yield* TestClock.adjust("1 minute")
+        yield* settle
+        assert.equal(counter.sleeps, 0, `scheduleDelay ${scheduleDelayMs}: no wake-up while idle`)
+        channel.offer(1)
+        yield* settle
+        yield* TestClock.adjust(scheduleDelayMs)
+        yield* settle
+        assert.deepEqual(transport.bodies, ["1"])
+        yield* channel.shutdown(1_000)
+      }
+    }),
+)

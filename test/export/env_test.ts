@@ -127,3 +127,82 @@ Deno.test("Telemetry.environmentVariables lists every variable the exporters rea
     ]
   ) assert.ok(Telemetry.environmentVariables.includes(name), name)
 })
+
+effectTest(
+  "zero OTLP timeouts are errors (every export would time out after a millisecond), in options and variables",
+  () =>
+    Effect.gen(function* () {
+      const fromEnv: Array<[Env, string]> = [
+        [
+          { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_TIMEOUT: "0" },
+          "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ],
+        [
+          { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_BSP_EXPORT_TIMEOUT: "0" },
+          "OTEL_BSP_EXPORT_TIMEOUT",
+        ],
+      ]
+      for (const [env, name] of fromEnv) {
+        const error = yield* Layer.build(Telemetry.layerFromEnv({ env })).pipe(Effect.scoped, Effect.flip)
+        assert.equal(error.name, name)
+      }
+      const fromOptions: Array<[Exporter.OtlpOptions, string]> = [
+        [{ timeout: 0 }, "exporters[0].timeout"],
+        [{ exportTimeout: "0 millis" }, "exporters[0].exportTimeout"],
+      ]
+      for (const [options, name] of fromOptions) {
+        const error = yield* Layer.build(Telemetry.layer({ exporters: [Exporter.otlp(options)] })).pipe(
+          Effect.scoped,
+          Effect.flip,
+        )
+        assert.equal(error.name, name)
+      }
+    }),
+)
+
+Deno.test("OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_{HEADERS,PROTOCOL,TIMEOUT,COMPRESSION} override per signal", async () => {
+  const exporters = await exportersOf({
+    OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+    OTEL_EXPORTER_OTLP_HEADERS: "x-api-key=shared",
+    OTEL_EXPORTER_OTLP_TIMEOUT: "2000",
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+    OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: "gzip",
+    OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: "500",
+    OTEL_EXPORTER_OTLP_LOGS_HEADERS: "x-api-key=logs-only",
+  })
+  const options = exporters.map((e) => (e as Exporter.OtlpExporter).options)
+  assert.deepEqual(options.map((o) => o.signals), [["traces"], ["metrics"], ["logs"]])
+  assert.deepEqual(
+    options.map((o) => [o.protocol, o.compression, o.timeout, o.headers]),
+    [
+      ["http/json", "gzip", 2000, { "x-api-key": "shared" }],
+      [undefined, undefined, 500, { "x-api-key": "shared" }],
+      [undefined, undefined, 2000, { "x-api-key": "logs-only" }],
+    ],
+  )
+  // Signals whose settings agree share one exporter.
+  const [shared, ...rest] = await exportersOf({
+    OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+  })
+  assert.deepEqual(rest, [])
+  assert.deepEqual((shared as Exporter.OtlpExporter).options.signals, ["traces", "metrics", "logs"])
+})
+
+effectTest("invalid per-signal OTLP variables are errors naming the variable", () =>
+  Effect.gen(function* () {
+    for (
+      const name of [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+      ]
+    ) {
+      const env = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", [name]: "grpc" }
+      const error = yield* Layer.build(Telemetry.layerFromEnv({ env })).pipe(Effect.scoped, Effect.flip)
+      assert.equal(error.name, name)
+      assert.ok(Telemetry.environmentVariables.includes(name), name)
+    }
+  }))

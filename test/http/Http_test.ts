@@ -269,6 +269,19 @@ Deno.test("middleware: the request id header is configurable, or ignored", async
   assert.notEqual(b?.requestId, "r-1")
 })
 
+Deno.test("middleware: a requestIdHeader that is not a header name never fails a request; it is counted", async () => {
+  await using service = makeService()
+  const handler = Http.middleware(() => new Response("ok"), {
+    runtime: service.runtime,
+    requestIdHeader: "x request id",
+  })
+  const response = await handler(get("/", { "x-request-id": "r-1" }))
+  assert.equal(await response.text(), "ok")
+  const [summary] = await service.summaries()
+  assert.notEqual(summary?.requestId, "r-1")
+  assert.equal((await service.recorder()).drops.get("request_id_invalid"), 1)
+})
+
 Deno.test("middleware: context.run runs effects inside the request from Promise code", async () => {
   await using service = makeService()
   const fakeFetch = (_input: string | URL | globalThis.Request, init?: RequestInit) =>
@@ -532,6 +545,25 @@ effectTest("fetch: a network error is a FetchError with the URL redacted", () =>
     assert.deepEqual(summary.stages.map((s) => [s.success, s.error?.type]), [[false, "FetchError"]])
   })
 })
+
+effectTest(
+  "fetch: headers fetch refuses are a FetchError, traced or not, never a defect",
+  () =>
+    Effect.gen(function* () {
+      // Like fetch: headers are checked before anything is sent.
+      const ok = (_input: string | URL | globalThis.Request, init?: RequestInit) =>
+        Promise.resolve().then(() => new Headers(init?.headers)).then(() => new Response("ok"))
+      const bad = { headers: { "bad name": "x" } }
+      const traced = yield* Effect.flip(Http.fetch("http://kb.internal/", bad, { fetch: ok })).pipe(
+        Request.track("r"),
+      )
+      assert.equal(traced._tag, "FetchError")
+      const plain = yield* Effect.flip(
+        Http.fetch("http://kb.internal/", bad, { propagate: false, fetch: ok }),
+      )
+      assert.equal(plain._tag, "FetchError")
+    }),
+)
 
 effectTest("fetch with tracing disabled is a plain fetch: no span, no headers", () => {
   const spans = recordSpans()

@@ -170,3 +170,69 @@ Deno.test("baggage: serializing stays within the limits, dropping whole members"
   assert.equal(b.truncated, 1)
   assert.ok(b.header.length <= MAX_BAGGAGE_BYTES)
 })
+
+// The grammar, written the slow way (regular expressions over split members), as the reference the
+// in-place parser must agree with.
+const referenceParse = (header: string) => {
+  const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+  const OCTETS = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*$/
+  const trim = (text: string) => text.replace(/^[ \t]+|[ \t]+$/g, "")
+  const entries = new Map<string, BaggageEntry>()
+  let invalid = 0
+  for (const raw of header.split(",")) {
+    const member = trim(raw)
+    if (member === "") continue
+    const [pair, ...props] = member.split(";")
+    const eq = pair!.indexOf("=")
+    const key = trim(pair!.slice(0, eq))
+    const value = trim(pair!.slice(eq + 1))
+    const properties = props.map(trim).filter((p) => p !== "").map((p) => {
+      const peq = p.indexOf("=")
+      return peq === -1 ? { key: p } : { key: trim(p.slice(0, peq)), value: trim(p.slice(peq + 1)) }
+    })
+    const decoded = eq === -1 ? undefined : decodeValue(value)
+    if (
+      decoded === undefined || !TOKEN.test(key) || !OCTETS.test(value) ||
+      properties.some((p) => !TOKEN.test(p.key) || (p.value !== undefined && !OCTETS.test(p.value)))
+    ) {
+      invalid++
+      continue
+    }
+    entries.set(key, properties.length === 0 ? { value: decoded } : { value: decoded, properties })
+  }
+  return { entries, invalid }
+}
+
+Deno.test("baggage: the parser agrees with the grammar on 20,000 random headers", () => {
+  let seed = 7
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
+  const pick = <T>(items: ReadonlyArray<T>): T => items[Math.floor(random() * items.length)]!
+  const word = (chars: ReadonlyArray<string>, max: number) => {
+    let out = ""
+    for (let i = Math.floor(random() * max); i > 0; i--) out += pick(chars)
+    return out
+  }
+  const keyChars = ["a", "B", "0", "!", "#", "'", "|", "~", "-", "."]
+  const valueChars = ["a", "Z", "0", "%20", "%C3%A9", "%FF", "/", ":", "!", "["]
+  const breaking = ["%", "%2", " ", "\t", ",", '"', "\\", "=", "\u00e9", "(", ""]
+  const mutate = (text: string) =>
+    random() < 0.1
+      ? text.slice(0, Math.floor(random() * (text.length + 1))) + pick(breaking) + text.slice(1)
+      : text
+  for (let n = 0; n < 20_000; n++) {
+    let header = random() < 0.2 ? pick([" ", "", "\t"]) : ""
+    for (let m = Math.floor(random() * 5); m > 0; m--) {
+      let member = word(keyChars, 4) + pick(["=", "=", "=", " = ", "\t="]) + word(valueChars, 4)
+      for (let p = random() < 0.3 ? Math.floor(random() * 3) : 0; p > 0; p--) {
+        member += pick([";", " ; ", ";;"]) + word(keyChars, 3) +
+          (random() < 0.5 ? "=" + word(valueChars, 2) : "")
+      }
+      header += mutate(member)
+      if (m > 1) header += pick([",", ", ", " ,", ",,", ",\t"])
+    }
+    const expected = referenceParse(header)
+    const parsed = parseBaggage(header)
+    assert.deepEqual([...parsed.entries], [...expected.entries], JSON.stringify(header))
+    assert.equal(parsed.invalid, expected.invalid, JSON.stringify(header))
+  }
+})

@@ -13,6 +13,12 @@ const proto = (root as any).opentelemetry.proto
 const TraceRequest = proto.collector.trace.v1.ExportTraceServiceRequest
 const MetricsRequest = proto.collector.metrics.v1.ExportMetricsServiceRequest
 const LogsRequest = proto.collector.logs.v1.ExportLogsServiceRequest
+// deno-lint-ignore no-explicit-any
+const responses: Record<string, [type: any, field: string]> = {
+  traces: [proto.collector.trace.v1.ExportTraceServiceResponse, "rejectedSpans"],
+  metrics: [proto.collector.metrics.v1.ExportMetricsServiceResponse, "rejectedDataPoints"],
+  logs: [proto.collector.logs.v1.ExportLogsServiceResponse, "rejectedLogRecords"],
+}
 
 /** A received span, normalized. */
 export interface ReceivedSpan {
@@ -53,6 +59,8 @@ export interface Behaviour {
   retryAfter: string
   /** Wait this long before answering. */
   delayMs: number
+  /** Answer accepted requests with a `partial_success` rejecting this many items (0: none). */
+  rejectFirst: number
 }
 
 const hex = (bytes: Uint8Array | undefined | null): string | undefined =>
@@ -127,7 +135,13 @@ export const decodeOtlp = (path: string, contentType: string, bytes: Uint8Array)
 export class OtlpReceiver {
   readonly requests: Array<ReceivedRequest> = []
   readonly errors: Array<string> = []
-  readonly behaviour: Behaviour = { failFirst: 0, throttleFirst: 0, retryAfter: "0", delayMs: 0 }
+  readonly behaviour: Behaviour = {
+    failFirst: 0,
+    throttleFirst: 0,
+    retryAfter: "0",
+    delayMs: 0,
+    rejectFirst: 0,
+  }
   private served = 0
   private closed = false
   private readonly pending = new Set<() => void>()
@@ -196,6 +210,21 @@ export class OtlpReceiver {
       headers: request.headers,
       message,
     })
+    if (status === 200 && this.behaviour.rejectFirst > 0) {
+      // A partial success, encoded like the request, with the generated response types.
+      const [type, field] = responses[path.split("/").pop()!]!
+      const rejected = this.behaviour.rejectFirst
+      this.behaviour.rejectFirst = 0
+      if (contentType.includes("json")) {
+        // OTLP/JSON writes int64 values as strings.
+        return Response.json({ partialSuccess: { [field]: String(rejected), errorMessage: "too old" } })
+      }
+      const body = type.encode(
+        type.fromObject({ partialSuccess: { [field]: rejected, errorMessage: "too old" } }),
+      )
+        .finish()
+      return new Response(body, { headers: { "content-type": "application/x-protobuf" } })
+    }
     return new Response(status === 200 ? "{}" : "unavailable", {
       status,
       headers: { ...headers, "content-type": "application/json" },

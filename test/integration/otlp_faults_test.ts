@@ -137,3 +137,23 @@ Deno.test("Exporter.otlp() with the receiver down: the program runs, drops are c
   assert.ok(final.failures >= 1)
   assert.match(final.lastError ?? "", /Connection refused|ECONNREFUSED|connect/i)
 })
+
+for (const protocol of ["http/protobuf", "http/json"] as const) {
+  Deno.test(`Exporter.otlp() ${protocol}: a partial success is counted as rejected and not retried`, async () => {
+    const receiver = startReceiver({ rejectFirst: 3 })
+    try {
+      const stats = await run(5, {
+        exporters: [Exporter.otlp({ endpoint: receiver.url, protocol, signals: ["traces"] })],
+      })
+      const final = stats()
+      assert.equal(receiver.requests.length, 1, "not retried")
+      assert.equal(receiver.spans().length, 10)
+      assert.equal(dropped(final, "rejected"), 3)
+      assert.equal(final.exported["traces"], 7, "received - rejected")
+      assert.equal(final.failures, 0, "the request itself succeeded")
+      assert.match(final.lastError ?? "", /partial success: 3 rejected \(too old\)/)
+    } finally {
+      await receiver.close()
+    }
+  })
+}

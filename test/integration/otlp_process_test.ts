@@ -125,3 +125,34 @@ Deno.test("Exporter.denoNative() nests stagetrace spans with Deno's fetch and se
     await receiver.close()
   }
 })
+
+Deno.test("under OTEL_DENO=true, Exporter.otlp's own calls are not traced even without Exporter.denoNative()", async () => {
+  const receiver = startReceiver()
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", fixture("deno_otel_otlp_only.ts"), receiver.url],
+      cwd: root,
+      env: {
+        NO_COLOR: "1",
+        OTEL_DENO: "true",
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
+        OTEL_BSP_SCHEDULE_DELAY: "100",
+        OTEL_DENO_CONSOLE: "ignore",
+        OTEL_DENO_METRICS: "false",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output()
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr))
+    const spans = receiver.spans()
+    const fromStagetrace = spans.filter((s) => s.resource["telemetry.sdk.name"] === "stagetrace")
+    assert.deepEqual(fromStagetrace.map((s) => s.name).sort(), ["job", "step"])
+    const exportCalls = spans.filter((s) =>
+      String(s.attributes["url.full"] ?? s.attributes["url.path"] ?? "").includes("/v1/")
+    )
+    assert.deepEqual(exportCalls.map((s) => s.name), [], "no span for stagetrace's own export calls")
+  } finally {
+    await receiver.close()
+  }
+})

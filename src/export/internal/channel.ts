@@ -1,6 +1,7 @@
 /**
  * One OTLP/HTTP export channel (one exporter × one signal): a bounded queue fed synchronously from the
- * hot path, and one background fiber that batches by size and interval, encodes, POSTs with a
+ * hot path, and one background fiber that sleeps without a timer while the queue is empty, then batches by
+ * size and interval (a partial batch waits at most `scheduleDelay`), encodes, POSTs with a
  * per-request timeout, retries 429/502/503/504 and network errors with exponential backoff and jitter
  * (honouring `Retry-After`), and accounts for every item: exported, or dropped with a reason. One batch
  * is in flight at a time, so memory is bounded by the queue plus one batch.
@@ -21,6 +22,10 @@ import { BoundedQueue, type ExportStats, type Signal } from "./stats.ts"
 export interface PostResult {
   readonly status: number
   readonly retryAfter: string | null
+  /** The start of the response body (at most `maxResponseBytes`): where a partial success is reported. */
+  readonly body?: Uint8Array | undefined
+  /** The response's `Content-Type`. */
+  readonly contentType?: string | null | undefined
 }
 
 /** Sends one request body; rejects on network errors; aborts when `signal` fires. */
@@ -31,15 +36,44 @@ export type Post = (
   signal: AbortSignal,
 ) => Promise<PostResult>
 
-/** The default transport: `fetch`, reading the response body so no resource is left open. */
-export const fetchPost: Post = async (url, body, headers, signal) => {
-  const response = await fetch(url, { method: "POST", body: body as BodyInit, headers, signal })
+/** The most response bytes read: an OTLP answer is tiny, a misbehaving receiver's may not be. */
+export const maxResponseBytes = 64 * 1024
+
+/** Reads at most `max` bytes of a body, then cancels the rest; `undefined` when there is none. */
+const readBounded = async (response: Response, max: number): Promise<Uint8Array | undefined> => {
+  if (response.body === null) return undefined
+  const reader = response.body.getReader()
+  const chunks: Array<Uint8Array> = []
+  let total = 0
   try {
-    await response.arrayBuffer()
+    while (true) {
+      const { value, done } = await reader.read()
+      if (done) break
+      chunks.push(value)
+      total += value.length
+      if (total >= max) {
+        await reader.cancel()
+        break
+      }
+    }
   } catch {
     // The status is what matters; a broken body is not a failed export.
+  } finally {
+    reader.releaseLock()
   }
-  return { status: response.status, retryAfter: response.headers.get("retry-after") }
+  return concat(chunks, total)
+}
+
+/** The default transport: `fetch`, reading (a bounded start of) the response body. */
+export const fetchPost: Post = async (url, body, headers, signal) => {
+  const response = await fetch(url, { method: "POST", body: body as BodyInit, headers, signal })
+  const answer = await readBounded(response, maxResponseBytes)
+  return {
+    status: response.status,
+    retryAfter: response.headers.get("retry-after"),
+    body: answer,
+    contentType: response.headers.get("content-type"),
+  }
 }
 
 /**
@@ -71,24 +105,27 @@ export const rawPost: Post = async (url, body, headers, signal) => {
     request.set(bytes)
     request.set(body, bytes.length)
     for (let offset = 0; offset < request.length;) offset += await conn.write(request.subarray(offset))
-    // The answer is small: read it whole (bounded), then parse the status line and Retry-After.
+    // The answer is small: read it whole (bounded), then parse the status line and headers.
     const chunks: Array<Uint8Array> = []
     let total = 0
     const buffer = new Uint8Array(16 * 1024)
-    while (total < 1_048_576) {
+    let response: RawResponse | undefined
+    while (total < maxResponseBytes) {
       const n = await conn.read(buffer)
       if (n === null) break
       chunks.push(buffer.slice(0, n))
       total += n
-      const text = new TextDecoder().decode(chunks.length === 1 ? chunks[0] : concat(chunks, total))
-      const end = text.indexOf("\r\n\r\n")
-      if (end >= 0 && responseComplete(text, end)) break
+      response = parseRawResponse(concat(chunks, total))
+      if (response?.complete === true) break
     }
-    const text = new TextDecoder().decode(concat(chunks, total))
-    const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)
-    if (status === null) throw new Error("Invalid HTTP response")
-    const retryAfter = /\r\nretry-after:\s*([^\r\n]*)/i.exec(text)
-    return { status: Number(status[1]), retryAfter: retryAfter === null ? null : retryAfter[1]!.trim() }
+    response ??= parseRawResponse(concat(chunks, total))
+    if (response === undefined) throw new Error("Invalid HTTP response")
+    return {
+      status: response.status,
+      retryAfter: response.header("retry-after"),
+      body: response.body,
+      contentType: response.header("content-type"),
+    }
   } finally {
     signal.removeEventListener("abort", abort)
     abort()
@@ -105,13 +142,88 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array =>
   return out
 }
 
-/** Whether the headers and the whole body (by Content-Length or the chunked terminator) were read. */
-const responseComplete = (text: string, headerEnd: number): boolean => {
-  const head = text.slice(0, headerEnd)
-  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)
-  if (length !== null) return new TextEncoder().encode(text.slice(headerEnd + 4)).length >= Number(length[1])
-  if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) return text.endsWith("0\r\n\r\n")
-  return false
+const latin1 = new TextDecoder("latin1")
+
+/** An HTTP/1.1 response read by `rawPost`. */
+interface RawResponse {
+  readonly status: number
+  header(name: string): string | null
+  /** The body read so far (de-chunked). */
+  readonly body: Uint8Array
+  /** Whether the whole body was read (by Content-Length or the chunked terminator). */
+  readonly complete: boolean
+}
+
+/** Parses the bytes of an HTTP/1.1 response; `undefined` until its head is complete and valid. */
+export const parseRawResponse = (bytes: Uint8Array): RawResponse | undefined => {
+  let end = -1
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
+      end = i
+      break
+    }
+  }
+  if (end < 0) return undefined
+  const head = latin1.decode(bytes.subarray(0, end))
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)
+  if (status === null) return undefined
+  const header = (name: string): string | null => {
+    const match = new RegExp(`\r\n${name}:[ \t]*([^\r\n]*)`, "i").exec(head)
+    return match === null ? null : match[1]!.trim()
+  }
+  const rest = bytes.subarray(end + 4)
+  const length = header("content-length")
+  if (length !== null && /^\d+$/.test(length)) {
+    const n = Number(length)
+    return { status: Number(status[1]), header, body: rest.subarray(0, n), complete: rest.length >= n }
+  }
+  if (/chunked/i.test(header("transfer-encoding") ?? "")) {
+    const { body, complete } = dechunk(rest)
+    return { status: Number(status[1]), header, body, complete }
+  }
+  return { status: Number(status[1]), header, body: rest, complete: false }
+}
+
+/** Decodes a chunked body as far as it goes. */
+const dechunk = (bytes: Uint8Array): { body: Uint8Array; complete: boolean } => {
+  const parts: Array<Uint8Array> = []
+  let total = 0
+  let pos = 0
+  while (pos < bytes.length) {
+    let lineEnd = pos
+    while (lineEnd + 1 < bytes.length && !(bytes[lineEnd] === 13 && bytes[lineEnd + 1] === 10)) lineEnd++
+    if (lineEnd + 1 >= bytes.length) break
+    const size = parseInt(latin1.decode(bytes.subarray(pos, lineEnd)).split(";")[0]!.trim(), 16)
+    if (!Number.isFinite(size)) break
+    if (size === 0) return { body: concat(parts, total), complete: true }
+    const start = lineEnd + 2
+    if (start + size > bytes.length) break
+    parts.push(bytes.subarray(start, start + size))
+    total += size
+    pos = start + size + 2
+  }
+  return { body: concat(parts, total), complete: false }
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+// field-value: visible characters, spaces and tabs inside, obs-text; never CR, LF or NUL (RFC 9110 5.5).
+// deno-lint-ignore no-control-regex
+const FIELD_VALUE = /^[^\x00-\x08\x0a-\x1f\x7f]*$/
+/** Headers the channel sets itself. */
+const ownHeaders: ReadonlySet<string> = new Set(["content-type", "content-encoding", "content-length"])
+
+/**
+ * Why extra request headers cannot be sent (`undefined` when they can): a name that is not an RFC 9110
+ * token, a value with a control character (CR, LF, NUL…), or a header the exporter sets itself. `fetch`
+ * would reject each such request, so every export would fail; they are configuration errors instead.
+ */
+export const headerProblem = (headers: Readonly<Record<string, string>>): string | undefined => {
+  for (const name of Object.keys(headers)) {
+    if (!TOKEN.test(name)) return `Invalid header name ${JSON.stringify(name)}`
+    if (ownHeaders.has(name.toLowerCase())) return `The exporter sets ${name} itself`
+    if (!FIELD_VALUE.test(headers[name]!)) return `Invalid characters in the value of ${name}`
+  }
+  return undefined
 }
 
 /** Tunables of a channel, already validated. */
@@ -137,11 +249,15 @@ export interface ChannelConfig {
 export const isRetryableStatus = (status: number): boolean =>
   status === 429 || status === 502 || status === 503 || status === 504
 
-/** Parses `Retry-After` (delay-seconds or an HTTP date) into milliseconds from `nowMs`. */
+/**
+ * Parses `Retry-After` (RFC 9110: delay-seconds, or an HTTP-date, whose three forms all start with the day
+ * name) into milliseconds from `nowMs`; anything else is `undefined`.
+ */
 export const parseRetryAfter = (value: string | null, nowMs: number): number | undefined => {
   if (value === null) return undefined
   const trimmed = value.trim()
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
+  if (!/^(?:mon|tue|wed|thu|fri|sat|sun)/i.test(trimmed)) return undefined
   const date = Date.parse(trimmed)
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs)
 }
@@ -169,15 +285,121 @@ export const describeError = (error: unknown): string => {
   return text
 }
 
+/** What an OTLP receiver reported as rejected in a successful answer (`partial_success`). */
+export interface PartialSuccess {
+  readonly rejected: number
+  readonly message: string
+}
+
+const jsonRejectedField: Readonly<Record<string, readonly [string, string]>> = {
+  traces: ["rejectedSpans", "rejected_spans"],
+  metrics: ["rejectedDataPoints", "rejected_data_points"],
+  logs: ["rejectedLogRecords", "rejected_log_records"],
+}
+
+const utf8 = new TextDecoder()
+
+/** Reads a varint at `pos`: `[value, next]` (values past 2^53 lose precision), or `undefined`. */
+const readVarint = (bytes: Uint8Array, pos: number): [number, number] | undefined => {
+  let value = 0
+  let scale = 1
+  for (let i = 0; i < 10 && pos < bytes.length; i++) {
+    const byte = bytes[pos++]!
+    value += (byte & 0x7f) * scale
+    if (byte < 0x80) return [value, pos]
+    scale *= 128
+  }
+  return undefined
+}
+
+/** Walks the fields of a protobuf message; `false` when it is malformed. */
+const forEachField = (
+  bytes: Uint8Array,
+  f: (field: number, wireType: number, value: number, data: Uint8Array | undefined) => void,
+): boolean => {
+  let pos = 0
+  while (pos < bytes.length) {
+    const tag = readVarint(bytes, pos)
+    if (tag === undefined) return false
+    pos = tag[1]
+    const field = Math.floor(tag[0] / 8)
+    const wireType = tag[0] % 8
+    if (wireType === 0) {
+      const value = readVarint(bytes, pos)
+      if (value === undefined) return false
+      pos = value[1]
+      f(field, 0, value[0], undefined)
+    } else if (wireType === 2) {
+      const length = readVarint(bytes, pos)
+      if (length === undefined || length[1] + length[0] > bytes.length) return false
+      pos = length[1] + length[0]
+      f(field, 2, 0, bytes.subarray(length[1], pos))
+    } else if (wireType === 1 || wireType === 5) {
+      pos += wireType === 1 ? 8 : 4
+      if (pos > bytes.length) return false
+    } else return false
+  }
+  return true
+}
+
+/**
+ * The `partial_success` of an `Export*ServiceResponse` (protobuf or JSON, by the answer's content type,
+ * else by the request's), or `undefined` when there is none or the body cannot be read.
+ */
+export const parsePartialSuccess = (
+  signal: Exclude<Signal, "summaries">,
+  body: Uint8Array | undefined,
+  contentType: string | null | undefined,
+  sentJson: boolean,
+): PartialSuccess | undefined => {
+  if (body === undefined || body.length === 0) return undefined
+  const json = contentType === null || contentType === undefined || contentType === ""
+    ? sentJson
+    : contentType.includes("json")
+  if (json) {
+    try {
+      const answer = JSON.parse(utf8.decode(body))
+      const partial = answer?.partialSuccess ?? answer?.partial_success
+      if (partial === null || typeof partial !== "object") return undefined
+      const [camel, snake] = jsonRejectedField[signal]!
+      const rejected = Number(partial[camel] ?? partial[snake] ?? 0)
+      const message = partial.errorMessage ?? partial.error_message
+      return {
+        rejected: Number.isSafeInteger(rejected) && rejected > 0 ? rejected : 0,
+        message: typeof message === "string" ? message : "",
+      }
+    } catch {
+      return undefined
+    }
+  }
+  let partial: Uint8Array | undefined
+  const valid = forEachField(body, (field, wire, _value, data) => {
+    if (field === 1 && wire === 2) partial = data
+  })
+  if (!valid || partial === undefined) return undefined
+  let rejected = 0
+  let message = ""
+  const ok = forEachField(partial, (field, wire, value, data) => {
+    if (field === 1 && wire === 0) rejected = value
+    else if (field === 2 && wire === 2 && data !== undefined) message = utf8.decode(data)
+  })
+  return ok ? { rejected, message } : undefined
+}
+
 type Outcome =
-  | { readonly _tag: "ok" }
+  | { readonly _tag: "ok"; readonly partial: PartialSuccess | undefined }
   | { readonly _tag: "retry"; readonly error: string; readonly retryAfterMs: number | undefined }
   | { readonly _tag: "fatal"; readonly error: string }
 
 /** An export channel; see the module description. */
 export class ExportChannel<T> {
   readonly queue: BoundedQueue<T>
+  /** Opened when a batch is full (and at shutdown): ends the wait for a partial batch. */
   private readonly wake: Latch.Latch = Latch.makeUnsafe(false)
+  /** Opened by the first item of an empty queue (and at shutdown): an idle channel sets no timer at all. */
+  private readonly nonEmpty: Latch.Latch = Latch.makeUnsafe(false)
+  /** Opened by `shutdown`: a batch waiting out a retry backoff is retried at once. */
+  private readonly retryNow: Latch.Latch = Latch.makeUnsafe(false)
   private closing = false
   private deadlineAt = Infinity
   private inFlight = 0
@@ -205,7 +427,9 @@ export class ExportChannel<T> {
       this.stats.drop(this.config.signal, "queue_full")
       return
     }
-    if (this.queue.size === this.config.maxBatchSize) this.wake.openUnsafe()
+    const size = this.queue.size
+    if (size === 1) this.nonEmpty.openUnsafe()
+    if (size === this.config.maxBatchSize) this.wake.openUnsafe()
   }
 
   /** Starts the background fiber in `scope`. */
@@ -222,6 +446,13 @@ export class ExportChannel<T> {
     const self = this
     return Effect.gen(function* () {
       while (true) {
+        if (self.queue.size === 0) {
+          if (self.closing) return
+          // Idle: wait for the first item, with no timer (a zero scheduleDelay must not spin).
+          self.nonEmpty.closeUnsafe()
+          yield* self.nonEmpty.await
+          continue
+        }
         // Re-arm the wake-up before deciding to wait: an offer that fills a batch from now on opens it.
         self.wake.closeUnsafe()
         if (!self.closing && self.queue.size < self.config.maxBatchSize) {
@@ -230,7 +461,15 @@ export class ExportChannel<T> {
         while (self.queue.size > 0) {
           const batch = self.queue.take(self.config.maxBatchSize)
           self.inFlight = batch.length
-          yield* self.exportBatch(batch)
+          // A defect must not end the loop (every later item would pile up as queue_full): drop the batch.
+          yield* Effect.catchDefect(self.exportBatch(batch), (defect) =>
+            Effect.sync(() => {
+              self.stats.drop(self.config.signal, "error", batch.length)
+              self.stats.failed(
+                `${self.config.signal}: ${defect instanceof Error ? defect.message : String(defect)}`,
+                self.clock.currentTimeMillisUnsafe(),
+              )
+            }))
           self.inFlight = 0
           if (!self.closing && self.queue.size < self.config.maxBatchSize) break
         }
@@ -254,7 +493,17 @@ export class ExportChannel<T> {
           return { _tag: "retry", error: `timed out after ${timeoutMs} ms`, retryAfterMs: undefined }
         }
         const { status, retryAfter } = result.value
-        if (status >= 200 && status < 300) return { _tag: "ok" }
+        if (status >= 200 && status < 300) {
+          return {
+            _tag: "ok",
+            partial: parsePartialSuccess(
+              this.config.signal,
+              result.value.body,
+              result.value.contentType,
+              this.config.contentType === "application/json",
+            ),
+          }
+        }
         if (isRetryableStatus(status)) {
           return {
             _tag: "retry",
@@ -295,7 +544,19 @@ export class ExportChannel<T> {
         const outcome = yield* self.send(body, Math.min(self.config.timeoutMs, Math.max(1, budget)))
         const after = self.clock.currentTimeMillisUnsafe()
         if (outcome._tag === "ok") {
-          self.stats.exportedOk(signal, batch.length, after)
+          // A partial success is not retried; what the receiver rejected is dropped (traces and logs count
+          // items; a metrics batch is one item, so its rejected data points are only reported).
+          const partial = outcome.partial
+          const rejected = partial === undefined || signal === "metrics"
+            ? 0
+            : Math.min(batch.length, partial.rejected)
+          self.stats.drop(signal, "rejected", rejected)
+          self.stats.exportedOk(signal, batch.length - rejected, after)
+          if (partial !== undefined && partial.rejected > 0) {
+            self.stats.lastError = `partial success: ${partial.rejected} rejected${
+              partial.message === "" ? "" : ` (${partial.message})`
+            }`
+          }
           return
         }
         if (outcome._tag === "fatal") {
@@ -303,15 +564,24 @@ export class ExportChannel<T> {
           self.stats.failed(outcome.error, after)
           return
         }
-        const delay = outcome.retryAfterMs ??
-          backoffDelay(attempt, self.config.initialBackoffMs, self.config.maxBackoffMs, self.random())
+        // Retry-After may lengthen the wait, never shorten it: "Retry-After: 0" (or a date in the past)
+        // from a struggling receiver must not turn the backoff into a retry storm.
+        const backoff = backoffDelay(
+          attempt,
+          self.config.initialBackoffMs,
+          self.config.maxBackoffMs,
+          self.random(),
+        )
+        const delay = Math.max(backoff, outcome.retryAfterMs ?? 0)
         const giveUpAt = Math.min(startedAt + self.config.exportTimeoutMs, self.deadlineAt)
         if (after + delay >= giveUpAt) {
           self.stats.drop(signal, self.closing ? "shutdown" : "export_failed", batch.length)
           self.stats.failed(outcome.error, after)
           return
         }
-        yield* Effect.sleep(delay)
+        // At shutdown the wait is cut short once: the receiver may be back, and the deadline is near.
+        yield* Effect.raceFirst(Effect.sleep(delay), self.retryNow.await)
+        self.retryNow.closeUnsafe()
       }
     })
   }
@@ -327,6 +597,8 @@ export class ExportChannel<T> {
       self.closing = true
       self.deadlineAt = self.clock.currentTimeMillisUnsafe() + timeoutMs
       self.wake.openUnsafe()
+      self.nonEmpty.openUnsafe()
+      self.retryNow.openUnsafe()
       const fiber = self.fiber
       if (fiber === undefined) {
         self.stats.drop(self.config.signal, "shutdown", self.queue.clear())

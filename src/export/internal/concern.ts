@@ -27,12 +27,13 @@ import {
   StringRecord,
   type TelemetryConfigError,
 } from "../../internal/config.ts"
+import { denoTracesFetch } from "../../internal/killSwitch.ts"
 import type { Recorder, ServiceDescription } from "../../internal/recorder.ts"
 import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
 import type { Concern, Installed } from "../../telemetry/internal/concern.ts"
 import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
 import type * as Exporter from "../Exporter.ts"
-import { type ChannelConfig, ExportChannel, fetchPost, type Post, rawPost } from "./channel.ts"
+import { type ChannelConfig, ExportChannel, fetchPost, headerProblem, type Post, rawPost } from "./channel.ts"
 import { exportEnvironmentVariables, exportersFromEnv } from "./env.ts"
 import { denoOtelEnabled, makeDenoBase, makeSdkBase, type OtelBase, scopeVersion } from "./otel.ts"
 import {
@@ -188,9 +189,19 @@ export const resolveOtlp = (
         ["http/protobuf", "http/json"],
         "http/protobuf",
       ),
-      headers: yield* option(`${path}.headers`, StringRecord, options.headers, {}),
+      headers: yield* Effect.flatMap(
+        option(`${path}.headers`, StringRecord, options.headers, {}),
+        (headers) => {
+          const problem = headerProblem(headers)
+          return problem === undefined
+            ? Effect.succeed(headers)
+            : Effect.fail(optionError(`${path}.headers`, headers, problem))
+        },
+      ),
       compression: yield* literal(`${path}.compression`, options.compression, ["gzip", "none"], "none"),
-      timeoutMs: (yield* durationOption(`${path}.timeout`, options.timeout)) ?? otlpDefaults.timeoutMs,
+      // A zero timeout would fail every request after a millisecond: it is an error, not "no limit".
+      timeoutMs: (yield* positiveDurationOption(`${path}.timeout`, options.timeout)) ??
+        otlpDefaults.timeoutMs,
       signals: new Set(signalList),
       implementation: yield* literal(
         `${path}.implementation`,
@@ -202,7 +213,7 @@ export const resolveOtlp = (
       maxExportBatchSize,
       scheduleDelayMs: (yield* durationOption(`${path}.scheduleDelay`, options.scheduleDelay)) ??
         otlpDefaults.scheduleDelayMs,
-      exportTimeoutMs: (yield* durationOption(`${path}.exportTimeout`, options.exportTimeout)) ??
+      exportTimeoutMs: (yield* positiveDurationOption(`${path}.exportTimeout`, options.exportTimeout)) ??
         otlpDefaults.exportTimeoutMs,
       metricExportIntervalMs: metricInterval ?? otlpDefaults.metricExportIntervalMs,
     }
@@ -408,9 +419,9 @@ export const installExport = (
         }
       }
     }
-    // Under Deno's OpenTelemetry every fetch is traced, the telemetry's own export calls included: send
-    // them over a plain TCP connection instead.
-    const post: Post = overrides.post ?? (denoActive ? rawPost : fetchPost)
+    // Under Deno's OpenTelemetry every fetch is traced, the telemetry's own export calls included (with or
+    // without Exporter.denoNative()): send them over a plain TCP connection instead.
+    const post: Post = overrides.post ?? (denoActive || denoTracesFetch ? rawPost : fetchPost)
 
     for (let i = 0; i < exporters.length; i++) {
       const exporter = exporters[i]!

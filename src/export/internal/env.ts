@@ -16,12 +16,14 @@ import {
   envLiteral,
   envNumber,
   envString,
+  firstSet,
   NonNegativeInt,
   parseKeyValueList,
   PositiveInt,
 } from "../../internal/config.ts"
 import type { TelemetryConfigError } from "../../internal/config.ts"
 import * as Exporter from "../Exporter.ts"
+import { headerProblem } from "./channel.ts"
 
 /** Every variable this concern reads. */
 export const exportEnvironmentVariables: ReadonlyArray<string> = [
@@ -33,6 +35,11 @@ export const exportEnvironmentVariables: ReadonlyArray<string> = [
   "OTEL_EXPORTER_OTLP_PROTOCOL",
   "OTEL_EXPORTER_OTLP_TIMEOUT",
   "OTEL_EXPORTER_OTLP_COMPRESSION",
+  ...["TRACES", "METRICS", "LOGS"].flatMap((signal) =>
+    ["HEADERS", "PROTOCOL", "TIMEOUT", "COMPRESSION"].map((setting) =>
+      `OTEL_EXPORTER_OTLP_${signal}_${setting}`
+    )
+  ),
   "OTEL_TRACES_EXPORTER",
   "OTEL_METRICS_EXPORTER",
   "OTEL_LOGS_EXPORTER",
@@ -75,6 +82,42 @@ const url = (env: Env, name: string): Effect.Effect<string | undefined, Telemetr
   }
 }
 
+/** The OTLP settings of one signal: `OTEL_EXPORTER_OTLP_{SIGNAL}_*` when set, else `OTEL_EXPORTER_OTLP_*`. */
+interface SignalSettings {
+  readonly protocol: "http/protobuf" | "http/json" | undefined
+  readonly compression: "gzip" | "none" | undefined
+  readonly timeout: number | undefined
+  readonly headers: Readonly<Record<string, string>> | undefined
+}
+
+const signalSettings = (
+  env: Env,
+  signal: "TRACES" | "METRICS" | "LOGS",
+): Effect.Effect<SignalSettings, TelemetryConfigError> =>
+  Effect.gen(function* () {
+    const names = (
+      setting: string,
+    ) => [`OTEL_EXPORTER_OTLP_${signal}_${setting}`, `OTEL_EXPORTER_OTLP_${setting}`]
+    const rawProtocol = firstSet(env, names("PROTOCOL"))
+    if (rawProtocol !== undefined && rawProtocol[1].trim().toLowerCase() === "grpc") {
+      return yield* Effect.fail(
+        envError(rawProtocol[0], rawProtocol[1], "grpc is not supported: use http/protobuf or http/json"),
+      )
+    }
+    const protocol = yield* envLiteral(env, names("PROTOCOL"), ["http/protobuf", "http/json"])
+    const compression = yield* envLiteral(env, names("COMPRESSION"), ["gzip", "none"])
+    const timeout = yield* envNumber(env, names("TIMEOUT"), PositiveInt)
+    const rawHeaders = firstSet(env, names("HEADERS"))
+    let headers: Record<string, string> | undefined
+    if (rawHeaders !== undefined) {
+      const [name, raw] = rawHeaders
+      headers = yield* parseKeyValueList(name, raw)
+      const problem = headerProblem(headers)
+      if (problem !== undefined) return yield* Effect.fail(envError(name, raw, problem))
+    }
+    return { protocol, compression, timeout, headers }
+  })
+
 /** The exporters described by the environment (empty when it configures none). */
 export const exportersFromEnv = (
   env: Env,
@@ -92,27 +135,15 @@ export const exportersFromEnv = (
     const tracesEndpoint = yield* url(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     const metricsEndpoint = yield* url(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
     const logsEndpoint = yield* url(env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
-    const rawProtocol = envString(env, ["OTEL_EXPORTER_OTLP_PROTOCOL"])
-    if (rawProtocol !== undefined && rawProtocol.toLowerCase() === "grpc") {
-      return yield* Effect.fail(
-        envError(
-          "OTEL_EXPORTER_OTLP_PROTOCOL",
-          rawProtocol,
-          "grpc is not supported: use http/protobuf or http/json",
-        ),
-      )
+    const settings = {
+      traces: yield* signalSettings(env, "TRACES"),
+      metrics: yield* signalSettings(env, "METRICS"),
+      logs: yield* signalSettings(env, "LOGS"),
     }
-    const protocol = yield* envLiteral(env, ["OTEL_EXPORTER_OTLP_PROTOCOL"], ["http/protobuf", "http/json"])
-    const compression = yield* envLiteral(env, ["OTEL_EXPORTER_OTLP_COMPRESSION"], ["gzip", "none"])
-    const timeout = yield* envNumber(env, ["OTEL_EXPORTER_OTLP_TIMEOUT"], NonNegativeInt)
-    const rawHeaders = env["OTEL_EXPORTER_OTLP_HEADERS"]
-    const headers = rawHeaders === undefined
-      ? undefined
-      : yield* parseKeyValueList("OTEL_EXPORTER_OTLP_HEADERS", rawHeaders)
     const scheduleDelay = yield* envNumber(env, ["OTEL_BSP_SCHEDULE_DELAY"], NonNegativeInt)
     const maxQueueSize = yield* envNumber(env, ["OTEL_BSP_MAX_QUEUE_SIZE"], PositiveInt)
     const maxExportBatchSize = yield* envNumber(env, ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"], PositiveInt)
-    const exportTimeout = yield* envNumber(env, ["OTEL_BSP_EXPORT_TIMEOUT"], NonNegativeInt)
+    const exportTimeout = yield* envNumber(env, ["OTEL_BSP_EXPORT_TIMEOUT"], PositiveInt)
     const metricExportInterval = yield* envNumber(env, ["OTEL_METRIC_EXPORT_INTERVAL"], PositiveInt)
     const implementation = yield* envLiteral(env, ["STAGETRACE_OTLP_IMPLEMENTATION"], ["effect", "otel-sdk"])
 
@@ -128,7 +159,16 @@ export const exportersFromEnv = (
     if (wants(logs, logsEndpoint)) signals.push("logs")
 
     const out: Array<Exporter.Exporter> = []
-    if (signals.length > 0) {
+    // One exporter per distinct per-signal setting (usually one for every signal).
+    const groups = new Map<string, Array<Exporter.OtlpSignal>>()
+    for (const signal of signals) {
+      const key = JSON.stringify(settings[signal])
+      const group = groups.get(key)
+      if (group === undefined) groups.set(key, [signal])
+      else group.push(signal)
+    }
+    for (const group of groups.values()) {
+      const { protocol, compression, timeout, headers } = settings[group[0]!]
       const options: Record<string, unknown> = {
         endpoint,
         tracesEndpoint,
@@ -138,7 +178,7 @@ export const exportersFromEnv = (
         compression,
         headers,
         timeout,
-        signals,
+        signals: group,
         implementation,
         scheduleDelay,
         maxQueueSize,

@@ -16,7 +16,10 @@ export type DropReason =
   | "queue_full"
   /** The export request kept failing until its retries (or its time) ran out. */
   | "export_failed"
-  /** The receiver answered with a status that is not retried (400, 401, 404, 413, 500…). */
+  /**
+   * The receiver answered with a status that is not retried (400, 401, 404, 413, 500…), or accepted the
+   * request but rejected these items (an OTLP partial success).
+   */
   | "rejected"
   /** The item was still queued when the shutdown deadline passed. */
   | "shutdown"

@@ -6,7 +6,7 @@
  * @internal
  */
 import { renderWaterfall } from "../../stage/internal/waterfall.ts"
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -116,12 +116,21 @@ export class SummaryWorker {
           self.wake.closeUnsafe()
         }
         const batch = self.queue.take(64)
-        if (batch.length > 0) yield* self.handle(batch)
+        if (batch.length > 0) yield* self.handleSafely(batch)
       }
     })
     return Effect.forkScoped(loop).pipe(Effect.map((fiber) => {
       self.fiber = fiber
     }))
+  }
+
+  /** Runs the handler; a defect (a throwing renderer) drops the batch, counted, and the worker goes on. */
+  private handleSafely(batch: ReadonlyArray<RequestSummary>): Effect.Effect<void> {
+    return Effect.catchDefect(this.handle(batch), (defect) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        this.stats.drop("summaries", "error", batch.length)
+        this.stats.failed(`summaries: ${defect instanceof Error ? defect.message : String(defect)}`, now)
+      }))
   }
 
   shutdown(timeoutMs: number): Effect.Effect<void> {
@@ -180,6 +189,8 @@ export const fileNameOf = (day: string): string => `stagetrace-${day}.jsonl`
 export class JsonlFiles {
   private file: Deno.FsFile | undefined = undefined
   private day: string | undefined = undefined
+  /** The latest day written: retention runs when it advances, not when a late request goes back a day. */
+  private latestDay: string | undefined = undefined
 
   constructor(
     readonly dir: string,
@@ -217,10 +228,12 @@ export class JsonlFiles {
       await file.read(last)
       if (last[0] !== 10) await writeAll(file, newline)
     }
-    const changedDay = this.day !== undefined
+    // Requests that straddle midnight end out of order: only a new latest day runs the retention.
+    const newDay = this.latestDay !== undefined && day > this.latestDay
+    if (this.latestDay === undefined || day > this.latestDay) this.latestDay = day
     this.file = file
     this.day = day
-    if (changedDay) await this.cleanup()
+    if (newDay) await this.cleanup()
     return file
   }
 

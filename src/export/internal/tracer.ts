@@ -21,9 +21,11 @@ export type SpanSink = (span: FinishedSpan) => void
 /**
  * Spans that started sampled and have not ended: an intrusive doubly-linked list (no allocation per span,
  * O(1) add and remove), bounded by `capacity`. Spans that can never end normally are released: every
- * 1024 additions (and whenever the list is full) a sweep unlinks spans whose request already ended —
- * spans of requests dropped by tail sampling are never ended — and when the list is still full the oldest
- * open span is evicted (counted in `untracked`; it just will not be ended at shutdown).
+ * 1024 additions (and when the list is full, at most once per `capacity / 16` additions) a sweep unlinks
+ * spans whose request already ended — spans of requests dropped by tail sampling are never ended — and
+ * when the list is still full the oldest open span is evicted (counted in `untracked`; it just will not be
+ * ended at shutdown). A sweep visits every open span, so spacing them keeps `add` amortized O(16) even
+ * when more than `capacity` spans are genuinely open (long streams, many connections).
  */
 export class OpenSpans {
   private oldest: RecordedSpan | undefined = undefined
@@ -32,12 +34,17 @@ export class OpenSpans {
   private addsSinceSweep = 0
   /** Spans evicted while still open because the registry was full. */
   untracked = 0
+  /** Sweeps run so far (each visits every open span). */
+  sweeps = 0
+  private readonly sweepWhenFullAfter: number
 
-  constructor(readonly capacity: number) {}
+  constructor(readonly capacity: number) {
+    this.sweepWhenFullAfter = capacity >> 4
+  }
 
   add(span: RecordedSpan): void {
     if (this.size >= this.capacity) {
-      this.sweep()
+      if (this.addsSinceSweep >= this.sweepWhenFullAfter) this.sweep()
       if (this.size >= this.capacity) {
         this.remove(this.oldest!)
         this.untracked++
@@ -70,6 +77,7 @@ export class OpenSpans {
   /** Unlinks spans whose request already ended: they were dropped by tail sampling and never end. */
   sweep(): void {
     this.addsSinceSweep = 0
+    this.sweeps++
     let span = this.oldest
     while (span !== undefined) {
       const next = span.openNext

@@ -7,7 +7,7 @@
  * @internal
  */
 import type { BaggageEntry, BaggageProperty } from "../Propagation.ts"
-import { forEachListMember, hexDigit, trimOws } from "../../internal/grammar.ts"
+import { hexDigit, trimOws } from "../../internal/grammar.ts"
 
 /** Members of a `baggage-string` (the grammar's `0*179` repetitions after the first). */
 export const MAX_BAGGAGE_MEMBERS = 180
@@ -30,6 +30,33 @@ const OCTETS = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*$/
 
 /** Whether `key` is a valid baggage key (an RFC 9110 token). */
 export const isValidBaggageKey = (key: string): boolean => TOKEN.test(key)
+
+/** Character classes by char code (ASCII only): 1 = tchar, 2 = baggage-octet. */
+const classes: Uint8Array = Uint8Array.from({ length: 128 }, (_, code) => {
+  const c = String.fromCharCode(code)
+  return (TOKEN.test(c) ? 1 : 0) | (OCTETS.test(c) ? 2 : 0)
+})
+
+const isOwsCode = (code: number): boolean => code === 0x20 || code === 0x09
+
+/** Whether `text[start, end)` is a non-empty token (a fast `TOKEN.test` without the substring). */
+const isTokenRange = (text: string, start: number, end: number): boolean => {
+  if (end <= start) return false
+  for (let i = start; i < end; i++) {
+    const code = text.charCodeAt(i)
+    if (code >= 128 || (classes[code]! & 1) === 0) return false
+  }
+  return true
+}
+
+/** Whether `text[start, end)` is made of baggage-octets (empty is fine). */
+const isOctetRange = (text: string, start: number, end: number): boolean => {
+  for (let i = start; i < end; i++) {
+    const code = text.charCodeAt(i)
+    if (code >= 128 || (classes[code]! & 2) === 0) return false
+  }
+  return true
+}
 
 const isOctet = (code: number): boolean =>
   code === 0x21 || (code >= 0x23 && code <= 0x2b) || (code >= 0x2d && code <= 0x3a) ||
@@ -93,20 +120,35 @@ export const encodeValue = (value: string): string => {
   return out
 }
 
-/** Parses one list-member; `undefined` when it breaks the grammar. */
-const parseMember = (member: string): readonly [string, BaggageEntry] | undefined => {
-  const parts = member.split(";")
-  const pair = parts[0]!
-  const eq = pair.indexOf("=")
-  if (eq === -1) return undefined
-  const key = trimOws(pair.slice(0, eq))
-  const raw = trimOws(pair.slice(eq + 1))
-  if (!TOKEN.test(key) || !OCTETS.test(raw)) return undefined
-  const value = decodeValue(raw)
+/**
+ * Parses the list-member `member[start, end)` (optional whitespace already trimmed); `undefined` when it
+ * breaks the grammar. The common member (`key=value`, no property) is checked by char code in place; only
+ * the key and the value are cut out.
+ */
+const parseMember = (
+  member: string,
+  start: number,
+  end: number,
+): readonly [string, BaggageEntry] | undefined => {
+  let semi = member.indexOf(";", start)
+  if (semi === -1 || semi > end) semi = end
+  const eq = member.indexOf("=", start)
+  if (eq === -1 || eq >= semi) return undefined
+  // key OWS "=" OWS value
+  let keyEnd = eq
+  while (keyEnd > start && isOwsCode(member.charCodeAt(keyEnd - 1))) keyEnd--
+  let rawStart = eq + 1
+  let rawEnd = semi
+  while (rawStart < rawEnd && isOwsCode(member.charCodeAt(rawStart))) rawStart++
+  while (rawEnd > rawStart && isOwsCode(member.charCodeAt(rawEnd - 1))) rawEnd--
+  if (!isTokenRange(member, start, keyEnd) || !isOctetRange(member, rawStart, rawEnd)) return undefined
+  const value = decodeValue(member.slice(rawStart, rawEnd))
   if (value === undefined) return undefined
-  if (parts.length === 1) return [key, { value }]
+  const key = member.slice(start, keyEnd)
+  if (semi === end) return [key, { value }]
   const properties: Array<BaggageProperty> = []
-  for (let i = 1; i < parts.length; i++) {
+  const parts = member.slice(semi + 1, end).split(";")
+  for (let i = 0; i < parts.length; i++) {
     const property = trimOws(parts[i]!)
     // A stray `;` (an empty property) is tolerated; anything else must follow the grammar.
     if (property.length === 0) continue
@@ -131,22 +173,30 @@ export const parseBaggage = (header: string): ParsedBaggage => {
   let truncated = 0
   let members = 0
   let bytes = 0
-  forEachListMember(header, (member) => {
-    const parsed = parseMember(member)
+  const n = header.length
+  let pos = 0
+  while (pos <= n) {
+    let start = pos
+    let end = header.indexOf(",", pos)
+    if (end === -1) end = n
+    pos = end + 1
+    while (start < end && isOwsCode(header.charCodeAt(start))) start++
+    while (end > start && isOwsCode(header.charCodeAt(end - 1))) end--
+    if (start === end) continue
+    const parsed = parseMember(header, start, end)
     if (parsed === undefined) {
       invalid++
-      return true
+      continue
     }
-    const size = member.length + (members === 0 ? 0 : 1)
+    const size = end - start + (members === 0 ? 0 : 1)
     if (members === MAX_BAGGAGE_MEMBERS || bytes + size > MAX_BAGGAGE_BYTES) {
       truncated++
-      return true
+      continue
     }
     members++
     bytes += size
     entries.set(parsed[0], parsed[1])
-    return true
-  })
+  }
   return { entries, invalid, truncated }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The client side: `Http.fetch`, a `fetch` with a client span (a stage of the current request by
  * default), the OpenTelemetry HTTP client attributes and W3C header injection. Calls made with tracing
- * turned off (`Http.TracingDisabled`, or Effect's tracer disabled as the export pipeline does) are plain
+ * turned off (`Http.TracingDisabled`, or Effect's tracer disabled) are plain
  * fetches: no span, no headers.
  *
  * @internal
@@ -120,9 +120,15 @@ export const tracedFetch = (
       }
       let requestInit = init
       if (propagate) {
-        const headers = new Headers(
-          init?.headers ?? (isRequest ? (input as globalThis.Request).headers : undefined),
-        )
+        let headers: Headers
+        try {
+          headers = new Headers(
+            init?.headers ?? (isRequest ? (input as globalThis.Request).headers : undefined),
+          )
+        } catch (cause) {
+          // Headers fetch itself would refuse: the same FetchError a plain fetch gives, not a defect.
+          return Effect.fail(new FetchError({ cause, method: rawMethod, url: shownUrl }))
+        }
         injectInto(inner, headers)
         // Under OTEL_DENO=true, Deno's own fetch instrumentation writes the traceparent (of its fetch span,
         // a child of this one); ours would make it a list of two, which receivers must reject.

@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as Tracer from "effect/Tracer"
 import {
@@ -52,10 +53,7 @@ export const CurrentRemoteTrace: Context.Reference<RemoteTrace | undefined> = Co
   RemoteTrace | undefined
 >("@stagetrace/stagetrace/Propagation/CurrentRemoteTrace", { defaultValue: () => undefined })
 
-/**
- * Turns off `Http.fetch` tracing and header injection for the effects it is provided to: the export
- * pipeline's own HTTP calls run with it (no self-instrumentation loop).
- */
+/** Turns off `Http.fetch` tracing and header injection for the effects it is provided to. */
 export const TracingDisabled: Context.Reference<boolean> = Context.Reference<boolean>(
   "@stagetrace/stagetrace/Http/TracingDisabled",
   { defaultValue: () => false },
@@ -174,4 +172,30 @@ export const injectInto = (fiber: Fiber.Fiber<unknown, unknown>, headers: Header
     }
     if (serialized.header.length > 0) setHeader(headers, "baggage", serialized.header)
   }
+}
+
+/**
+ * Runs `self` as the continuation of a remote caller (what `Propagation.withRemote` does): its baggage
+ * and remote trace provided with one context update.
+ */
+export const withRemoteContext = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  parent: {
+    readonly traceId: string
+    readonly randomTraceId: boolean
+    readonly traceState: string | undefined
+  } | undefined,
+  baggage: Baggage,
+): Effect.Effect<A, E, R> => {
+  const withBaggage = baggage.size > 0
+  if (parent === undefined) return withBaggage ? Effect.provideService(self, CurrentBaggage, baggage) : self
+  const remote: RemoteTrace = {
+    traceId: parent.traceId,
+    randomTraceId: parent.randomTraceId,
+    traceState: parent.traceState,
+  }
+  return Effect.updateContext(self, (context: Context.Context<R>) => {
+    const next = Context.add(context, CurrentRemoteTrace, remote)
+    return withBaggage ? Context.add(next, CurrentBaggage, baggage) : next
+  })
 }

@@ -8,14 +8,9 @@ import type { Recorder } from "../../internal/recorder.ts"
 import type { Baggage, Extracted, Issue, RemoteContext } from "../Propagation.ts"
 import { parseBaggage } from "./baggage.ts"
 import { emptyBaggage } from "./context.ts"
-import { getHeader, type HeadersInput } from "./headers.ts"
-import {
-  FLAG_RANDOM,
-  FLAG_SAMPLED,
-  formatTraceState,
-  parseTraceParent,
-  parseTraceState,
-} from "./traceContext.ts"
+import { getHeader, type HeadersInput, isHeaders } from "./headers.ts"
+import { readTraceState } from "../../internal/traceState.ts"
+import { FLAG_RANDOM, FLAG_SAMPLED, parseTraceParent } from "./traceContext.ts"
 
 /** What `parseHeaders` gives. */
 export interface Parsed extends Extracted {
@@ -24,29 +19,41 @@ export interface Parsed extends Extracted {
 
 const noIssues: ReadonlyArray<Issue> = []
 const noCounts: ReadonlyArray<readonly [Issue, number]> = []
+/** What headers without any propagation field give (shared: nothing to allocate). */
+const nothing: Parsed = { parent: undefined, baggage: emptyBaggage, issues: noIssues, counts: noCounts }
 
 /** Parses the headers; `counts` says how many items each issue dropped. */
 export const parseHeaders = (headers: HeadersInput): Parsed => {
+  let traceparent: string | undefined
+  let baggageHeader: string | undefined
+  const web = isHeaders(headers)
+  if (web) {
+    traceparent = headers.get("traceparent") ?? undefined
+    baggageHeader = headers.get("baggage") ?? undefined
+  } else {
+    traceparent = getHeader(headers, "traceparent")
+    baggageHeader = getHeader(headers, "baggage")
+  }
+  // The fast path: a request without trace context (a public edge, a health check).
+  if (traceparent === undefined && baggageHeader === undefined) return nothing
   let issues: Array<Issue> | undefined
   let counts: Array<readonly [Issue, number]> | undefined
-  const report = (issue: Issue, count: number) => {
-    ;(issues ??= []).push(issue)
-    ;(counts ??= []).push([issue, count])
-  }
   let parent: RemoteContext | undefined
-  const traceparent = getHeader(headers, "traceparent")
   if (traceparent !== undefined) {
     const parsed = parseTraceParent(traceparent)
     if (parsed === undefined) {
-      report("traceparent_invalid", 1)
+      ;(issues ??= []).push("traceparent_invalid")
+      ;(counts ??= []).push(["traceparent_invalid", 1])
     } else {
       // tracestate is read only with a valid traceparent.
       let traceState: string | undefined
-      const tracestate = getHeader(headers, "tracestate")
+      const tracestate = web ? headers.get("tracestate") ?? undefined : getHeader(headers, "tracestate")
       if (tracestate !== undefined) {
-        const entries = parseTraceState(tracestate)
-        if (entries === undefined) report("tracestate_invalid", 1)
-        else if (entries.length > 0) traceState = formatTraceState(entries)
+        const normalized = readTraceState(tracestate)
+        if (normalized === null) {
+          ;(issues ??= []).push("tracestate_invalid")
+          ;(counts ??= []).push(["tracestate_invalid", 1])
+        } else traceState = normalized
       }
       parent = {
         traceId: parsed.traceId,
@@ -58,12 +65,17 @@ export const parseHeaders = (headers: HeadersInput): Parsed => {
     }
   }
   let baggage: Baggage = emptyBaggage
-  const header = getHeader(headers, "baggage")
-  if (header !== undefined) {
-    const parsed = parseBaggage(header)
+  if (baggageHeader !== undefined) {
+    const parsed = parseBaggage(baggageHeader)
     if (parsed.entries.size > 0) baggage = parsed.entries
-    if (parsed.invalid > 0) report("baggage_invalid", parsed.invalid)
-    if (parsed.truncated > 0) report("baggage_truncated", parsed.truncated)
+    if (parsed.invalid > 0) {
+      ;(issues ??= []).push("baggage_invalid")
+      ;(counts ??= []).push(["baggage_invalid", parsed.invalid])
+    }
+    if (parsed.truncated > 0) {
+      ;(issues ??= []).push("baggage_truncated")
+      ;(counts ??= []).push(["baggage_truncated", parsed.truncated])
+    }
   }
   return { parent, baggage, issues: issues ?? noIssues, counts: counts ?? noCounts }
 }

@@ -13,7 +13,8 @@ export type HeadersInput =
 /** Headers to write trace context into: web `Headers` or a mutable record of strings. */
 export type HeadersCarrier = Headers | Record<string, string>
 
-const isHeaders = (headers: unknown): headers is Headers =>
+/** Whether `headers` is a web `Headers`. */
+export const isHeaders = (headers: unknown): headers is Headers =>
   typeof Headers !== "undefined" && headers instanceof Headers
 
 /**

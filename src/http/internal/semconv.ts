@@ -77,3 +77,73 @@ export const hostOf = (url: URL): string => {
   const host = url.hostname
   return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host
 }
+
+/** The parts of a request URL the server attributes need. */
+export interface UrlParts {
+  /** `http` or `https`. */
+  readonly scheme: string
+  /** The host name, without IPv6 brackets. */
+  readonly host: string
+  /** The explicit port, or the scheme's default. */
+  readonly port: number | undefined
+  /** The path, percent-encoded as serialized (`url.path`). */
+  readonly path: string
+}
+
+/**
+ * `scheme`, `host`, `port` and `path` of an http(s) request URL without building a `URL`. A `Request`'s
+ * `url` is the URL serializer's output (`scheme://[userinfo@]host[:port]/path[?query][#fragment]`, host
+ * lowercased, default port removed), so splitting it gives what `new URL` would; anything else
+ * (another scheme, no authority) falls back to `new URL`, and `undefined` when that throws.
+ */
+export const requestUrlParts = (href: string): UrlParts | undefined => {
+  const scheme = href.startsWith("http://") ? "http" : href.startsWith("https://") ? "https" : undefined
+  if (scheme === undefined) return slowUrlParts(href)
+  const n = href.length
+  const authorityStart = scheme.length + 3
+  let pathStart = authorityStart
+  for (; pathStart < n; pathStart++) {
+    const code = href.charCodeAt(pathStart)
+    if (code === 0x2f || code === 0x3f || code === 0x23) break
+  }
+  const at = href.lastIndexOf("@", pathStart - 1)
+  const hostStart = at >= authorityStart ? at + 1 : authorityStart
+  let host: string
+  let portStart = -1
+  if (href.charCodeAt(hostStart) === 0x5b) {
+    const close = href.indexOf("]", hostStart)
+    if (close === -1 || close >= pathStart) return slowUrlParts(href)
+    host = href.slice(hostStart + 1, close)
+    if (close + 1 < pathStart) {
+      if (href.charCodeAt(close + 1) !== 0x3a) return slowUrlParts(href)
+      portStart = close + 2
+    }
+  } else {
+    const colon = href.indexOf(":", hostStart)
+    if (colon !== -1 && colon < pathStart) {
+      host = href.slice(hostStart, colon)
+      portStart = colon + 1
+    } else host = href.slice(hostStart, pathStart)
+  }
+  let port: number | undefined = scheme === "https" ? 443 : 80
+  if (portStart !== -1 && portStart < pathStart) {
+    port = Number(href.slice(portStart, pathStart))
+    if (!Number.isInteger(port)) return slowUrlParts(href)
+  }
+  let pathEnd = pathStart
+  for (; pathEnd < n; pathEnd++) {
+    const code = href.charCodeAt(pathEnd)
+    if (code === 0x3f || code === 0x23) break
+  }
+  const path = pathEnd === pathStart ? "/" : href.slice(pathStart, pathEnd)
+  return { scheme, host, port, path }
+}
+
+const slowUrlParts = (href: string): UrlParts | undefined => {
+  try {
+    const url = new URL(href)
+    return { scheme: url.protocol.slice(0, -1), host: hostOf(url), port: portOf(url), path: url.pathname }
+  } catch {
+    return undefined
+  }
+}

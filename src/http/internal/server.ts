@@ -12,13 +12,12 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import { CurrentRecorder } from "../../internal/recorder.ts"
-import { currentRequest } from "../../stage/internal/tracking.ts"
-import * as Request from "../../stage/Request.ts"
+import { currentRequest, makeRequestSpec, trackRequest } from "../../stage/internal/tracking.ts"
 import type { Extracted } from "../Propagation.ts"
-import * as Propagation from "../Propagation.ts"
+import { withRemoteContext } from "./context.ts"
 import { countIssues, parseHeaders } from "./extract.ts"
 import { NO_ROUTE, OVERFLOW_ROUTE, recordServerRequest } from "./metrics.ts"
-import { hostOf, normalizeMethod, portOf, spanName } from "./semconv.ts"
+import { normalizeMethod, requestUrlParts, spanName } from "./semconv.ts"
 
 /** What `Deno.serve` passes as the handler's second argument (only `remoteAddr` is read). */
 export interface ServeInfoLike {
@@ -145,12 +144,7 @@ export const serveRequest = <E, R>(
     const clock = fiber.getRef(Clock.Clock)
     const startNanos = clock.currentTimeNanosUnsafe()
     const method = normalizeMethod(request.method)
-    let url: URL | undefined
-    try {
-      url = new URL(request.url)
-    } catch {
-      url = undefined
-    }
+    const url = requestUrlParts(request.url)
     const given = safeCall(config.route === undefined ? undefined : () => config.route!(request))
     let route = typeof given === "string" && given.length > 0 ? given : undefined
     let metricRoute = route ?? NO_ROUTE
@@ -169,11 +163,10 @@ export const serveRequest = <E, R>(
     const attributes: Record<string, unknown> = { "http.request.method": method }
     if (method === "_OTHER") attributes["http.request.method_original"] = request.method
     if (url !== undefined) {
-      attributes["url.path"] = url.pathname
-      attributes["url.scheme"] = url.protocol.slice(0, -1)
-      attributes["server.address"] = hostOf(url)
-      const port = portOf(url)
-      if (port !== undefined) attributes["server.port"] = port
+      attributes["url.path"] = url.path
+      attributes["url.scheme"] = url.scheme
+      attributes["server.address"] = url.host
+      if (url.port !== undefined) attributes["server.port"] = url.port
     }
     if (route !== undefined) attributes["http.route"] = route
     const userAgent = request.headers.get("user-agent")
@@ -187,7 +180,13 @@ export const serveRequest = <E, R>(
 
     let requestId: string | undefined
     if (config.requestIdHeader !== undefined) {
-      const header = request.headers.get(config.requestIdHeader)
+      let header: string | null
+      try {
+        header = request.headers.get(config.requestIdHeader)
+      } catch {
+        // A `requestIdHeader` that is not a header name: no request id can be read, counted, not thrown.
+        header = ""
+      }
       if (header !== null) {
         if (REQUEST_ID.test(header)) requestId = header
         else recorder.countDrop("request_id_invalid")
@@ -203,28 +202,36 @@ export const serveRequest = <E, R>(
 
     const handled = Effect.withFiber((inner) => {
       const span = inner.cache.span
+      const record = currentRequest(inner)
       const context = contextFor<R>(
         inner.context,
-        currentRequest(inner)?.requestId ?? requestId ?? "",
+        record?.requestId ?? requestId ?? "",
         span?.traceId ?? "",
         span?.spanId ?? "",
       )
       return Effect.flatMap(
         callHandler(handler, request, info, context),
-        (response) =>
-          Effect.andThen(
-            Request.annotate("http.response.status_code", response.status),
-            response.status >= 500 ? Effect.fail(new StatusFailure(response)) : Effect.succeed(response),
-          ),
+        (response) => {
+          // What Request.annotate does, without an effect per request.
+          if (record !== undefined) {
+            if (Object.isFrozen(record.attributes)) record.attributes = { ...record.attributes }
+            record.attributes["http.response.status_code"] = response.status
+            record.span.attribute("http.response.status_code", response.status)
+          }
+          return response.status >= 500 ? Effect.fail(new StatusFailure(response)) : Effect.succeed(response)
+        },
       )
     })
-    const tracked = Request.track(handled, name, {
-      parent: extracted.parent,
-      kind: "server",
-      requestId,
-      attributes,
-      budget: config.budget,
-    })
+    const tracked = trackRequest(
+      handled,
+      makeRequestSpec(name, {
+        parent: extracted.parent,
+        kind: "server",
+        requestId,
+        attributes,
+        budget: config.budget,
+      }),
+    )
     const recovered = Effect.catchIf(tracked, isStatusFailure, (failure) => Effect.succeed(failure.response))
     const measured = config.metrics
       ? Effect.onExitPrimitive(recovered, (exit) => {
@@ -233,7 +240,7 @@ export const serveRequest = <E, R>(
         return undefined
       })
       : recovered
-    return Propagation.withRemote(measured, extracted)
+    return withRemoteContext(measured, extracted.parent, extracted.baggage)
   })
 
 /** How a web handler runs the per-request effect. */

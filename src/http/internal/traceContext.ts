@@ -1,6 +1,6 @@
 /**
  * W3C Trace Context Level 2 codec: `traceparent` (version rules, ids, the sampled and random-trace-id
- * flags) here, and `tracestate` (list-member grammar with multi-tenant keys, 32 members, duplicate keys,
+ * flags) here, and `tracestate` (the Level 2 list-member grammar, 32 members, duplicate keys,
  * truncation to the propagated size) re-exported from `src/internal/traceState.ts`, which the sampling
  * concern shares. Pure functions, no allocation beyond the results.
  *
