@@ -110,7 +110,7 @@ export interface MiddlewareOptions {
   /**
    * The header whose value becomes the request id when it is 1–128 visible ASCII characters; `false`
    * to always generate one. An invalid value, or a name that is not a header name, is counted as
-   * `request_id_invalid` and a request id is generated.
+   * `invalid_request_id` and a request id is generated.
    * @default "x-request-id"
    */
   readonly requestIdHeader?: string | false | undefined

@@ -112,17 +112,17 @@ export interface RemoteContext extends RemoteParent {
 /**
  * Why part of the incoming headers was ignored:
  *
- * - `traceparent_invalid`: the `traceparent` does not follow the specification (the trace restarts and
+ * - `invalid_traceparent`: the `traceparent` does not follow the specification (the trace restarts and
  *   `tracestate` is not read);
- * - `tracestate_invalid`: the `tracestate` has a malformed member, a duplicate key or more than 32
+ * - `invalid_tracestate`: the `tracestate` has a malformed member, a duplicate key or more than 32
  *   members (discarded whole);
- * - `baggage_invalid`: a baggage member breaks the grammar (that member is dropped);
+ * - `invalid_baggage`: a baggage member breaks the grammar (that member is dropped);
  * - `baggage_truncated`: members past 180 or 8192 bytes (dropped whole).
  *
  * @category models
  * @since 0.1.0
  */
-export type Issue = "traceparent_invalid" | "tracestate_invalid" | "baggage_invalid" | "baggage_truncated"
+export type Issue = "invalid_traceparent" | "invalid_tracestate" | "invalid_baggage" | "baggage_truncated"
 
 /**
  * What `Propagation.extract` read from incoming headers.
@@ -171,7 +171,7 @@ export const parse = (headers: HeadersInput): Extracted => {
 /**
  * Reads the W3C trace context (`traceparent`, `tracestate`) and baggage from incoming headers. Never
  * fails: malformed headers are ignored as the specifications say and every dropped item is counted on
- * the telemetry's drop counters (`traceparent_invalid`, `tracestate_invalid`, `baggage_invalid`,
+ * the telemetry's drop counters (`invalid_traceparent`, `invalid_tracestate`, `invalid_baggage`,
  * `baggage_truncated`).
  *
  * Pass `parent` to `Request.track`, and run the request under `Propagation.withRemote(extracted)` so

@@ -164,7 +164,7 @@ Deno.test("middleware: malformed trace headers are ignored and counted, never th
   await response.body?.cancel()
   assert.notEqual(service.spans.byName("GET").traceId, TRACE.toUpperCase())
   const recorder = await service.recorder()
-  assert.deepEqual(Object.fromEntries(recorder.drops), { traceparent_invalid: 1, baggage_invalid: 1 })
+  assert.deepEqual(Object.fromEntries(recorder.drops), { invalid_traceparent: 1, invalid_baggage: 1 })
 })
 
 Deno.test("middleware: extract: false starts a new trace and ignores incoming baggage", async () => {
@@ -252,7 +252,7 @@ Deno.test("middleware: x-request-id is the request id when it is valid", async (
     assert.equal(ids[i], summaries[i]!.requestId, "the handler sees the generated id")
   }
   const recorder = await service.recorder()
-  assert.equal(recorder.drops.get("request_id_invalid"), 2)
+  assert.equal(recorder.drops.get("invalid_request_id"), 2)
 })
 
 Deno.test("middleware: the request id header is configurable, or ignored", async () => {
@@ -279,7 +279,7 @@ Deno.test("middleware: a requestIdHeader that is not a header name never fails a
   assert.equal(await response.text(), "ok")
   const [summary] = await service.summaries()
   assert.notEqual(summary?.requestId, "r-1")
-  assert.equal((await service.recorder()).drops.get("request_id_invalid"), 1)
+  assert.equal((await service.recorder()).drops.get("invalid_request_id"), 1)
 })
 
 Deno.test("middleware: context.run runs effects inside the request from Promise code", async () => {

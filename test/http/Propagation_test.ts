@@ -94,10 +94,10 @@ effectTest(
           }),
         )
         assert.equal(extracted.parent, undefined)
-        assert.deepEqual(extracted.issues, ["traceparent_invalid"])
+        assert.deepEqual(extracted.issues, ["invalid_traceparent"])
         // Baggage does not depend on the traceparent.
         assert.equal(extracted.baggage.get("a")?.value, "1")
-        assert.deepEqual(drops(recorder), { traceparent_invalid: 1 })
+        assert.deepEqual(drops(recorder), { invalid_traceparent: 1 })
       })
     ),
 )
@@ -125,8 +125,8 @@ effectTest(
         )
         assert.equal(extracted.parent?.traceId, TRACE)
         assert.equal(extracted.parent?.traceState, undefined)
-        assert.deepEqual(extracted.issues, ["tracestate_invalid"])
-        assert.deepEqual(drops(recorder), { tracestate_invalid: 1 })
+        assert.deepEqual(extracted.issues, ["invalid_tracestate"])
+        assert.deepEqual(drops(recorder), { invalid_tracestate: 1 })
       })
     ),
 )
@@ -153,8 +153,8 @@ effectTest("baggage drops are counted per member", () =>
         new Headers({ baggage: `bad key=1,${members},also bad=2` }),
       )
       assert.equal(extracted.baggage.size, 180)
-      assert.deepEqual(extracted.issues, ["baggage_invalid", "baggage_truncated"])
-      assert.deepEqual(drops(recorder), { baggage_invalid: 2, baggage_truncated: 5 })
+      assert.deepEqual(extracted.issues, ["invalid_baggage", "baggage_truncated"])
+      assert.deepEqual(drops(recorder), { invalid_baggage: 2, baggage_truncated: 5 })
     })
   ))
 
@@ -317,7 +317,7 @@ effectTest(
           injected,
         )
         assert.equal(headers.get("tracestate"), "congo=1")
-        assert.deepEqual(drops(recorder), { tracestate_invalid: 1 })
+        assert.deepEqual(drops(recorder), { invalid_tracestate: 1 })
       })
     ),
 )
@@ -384,7 +384,7 @@ effectTest(
       Effect.gen(function* () {
         const headers = yield* injected.pipe(Propagation.withBaggage({ "bad key": "1", ok: "2" }))
         assert.equal(headers.get("baggage"), "ok=2")
-        assert.deepEqual(drops(recorder), { baggage_invalid: 1 })
+        assert.deepEqual(drops(recorder), { invalid_baggage: 1 })
       })
     ),
 )

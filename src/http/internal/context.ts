@@ -82,7 +82,7 @@ const parseOrCount = (
   if (value === undefined || value.length === 0) return []
   const parsed = parseTraceState(value)
   if (parsed === undefined) {
-    recorder.countDrop("tracestate_invalid")
+    recorder.countDrop("invalid_tracestate")
     return []
   }
   return parsed
@@ -167,7 +167,7 @@ export const injectInto = (fiber: Fiber.Fiber<unknown, unknown>, headers: Header
     const serialized = serializeBaggage(baggage)
     if (serialized.invalid > 0 || serialized.truncated > 0) {
       const recorder = fiber.getRef(CurrentRecorder)
-      for (let i = 0; i < serialized.invalid; i++) recorder.countDrop("baggage_invalid")
+      for (let i = 0; i < serialized.invalid; i++) recorder.countDrop("invalid_baggage")
       for (let i = 0; i < serialized.truncated; i++) recorder.countDrop("baggage_truncated")
     }
     if (serialized.header.length > 0) setHeader(headers, "baggage", serialized.header)

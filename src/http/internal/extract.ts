@@ -42,8 +42,8 @@ export const parseHeaders = (headers: HeadersInput): Parsed => {
   if (traceparent !== undefined) {
     const parsed = parseTraceParent(traceparent)
     if (parsed === undefined) {
-      ;(issues ??= []).push("traceparent_invalid")
-      ;(counts ??= []).push(["traceparent_invalid", 1])
+      ;(issues ??= []).push("invalid_traceparent")
+      ;(counts ??= []).push(["invalid_traceparent", 1])
     } else {
       // tracestate is read only with a valid traceparent.
       let traceState: string | undefined
@@ -51,8 +51,8 @@ export const parseHeaders = (headers: HeadersInput): Parsed => {
       if (tracestate !== undefined) {
         const normalized = readTraceState(tracestate)
         if (normalized === null) {
-          ;(issues ??= []).push("tracestate_invalid")
-          ;(counts ??= []).push(["tracestate_invalid", 1])
+          ;(issues ??= []).push("invalid_tracestate")
+          ;(counts ??= []).push(["invalid_tracestate", 1])
         } else traceState = normalized
       }
       parent = {
@@ -69,8 +69,8 @@ export const parseHeaders = (headers: HeadersInput): Parsed => {
     const parsed = parseBaggage(baggageHeader)
     if (parsed.entries.size > 0) baggage = parsed.entries
     if (parsed.invalid > 0) {
-      ;(issues ??= []).push("baggage_invalid")
-      ;(counts ??= []).push(["baggage_invalid", parsed.invalid])
+      ;(issues ??= []).push("invalid_baggage")
+      ;(counts ??= []).push(["invalid_baggage", parsed.invalid])
     }
     if (parsed.truncated > 0) {
       ;(issues ??= []).push("baggage_truncated")

@@ -189,7 +189,7 @@ export const serveRequest = <E, R>(
       }
       if (header !== null) {
         if (REQUEST_ID.test(header)) requestId = header
-        else recorder.countDrop("request_id_invalid")
+        else recorder.countDrop("invalid_request_id")
       }
     }
 
