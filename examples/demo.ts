@@ -8,7 +8,8 @@
  * Telemetry leaves the process the way it would in production: 10% of requests are head-sampled (consistent
  * `ot=th` thresholds), and every failed, over-budget or slow request is kept by the in-process tail sampler;
  * kept requests are appended to `./logs/performance/*.jsonl` (turn them into an HTML report with
- * `deno task report logs/performance`), and exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+ * `deno task report logs/performance`), printed by the console exporter (those over 800 ms; `--console` for
+ * all), and exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
  *
  * Run it with `deno task demo` (optionally `--seed 42 --requests 500`, `--console` to print every kept
  * request's waterfall, and `--serve` to keep `/chat`, `/metrics` and `/health` running until Ctrl-C). No
@@ -201,6 +202,9 @@ const printBottlenecks = (summaries: ReadonlyArray<RequestSummary>) => {
 const program = Effect.gen(function* () {
   const plans = Array.from({ length: requestCount }, (_, i) => plan(i))
   console.log(`stagetrace demo — ${requestCount} chat requests arriving over about a second, seed ${seed}\n`)
+  console.log(
+    `Exporter.console prints ${printKept ? "every kept request" : "requests over 800 ms"} as they finish:\n`,
+  )
   const started = performance.now()
   const exits = yield* Effect.all(
     plans.map((p) => Effect.exit(Effect.andThen(pause(p.arrivalMs), handle(p)))),
@@ -320,7 +324,8 @@ const TelemetryLive = Telemetry.layerFromEnv({
   // Where kept requests go; OTLP is added when OTEL_EXPORTER_OTLP_ENDPOINT is set.
   exporters: [
     Exporter.jsonl({ dir: jsonlDir, retentionDays: 7 }),
-    ...(printKept ? [Exporter.console({ width: 40 })] : []),
+    // The console exporter prints the waterfall of kept requests: by default only those over 800 ms.
+    Exporter.console({ width: 40, filter: printKept ? undefined : (summary) => summary.durationMs >= 800 }),
   ],
   // Latency budgets by stage id or request name.
   budgets: {

@@ -153,6 +153,12 @@ export interface ConsoleOptions {
    * @default 40
    */
   readonly width?: number | undefined
+  /**
+   * Which kept requests to write, for example `(summary) => !summary.success` to print only failures. A
+   * filter that throws skips the request (counted as the drop `summary_filter_error`).
+   * @default every kept request
+   */
+  readonly filter?: ((summary: RequestSummary) => boolean) | undefined
 }
 
 /**
@@ -187,6 +193,12 @@ export interface JsonlOptions {
    * @default 2048
    */
   readonly maxQueueSize?: number | undefined
+  /**
+   * Which kept requests to write, for example `(summary) => !summary.success` to print only failures. A
+   * filter that throws skips the request (counted as the drop `summary_filter_error`).
+   * @default every kept request
+   */
+  readonly filter?: ((summary: RequestSummary) => boolean) | undefined
 }
 
 /**

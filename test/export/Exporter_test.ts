@@ -417,3 +417,39 @@ Deno.test("JsonlFiles runs the retention when the day advances, not each time a 
     await Deno.remove(dir, { recursive: true })
   }
 })
+
+effectTest(
+  "Exporter.console({ filter }) prints only the kept requests the filter accepts; a throwing filter skips",
+  () =>
+    Effect.gen(function* () {
+      const printed = yield* Effect.gen(function* () {
+        yield* Effect.void.pipe(Stage.track("ok_stage"), Request.track("fine", { requestId: "a" }))
+        yield* Effect.exit(
+          Effect.fail(new Error("boom")).pipe(Stage.track("bad_stage"), Request.track("broken")),
+        )
+        yield* Effect.void.pipe(Request.track("explodes"))
+      }).pipe(
+        Effect.provide(Telemetry.layer({
+          exporters: [Exporter.console({
+            filter: (summary) => {
+              if (summary.name === "explodes") throw new Error("filter bug")
+              return !summary.success
+            },
+          })],
+        })),
+        Effect.andThen(TestConsole.logLines),
+      )
+      const text = printed.map(String).join("\n")
+      assert.match(text, /^broken /m)
+      assert.doesNotMatch(text, /^fine /m)
+      assert.doesNotMatch(text, /^explodes /m)
+    }).pipe(Effect.provide(TestConsole.layer)),
+)
+
+effectTest("Exporter.console({ filter }) must be a function", () =>
+  Effect.gen(function* () {
+    const error = yield* Layer.build(
+      Telemetry.layer({ exporters: [Exporter.console({ filter: "errors" as unknown as () => boolean })] }),
+    ).pipe(Effect.scoped, Effect.flip)
+    assert.equal(error.name, "exporters[0].filter")
+  }))

@@ -33,6 +33,7 @@ import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
 import type { Concern, Installed } from "../../telemetry/internal/concern.ts"
 import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
 import type * as Exporter from "../Exporter.ts"
+import type { RequestSummary } from "../../stage/Request.ts"
 import { type ChannelConfig, ExportChannel, fetchPost, headerProblem, type Post, rawPost } from "./channel.ts"
 import { exportEnvironmentVariables, exportersFromEnv } from "./env.ts"
 import { denoOtelEnabled, makeDenoBase, makeSdkBase, type OtelBase, scopeVersion } from "./otel.ts"
@@ -363,12 +364,14 @@ export const installExport = (
         case "Console":
           yield* literal(`${path}.format`, exporter.options.format, ["pretty", "json"], "pretty")
           yield* option(`${path}.width`, PositiveInt, exporter.options.width, 40)
+          yield* filterOption(`${path}.filter`, exporter.options.filter)
           resolved.push(undefined)
           break
         case "Jsonl":
           yield* option(`${path}.dir`, NonEmpty, exporter.options.dir, undefined)
           yield* option(`${path}.retentionDays`, NonNegativeInt, exporter.options.retentionDays, 30)
           yield* option(`${path}.maxQueueSize`, PositiveInt, exporter.options.maxQueueSize, 2048)
+          yield* filterOption(`${path}.filter`, exporter.options.filter)
           resolved.push(undefined)
           break
         case "Memory":
@@ -545,8 +548,9 @@ export const installExport = (
             stats,
           )
           workers.push(worker)
+          const wanted = summaryFilter(exporter.options.filter, recorder)
           recorder.summary.push((summary) => {
-            if (isKept(summary)) worker.offer(summary)
+            if (isKept(summary) && wanted(summary)) worker.offer(summary)
           })
           break
         }
@@ -569,8 +573,9 @@ export const installExport = (
             stats,
           )
           workers.push(worker)
+          const wanted = summaryFilter(exporter.options.filter, recorder)
           recorder.summary.push((summary) => {
-            if (isKept(summary)) worker.offer(summary)
+            if (isKept(summary) && wanted(summary)) worker.offer(summary)
           })
           break
         }
@@ -636,3 +641,23 @@ export const exportConcern: Concern = {
     ),
   install: (recorder, options) => installExport(recorder, options as ExportOptions),
 }
+
+/** A summary filter option: a function, or absent. */
+const filterOption = (name: string, value: unknown): Effect.Effect<void, TelemetryConfigError> =>
+  value === undefined || typeof value === "function"
+    ? Effect.void
+    : Effect.fail(optionError(name, value, "Expected a function from a summary to a boolean"))
+
+/** A user filter that can never throw into the recorder: a throw skips the summary and is counted. */
+const summaryFilter = (
+  filter: ((summary: RequestSummary) => boolean) | undefined,
+  recorder: Recorder,
+): (summary: RequestSummary) => boolean =>
+  filter === undefined ? () => true : (summary) => {
+    try {
+      return filter(summary) === true
+    } catch {
+      recorder.countDrop("summary_filter_error")
+      return false
+    }
+  }
