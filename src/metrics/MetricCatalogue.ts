@@ -251,7 +251,7 @@ export const requestDuration: Histogram<"request" | "status"> = toolkit.requestD
 export const requestsInFlight: Gauge = toolkit.requestsInFlightDef
 
 /**
- * `stagetrace_budget_violations_total` (counter): Stages that took longer than their performance budget, by stage id.
+ * `stagetrace_budget_violations_total` (counter): Stages and requests that took longer than their latency budget.
  *
  * @category toolkit
  * @since 0.1.0
@@ -259,7 +259,7 @@ export const requestsInFlight: Gauge = toolkit.requestsInFlightDef
 export const budgetViolations: Counter<"stage"> = toolkit.budgetViolationsDef
 
 /**
- * `stagetrace_errors_total` (counter): Failed stages by error category and stage id.
+ * `stagetrace_errors_total` (counter): Failed stages and requests, by error category and the stage where the error happened.
  *
  * @category toolkit
  * @since 0.1.0

@@ -4,7 +4,16 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as References from "effect/References"
 import { TestClock } from "effect/testing"
-import { Budgets, Request, Stage, Summaries, Telemetry } from "../../mod.ts"
+import {
+  Budgets,
+  MetricCatalogue,
+  Metrics,
+  Prometheus,
+  Request,
+  Stage,
+  Summaries,
+  Telemetry,
+} from "../../mod.ts"
 import * as BackgroundLog from "../../src/internal/backgroundLog.ts"
 import { CurrentRecorder, defaultRecorderConfig, Recorder } from "../../src/internal/recorder.ts"
 import { BudgetsSlot } from "../../src/budget/internal/state.ts"
@@ -353,4 +362,17 @@ effectTest(
       assert.equal(summary.windowMs, 86_400_000)
       assert.equal(recorder.drops.get("invalid_window"), 1)
     }),
+)
+
+effectTest(
+  "the budget counter renders as the catalogue documents it, in one Prometheus family",
+  () =>
+    Effect.gen(function* () {
+      yield* Stage.record("kb", { durationMs: 50, budget: "1 millis" })
+      const text = yield* Prometheus.format()
+      const help = `# HELP stagetrace_budget_violations_total ${MetricCatalogue.budgetViolations.description}`
+      assert.equal(text.split("\n").filter((line) => line === help).length, 1)
+      assert.equal(text.match(/^# TYPE stagetrace_budget_violations_total /gm)?.length, 1)
+      assert.match(text, /^stagetrace_budget_violations_total\{stage="kb"\} 1$/m)
+    }).pipe(Effect.provide(Telemetry.layer({ systemMetrics: false }))),
 )

@@ -9,6 +9,7 @@
  *
  * @internal
  */
+import { budgetViolationsMetric } from "../../internal/sharedMetrics.ts"
 import * as Effect from "effect/Effect"
 import * as BackgroundLog from "../../internal/backgroundLog.ts"
 import {
@@ -188,9 +189,9 @@ const install = (recorder: Recorder, options: TelemetryOptions) =>
     const table = yield* validateTable(options.budgets)
     const maxStages = recorder.config.maxStageIds
     const counter = yield* makeCounterFamily(
-      "stagetrace_budget_violations_total",
-      "Stages and requests that took longer than their latency budget",
-      ["stage"],
+      budgetViolationsMetric.name,
+      budgetViolationsMetric.description,
+      [...budgetViolationsMetric.labels],
       maxStages,
     )
     const state = new BudgetsState(table, maxStages, counter)

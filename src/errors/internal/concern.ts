@@ -8,6 +8,7 @@
  *
  * @internal
  */
+import { errorsMetric } from "../../internal/sharedMetrics.ts"
 import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as BackgroundLog from "../../internal/backgroundLog.ts"
@@ -246,9 +247,9 @@ const install = (recorder: Recorder, options: TelemetryOptions) =>
     const alertConfig = yield* validateAlerts(options.alerts)
     const maxStages = recorder.config.maxStageIds
     const counter = yield* makeCounterFamily(
-      "stagetrace_errors_total",
-      "Failed stages and requests, by error category and the stage where the error happened",
-      ["category", "stage"],
+      errorsMetric.name,
+      errorsMetric.description,
+      [...errorsMetric.labels],
       maxStages * 7,
     )
     const alerts = alertConfig === undefined ? undefined : new AlertState(alertConfig, maxStages)

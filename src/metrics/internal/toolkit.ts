@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import { budgetViolationsMetric, errorsMetric } from "../../internal/sharedMetrics.ts"
 import { defineUnsafe } from "./definition.ts"
 
 /** Buckets of the stage and request duration histograms, in seconds (1 ms to 60 s). */
@@ -57,17 +58,15 @@ export const requestsInFlightDef = defineUnsafe({
 })
 
 export const budgetViolationsDef = defineUnsafe({
-  name: "stagetrace_budget_violations_total",
+  ...budgetViolationsMetric,
   type: "counter",
-  description: "Stages that took longer than their performance budget, by stage id",
-  labels: ["stage"],
+  labels: [...budgetViolationsMetric.labels],
 })
 
 export const errorsByCategoryDef = defineUnsafe({
-  name: "stagetrace_errors_total",
+  ...errorsMetric,
   type: "counter",
-  description: "Failed stages by error category and stage id",
-  labels: ["category", "stage"],
+  labels: [...errorsMetric.labels],
 })
 
 export const recorderDroppedSamplesDef = defineUnsafe({
