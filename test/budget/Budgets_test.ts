@@ -4,16 +4,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as References from "effect/References"
 import { TestClock } from "effect/testing"
-import {
-  Budgets,
-  MetricCatalogue,
-  Metrics,
-  Prometheus,
-  Request,
-  Stage,
-  Summaries,
-  Telemetry,
-} from "../../mod.ts"
+import { Budgets, MetricCatalogue, Prometheus, Request, Stage, Summaries, Telemetry } from "../../mod.ts"
 import * as BackgroundLog from "../../src/internal/backgroundLog.ts"
 import { CurrentRecorder, defaultRecorderConfig, Recorder } from "../../src/internal/recorder.ts"
 import { BudgetsSlot } from "../../src/budget/internal/state.ts"
