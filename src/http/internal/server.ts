@@ -11,6 +11,7 @@ import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import { CurrentRecorder } from "../../internal/recorder.ts"
 import { currentRequest, makeRequestSpec, trackRequest } from "../../stage/internal/tracking.ts"
 import type { Extracted } from "../Propagation.ts"
@@ -243,26 +244,61 @@ export const serveRequest = <E, R>(
     return withRemoteContext(measured, extracted.parent, extracted.baggage)
   })
 
-/** How a web handler runs the per-request effect. */
-export type Runner<R> = (
-  effect: Effect.Effect<Response, unknown, R>,
-  signal: AbortSignal | undefined,
-) => Promise<Exit.Exit<Response, unknown>>
+/** How a web handler starts the per-request effect: on a new fiber, run as far as it goes synchronously. */
+export type Forker<R> = (effect: Effect.Effect<Response, unknown, R>) => Fiber.Fiber<Response, unknown>
 
-/** Builds the web handler: runs the request effect, rethrows a failure for the server's `onError`. */
-export const makeWebHandler = <E, R>(
-  config: ServerConfig,
-  handler: AnyHandler<E, R>,
-  run: Runner<R>,
-  interruptOnAbort: boolean,
-): (request: globalThis.Request, info?: ServeInfoLike) => Promise<Response> =>
-async (request, info) => {
-  const exit = await run(
-    serveRequest(config, handler, request, info),
-    interruptOnAbort ? request.signal : undefined,
-  )
+/** The response for a request effect's exit; a failure is rethrown for the server's `onError`. */
+const responseOf = (exit: Exit.Exit<Response, unknown>): Response => {
   if (exit._tag === "Success") return exit.value
   // The client went away: nobody reads this response.
   if (Cause.hasInterruptsOnly(exit.cause)) return new Response(null, { status: 499 })
   throw Cause.squash(exit.cause)
+}
+
+const settled = (exit: Exit.Exit<Response, unknown>): Promise<Response> => {
+  try {
+    return Promise.resolve(responseOf(exit))
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/**
+ * Interrupts `fiber` when the client disconnects. Read only for a request still running after its
+ * synchronous part: Deno creates the request's `AbortSignal` (and, without `--unstable-no-legacy-abort`,
+ * aborts it after every response, an exception object with a stack trace each time) only once it is read.
+ */
+const interruptOnAbortOf = (fiber: Fiber.Fiber<Response, unknown>, request: globalThis.Request): void => {
+  const signal = request.signal
+  if (signal.aborted) return fiber.interruptUnsafe()
+  const onAbort = () => fiber.interruptUnsafe()
+  signal.addEventListener("abort", onAbort, { once: true })
+  fiber.addObserver(() => signal.removeEventListener("abort", onAbort))
+}
+
+/**
+ * Builds the web handler: starts the request effect on a fiber and answers its response (a request that
+ * completes synchronously never waits on a promise of its own), rethrowing a failure for the server's
+ * `onError`.
+ */
+export const makeWebHandler = <E, R>(
+  config: ServerConfig,
+  handler: AnyHandler<E, R>,
+  fork: Forker<R>,
+  interruptOnAbort: boolean,
+): (request: globalThis.Request, info?: ServeInfoLike) => Promise<Response> =>
+(request, info) => {
+  const fiber = fork(serveRequest(config, handler, request, info))
+  const exit = fiber.pollUnsafe()
+  if (exit !== undefined) return settled(exit)
+  if (interruptOnAbort) interruptOnAbortOf(fiber, request)
+  return new Promise((resolve, reject) => {
+    fiber.addObserver((exit) => {
+      try {
+        resolve(responseOf(exit))
+      } catch (error) {
+        reject(error)
+      }
+    })
+  })
 }
