@@ -308,25 +308,41 @@ const closeStage = (
   }
 }
 
-/** Runs `self` as the stage described by `spec`. */
+/**
+ * Runs `self` as the stage described by `spec`. The stage opens (and its span becomes the fiber's parent
+ * span) only once its exit handler is on the fiber's stack, so whatever happens it closes and the context
+ * is restored; the span is set on the fiber's context directly, without the two primitives and closures
+ * `Effect.provideService` would add.
+ */
 export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpec): Effect.Effect<A, E, R> =>
   disabledByEnvironment ? self : Effect.withFiber((fiber) => {
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return self
     const clock = env.clock
-    const startNanos = clock.currentTimeNanosUnsafe()
-    const parentSpan = fiber.cache.span
-    const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
-    const node = openStage(recorder, spec, span, ownerOf(parentSpan), startNanos)
-    const startHooks = recorder.stageStart
-    for (let i = 0; i < startHooks.length; i++) startHooks[i]!(node)
-    return Effect.onExitPrimitive(Effect.provideService(self, Tracer.ParentSpan, span), (exit) => {
-      const endNanos = clock.currentTimeNanosUnsafe()
-      closeStage(recorder, node, exit, endNanos)
-      endSpan(env, span, endNanos, exit)
-      return undefined
-    })
+    let node: StageNode | undefined
+    let previous: Context.Context<never> | undefined
+    return Effect.onExitPrimitive(
+      Effect.withFiber(() => {
+        const startNanos = clock.currentTimeNanosUnsafe()
+        const parentSpan = fiber.cache.span
+        const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
+        node = openStage(recorder, spec, span, ownerOf(parentSpan), startNanos)
+        const startHooks = recorder.stageStart
+        for (let i = 0; i < startHooks.length; i++) startHooks[i]!(node)
+        previous = fiber.context
+        fiber.setContext(Context.add(previous, Tracer.ParentSpan, span))
+        return self
+      }),
+      (exit) => {
+        if (node === undefined) return undefined
+        fiber.setContext(previous!)
+        const endNanos = clock.currentTimeNanosUnsafe()
+        closeStage(recorder, node, exit, endNanos)
+        endSpan(env, node.span, endNanos, exit)
+        return undefined
+      },
+    )
   })
 
 /** Options of `Stage.record`, see the public module. */
@@ -431,7 +447,65 @@ export const generateRequestId = (): string => crypto.randomUUID()
 /** A cheap process-unique id, for places that need uniqueness but not randomness. */
 export const nextLocalId = (): string => `${idPrefix}-${(++idCounter).toString(36)}`
 
-/** Runs `self` as one request. */
+/** Opens the request record (and its span) described by `spec` on `fiber`. */
+const openRequest = (env: Resolved, spec: RequestSpec, fiber: Fiber.Fiber<unknown, unknown>): RequestRecord => {
+  const recorder = env.recorder
+  const options = spec.options
+  const invalid = spec.invalid
+  for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
+  const startNanos = env.clock.currentTimeNanosUnsafe()
+  const requestId = options.requestId ?? generateRequestId()
+  const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
+  const span = makeSpan(
+    env,
+    spec.name,
+    options.kind ?? "internal",
+    parentSpan,
+    startNanos,
+    requestSpanAnnotations,
+  )
+  let attributes: Record<string, unknown> = emptyAttributes
+  const given = options.attributes
+  if (given !== undefined && spec.attributeKeys.length > 0) {
+    attributes = {}
+    for (const key of spec.attributeKeys) {
+      attributes[key] = given[key]
+      span.attribute(key, given[key])
+    }
+  }
+  span.attribute("request.id", requestId)
+  const record: RequestRecord = {
+    _tag: "Request",
+    recorder,
+    requestId,
+    name: spec.name,
+    span,
+    parentSpan,
+    parentTraceState: spec.parentTraceState,
+    traceState: undefined,
+    startNanos,
+    startTime: nanosToMillis(startNanos),
+    stages: [],
+    attributes,
+    force: options.force === true,
+    budgetMs: spec.budgetMs,
+    sampled: span.sampled,
+    stageCount: 0,
+    openStages: 0,
+    truncated: false,
+    lastEndNanos: startNanos,
+    overBudget: false,
+    closed: false,
+    slots: undefined,
+  }
+  setOwner(span, record)
+  recorder.inFlight++
+  const startHooks = recorder.requestStart
+  for (let i = 0; i < startHooks.length; i++) startHooks[i]!(record)
+  return record
+}
+
+/** Runs `self` as one request (opened once its exit handler is on the stack, as a stage is). */
 export const trackRequest = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   spec: RequestSpec,
@@ -440,66 +514,25 @@ export const trackRequest = <A, E, R>(
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return self
-    const options = spec.options
-    const invalid = spec.invalid
-    for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
-    const clock = env.clock
-    const startNanos = clock.currentTimeNanosUnsafe()
-    const requestId = options.requestId ?? generateRequestId()
-    const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
-    const span = makeSpan(
-      env,
-      spec.name,
-      options.kind ?? "internal",
-      parentSpan,
-      startNanos,
-      requestSpanAnnotations,
+    let record: RequestRecord | undefined
+    let previous: Context.Context<never> | undefined
+    return Effect.onExitPrimitive(
+      Effect.withFiber(() => {
+        record = openRequest(env, spec, fiber)
+        previous = fiber.context
+        fiber.setContext(Context.add(previous, Tracer.ParentSpan, record.span))
+        return self
+      }),
+      (exit) => {
+        if (record === undefined) return undefined
+        fiber.setContext(previous!)
+        const endNanos = env.clock.currentTimeNanosUnsafe()
+        recorder.inFlight--
+        finishRequest(recorder, record, exit, endNanos)
+        endSpan(env, record.span, endNanos, exit)
+        return undefined
+      },
     )
-    let attributes: Record<string, unknown> = emptyAttributes
-    const given = options.attributes
-    if (given !== undefined && spec.attributeKeys.length > 0) {
-      attributes = {}
-      for (const key of spec.attributeKeys) {
-        attributes[key] = given[key]
-        span.attribute(key, given[key])
-      }
-    }
-    span.attribute("request.id", requestId)
-    const record: RequestRecord = {
-      _tag: "Request",
-      recorder,
-      requestId,
-      name: spec.name,
-      span,
-      parentSpan,
-      parentTraceState: spec.parentTraceState,
-      traceState: undefined,
-      startNanos,
-      startTime: nanosToMillis(startNanos),
-      stages: [],
-      attributes,
-      force: options.force === true,
-      budgetMs: spec.budgetMs,
-      sampled: span.sampled,
-      stageCount: 0,
-      openStages: 0,
-      truncated: false,
-      lastEndNanos: startNanos,
-      overBudget: false,
-      closed: false,
-      slots: undefined,
-    }
-    setOwner(span, record)
-    recorder.inFlight++
-    const startHooks = recorder.requestStart
-    for (let i = 0; i < startHooks.length; i++) startHooks[i]!(record)
-    return Effect.onExitPrimitive(Effect.provideService(self, Tracer.ParentSpan, span), (exit) => {
-      const endNanos = clock.currentTimeNanosUnsafe()
-      recorder.inFlight--
-      finishRequest(recorder, record, exit, endNanos)
-      endSpan(env, span, endNanos, exit)
-      return undefined
-    })
   })
 
 /** Marks stages that did not end with their request as unfinished, with the time they had run. */
