@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import { CurrentRecorder } from "../../internal/recorder.ts"
+import { nowNanos } from "../../internal/clock.ts"
 import { currentRequest, makeRequestSpec, trackRequest } from "../../stage/internal/tracking.ts"
 import type { Extracted } from "../Propagation.ts"
 import { withRemoteContext } from "./context.ts"
@@ -143,7 +144,7 @@ export const serveRequest = <E, R>(
       return callHandler(handler, request, info, contextFor<R>(fiber.context, "", "", ""))
     }
     const clock = fiber.getRef(Clock.Clock)
-    const startNanos = clock.currentTimeNanosUnsafe()
+    const startNanos = nowNanos(clock)
     const method = normalizeMethod(request.method)
     const url = requestUrlParts(request.url)
     const given = safeCall(config.route === undefined ? undefined : () => config.route!(request))
@@ -236,7 +237,7 @@ export const serveRequest = <E, R>(
     const recovered = Effect.catchIf(tracked, isStatusFailure, (failure) => Effect.succeed(failure.response))
     const measured = config.metrics
       ? Effect.onExitPrimitive(recovered, (exit) => {
-        const seconds = Number(clock.currentTimeNanosUnsafe() - startNanos) / 1e9
+        const seconds = Number(nowNanos(clock) - startNanos) / 1e9
         recordServerRequest(fiber.context, method, metricRoute, statusOf(exit), seconds)
         return undefined
       })

@@ -29,6 +29,7 @@ import {
   type StageNode,
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
+import { nowNanos } from "../../internal/clock.ts"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
 import type { RequestOptions, RequestSummary } from "../Request.ts"
 import { bottlenecksOf } from "./bottlenecks.ts"
@@ -324,7 +325,7 @@ export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpe
     let previous: Context.Context<never> | undefined
     return Effect.onExitPrimitive(
       Effect.withFiber(() => {
-        const startNanos = clock.currentTimeNanosUnsafe()
+        const startNanos = nowNanos(clock)
         const parentSpan = fiber.cache.span
         const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
         node = openStage(recorder, spec, span, ownerOf(parentSpan), startNanos)
@@ -337,7 +338,7 @@ export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpe
       (exit) => {
         if (node === undefined) return undefined
         fiber.setContext(previous!)
-        const endNanos = clock.currentTimeNanosUnsafe()
+        const endNanos = nowNanos(clock)
         closeStage(recorder, node, exit, endNanos)
         endSpan(env, node.span, endNanos, exit)
         return undefined
@@ -360,7 +361,7 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return Effect.void
-    const endNanos = env.clock.currentTimeNanosUnsafe()
+    const endNanos = nowNanos(env.clock)
     const parentSpan = fiber.cache.span
     const owner = ownerOf(parentSpan)
     const request = requestOf(owner)
@@ -448,12 +449,16 @@ export const generateRequestId = (): string => crypto.randomUUID()
 export const nextLocalId = (): string => `${idPrefix}-${(++idCounter).toString(36)}`
 
 /** Opens the request record (and its span) described by `spec` on `fiber`. */
-const openRequest = (env: Resolved, spec: RequestSpec, fiber: Fiber.Fiber<unknown, unknown>): RequestRecord => {
+const openRequest = (
+  env: Resolved,
+  spec: RequestSpec,
+  fiber: Fiber.Fiber<unknown, unknown>,
+): RequestRecord => {
   const recorder = env.recorder
   const options = spec.options
   const invalid = spec.invalid
   for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
-  const startNanos = env.clock.currentTimeNanosUnsafe()
+  const startNanos = nowNanos(env.clock)
   const requestId = options.requestId ?? generateRequestId()
   const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
   const span = makeSpan(
@@ -526,7 +531,7 @@ export const trackRequest = <A, E, R>(
       (exit) => {
         if (record === undefined) return undefined
         fiber.setContext(previous!)
-        const endNanos = env.clock.currentTimeNanosUnsafe()
+        const endNanos = nowNanos(env.clock)
         recorder.inFlight--
         finishRequest(recorder, record, exit, endNanos)
         endSpan(env, record.span, endNanos, exit)
