@@ -82,6 +82,30 @@ effectTest("Stage.track() makes child spans with stage and request attributes", 
   }).pipe(Effect.withTracer(tracer), Effect.provide(Telemetry.layer()))
 })
 
+effectTest(
+  "Stage.track() is the current span inside the stage, and its request is again after it",
+  () =>
+    Effect.gen(function* () {
+      // Effect.currentSpan reads the fiber's cache of hot references, ParentSpan the context itself.
+      const inside = Effect.all([Effect.currentSpan, Effect.currentParentSpan])
+      const [request, requestParent] = yield* inside
+      const [[stage, stageParent], [child, childParent]] = yield* Effect.all([
+        inside,
+        inside.pipe(Effect.withSpan("user span")),
+      ]).pipe(Stage.track("auth_check"))
+      const [after, afterParent] = yield* inside
+      assert.equal(request.name, "chat")
+      assert.equal(requestParent, request)
+      assert.equal(stage.name, "auth_check")
+      assert.equal(stageParent, stage)
+      assert.equal(child.name, "user span")
+      assert.equal(childParent, child)
+      assert.equal(child.parent._tag === "Some" ? child.parent.value : undefined, stage)
+      assert.equal(after, request)
+      assert.equal(afterParent, request)
+    }).pipe(Effect.orDie, Request.track("chat"), Effect.provide(Telemetry.layer())),
+)
+
 effectTest("Stage.track() records typed failures, defects and interruptions", () =>
   Effect.gen(function* () {
     const summary = yield* Effect.gen(function* () {

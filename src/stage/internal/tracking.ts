@@ -162,6 +162,28 @@ export const makeSpan = (
   return span
 }
 
+/** The private fields of Effect 4.1's context through which fibers share the cache of hot references. */
+interface CacheCarrier {
+  readonly cacheRoot?: CacheCarrier | undefined
+  _fiberCache?: Fiber.Fiber.Cache | undefined
+}
+
+/**
+ * `previous` with `span` as the parent span. Effect recomputes a fiber's cache of hot references
+ * (scheduler, tracer, parent span, log levels…: a dozen context lookups) for every new context that sets
+ * one of them; this one differs from `previous` in its parent span only, so its cache is `previous`'s
+ * with that span. Falls back to Effect's own computation when the context is not laid out as expected.
+ */
+const withParentSpan = (previous: Context.Context<never>, span: Tracer.Span): Context.Context<never> => {
+  const next = Context.add(previous, Tracer.ParentSpan, span)
+  const base = (previous as CacheCarrier).cacheRoot?._fiberCache
+  const carrier = next as CacheCarrier
+  if (base !== undefined && carrier.cacheRoot === carrier && carrier._fiberCache === undefined) {
+    carrier._fiberCache = { ...base, span }
+  }
+  return next
+}
+
 const endSpan = (env: Resolved, span: Tracer.Span, endNanos: bigint, exit: Exit.Exit<unknown, unknown>) =>
   span.end(env.timingEnabled ? endNanos : bigint0, exit)
 
@@ -332,7 +354,7 @@ export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpe
         const startHooks = recorder.stageStart
         for (let i = 0; i < startHooks.length; i++) startHooks[i]!(node)
         previous = fiber.context
-        fiber.setContext(Context.add(previous, Tracer.ParentSpan, span))
+        fiber.setContext(withParentSpan(previous, span))
         return self
       }),
       (exit) => {
@@ -525,7 +547,7 @@ export const trackRequest = <A, E, R>(
       Effect.withFiber(() => {
         record = openRequest(env, spec, fiber)
         previous = fiber.context
-        fiber.setContext(Context.add(previous, Tracer.ParentSpan, record.span))
+        fiber.setContext(withParentSpan(previous, record.span))
         return self
       }),
       (exit) => {
