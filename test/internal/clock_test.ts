@@ -27,10 +27,13 @@ Deno.test("nowNanos() of the default clock never goes backwards between anchor c
   }
 })
 
-effectTest("nowNanos() of any other clock is that clock's time (TestClock drives durations)", () =>
-  Effect.gen(function* () {
-    const clock = yield* Clock.Clock
-    assert.notEqual(clock, defaultClock)
-    yield* TestClock.adjust("1500 millis")
-    assert.equal(nowNanos(clock), 1_500_000_000n)
-  }))
+effectTest(
+  "nowNanos() of any other clock is that clock's time (TestClock drives durations)",
+  () =>
+    Effect.gen(function* () {
+      const clock = yield* Clock.Clock
+      assert.notEqual(clock, defaultClock)
+      yield* TestClock.adjust("1500 millis")
+      assert.equal(nowNanos(clock), 1_500_000_000n)
+    }),
+)
