@@ -112,6 +112,24 @@ effectTest("ExportChannel drops and counts items offered to a full queue", () =>
   }))
 
 effectTest(
+  "ExportChannel.offerWith() makes items only when they are queued; a throw is an error drop",
+  () =>
+    Effect.gen(function* () {
+      const { channel, stats } = yield* make([], { maxQueueSize: 2, maxBatchSize: 2 })
+      const made: Array<number> = []
+      const encode = (n: number) => {
+        if (n === 1) throw new Error("unencodable")
+        made.push(n)
+        return n
+      }
+      for (let n = 0; n < 5; n++) channel.offerWith(n, encode)
+      assert.deepEqual(made, [0, 2])
+      assert.equal(stats.droppedCount("traces", "error"), 1)
+      assert.equal(stats.droppedCount("traces", "queue_full"), 2)
+    }),
+)
+
+effectTest(
   "ExportChannel retries 503 with exponential backoff, then succeeds",
   () =>
     Effect.gen(function* () {

@@ -8,12 +8,21 @@ import * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
-import { JsonWriter, ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import {
+  JsonWriter,
+  ProtoWriter,
+  SlabJsonWriter,
+  SlabProtoWriter,
+} from "../../src/export/internal/protobuf.ts"
+import {
+  encodeEncodedTracesJson,
+  encodeEncodedTracesProto,
   encodeTracesJson,
   encodeTracesProto,
   jsonResourceAndScope,
+  jsonSpanBytes,
   protoResourceAndScope,
+  protoSpan,
 } from "../../src/export/internal/otlpTraces.ts"
 import { encodeLogsJson, encodeLogsProto, type LogItem } from "../../src/export/internal/otlpSignals.ts"
 import { decodeOtlp } from "../integration/_otlp_receiver.ts"
@@ -167,4 +176,45 @@ Deno.test("OTLP log encoders: body, severity, attributes and trace context, iden
   assert.equal(first.traceId.length, 16)
   assert.deepEqual(second.body, { arrayValue: { values: [{ stringValue: "multi" }, { intValue: "2" }] } })
   assert.equal(second.traceId, undefined)
+})
+
+Deno.test("OTLP trace encoders: spans encoded one by one when they end make the same request as a batch", () => {
+  const root = span("root")
+  const children = Array.from({ length: 40 }, (_, i) => {
+    const child = span(`child-${i}`, root)
+    child.attribute("index", i)
+    // Large records: some spans outgrow the slab headroom, so both slab switches and growth happen.
+    if (i % 7 === 0) child.attribute("payload", "y".repeat(40_000))
+    child.end(1_700_000_000_000_100_000n + BigInt(i), Exit.void)
+    return child
+  })
+  root.end(1_700_000_000_001_000_000n, Exit.void)
+  const spans = [...children, root]
+  const protoWriter = new SlabProtoWriter(64 * 1024)
+  const jsonWriter = new SlabJsonWriter(64 * 1024)
+  const protoChunks: Array<Uint8Array> = []
+  const jsonChunks: Array<Uint8Array> = []
+  for (const s of spans) {
+    protoWriter.start()
+    protoSpan(protoWriter, s, undefined)
+    protoChunks.push(protoWriter.take())
+    jsonWriter.start()
+    jsonSpanBytes(jsonWriter, s, undefined)
+    jsonChunks.push(jsonWriter.take())
+  }
+  // A record begun and discarded leaves nothing behind.
+  protoWriter.start()
+  protoSpan(protoWriter, root, undefined)
+  protoWriter.discard()
+  const writer = new ProtoWriter(32)
+  const cached = protoResourceAndScope(writer, resource)
+  assert.deepEqual(
+    encodeEncodedTracesProto(new ProtoWriter(32), cached, protoChunks),
+    encodeTracesProto(new ProtoWriter(32), cached, spans, undefined),
+  )
+  const jsonCached = jsonResourceAndScope(resource)
+  assert.deepEqual(
+    encodeEncodedTracesJson(new JsonWriter(16), jsonCached, jsonChunks),
+    encodeTracesJson(new JsonWriter(16), jsonCached, spans, undefined),
+  )
 })

@@ -432,6 +432,29 @@ export class ExportChannel<T> {
     if (size === this.config.maxBatchSize) this.wake.openUnsafe()
   }
 
+  /**
+   * Like `offer`, making the item from `source` only when it will be queued (encoding a span that is
+   * dropped would be wasted). A `make` that throws drops the item as `error`: the hot path never fails.
+   */
+  offerWith<S>(source: S, make: (source: S) => T): void {
+    if (this.closing && this.fiber === undefined) {
+      this.stats.drop(this.config.signal, "shutdown")
+      return
+    }
+    if (this.queue.size >= this.queue.capacity) {
+      this.stats.drop(this.config.signal, "queue_full")
+      return
+    }
+    let item: T
+    try {
+      item = make(source)
+    } catch {
+      this.stats.drop(this.config.signal, "error")
+      return
+    }
+    this.offer(item)
+  }
+
   /** Starts the background fiber in `scope`. */
   start(): Effect.Effect<void, never, Scope.Scope> {
     return Effect.forkScoped(this.loop()).pipe(

@@ -29,7 +29,7 @@ import {
 } from "../../internal/config.ts"
 import { denoTracesFetch } from "../../internal/killSwitch.ts"
 import type { Recorder, ServiceDescription } from "../../internal/recorder.ts"
-import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
+import { ExportStatsSlot, type RedactorLike, RedactorSlot } from "../../internal/slots.ts"
 import type { Concern, Installed } from "../../telemetry/internal/concern.ts"
 import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
 import type * as Exporter from "../Exporter.ts"
@@ -46,14 +46,16 @@ import {
   type MetricBatch,
 } from "./otlpSignals.ts"
 import {
-  encodeTracesJson,
-  encodeTracesProto,
+  encodeEncodedTracesJson,
+  encodeEncodedTracesProto,
   type FinishedSpan,
   jsonResourceAndScope,
+  jsonSpanBytes,
   type OtlpResource,
   protoResourceAndScope,
+  protoSpan,
 } from "./otlpTraces.ts"
-import { JsonWriter, ProtoWriter } from "./protobuf.ts"
+import { JsonWriter, ProtoWriter, SlabJsonWriter, SlabProtoWriter } from "./protobuf.ts"
 import { dropReasons, ExportStats, signals } from "./stats.ts"
 import {
   consoleHandler,
@@ -328,6 +330,23 @@ export interface InstallOverrides {
   readonly random?: (() => number) | undefined
 }
 
+/** Encodes one finished span into `writer`'s slabs (a throw leaves nothing behind). */
+const slabEncoder = <W extends SlabProtoWriter | SlabJsonWriter>(
+  writer: W,
+  write: (writer: W, span: FinishedSpan, redactor: RedactorLike | undefined) => void,
+  redactor: () => RedactorLike | undefined,
+) =>
+(span: FinishedSpan): Uint8Array => {
+  writer.start()
+  try {
+    write(writer, span, redactor())
+  } catch (error) {
+    writer.discard()
+    throw error
+  }
+  return writer.take()
+}
+
 /** Installs the export concern (see the module description). */
 export const installExport = (
   recorder: Recorder,
@@ -404,7 +423,7 @@ export const installExport = (
 
     let base: OtelBase | undefined
     let denoActive = false
-    const spanChannels: Array<ExportChannel<FinishedSpan>> = []
+    const spanChannels: Array<ExportChannel<Uint8Array>> = []
     const metricChannels: Array<ExportChannel<MetricBatch>> = []
     const logChannels: Array<ExportChannel<LogItem>> = []
     const workers: Array<SummaryWorker> = []
@@ -472,18 +491,23 @@ export const installExport = (
                 resource: Object.fromEntries(resource.attributes) as Record<string, string>,
               })
             } else {
-              const channel = new ExportChannel<FinishedSpan>(
+              // Spans are encoded when they end and queued as bytes (views of shared slabs): the queue
+              // holds no span objects, so spans die young, and a batch is the spans' bytes in an envelope.
+              const channel = new ExportChannel<Uint8Array>(
                 channelConfig("traces", r.maxQueueSize, r.maxExportBatchSize, r.scheduleDelayMs),
                 json
-                  ? (spans) => encodeTracesJson(jsonWriter, jsonCached, spans, redactor())
-                  : (spans) => encodeTracesProto(writer, protoCached, spans, redactor()),
+                  ? (spans) => encodeEncodedTracesJson(jsonWriter, jsonCached, spans)
+                  : (spans) => encodeEncodedTracesProto(writer, protoCached, spans),
                 stats,
                 clock,
                 post,
                 overrides.random,
               )
               spanChannels.push(channel)
-              pipeline.sinks.push((span) => channel.offer(span))
+              const encodeSpan = json
+                ? slabEncoder(new SlabJsonWriter(), jsonSpanBytes, redactor)
+                : slabEncoder(new SlabProtoWriter(), protoSpan, redactor)
+              pipeline.sinks.push((span) => channel.offerWith(span, encodeSpan))
             }
           }
           if (r.signals.has("metrics")) {

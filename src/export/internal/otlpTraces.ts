@@ -193,7 +193,8 @@ export const protoResourceScope = (
   w.end(resource, 5)
 }
 
-const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
+/** Writes one span as field 2 of `ScopeSpans` (what `encodeEncodedTracesProto` concatenates). */
+export const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
   const ended = endedOf(span)
   const start = w.begin(2, 2)
   w.hexBytes(1, span.traceId.length === 32 ? span.traceId : span.traceId.padStart(32, "0"))
@@ -267,6 +268,22 @@ export const encodeTracesProto = (
   w.reset()
   protoResourceScope(w, cached, () => {
     for (let i = 0; i < spans.length; i++) protoSpan(w, spans[i]!, redactor)
+  })
+  return w.finish()
+}
+
+/**
+ * An `ExportTraceServiceRequest` (protobuf) from spans already encoded one by one with `protoSpan`: the
+ * cached resource and scope around the spans' bytes.
+ */
+export const encodeEncodedTracesProto = (
+  w: ProtoWriter,
+  cached: CachedResource<Uint8Array>,
+  spans: ReadonlyArray<Uint8Array>,
+): Uint8Array => {
+  w.reset()
+  protoResourceScope(w, cached, () => {
+    for (let i = 0; i < spans.length; i++) w.raw(spans[i]!)
   })
   return w.finish()
 }
@@ -407,7 +424,12 @@ const jsonRecordBytes = (
   }
 }
 
-const jsonSpanBytes = (w: JsonWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
+/** Writes one span as a JSON object (what `encodeEncodedTracesJson` joins). */
+export const jsonSpanBytes = (
+  w: JsonWriter,
+  span: FinishedSpan,
+  redactor: RedactorLike | undefined,
+): void => {
   const ended = endedOf(span)
   const outcome = outcomeOfExit(ended.exit)
   w.ascii(`{"traceId":"`)
@@ -499,6 +521,29 @@ export const encodeTracesJson = (
   for (let i = 0; i < spans.length; i++) {
     if (i > 0) w.ascii(",")
     jsonSpanBytes(w, spans[i]!, redactor)
+  }
+  w.ascii("]}]}]}")
+  return w.finish()
+}
+
+/** An `ExportTraceServiceRequest` in OTLP/JSON from spans already encoded one by one with `jsonSpanBytes`. */
+export const encodeEncodedTracesJson = (
+  w: JsonWriter,
+  cached: CachedResource<string>,
+  spans: ReadonlyArray<Uint8Array>,
+): Uint8Array => {
+  w.reset()
+  w.ascii(`{"resourceSpans":[{`)
+  w.utf8(cached.resource)
+  w.ascii(`,"scopeSpans":[{`)
+  w.utf8(cached.scope)
+  w.ascii(`,"spans":[`)
+  for (let i = 0; i < spans.length; i++) {
+    const span = spans[i]!
+    w.ensure(span.length + 1)
+    if (i > 0) w.buf[w.pos++] = 44
+    w.buf.set(span, w.pos)
+    w.pos += span.length
   }
   w.ascii("]}]}]}")
   return w.finish()
