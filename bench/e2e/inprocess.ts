@@ -1,13 +1,15 @@
 /**
  * The end-to-end app's request path without sockets: every set-up's handler called in one process with
  * web `Request` objects, one request at a time, set-ups interleaved over rounds. Prints the CPU time per
- * request (`process.cpuUsage`, so other load on the machine matters less than for wall time) and its
- * ratio to the bare app. For profiling and quick checks; the figures that count come from `main.ts`.
+ * request (`process.cpuUsage`, so other load on the machine matters less than for wall time), its
+ * ratio to the bare app, and the heap bytes allocated per request (V8's own counter: the steadiest
+ * figure on a busy machine, and what garbage collection pays for). For profiling and quick checks; the figures that count come from `main.ts`.
  *
  *     deno run -A bench/e2e/inprocess.ts [--only core,mw] [--requests 20000] [--rounds 5]
  *     deno run -A --cpu-prof bench/e2e/inprocess.ts --only mw --rounds 1 --requests 200000
  */
 import process from "node:process"
+import v8 from "node:v8"
 import { type Handler, makeHandler } from "./app.ts"
 
 const argValue = (name: string): string | undefined => {
@@ -40,7 +42,12 @@ for (const variant of chosen) {
   handlers.set(variant, await makeHandler(variant, sinkUrl ?? "http://127.0.0.1:9"))
 }
 
-const runMany = async (handler: Handler, n: number): Promise<number> => {
+/** Bytes the heap allocated so far (V8's counter: steady, unlike CPU time on a busy machine). */
+const allocated = (): number =>
+  (v8.getHeapStatistics() as { total_allocated_bytes?: number }).total_allocated_bytes ?? 0
+
+const runMany = async (handler: Handler, n: number): Promise<[cpuUs: number, bytes: number]> => {
+  const bytes = allocated()
   const start = process.cpuUsage()
   for (let i = 0; i < n; i++) {
     const response = await handler(new Request("http://127.0.0.1:8000/"))
@@ -49,15 +56,18 @@ const runMany = async (handler: Handler, n: number): Promise<number> => {
     if ((i & 63) === 63) await new Promise((resolve) => setTimeout(resolve, 0))
   }
   const used = process.cpuUsage(start)
-  return (used.user + used.system) / n
+  return [(used.user + used.system) / n, (allocated() - bytes) / n]
 }
 
 for (const { handler } of handlers.values()) await runMany(handler, Math.min(requests, 5000))
 const results = new Map<string, Array<number>>(chosen.map((v) => [v, []]))
+const allocations = new Map<string, Array<number>>(chosen.map((v) => [v, []]))
 for (let round = 0; round < rounds; round++) {
   for (let i = 0; i < chosen.length; i++) {
     const variant = chosen[(i + round) % chosen.length]!
-    results.get(variant)!.push(await runMany(handlers.get(variant)!.handler, requests))
+    const [us, bytes] = await runMany(handlers.get(variant)!.handler, requests)
+    results.get(variant)!.push(us)
+    allocations.get(variant)!.push(bytes)
   }
 }
 
@@ -67,11 +77,18 @@ const median = (values: ReadonlyArray<number>) => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 const bare = median(results.get("bare")!)
-console.log("| set-up | CPU µs/request | of bare (throughput) |")
-console.log("| --- | ---: | ---: |")
+console.log(
+  "| set-up | CPU µs/request | of bare (throughput) | fastest round | heap bytes allocated/request |",
+)
+console.log("| --- | ---: | ---: | ---: | ---: |")
 for (const [variant, values] of results) {
   const us = median(values)
-  console.log(`| ${variant} | ${us.toFixed(2)} | ${(bare / us).toFixed(2)} |`)
+  const bytes = median(allocations.get(variant)!)
+  console.log(
+    `| ${variant} | ${us.toFixed(2)} | ${(bare / us).toFixed(2)} | ${Math.min(...values).toFixed(2)} | ${
+      bytes.toFixed(0)
+    } |`,
+  )
 }
 
 for (const { dispose } of handlers.values()) await dispose()
