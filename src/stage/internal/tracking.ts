@@ -62,8 +62,24 @@ export const budgetToMillis = (budget: Duration.Input | undefined): number | und
   return ms >= 0 && ms !== Infinity ? ms : Number.NaN
 }
 
-/** Builds the static description of a stage. */
+/**
+ * Specs of stages built without options, by stage id: `Stage.track("id")` written inside a handler builds
+ * its wrapper on every request. Bounded; ids past the bound get a fresh spec each time.
+ */
+const plainSpecs = new Map<string, StageSpec>()
+const maxPlainSpecs = 1024
+
+/** The static description of a stage (shared by every wrapper of an id built without options). */
 export const makeSpec = (stageId: string, options: StageOptions | undefined): StageSpec => {
+  if (options !== undefined) return buildSpec(stageId, options)
+  const cached = plainSpecs.get(stageId)
+  if (cached !== undefined) return cached
+  const spec = buildSpec(stageId, undefined)
+  if (plainSpecs.size < maxPlainSpecs) plainSpecs.set(stageId, spec)
+  return spec
+}
+
+const buildSpec = (stageId: string, options: StageOptions | undefined): StageSpec => {
   const budgetMs = budgetToMillis(options?.budget)
   const metadata = options?.metadata ?? emptyMetadata
   return {
