@@ -287,20 +287,12 @@ export class ProtoWriter extends ByteWriter {
 const slabHeadroom = 32 * 1024
 
 /**
- * Encodes records one after another into large shared slabs and hands each out as a view of its slab: no
- * buffer and no copy per record. What a queue of encoded spans holds instead of the spans themselves.
- * `start()` begins a record (in a fresh slab when the current one is nearly full), `take()` returns it. A
- * record larger than the headroom grows the slab as `ByteWriter` does; earlier views keep the old slab.
+ * A `ProtoWriter` that encodes records one after another into large shared slabs and hands each out as a
+ * view of its slab: no buffer and no copy per record (what a queue of encoded spans holds instead of the
+ * spans). `start()` begins a record (in a fresh slab when the current one is nearly full), `take()`
+ * returns it. A record larger than the headroom grows the slab as `ByteWriter` does; earlier views keep
+ * the old slab alive.
  */
-const slabStart = (w: ByteWriter & { mark: number }, slabSize: number, replace: (size: number) => void) => {
-  if (w.buf.length - w.pos < slabHeadroom) {
-    replace(slabSize)
-    w.pos = 0
-  }
-  w.mark = w.pos
-}
-
-/** A `ProtoWriter` that writes records into slabs (see `slabStart`). */
 export class SlabProtoWriter extends ProtoWriter {
   mark = 0
   constructor(readonly slabSize: number = 256 * 1024) {
@@ -309,10 +301,12 @@ export class SlabProtoWriter extends ProtoWriter {
 
   /** Begins a record. */
   start(): void {
-    slabStart(this, this.slabSize, (size) => {
-      this.buf = new Uint8Array(size)
+    if (this.buf.length - this.pos < slabHeadroom) {
+      this.buf = new Uint8Array(this.slabSize)
       this.grown()
-    })
+      this.pos = 0
+    }
+    this.mark = this.pos
   }
 
   /** The record written since `start()`, as a view of its slab. */
@@ -380,7 +374,7 @@ export class JsonWriter extends ByteWriter {
   }
 }
 
-/** A `JsonWriter` that writes records into slabs (see `slabStart`). */
+/** A `JsonWriter` that writes records into slabs, as `SlabProtoWriter` does. */
 export class SlabJsonWriter extends JsonWriter {
   mark = 0
   constructor(readonly slabSize: number = 256 * 1024) {
@@ -389,9 +383,11 @@ export class SlabJsonWriter extends JsonWriter {
 
   /** Begins a record. */
   start(): void {
-    slabStart(this, this.slabSize, (size) => {
-      this.buf = new Uint8Array(size)
-    })
+    if (this.buf.length - this.pos < slabHeadroom) {
+      this.buf = new Uint8Array(this.slabSize)
+      this.pos = 0
+    }
+    this.mark = this.pos
   }
 
   /** The record written since `start()`, as a view of its slab. */
