@@ -73,6 +73,9 @@ export const isStatusFailure = (u: unknown): u is StatusFailure => u instanceof 
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
 
+/** The `Response` class, read once: under Deno the global is a getter, costly on every request. */
+const ResponseClass: typeof Response = Response
+
 const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
@@ -90,7 +93,7 @@ const callHandler = <E, R>(
     return Effect.fail(error)
   }
   const checked = (value: unknown): Effect.Effect<Response, unknown> =>
-    value instanceof Response
+    value instanceof ResponseClass
       ? Effect.succeed(value)
       : Effect.fail(new TypeError("The HTTP handler did not return a Response"))
   if (Effect.isEffect(out)) return Effect.flatMap(out, checked)

@@ -480,8 +480,11 @@ export const emptyAttributes: Record<string, unknown> = Object.freeze({}) as Rec
 let idCounter = 0
 const idPrefix = crypto.randomUUID().slice(0, 8)
 
+/** `crypto.randomUUID`, read once: under Deno the `crypto` global is a getter, costly on every request. */
+const randomUUID: () => string = crypto.randomUUID.bind(crypto)
+
 /** A new request id: a random UUID (version 4). */
-export const generateRequestId = (): string => crypto.randomUUID()
+export const generateRequestId = (): string => randomUUID()
 
 /** A cheap process-unique id, for places that need uniqueness but not randomness. */
 export const nextLocalId = (): string => `${idPrefix}-${(++idCounter).toString(36)}`
