@@ -449,10 +449,18 @@ const toExportedSpan = (span: FinishedSpan, redactor: RedactorLike | undefined):
   const status = span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
   const outcome = outcomeOfExit(status.exit)
   const attributes: Record<string, unknown> = {}
+  const add = (key: string, value: unknown) => {
+    attributes[key] = redactor === undefined ? value : redactor.redactValue(key, value)
+  }
+  const deferred = span.deferredStage
+  if (deferred !== undefined) {
+    if (span.deferredRequestId !== undefined) add("request.id", span.deferredRequestId)
+    add("stage.id", deferred.stageId)
+    add("stage.name", deferred.name)
+    for (const key of deferred.metadataKeys) add(key, deferred.metadata[key])
+  }
   if (span._attributes !== undefined) {
-    for (const [key, value] of span._attributes) {
-      attributes[key] = redactor === undefined ? value : redactor.redactValue(key, value)
-    }
+    for (const [key, value] of span._attributes) add(key, value)
   }
   return {
     traceId: span.traceId,

@@ -26,6 +26,7 @@ import {
 } from "../../src/export/internal/otlpTraces.ts"
 import { encodeLogsJson, encodeLogsProto, type LogItem } from "../../src/export/internal/otlpSignals.ts"
 import { decodeOtlp } from "../integration/_otlp_receiver.ts"
+import { LocalSpan } from "../../src/stage/internal/tracking.ts"
 
 const resource = {
   attributes: [["service.name", "svc"], ["service.version", "1.0.0"]] as const,
@@ -217,4 +218,53 @@ Deno.test("OTLP trace encoders: spans encoded one by one when they end make the 
     encodeEncodedTracesJson(new JsonWriter(16), jsonCached, jsonChunks),
     encodeTracesJson(new JsonWriter(16), jsonCached, spans, undefined),
   )
+})
+
+Deno.test("OTLP trace encoders: a span that deferred its stage attributes encodes as one that set them", () => {
+  const stage = {
+    stageId: "kb",
+    name: "Knowledge base",
+    metadata: { model: "small", n: 3 },
+    metadataKeys: ["model", "n"],
+  }
+  const options = {
+    name: "Knowledge base",
+    parent: Option.none(),
+    annotations: Context.empty(),
+    links: [],
+    startTime: 1_700_000_000_000_000_001n,
+    kind: "internal" as const,
+    sampled: true,
+  }
+  const eager = new Tracer.NativeSpan(options)
+  for (
+    const [key, value] of [["request.id", "r-1"], ["stage.id", "kb"], ["stage.name", "Knowledge base"], [
+      "model",
+      "small",
+    ], ["n", 3]] as const
+  ) {
+    eager.attribute(key, value)
+  }
+  eager.attribute("app.hits", 2)
+  const deferred = new LocalSpan(options)
+  deferred.deferredStage = stage
+  deferred.deferredRequestId = "r-1" // Read only by the encoders: the map holds what was added after the stage attributes.
+  ;(deferred as unknown as { _attributes: Map<string, unknown> })._attributes = new Map([["app.hits", 2]])
+  for (const span of [eager, deferred]) {
+    ;(span as unknown as { _spanId: string })._spanId = "00f067aa0ba902b7"
+    ;(span as unknown as { _traceId: string })._traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+    span.end(1_700_000_000_000_100_000n, Exit.void)
+  }
+  const cached = protoResourceAndScope(new ProtoWriter(32), resource)
+  assert.deepEqual(
+    encodeTracesProto(new ProtoWriter(32), cached, [deferred], undefined),
+    encodeTracesProto(new ProtoWriter(32), cached, [eager], undefined),
+  )
+  const jsonCached = jsonResourceAndScope(resource)
+  assert.deepEqual(
+    encodeTracesJson(new JsonWriter(16), jsonCached, [deferred], undefined),
+    encodeTracesJson(new JsonWriter(16), jsonCached, [eager], undefined),
+  )
+  // Reading the map writes the deferred attributes in first, as an eager stage has them.
+  assert.deepEqual([...deferred.attributes], [...eager.attributes])
 })

@@ -106,6 +106,28 @@ effectTest(
     }).pipe(Effect.orDie, Request.track("chat"), Effect.provide(Telemetry.layer())),
 )
 
+effectTest(
+  "Stage.track() under Effect's own tracer: the stage attributes are there when read, first",
+  () =>
+    Effect.gen(function* () {
+      const span = yield* Effect.gen(function* () {
+        const span = yield* Effect.currentSpan
+        span.attribute("app.step", 1)
+        return span
+      }).pipe(
+        Stage.track("auth_check", { name: "Authentication", metadata: { model: "small" } }),
+        Request.track("chat", { requestId: "r-1" }),
+      )
+      assert.deepEqual([...span.attributes], [
+        ["request.id", "r-1"],
+        ["stage.id", "auth_check"],
+        ["stage.name", "Authentication"],
+        ["model", "small"],
+        ["app.step", 1],
+      ])
+    }).pipe(Effect.orDie, Effect.provide(Telemetry.layer())),
+)
+
 effectTest("Stage.track() records typed failures, defects and interruptions", () =>
   Effect.gen(function* () {
     const summary = yield* Effect.gen(function* () {

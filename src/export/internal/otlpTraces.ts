@@ -10,6 +10,7 @@ import type * as Exit from "effect/Exit"
 import type * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import type { RedactorLike } from "../../internal/slots.ts"
+import type { DeferredStage } from "../../internal/stageAttributes.ts"
 import { errorOf } from "../../stage/internal/tracking.ts"
 import { type JsonWriter, type ProtoWriter, varintSize } from "./protobuf.ts"
 
@@ -26,6 +27,9 @@ export interface FinishedSpan {
   readonly _events: ReadonlyArray<readonly [string, bigint, Record<string, unknown> | undefined]> | undefined
   /** W3C tracestate of the span (set by the sampling concern). */
   readonly traceState?: string | undefined
+  /** Stage attributes the span deferred (stagetrace's own spans): they come before `_attributes`. */
+  readonly deferredStage?: DeferredStage | undefined
+  readonly deferredRequestId?: string | undefined
 }
 
 /**
@@ -206,6 +210,19 @@ export const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: Redactor
   w.uint(6, spanKindCode[span.kind] ?? 1)
   w.fixed64(7, ended.startTime)
   w.fixed64(8, ended.endTime)
+  const deferred = span.deferredStage
+  if (deferred !== undefined) {
+    const requestId = span.deferredRequestId
+    if (requestId !== undefined) {
+      protoKeyValue(w, 9, "request.id", redactAttr(redactor, "request.id", requestId))
+    }
+    protoKeyValue(w, 9, "stage.id", redactAttr(redactor, "stage.id", deferred.stageId))
+    protoKeyValue(w, 9, "stage.name", redactAttr(redactor, "stage.name", deferred.name))
+    const keys = deferred.metadataKeys
+    for (let i = 0; i < keys.length; i++) {
+      protoKeyValue(w, 9, keys[i]!, redactAttr(redactor, keys[i]!, deferred.metadata[keys[i]!]))
+    }
+  }
   const attributes = span._attributes
   if (attributes !== undefined) {
     for (const [key, value] of attributes) protoKeyValue(w, 9, key, redactAttr(redactor, key, value))
@@ -454,6 +471,26 @@ export const jsonSpanBytes = (
     },"startTimeUnixNano":"${ended.startTime}","endTimeUnixNano":"${ended.endTime}","attributes":[`,
   )
   let first = true
+  const deferred = span.deferredStage
+  if (deferred !== undefined) {
+    const requestId = span.deferredRequestId
+    if (requestId !== undefined) {
+      if (jsonKeyValueBytes(w, "request.id", redactAttr(redactor, "request.id", requestId), first)) {
+        first = false
+      }
+    }
+    if (jsonKeyValueBytes(w, "stage.id", redactAttr(redactor, "stage.id", deferred.stageId), first)) {
+      first = false
+    }
+    if (jsonKeyValueBytes(w, "stage.name", redactAttr(redactor, "stage.name", deferred.name), first)) {
+      first = false
+    }
+    const keys = deferred.metadataKeys
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!
+      if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, deferred.metadata[key]), first)) first = false
+    }
+  }
   const attributes = span._attributes
   if (attributes !== undefined) {
     for (const [key, value] of attributes) {

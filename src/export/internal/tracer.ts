@@ -14,6 +14,11 @@ import type * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { type GatedSpan, GateKey, type SpanGate } from "../../internal/gate.ts"
 import { DiscardKey, OwnerKey, ownerOf, requestOf } from "../../internal/recorder.ts"
+import {
+  type DeferredStage,
+  type DeferringSpan,
+  materializeStageAttributes,
+} from "../../internal/stageAttributes.ts"
 import type { FinishedSpan } from "./otlpTraces.ts"
 
 /** Receives every span that ended sampled. */
@@ -164,21 +169,29 @@ type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
  * and its gate holds it when it ends until the decision releases (exports) or drops it — no proxy span,
  * no second span.
  */
-export class RecordingNativeSpan extends Tracer.NativeSpan implements RecordedSpan, FinishedSpan, GatedSpan {
+export class RecordingNativeSpan extends Tracer.NativeSpan
+  implements RecordedSpan, FinishedSpan, GatedSpan, DeferringSpan {
+  /** The stagetrace stage or request behind the span (declared, so setting it keeps the span's shape). */
+  [OwnerKey]: unknown = undefined
   isOpen = false
   openPrev: RecordedSpan | undefined = undefined
   openNext: RecordedSpan | undefined = undefined
   traceState: string | undefined = undefined
   gate: SpanGate | undefined = undefined
-  heldNext: GatedSpan | undefined =
-    undefined; /** The stagetrace stage or request behind the span (declared, so setting it keeps the span's shape). */
-  [OwnerKey]: unknown = undefined
+  heldNext: GatedSpan | undefined = undefined
+  /** Stage attributes written only when read or exported (see `stageAttributes.ts`). */
+  deferredStage: DeferredStage | undefined = undefined
+  deferredRequestId: string | undefined = undefined
   readonly pipeline: SpanPipeline
 
   constructor(options: SpanOptions, pipeline: SpanPipeline) {
     super(options)
     this.pipeline = pipeline
     if (options.sampled) pipeline.open.add(this)
+  }
+
+  override get attributes(): Map<string, unknown> {
+    return materializeStageAttributes(this)
   }
 
   override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {

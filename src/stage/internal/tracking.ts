@@ -20,6 +20,7 @@ import {
   type MutableStageExecution,
   nanosToMillis,
   outcomeOf,
+  OwnerKey,
   ownerOf,
   type Recorder,
   requestOf,
@@ -30,6 +31,13 @@ import {
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { nowNanos } from "../../internal/clock.ts"
+import {
+  type DeferredStage,
+  type DeferringSpan,
+  deferStageAttributes,
+  isDeferring,
+  materializeStageAttributes,
+} from "../../internal/stageAttributes.ts"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
 import type { RequestOptions, RequestSummary } from "../Request.ts"
 import { bottlenecksOf } from "./bottlenecks.ts"
@@ -49,7 +57,14 @@ export interface StageSpec {
   readonly kind: Tracer.SpanKind
   /** Why an option was ignored, if one was (reported as a counted drop when the stage runs). */
   readonly invalid: string | undefined
+  /**
+   * Whether the span attributes can be deferred (`stageAttributes.ts`): no metadata key overrides
+   * `request.id`, `stage.id` or `stage.name`.
+   */
+  readonly deferrable: boolean
 }
+
+const stageAttributeKeys: ReadonlySet<string> = new Set(["request.id", "stage.id", "stage.name"])
 
 const emptyMetadata: Readonly<Record<string, unknown>> = Object.freeze({})
 
@@ -90,6 +105,7 @@ const buildSpec = (stageId: string, options: StageOptions | undefined): StageSpe
     budgetMs: budgetMs !== undefined && Number.isNaN(budgetMs) ? undefined : budgetMs,
     kind: options?.kind ?? "internal",
     invalid: budgetMs !== undefined && Number.isNaN(budgetMs) ? "invalid_budget" : undefined,
+    deferrable: !Object.keys(metadata).some((key) => stageAttributeKeys.has(key)),
   }
 }
 
@@ -150,6 +166,21 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
 }
 
 /**
+ * The spans of stages and requests under Effect's native tracer (no exporter installed): `NativeSpan`s that
+ * defer their stage attributes until read (see `stageAttributes.ts`), with the stagetrace owner as a
+ * declared field.
+ */
+export class LocalSpan extends Tracer.NativeSpan implements DeferringSpan {
+  [OwnerKey]: unknown = undefined
+  deferredStage: DeferredStage | undefined = undefined
+  deferredRequestId: string | undefined = undefined
+
+  override get attributes(): Map<string, unknown> {
+    return materializeStageAttributes(this)
+  }
+}
+
+/**
  * Creates a span the way `Effect.withSpan` does (same tracer, parent, annotations, links and trace-level
  * sampling), without capturing a stack trace. Request spans pass `requestSpanAnnotations`.
  */
@@ -161,7 +192,7 @@ export const makeSpan = (
   startNanos: bigint,
   annotations: Context.Context<never> = noAnnotations,
 ): Tracer.Span => {
-  const span = env.tracer.span({
+  const options = {
     name,
     parent: parent === undefined ? Option.none() : Option.some(parent),
     annotations,
@@ -170,7 +201,9 @@ export const makeSpan = (
     kind,
     root: parent === undefined,
     sampled: env.tracerEnabled && (parent === undefined || parent.sampled !== false) && env.sampledByLevel,
-  })
+  }
+  // What Effect's native tracer would create, as a span that defers its stage attributes.
+  const span = env.tracer === Tracer.nativeTracer ? new LocalSpan(options) : env.tracer.span(options)
   if (env.hasAnnotations) {
     const annotations = env.annotations
     for (const key in annotations) span.attribute(key, annotations[key])
@@ -281,8 +314,10 @@ const openStage = (
     substages: [],
   }
   let attached = false
+  // stagetrace's own spans write the stage attributes only if they are read or exported.
+  const deferred = spec.deferrable && isDeferring(span) && deferStageAttributes(span, spec, request?.requestId)
   if (request !== undefined) {
-    span.attribute("request.id", request.requestId)
+    if (!deferred) span.attribute("request.id", request.requestId)
     if (
       request.stageCount < recorder.config.maxStagesPerRequest && (parent === undefined || parent.attached)
     ) {
@@ -295,9 +330,11 @@ const openStage = (
     }
     request.openStages++
   }
-  span.attribute("stage.id", spec.stageId)
-  span.attribute("stage.name", spec.name)
-  for (const key of spec.metadataKeys) span.attribute(key, spec.metadata[key])
+  if (!deferred) {
+    span.attribute("stage.id", spec.stageId)
+    span.attribute("stage.name", spec.name)
+    for (const key of spec.metadataKeys) span.attribute(key, spec.metadata[key])
+  }
   if (spec.invalid !== undefined) recorder.countDrop(spec.invalid)
   const node: StageNode = {
     _tag: "Stage",
