@@ -1,8 +1,10 @@
 import assert from "node:assert/strict"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
@@ -126,6 +128,23 @@ effectTest(
         ["app.step", 1],
       ])
     }).pipe(Effect.orDie, Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Stage.track() records into the recorder of its own context, even one provided inside a stage",
+  () =>
+    Effect.gen(function* () {
+      const other = Context.get(yield* Layer.build(Telemetry.layer()), CurrentRecorder)
+      yield* Effect.void.pipe(
+        Stage.track("inner"),
+        Effect.provideService(CurrentRecorder, other),
+        Stage.track("outer"),
+        Request.track("chat"),
+      )
+      const own = (yield* StageStats.all).map((s) => s.stageId)
+      assert.deepEqual(own, ["outer"])
+      assert.deepEqual([...other.stats.entries.keys()], ["inner"])
+    }).pipe(Effect.provide(Telemetry.layer())),
 )
 
 effectTest("Stage.track() records typed failures, defects and interruptions", () =>

@@ -136,9 +136,25 @@ export interface Resolved {
 
 let lastResolved: Resolved | undefined
 
-/** The resolved context values of `fiber` (one-entry cache keyed by the context object). */
+/** Where the fiber cache of a stage's or request's context keeps its `Resolved` (see `withParentSpan`). */
+const ResolvedFor: unique symbol = Symbol.for("@stagetrace/stagetrace/resolvedFor")
+const ResolvedEnv: unique symbol = Symbol.for("@stagetrace/stagetrace/resolvedEnv")
+
+/** A fiber cache made by `withParentSpan`: the values resolved for the context it was made for. */
+interface StageCache {
+  readonly [ResolvedFor]?: unknown
+  readonly [ResolvedEnv]?: Resolved
+}
+
+/**
+ * The resolved context values of `fiber`: those of the stage or request whose context it runs in (kept in
+ * that context's fiber cache, so concurrent requests do not evict each other), else a one-entry cache
+ * keyed by the context object.
+ */
 export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
   const context = fiber.context
+  const cache = fiber.cache as StageCache
+  if (cache[ResolvedFor] === context) return cache[ResolvedEnv]!
   if (lastResolved !== undefined && lastResolved.context === context) return lastResolved
   const tracerEnabled = fiber.cache.tracerEnabled
   const annotations = fiber.getRef(References.TracerSpanAnnotations)
@@ -221,14 +237,20 @@ interface CacheCarrier {
  * `previous` with `span` as the parent span. Effect recomputes a fiber's cache of hot references
  * (scheduler, tracer, parent span, log levels…: a dozen context lookups) for every new context that sets
  * one of them; this one differs from `previous` in its parent span only, so its cache is `previous`'s
- * with that span. Falls back to Effect's own computation when the context is not laid out as expected.
+ * with that span — and with `env`, the values `resolve` gives for `previous`, which hold for the new
+ * context too (none of them is the parent span). Falls back to Effect's own computation when the context
+ * is not laid out as expected.
  */
-const withParentSpan = (previous: Context.Context<never>, span: Tracer.Span): Context.Context<never> => {
+const withParentSpan = (
+  previous: Context.Context<never>,
+  span: Tracer.Span,
+  env: Resolved,
+): Context.Context<never> => {
   const next = Context.add(previous, Tracer.ParentSpan, span)
   const base = (previous as CacheCarrier).cacheRoot?._fiberCache
   const carrier = next as CacheCarrier
   if (base !== undefined && carrier.cacheRoot === carrier && carrier._fiberCache === undefined) {
-    carrier._fiberCache = { ...base, span }
+    carrier._fiberCache = { ...base, span, [ResolvedFor]: next, [ResolvedEnv]: env } as Fiber.Fiber.Cache
   }
   return next
 }
@@ -315,7 +337,8 @@ const openStage = (
   }
   let attached = false
   // stagetrace's own spans write the stage attributes only if they are read or exported.
-  const deferred = spec.deferrable && isDeferring(span) && deferStageAttributes(span, spec, request?.requestId)
+  const deferred = spec.deferrable && isDeferring(span) &&
+    deferStageAttributes(span, spec, request?.requestId)
   if (request !== undefined) {
     if (!deferred) span.attribute("request.id", request.requestId)
     if (
@@ -407,7 +430,7 @@ export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpe
         const startHooks = recorder.stageStart
         for (let i = 0; i < startHooks.length; i++) startHooks[i]!(node)
         previous = fiber.context
-        fiber.setContext(withParentSpan(previous, span))
+        fiber.setContext(withParentSpan(previous, span, env))
         return self
       }),
       (exit) => {
@@ -603,7 +626,7 @@ export const trackRequest = <A, E, R>(
       Effect.withFiber(() => {
         record = openRequest(env, spec, fiber)
         previous = fiber.context
-        fiber.setContext(withParentSpan(previous, record.span))
+        fiber.setContext(withParentSpan(previous, record.span, env))
         return self
       }),
       (exit) => {
