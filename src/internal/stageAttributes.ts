@@ -57,7 +57,7 @@ export const materializeStageAttributes = (span: DeferringSpan): Map<string, unk
   for (let i = 0; i < keys.length; i++) map.set(keys[i]!, stage.metadata[keys[i]!])
   // Whatever reached the map without reading it first still comes after, as the encoders write it.
   const earlier = span._attributes
-  if (earlier !== undefined) for (const [key, value] of earlier) map.set(key, value)
+  if (earlier !== undefined) { for (const [key, value] of earlier) map.set(key, value) }
   span._attributes = map
   return map
 }
