@@ -137,14 +137,7 @@ export interface Resolved {
 let lastResolved: Resolved | undefined
 
 /** Where the fiber cache of a stage's or request's context keeps its `Resolved` (see `withParentSpan`). */
-const ResolvedFor: unique symbol = Symbol.for("@stagetrace/stagetrace/resolvedFor")
-const ResolvedEnv: unique symbol = Symbol.for("@stagetrace/stagetrace/resolvedEnv")
-
-/** A fiber cache made by `withParentSpan`: the values resolved for the context it was made for. */
-interface StageCache {
-  readonly [ResolvedFor]?: unknown
-  readonly [ResolvedEnv]?: Resolved
-}
+const ResolvedEnv: unique symbol = Symbol.for("@stagetrace/stagetrace/resolved")
 
 /**
  * The resolved context values of `fiber`: those of the stage or request whose context it runs in (kept in
@@ -153,8 +146,10 @@ interface StageCache {
  */
 export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
   const context = fiber.context
-  const cache = fiber.cache as StageCache
-  if (cache[ResolvedFor] === context) return cache[ResolvedEnv]!
+  // Valid only for the very context the cache was made for (its own cache root): a reference provided
+  // inside a stage makes a context that shares the cache but may resolve differently.
+  const kept = (fiber.cache as { readonly [ResolvedEnv]?: Resolved })[ResolvedEnv]
+  if (kept !== undefined && (context as CacheCarrier).cacheRoot === context) return kept
   if (lastResolved !== undefined && lastResolved.context === context) return lastResolved
   const tracerEnabled = fiber.cache.tracerEnabled
   const annotations = fiber.getRef(References.TracerSpanAnnotations)
@@ -250,7 +245,7 @@ const withParentSpan = (
   const base = (previous as CacheCarrier).cacheRoot?._fiberCache
   const carrier = next as CacheCarrier
   if (base !== undefined && carrier.cacheRoot === carrier && carrier._fiberCache === undefined) {
-    carrier._fiberCache = { ...base, span, [ResolvedFor]: next, [ResolvedEnv]: env } as Fiber.Fiber.Cache
+    carrier._fiberCache = { ...base, span, [ResolvedEnv]: env } as Fiber.Fiber.Cache
   }
   return next
 }
