@@ -13,7 +13,6 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
 import type * as Tracer from "effect/Tracer"
 import { makeSpec, recordStage, type StageSpec, trackStage } from "./internal/tracking.ts"
 
@@ -155,11 +154,17 @@ export interface RecordOptions extends StageOptions {
 export const track: {
   (stageId: string, options?: StageOptions): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, stageId: string, options?: StageOptions): Effect.Effect<A, E, R>
-} = dual(
-  (args) => Effect.isEffect(args[0]),
-  <A, E, R>(self: Effect.Effect<A, E, R>, stageId: string, options?: StageOptions): Effect.Effect<A, E, R> =>
-    trackStage(self, makeSpec(stageId, options)),
-)
+} =
+  // Written out rather than with `dual` (which copies `arguments` on every call): it runs on every build.
+  (<A, E, R>(
+    first: Effect.Effect<A, E, R> | string,
+    second?: string | StageOptions,
+    third?: StageOptions,
+  ): Effect.Effect<A, E, R> | (<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => {
+    if (Effect.isEffect(first)) return trackStage(first, makeSpec(second as string, third))
+    const spec = makeSpec(first as string, second as StageOptions | undefined)
+    return <A, E, R>(self: Effect.Effect<A, E, R>) => trackStage(self, spec)
+  }) as never
 
 /**
  * Like `Effect.fn`: returns a function whose every call runs as the stage `stageId`. The body is a
