@@ -6,7 +6,8 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
-import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
+import * as Tracer from "effect/Tracer"
+import { Exporter, Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { effectTest, runFor, typeAndMessage } from "../_harness.ts"
 import { recordSpans } from "../_spans.ts"
@@ -146,6 +147,28 @@ effectTest(
       assert.deepEqual([...other.stats.entries.keys()], ["inner"])
     }).pipe(Effect.provide(Telemetry.layer())),
 )
+
+effectTest("Stage.track(): links added to one stage's span stay on that span", () =>
+  Effect.gen(function* () {
+    const link = {
+      span: Tracer.externalSpan({ traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" }),
+      attributes: {},
+    }
+    const linked = (id: string) =>
+      Effect.gen(function* () {
+        const span = yield* Effect.currentSpan
+        if (id === "a") span.addLinks([link])
+        return span
+      }).pipe(Stage.track(id))
+    for (const layer of [Telemetry.layer(), Telemetry.layer({ exporters: [Exporter.memory()] })]) {
+      const [a, b] = yield* Effect.all([linked("a"), linked("b")]).pipe(
+        Request.track("chat"),
+        Effect.provide(layer),
+      )
+      assert.deepEqual(a.links, [link])
+      assert.deepEqual(b.links, [])
+    }
+  }).pipe(Effect.orDie))
 
 effectTest("Stage.track() records typed failures, defects and interruptions", () =>
   Effect.gen(function* () {

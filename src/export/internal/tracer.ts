@@ -19,6 +19,7 @@ import {
   type DeferringSpan,
   materializeStageAttributes,
 } from "../../internal/stageAttributes.ts"
+import { OptionsNotKept, ownLinks } from "../../internal/spanOptions.ts"
 import type { FinishedSpan } from "./otlpTraces.ts"
 
 /** Receives every span that ended sampled. */
@@ -194,6 +195,11 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
     return materializeStageAttributes(this)
   }
 
+  override addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    ownLinks(this)
+    super.addLinks(links)
+  }
+
   override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
     if (this.status._tag === "Ended") return
     super.end(endTime, exit)
@@ -300,7 +306,12 @@ export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, Finishe
  */
 export const makeRecordingTracer = (inner: Tracer.Tracer, pipeline: SpanPipeline): Tracer.Tracer => {
   if (inner === Tracer.nativeTracer) {
-    return Tracer.make({ span: (options) => new RecordingNativeSpan(options, pipeline) })
+    // Its spans copy what they need from the options (so the stage wrapper may reuse one options object)
+    // and copy the shared empty links array before writing to it.
+    return Tracer.make({
+      span: (options) => new RecordingNativeSpan(options, pipeline),
+      [OptionsNotKept]: true,
+    } as Tracer.Tracer)
   }
   return Tracer.make({
     // A span without an Effect parent continues the active OpenTelemetry context (Deno.serve's server

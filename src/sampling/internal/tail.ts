@@ -34,6 +34,7 @@ import {
   type StageNode,
 } from "../../internal/recorder.ts"
 import { type GatedSpan, GateKey, isGatable, type SpanGate } from "../../internal/gate.ts"
+import { keepsNoOptions, OptionsNotKept } from "../../internal/spanOptions.ts"
 import type { KeptBecause } from "../../stage/Request.ts"
 import { alwaysOn, parentBased, type Sampler, type SamplingParent, type SamplingResult } from "../Sampler.ts"
 import type { SamplingCounters, SamplingState } from "./state.ts"
@@ -304,9 +305,12 @@ export class TailTracer implements Tracer.Tracer {
   private readonly input: MutableInput = newInput()
   /** The gate of spans outside any request that the sampler declined: counted when they end. */
   private readonly declined: SpanGate
+  /** Keeps no span options when its inner tracer keeps none (it copies them when it changes them). */
+  readonly [OptionsNotKept]: boolean
 
   constructor(inner: Tracer.Tracer, recorder: Recorder, state: SamplingState) {
     this.inner = inner
+    this[OptionsNotKept] = keepsNoOptions(inner)
     this.recorder = recorder
     this.sampler = state.sampler
     this.counters = state.counters

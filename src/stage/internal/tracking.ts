@@ -31,6 +31,7 @@ import {
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { nowNanos } from "../../internal/clock.ts"
+import { keepsNoOptions, noLinks, ownLinks } from "../../internal/spanOptions.ts"
 import {
   type DeferredStage,
   type DeferringSpan,
@@ -115,6 +116,7 @@ const buildSpec = (stageId: string, options: StageOptions | undefined): StageSpe
 
 const bigint0 = BigInt(0)
 const noAnnotations: Context.Context<never> = Context.empty()
+const noParent: Option.Option<Tracer.AnySpan> = Option.none()
 
 /**
  * What a stage needs from the fiber's context. Contexts are immutable, so the values are resolved once per
@@ -189,7 +191,32 @@ export class LocalSpan extends Tracer.NativeSpan implements DeferringSpan {
   override get attributes(): Map<string, unknown> {
     return materializeStageAttributes(this)
   }
+
+  override addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    ownLinks(this)
+    super.addLinks(links)
+  }
 }
+
+type SpanOptions = {
+  -readonly [K in keyof Parameters<Tracer.Tracer["span"]>[0]]: Parameters<Tracer.Tracer["span"]>[0][K]
+}
+
+/**
+ * The options object reused for spans of tracers that keep none (`LocalSpan`s, stagetrace's exporting
+ * tracer); `scratchInUse` guards against a tracer that creates a span while creating one.
+ */
+const scratch: SpanOptions = {
+  name: "",
+  parent: Option.none(),
+  annotations: noAnnotations,
+  links: noLinks,
+  startTime: bigint0,
+  kind: "internal",
+  root: true,
+  sampled: false,
+}
+let scratchInUse = false
 
 /**
  * Creates a span the way `Effect.withSpan` does (same tracer, parent, annotations, links and trace-level
@@ -203,18 +230,34 @@ export const makeSpan = (
   startNanos: bigint,
   annotations: Context.Context<never> = noAnnotations,
 ): Tracer.Span => {
-  const options = {
-    name,
-    parent: parent === undefined ? Option.none() : Option.some(parent),
-    annotations,
-    links: env.links.length === 0 ? [] : env.links.slice(),
-    startTime: env.timingEnabled ? startNanos : bigint0,
-    kind,
-    root: parent === undefined,
-    sampled: env.tracerEnabled && (parent === undefined || parent.sampled !== false) && env.sampledByLevel,
-  }
-  // What Effect's native tracer would create, as a span that defers its stage attributes.
-  const span = env.tracer === Tracer.nativeTracer ? new LocalSpan(options) : env.tracer.span(options)
+  const tracer = env.tracer
+  const native = tracer === Tracer.nativeTracer
+  const reuse = !scratchInUse && (native || keepsNoOptions(tracer))
+  const options: SpanOptions = reuse ? scratch : { ...scratch }
+  options.name = name
+  options.parent = parent === undefined ? Option.none() : Option.some(parent)
+  options.annotations = annotations
+  // Only stagetrace's own spans (those of the tracers that keep no options) share the empty links array.
+  options.links = env.links.length > 0 ? env.links.slice() : reuse ? noLinks : []
+  options.startTime = env.timingEnabled ? startNanos : bigint0
+  options.kind = kind
+  options.root = parent === undefined
+  options.sampled = env.tracerEnabled && (parent === undefined || parent.sampled !== false) &&
+    env.sampledByLevel
+  let span: Tracer.Span
+  if (reuse) {
+    scratchInUse = true
+    try {
+      // What Effect's native tracer would create, as a span that defers its stage attributes.
+      span = native ? new LocalSpan(options) : tracer.span(options)
+    } finally {
+      scratchInUse = false
+      // Hold on to nothing of this span's.
+      scratch.parent = noParent
+      scratch.annotations = noAnnotations
+      scratch.links = noLinks
+    }
+  } else span = tracer.span(options)
   if (env.hasAnnotations) {
     const annotations = env.annotations
     for (const key in annotations) span.attribute(key, annotations[key])
