@@ -39,6 +39,7 @@ const variants: ReadonlyArray<Variant> = [
   trivial("bare", "bare app (`ManagedRuntime.runPromise`, no spans)"),
   trivial("withspan", "11 `Effect.withSpan`, native tracer"),
   trivial("core", "`Request.track` + 10 `Stage.track`, `Telemetry.layer()`"),
+  trivial("bare-reads", "bare app reading what `Http.middleware` reads (method, URL, 4 headers, address)"),
   trivial("mw", "+ `Http.middleware` (default options)"),
   trivial("mw-abort", "+ `Http.middleware`, `interruptOnAbort: true`"),
   trivial("mw-otlp10", "+ OTLP/protobuf export at `sampleRate: 0.1`"),

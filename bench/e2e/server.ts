@@ -22,13 +22,13 @@ const { handler, dispose } = await makeHandler(variant, sink)
 
 const gc = (globalThis as { gc?: () => void }).gc
 const served = soak
-  ? (request: globalThis.Request): Response | Promise<Response> => {
+  ? (request: globalThis.Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
     if (request.url.endsWith("/__mem")) {
       gc?.()
       const memory = Deno.memoryUsage()
       return Response.json({ heapUsed: memory.heapUsed, rss: memory.rss, gc: gc !== undefined })
     }
-    return handler(request)
+    return handler(request, info)
   }
   : handler
 
