@@ -13,6 +13,7 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { Recorder } from "../../internal/recorder.ts"
 import type { Alert } from "../Alerts.ts"
+import * as daemon from "../../internal/daemon.ts"
 import type { AlertState } from "./state.ts"
 
 /** How long closing a subscription waits for queued alerts to be handled. */
@@ -38,7 +39,7 @@ export const subscribeTo = (
       )
     state.listeners.add(listener)
     const fiber = yield* Effect.forkDetach(
-      Effect.forever(Effect.flatMap(Queue.take(queue), run)).pipe(Effect.ignore),
+      daemon.forever(Effect.flatMap(Queue.take(queue), run)).pipe(Effect.ignore),
     )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {

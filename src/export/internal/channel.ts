@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
 import type * as Scope from "effect/Scope"
+import * as daemon from "../../internal/daemon.ts"
 import { BoundedQueue, type ExportStats, type Signal } from "./stats.ts"
 
 /** What a POST answered. */
@@ -467,38 +468,38 @@ export class ExportChannel<T> {
   private loop(): Effect.Effect<void> {
     // deno-lint-ignore no-this-alias
     const self = this
-    return Effect.gen(function* () {
-      while (true) {
-        if (self.queue.size === 0) {
-          if (self.closing) return
-          // Idle: wait for the first item, with no timer (a zero scheduleDelay must not spin).
-          self.nonEmpty.closeUnsafe()
-          yield* self.nonEmpty.await
-          continue
-        }
-        // Re-arm the wake-up before deciding to wait: an offer that fills a batch from now on opens it.
-        self.wake.closeUnsafe()
-        if (!self.closing && self.queue.size < self.config.maxBatchSize) {
-          yield* Effect.raceFirst(Effect.sleep(self.config.scheduleDelayMs), self.wake.await)
-        }
-        while (self.queue.size > 0) {
-          const batch = self.queue.take(self.config.maxBatchSize)
-          self.inFlight = batch.length
-          // A defect must not end the loop (every later item would pile up as queue_full): drop the batch.
-          yield* Effect.catchDefect(self.exportBatch(batch), (defect) =>
-            Effect.sync(() => {
-              self.stats.drop(self.config.signal, "error", batch.length)
-              self.stats.failed(
-                `${self.config.signal}: ${defect instanceof Error ? defect.message : String(defect)}`,
-                self.clock.currentTimeMillisUnsafe(),
-              )
-            }))
-          self.inFlight = 0
-          if (!self.closing && self.queue.size < self.config.maxBatchSize) break
-        }
-        if (self.closing && self.queue.size === 0) return
+    // One batch per step, on a succession of fibers (see daemon.ts); `false` ends the loop. A step must stay
+    // short: a queue that never empties would otherwise keep one fiber (and its async context) forever.
+    return daemon.loop(Effect.gen(function* () {
+      if (self.queue.size === 0) {
+        if (self.closing) return false
+        // Idle: wait for the first item, with no timer (a zero scheduleDelay must not spin).
+        self.nonEmpty.closeUnsafe()
+        yield* self.nonEmpty.await
+        return true
       }
-    })
+      // Re-arm the wake-up before deciding to wait: an offer that fills a batch from now on opens it.
+      self.wake.closeUnsafe()
+      // A full batch (or shutdown) goes at once; a partial one waits at most scheduleDelay.
+      if (!self.closing && self.queue.size < self.config.maxBatchSize) {
+        yield* Effect.raceFirst(Effect.sleep(self.config.scheduleDelayMs), self.wake.await)
+      }
+      if (self.queue.size > 0) {
+        const batch = self.queue.take(self.config.maxBatchSize)
+        self.inFlight = batch.length
+        // A defect must not end the loop (every later item would pile up as queue_full): drop the batch.
+        yield* Effect.catchDefect(self.exportBatch(batch), (defect) =>
+          Effect.sync(() => {
+            self.stats.drop(self.config.signal, "error", batch.length)
+            self.stats.failed(
+              `${self.config.signal}: ${defect instanceof Error ? defect.message : String(defect)}`,
+              self.clock.currentTimeMillisUnsafe(),
+            )
+          }))
+        self.inFlight = 0
+      }
+      return !(self.closing && self.queue.size === 0)
+    }))
   }
 
   private send(body: Uint8Array, timeoutMs: number): Effect.Effect<Outcome> {

@@ -65,6 +65,7 @@ import {
   redactSummary,
   SummaryWorker,
 } from "./summaries.ts"
+import * as daemon from "../../internal/daemon.ts"
 import { makeRecordingTracer, SpanPipeline } from "./tracer.ts"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -530,7 +531,7 @@ export const installExport = (
               })
             )
             yield* Effect.forkScoped(
-              Effect.forever(Effect.andThen(Effect.sleep(r.metricExportIntervalMs), collect)),
+              daemon.forever(Effect.andThen(Effect.sleep(r.metricExportIntervalMs), collect)),
             )
           }
           if (r.signals.has("logs")) {
