@@ -8,12 +8,7 @@ import * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
-import {
-  JsonWriter,
-  ProtoWriter,
-  SlabJsonWriter,
-  SlabProtoWriter,
-} from "../../src/export/internal/protobuf.ts"
+import { JsonWriter, ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import {
   encodeEncodedTracesJson,
   encodeEncodedTracesProto,
@@ -191,22 +186,23 @@ Deno.test("OTLP trace encoders: spans encoded one by one when they end make the 
   })
   root.end(1_700_000_000_001_000_000n, Exit.void)
   const spans = [...children, root]
-  const protoWriter = new SlabProtoWriter(64 * 1024)
-  const jsonWriter = new SlabJsonWriter(64 * 1024)
+  const slab = 64 * 1024
+  const protoWriter = new ProtoWriter(slab)
+  const jsonWriter = new JsonWriter(slab)
   const protoChunks: Array<Uint8Array> = []
   const jsonChunks: Array<Uint8Array> = []
   for (const s of spans) {
-    protoWriter.start()
+    protoWriter.startRecord(slab)
     protoSpan(protoWriter, s, undefined)
-    protoChunks.push(protoWriter.take())
-    jsonWriter.start()
+    protoChunks.push(protoWriter.takeRecord())
+    jsonWriter.startRecord(slab)
     jsonSpanBytes(jsonWriter, s, undefined)
-    jsonChunks.push(jsonWriter.take())
+    jsonChunks.push(jsonWriter.takeRecord())
   }
   // A record begun and discarded leaves nothing behind.
-  protoWriter.start()
+  protoWriter.startRecord(slab)
   protoSpan(protoWriter, root, undefined)
-  protoWriter.discard()
+  protoWriter.discardRecord()
   const writer = new ProtoWriter(32)
   const cached = protoResourceAndScope(writer, resource)
   assert.deepEqual(

@@ -55,7 +55,7 @@ import {
   protoResourceAndScope,
   protoSpan,
 } from "./otlpTraces.ts"
-import { JsonWriter, ProtoWriter, SlabJsonWriter, SlabProtoWriter } from "./protobuf.ts"
+import { JsonWriter, ProtoWriter } from "./protobuf.ts"
 import { dropReasons, ExportStats, signals } from "./stats.ts"
 import {
   consoleHandler,
@@ -331,21 +331,24 @@ export interface InstallOverrides {
   readonly random?: (() => number) | undefined
 }
 
+/** Size of the shared buffers encoded spans are views of. */
+const slabSize = 256 * 1024
+
 /** Encodes one finished span into `writer`'s slabs (a throw leaves nothing behind). */
-const slabEncoder = <W extends SlabProtoWriter | SlabJsonWriter>(
+const slabEncoder = <W extends ProtoWriter | JsonWriter>(
   writer: W,
   write: (writer: W, span: FinishedSpan, redactor: RedactorLike | undefined) => void,
   redactor: () => RedactorLike | undefined,
 ) =>
 (span: FinishedSpan): Uint8Array => {
-  writer.start()
+  writer.startRecord(slabSize)
   try {
     write(writer, span, redactor())
   } catch (error) {
-    writer.discard()
+    writer.discardRecord()
     throw error
   }
-  return writer.take()
+  return writer.takeRecord()
 }
 
 /** Installs the export concern (see the module description). */
@@ -506,8 +509,8 @@ export const installExport = (
               )
               spanChannels.push(channel)
               const encodeSpan = json
-                ? slabEncoder(new SlabJsonWriter(), jsonSpanBytes, redactor)
-                : slabEncoder(new SlabProtoWriter(), protoSpan, redactor)
+                ? slabEncoder(new JsonWriter(slabSize), jsonSpanBytes, redactor)
+                : slabEncoder(new ProtoWriter(slabSize), protoSpan, redactor)
               pipeline.sinks.push((span) => channel.offerWith(span, encodeSpan))
             }
           }

@@ -542,6 +542,16 @@ export const jsonSpanBytes = (
   w.ascii("}}")
 }
 
+/** Resets `w` and writes an OTLP/JSON `ExportTraceServiceRequest` up to its first span. */
+const jsonTracesStart = (w: JsonWriter, cached: CachedResource<string>): void => {
+  w.reset()
+  w.ascii(`{"resourceSpans":[{`)
+  w.utf8(cached.resource)
+  w.ascii(`,"scopeSpans":[{`)
+  w.utf8(cached.scope)
+  w.ascii(`,"spans":[`)
+}
+
 /** Encodes spans as an `ExportTraceServiceRequest` in OTLP/JSON (UTF-8 bytes). */
 export const encodeTracesJson = (
   w: JsonWriter,
@@ -549,12 +559,7 @@ export const encodeTracesJson = (
   spans: ArrayLike<FinishedSpan>,
   redactor: RedactorLike | undefined,
 ): Uint8Array => {
-  w.reset()
-  w.ascii(`{"resourceSpans":[{`)
-  w.utf8(cached.resource)
-  w.ascii(`,"scopeSpans":[{`)
-  w.utf8(cached.scope)
-  w.ascii(`,"spans":[`)
+  jsonTracesStart(w, cached)
   for (let i = 0; i < spans.length; i++) {
     if (i > 0) w.ascii(",")
     jsonSpanBytes(w, spans[i]!, redactor)
@@ -569,12 +574,7 @@ export const encodeEncodedTracesJson = (
   cached: CachedResource<string>,
   spans: ReadonlyArray<Uint8Array>,
 ): Uint8Array => {
-  w.reset()
-  w.ascii(`{"resourceSpans":[{`)
-  w.utf8(cached.resource)
-  w.ascii(`,"scopeSpans":[{`)
-  w.utf8(cached.scope)
-  w.ascii(`,"spans":[`)
+  jsonTracesStart(w, cached)
   for (let i = 0; i < spans.length; i++) {
     const span = spans[i]!
     w.ensure(span.length + 1)

@@ -72,7 +72,40 @@ export class ByteWriter {
 
   /** Called after the buffer was replaced by a larger one. */
   protected grown(): void {}
+
+  // Records: encoding one item after another into large shared buffers ("slabs") and handing each out as
+  // a view of its slab — no buffer and no copy per item (what a queue of encoded spans holds instead of
+  // the spans). A record larger than the headroom grows the slab as `ensure` does; earlier views keep the
+  // old slab alive.
+
+  /** Where the current record started. */
+  private mark = 0
+
+  /** Begins a record, in a fresh slab of `slabSize` bytes when the current one is nearly full. */
+  startRecord(slabSize: number): void {
+    if (this.buf.length - this.pos < slabHeadroom) {
+      this.buf = new Uint8Array(slabSize)
+      this.grown()
+      this.pos = 0
+    }
+    this.mark = this.pos
+  }
+
+  /** The record written since `startRecord`, as a view of its slab. */
+  takeRecord(): Uint8Array {
+    const out = this.buf.subarray(this.mark, this.pos)
+    this.mark = this.pos
+    return out
+  }
+
+  /** Forgets the record begun with `startRecord`. */
+  discardRecord(): void {
+    this.pos = this.mark
+  }
 }
+
+/** How much room a slab must have left for a new record to start in it. */
+const slabHeadroom = 32 * 1024
 
 /** A growable protobuf output buffer. */
 export class ProtoWriter extends ByteWriter {
@@ -283,45 +316,6 @@ export class ProtoWriter extends ByteWriter {
   }
 }
 
-/** How much room a slab must have left for a new record to start in it. */
-const slabHeadroom = 32 * 1024
-
-/**
- * A `ProtoWriter` that encodes records one after another into large shared slabs and hands each out as a
- * view of its slab: no buffer and no copy per record (what a queue of encoded spans holds instead of the
- * spans). `start()` begins a record (in a fresh slab when the current one is nearly full), `take()`
- * returns it. A record larger than the headroom grows the slab as `ByteWriter` does; earlier views keep
- * the old slab alive.
- */
-export class SlabProtoWriter extends ProtoWriter {
-  mark = 0
-  constructor(readonly slabSize: number = 256 * 1024) {
-    super(slabSize)
-  }
-
-  /** Begins a record. */
-  start(): void {
-    if (this.buf.length - this.pos < slabHeadroom) {
-      this.buf = new Uint8Array(this.slabSize)
-      this.grown()
-      this.pos = 0
-    }
-    this.mark = this.pos
-  }
-
-  /** The record written since `start()`, as a view of its slab. */
-  take(): Uint8Array {
-    const out = this.buf.subarray(this.mark, this.pos)
-    this.mark = this.pos
-    return out
-  }
-
-  /** Forgets a record begun with `start()`. */
-  discard(): void {
-    this.pos = this.mark
-  }
-}
-
 /**
  * A growable JSON output buffer for OTLP/JSON: bytes are written straight into one reused buffer (no
  * intermediate strings, no final `TextEncoder` pass); ASCII strings without characters to escape are
@@ -371,34 +365,5 @@ export class JsonWriter extends ByteWriter {
   /** A JSON number (non-finite values as the strings OTLP/JSON accepts). */
   num(value: number): void {
     this.ascii(Number.isFinite(value) ? String(value) : `"${value}"`)
-  }
-}
-
-/** A `JsonWriter` that writes records into slabs, as `SlabProtoWriter` does. */
-export class SlabJsonWriter extends JsonWriter {
-  mark = 0
-  constructor(readonly slabSize: number = 256 * 1024) {
-    super(slabSize)
-  }
-
-  /** Begins a record. */
-  start(): void {
-    if (this.buf.length - this.pos < slabHeadroom) {
-      this.buf = new Uint8Array(this.slabSize)
-      this.pos = 0
-    }
-    this.mark = this.pos
-  }
-
-  /** The record written since `start()`, as a view of its slab. */
-  take(): Uint8Array {
-    const out = this.buf.subarray(this.mark, this.pos)
-    this.mark = this.pos
-    return out
-  }
-
-  /** Forgets a record begun with `start()`. */
-  discard(): void {
-    this.pos = this.mark
   }
 }
