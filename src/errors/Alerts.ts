@@ -60,7 +60,7 @@ export interface AlertOptions {
    * Errors per window that raise an alert, by category (positive integers). A given threshold replaces
    * the default of its category; `false` turns a category's alerts off; a category without a threshold
    * (`interrupted`, `defect`, `unknown` by default) never alerts.
-   * @default { transient: 10, configuration: 3, data: 5, resource: 1 }
+   * @default transient 10, configuration 3, data 5, resource 1
    */
   readonly thresholds?: Readonly<Partial<Record<ErrorCategory, number | false>>> | undefined
   /**

@@ -176,7 +176,7 @@ export interface ErrorOptions {
   readonly errorRules?: ErrorRules | ReadonlyArray<ErrorRules> | undefined
   /**
    * Error-frequency alerts; `false` turns them off.
-   * @default { window: "5 minutes", thresholds: { transient: 10, configuration: 3, data: 5, resource: 1 } }
+   * @default on (the AlertOptions defaults)
    */
   readonly alerts?: AlertOptions | false | undefined
 }

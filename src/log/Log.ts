@@ -131,7 +131,7 @@ export interface LoggingOptions {
   /**
    * Structured logs (`Log.layer`) plus request and stage lifecycle records; `true` uses the defaults.
    * Without it Effect's own loggers are left alone.
-   * @default undefined (off)
+   * @default false
    */
   readonly log?: boolean | LogOptions | undefined
   /**

@@ -311,8 +311,7 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
  * @since 0.1.0
  */
 export const environmentVariables: ReadonlyArray<string> = [
-  ...coreVariables(),
-  ...concerns.flatMap((concern) => concern.environmentVariables),
+  ...new Set([...coreVariables(), ...concerns.flatMap((concern) => concern.environmentVariables)]),
 ]
 
 function coreVariables(): ReadonlyArray<string> {
