@@ -41,9 +41,13 @@ import { windowSummary } from "../internal/window.ts"
  * @since 0.1.0
  */
 export interface Classification {
+  /** The category the error falls in. */
   readonly category: ErrorCategory
+  /** The error's `_tag`, else its class name (`Interrupted` for an interruption). */
   readonly errorType: string
+  /** The error's message. */
   readonly message: string
+  /** Whether retrying may succeed: a rule's `retryable`, else `ErrorCategory.isRetryable(category)`. */
   readonly retryable: boolean
 }
 
@@ -109,11 +113,15 @@ export interface RulesInput<E> {
  * @since 0.1.0
  */
 export interface ErrorRules {
+  /** Identifies compiled rules. */
   readonly _tag: "ErrorRules"
+  /** Targets by `_tag`. */
   readonly tags: ReadonlyMap<string, { readonly category: ErrorCategory; readonly retryable: boolean }>
+  /** Targets by class, in order. */
   readonly classes: ReadonlyArray<
     readonly [ErrorClass, { readonly category: ErrorCategory; readonly retryable: boolean }]
   >
+  /** Custom matchers, in order. */
   readonly match: ReadonlyArray<(error: unknown) => RuleTarget | undefined>
   /** Rule targets that name no category, as `[path, value]` (a layer given them fails). */
   readonly invalid: ReadonlyArray<readonly [path: string, value: unknown]>
@@ -129,9 +137,13 @@ export interface ErrorRules {
  * @since 0.1.0
  */
 export interface ErrorSummary {
+  /** Errors in the window, every category included. */
   readonly totalErrors: number
+  /** The window summarised, in milliseconds. */
   readonly windowMs: number
+  /** Errors per category (every category present, zero when none happened). */
   readonly byCategory: Readonly<Record<ErrorCategory, number>>
+  /** Per stage id (or request name) that failed in the window. */
   readonly byStage: Readonly<Record<string, StageErrorSummary>>
 }
 
@@ -142,7 +154,9 @@ export interface ErrorSummary {
  * @since 0.1.0
  */
 export interface StageErrorSummary {
+  /** Errors of this stage in the window. */
   readonly total: number
+  /** Its errors per category (only categories that happened). */
   readonly byCategory: Readonly<Partial<Record<ErrorCategory, number>>>
 }
 

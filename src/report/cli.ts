@@ -9,6 +9,12 @@ import { generate } from "./Report.ts"
 
 const usage = "usage: deno task report <dir-or-file.jsonl> [--out report.html] [--title text]"
 
+/**
+ * Runs the report command with `args` (as on the command line); resolves to the exit code.
+ *
+ * @category report
+ * @since 0.1.0
+ */
 const main = async (args: ReadonlyArray<string>): Promise<number> => {
   let path: string | undefined
   let out: string | undefined
@@ -43,10 +49,4 @@ const main = async (args: ReadonlyArray<string>): Promise<number> => {
 
 if (import.meta.main) Deno.exit(await main(Deno.args))
 
-/**
- * Runs the report command with `args` (as on the command line); resolves to the exit code.
- *
- * @category report
- * @since 0.1.0
- */
 export { main }

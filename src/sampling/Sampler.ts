@@ -64,7 +64,9 @@ export type TypeId = typeof TypeId
  * @since 0.1.0
  */
 export interface SamplingParent {
+  /** Whether the parent was sampled. */
   readonly sampled: boolean
+  /** Whether the parent came from another process. */
   readonly remote: boolean
 }
 
@@ -99,7 +101,9 @@ export interface SamplingInput {
  * @since 0.1.0
  */
 export interface SamplingResult {
+  /** Whether the request (or span) is sampled. */
   readonly sampled: boolean
+  /** The W3C `tracestate` its spans carry. */
   readonly traceState: string | undefined
 }
 
@@ -114,6 +118,7 @@ export interface SamplingResult {
  * @since 0.1.0
  */
 export interface Sampler {
+  /** Marks `Sampler` values (see `Sampler.isSampler`). */
   readonly [TypeId]: TypeId
   /** The sampler and its configuration, for example `ParentBased{root=ConsistentRatio{0.01}}`. */
   readonly description: string
@@ -149,13 +154,25 @@ export interface ConsistentRatioOptions {
  * @since 0.1.0
  */
 export interface ParentBasedOptions {
-  /** @default follow the parent (sampled) */
+  /**
+   * Decides below a sampled remote parent.
+   * @default follow the parent (sampled)
+   */
   readonly remoteParentSampled?: Sampler | undefined
-  /** @default Sampler.alwaysOff */
+  /**
+   * Decides below an unsampled remote parent.
+   * @default Sampler.alwaysOff
+   */
   readonly remoteParentNotSampled?: Sampler | undefined
-  /** @default follow the parent (sampled) */
+  /**
+   * Decides below a sampled local parent.
+   * @default follow the parent (sampled)
+   */
   readonly localParentSampled?: Sampler | undefined
-  /** @default Sampler.alwaysOff */
+  /**
+   * Decides below an unsampled local parent.
+   * @default Sampler.alwaysOff
+   */
   readonly localParentNotSampled?: Sampler | undefined
 }
 
@@ -171,8 +188,11 @@ export interface ParentBasedOptions {
  * @since 0.1.0
  */
 export interface Rule {
+  /** The exact request name, or a regular expression tested against it. */
   readonly name?: string | RegExp | undefined
+  /** Attributes that must all match: equal values, or strings matching a regular expression. */
   readonly attributes?: Readonly<Record<string, string | number | boolean | RegExp>> | undefined
+  /** The sampler deciding for the requests this rule matches. */
   readonly sampler: Sampler
 }
 
@@ -221,10 +241,15 @@ export interface SamplingOptions {
  * @since 0.1.0
  */
 export interface SamplingStats {
+  /** The installed sampler's description. */
   readonly sampler: string
+  /** Exported requests, by reason. */
   readonly requestsKept: Readonly<Record<KeptBecause, number>>
+  /** Requests whose spans and summary were not exported. */
   readonly requestsDropped: number
+  /** Spans not exported because their request (or, outside requests, the sampler) said so. */
   readonly spansDropped: number
+  /** Spans that did not fit in a request's tail buffer. */
   readonly spansOverflowed: number
 }
 

@@ -21,15 +21,25 @@ import type { StageStatsEntry } from "./internal/stats.ts"
  * @since 0.1.0
  */
 export interface StageStatistics {
+  /** The stage id (`__overflow__` for stages past `maxStageIds`). */
   readonly stageId: string
+  /** Executions seen. */
   readonly count: number
+  /** Share of executions that succeeded, in [0, 1]. */
   readonly successRate: number
+  /** Mean duration. */
   readonly meanMs: number
+  /** Shortest duration. */
   readonly minMs: number
+  /** Longest duration. */
   readonly maxMs: number
+  /** Median duration (within 1%). */
   readonly p50Ms: number
+  /** 90th percentile duration (within 1%). */
   readonly p90Ms: number
+  /** 95th percentile duration (within 1%). */
   readonly p95Ms: number
+  /** 99th percentile duration (within 1%). */
   readonly p99Ms: number
 }
 

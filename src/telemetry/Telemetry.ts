@@ -134,8 +134,11 @@ export interface TelemetryOptions
  * @since 0.1.0
  */
 export interface ServiceInfo {
+  /** `service.name`. */
   readonly serviceName: string
+  /** `service.version`, when configured. */
   readonly serviceVersion: string | undefined
+  /** `deployment.environment.name`, when configured. */
   readonly environment: string | undefined
 }
 
