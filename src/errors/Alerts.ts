@@ -107,6 +107,24 @@ const bufferSizeOf = (options: SubscribeOptions | undefined): number => {
  * Alerts published from the moment the stream starts, in order. Ends immediately when alerts are not
  * installed (no `Telemetry.layer`, or `alerts: false`).
  *
+ * @example Streaming alerts
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect, Fiber, Stream } from "effect"
+ * import { Alerts, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const alerts = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const fiber = yield* Alerts.stream().pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+ *     yield* Effect.yieldNow
+ *     // One resource error reaches the default threshold of 1.
+ *     yield* Effect.fail(new Error("disk full")).pipe(Stage.track("kb_write"), Effect.ignore)
+ *     return yield* Fiber.join(fiber)
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.equal(alerts[0]?.category, "resource")
+ * ```
+ *
  * @category alerts
  * @since 0.1.0
  */
@@ -175,6 +193,23 @@ export const subscribe = (
 
 /**
  * The most recent alerts (at most 100), newest first.
+ *
+ * @example The latest alerts
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Alerts, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const recent = await Effect.runPromise(
+ *   Effect.fail(new Error("disk full")).pipe(
+ *     Stage.track("kb_write"),
+ *     Effect.ignore,
+ *     Effect.andThen(Alerts.recent),
+ *     Effect.provide(Telemetry.layer()),
+ *   ),
+ * )
+ * assert.deepEqual(recent.map((a) => [a.category, a.stageId, a.count]), [["resource", "kb_write", 1]])
+ * ```
  *
  * @category alerts
  * @since 0.1.0

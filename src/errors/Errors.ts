@@ -299,6 +299,20 @@ export const classify = (cause: Cause.Cause<unknown>, rules?: ErrorRules): Class
 /**
  * Classifies one error value as a typed failure (or as a defect with `{ defect: true }`).
  *
+ * @example Classifying one error value
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Data } from "effect"
+ * import { Errors } from "@stagetrace/stagetrace"
+ *
+ * class QuotaExceeded extends Data.TaggedError("QuotaExceeded") {}
+ * const rules = Errors.rules<QuotaExceeded>({ tags: { QuotaExceeded: "resource" } })
+ *
+ * assert.equal(Errors.classifyError(new QuotaExceeded(), { rules }).category, "resource")
+ * assert.equal(Errors.classifyError({ status: 429 }).category, "transient")
+ * assert.equal(Errors.classifyError(new TypeError("x"), { defect: true }).category, "defect")
+ * ```
+ *
  * @category classification
  * @since 0.1.0
  */

@@ -296,6 +296,25 @@ export const structured: Logger.Logger<unknown, LogRecord> = Logger.make((option
  * The logger `Log.layer` installs: writes each record as one line (`json` or `pretty`) to the console
  * (`Console` service; stderr when `Logger.LogToStderr` is set). Writing never throws into the program.
  *
+ * @example Readable lines
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect, Logger } from "effect"
+ * import { TestConsole } from "effect/testing"
+ * import { Log } from "@stagetrace/stagetrace"
+ *
+ * const lines = await Effect.runPromise(
+ *   Effect.logInfo("cache miss").pipe(
+ *     Effect.annotateLogs("cache", "kb"),
+ *     Effect.andThen(TestConsole.logLines),
+ *     Effect.provide(Logger.layer([Log.logger("pretty")])),
+ *     Effect.provide(TestConsole.layer),
+ *   ),
+ * )
+ * assert.match(String(lines[0]), /cache miss/)
+ * assert.match(String(lines[0]), /cache=kb/)
+ * ```
+ *
  * @category loggers
  * @since 0.1.0
  */

@@ -113,6 +113,16 @@ export interface Redactor {
  * `password`, `secret`, `token`, `apikey`, `privatekey`, `authorization`, `cookie` or `credentials` are
  * masked too.
  *
+ * @example Keys masked whatever their value
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Redactor } from "@stagetrace/stagetrace"
+ *
+ * assert.ok(Redactor.alwaysMaskedKeys.includes("password"))
+ * assert.equal(Redactor.defaultRedactor.isMaskedKey("X-Api-Key"), true)
+ * assert.equal(Redactor.defaultRedactor.isMaskedKey("db.password"), true)
+ * ```
+ *
  * @category constants
  * @since 0.1.0
  */
@@ -145,6 +155,16 @@ export const defaultRedactor: Redactor = compile(defaultConfig)
 
 /**
  * A redactor that masks only Effect `Redacted` values (what `enabled: false` installs).
+ *
+ * @example Only Effect Redacted values stay masked
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Redacted } from "effect"
+ * import { Redactor } from "@stagetrace/stagetrace"
+ *
+ * assert.equal(Redactor.disabled.redactString("alice@example.com"), "alice@example.com")
+ * assert.equal(Redactor.disabled.redactValue("token", Redacted.make("s3cret")), "[REDACTED]")
+ * ```
  *
  * @category constructors
  * @since 0.1.0

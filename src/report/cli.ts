@@ -12,6 +12,25 @@ const usage = "usage: deno task report <dir-or-file.jsonl> [--out report.html] [
 /**
  * Runs the report command with `args` (as on the command line); resolves to the exit code.
  *
+ * @example Running the command from code
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Report, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ * import { main } from "@stagetrace/stagetrace/report"
+ *
+ * // A JSONL performance log, as Exporter.jsonl writes it.
+ * const dir = await Deno.makeTempDir()
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("llm_request"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [Exporter.jsonl({ dir })] }))),
+ * )
+ *
+ * const code = await main([dir, "--out", `${dir}/out.html`])
+ * assert.equal(code, 0)
+ * assert.ok((await Deno.stat(`${dir}/out.html`)).isFile)
+ * await Deno.remove(dir, { recursive: true })
+ * ```
+ *
  * @category report
  * @since 0.1.0
  */

@@ -46,6 +46,21 @@ export interface StageStatistics {
 /**
  * The relative accuracy of every quantile in `StageStatistics`: 1%.
  *
+ * @example Bounding a quantile
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Stage, StageStats, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const p50 = await Effect.runPromise(
+ *   Stage.record("llm_request", { durationMs: 100 }).pipe(
+ *     Effect.andThen(StageStats.quantile("llm_request", 0.5)),
+ *     Effect.provide(Telemetry.layer()),
+ *   ),
+ * )
+ * assert.ok(Math.abs(p50! - 100) <= 100 * StageStats.relativeAccuracy)
+ * ```
+ *
  * @category statistics
  * @since 0.1.0
  */
@@ -71,6 +86,25 @@ const toStatistics = (entry: StageStatsEntry): StageStatistics => {
 /**
  * Statistics of one stage, or `undefined` when it never ran.
  *
+ * @example Statistics of one stage
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Stage, StageStats, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const stats = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* Stage.record("llm_request", { durationMs: 10 })
+ *     yield* Stage.record("llm_request", { durationMs: 30, success: false })
+ *     return yield* StageStats.get("llm_request")
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.equal(stats?.count, 2)
+ * assert.equal(stats?.successRate, 0.5)
+ * assert.equal(stats?.meanMs, 20)
+ * assert.equal(stats?.maxMs, 30)
+ * ```
+ *
  * @category statistics
  * @since 0.1.0
  */
@@ -82,6 +116,22 @@ export const get = (stageId: string): Effect.Effect<StageStatistics | undefined>
 
 /**
  * Statistics of every stage that ran, sorted by stage id.
+ *
+ * @example Every stage
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Stage, StageStats, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const all = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* Stage.record("kb_search", { durationMs: 5 })
+ *     yield* Stage.record("auth_check", { durationMs: 1 })
+ *     return yield* StageStats.all
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.deepEqual(all.map((s) => s.stageId), ["auth_check", "kb_search"])
+ * ```
  *
  * @category statistics
  * @since 0.1.0
@@ -95,6 +145,21 @@ export const all: Effect.Effect<ReadonlyArray<StageStatistics>> = Effect.withFib
 /**
  * Estimates the value at quantile `q` (in [0, 1]) of a stage's durations, within 1% relative error.
  * `undefined` when the stage never ran or `q` is out of range.
+ *
+ * @example Any quantile
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Stage, StageStats, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const p75 = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     for (let ms = 1; ms <= 100; ms++) yield* Stage.record("kb_search", { durationMs: ms })
+ *     return yield* StageStats.quantile("kb_search", 0.75)
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.ok(Math.abs(p75! - 75.25) <= 75.25 * 0.01)
+ * ```
  *
  * @category statistics
  * @since 0.1.0
