@@ -302,6 +302,15 @@ const describeRate = (rate: number): string => String(rate)
 /**
  * Samples everything, as a probability sampler with p = 1: spans carry `ot=th:0` (adjusted count 1).
  *
+ * @example Every request, with adjusted count 1
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * assert.deepEqual(Sampler.shouldSample(Sampler.alwaysOn, { name: "chat", traceId }), { sampled: true, traceState: "ot=th:0" })
+ * ```
+ *
  * @category constructors
  * @since 0.1.0
  */
@@ -316,6 +325,15 @@ export const alwaysOn: Sampler = make(
 /**
  * Samples nothing at the head (tail sampling may still keep a failed, slow, over-budget or forced
  * request).
+ *
+ * @example Nothing at the head
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * assert.equal(Sampler.shouldSample(Sampler.alwaysOff, { name: "chat", traceId }).sampled, false)
+ * ```
  *
  * @category constructors
  * @since 0.1.0
@@ -589,6 +607,16 @@ export const rules = (
 /**
  * Whether `u` is a `Sampler`.
  *
+ * @example Recognising a sampler
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * assert.equal(Sampler.isSampler(Sampler.alwaysOn), true)
+ * assert.equal(Sampler.isSampler({ shouldSample: () => ({ sampled: true }) }), false)
+ * ```
+ *
  * @category guards
  * @since 0.1.0
  */
@@ -598,6 +626,18 @@ export const isSampler = (u: unknown): u is Sampler =>
 /**
  * Runs `sampler` on `input`: the decision and the tracestate the spans would carry. Useful to check a
  * configuration; `Telemetry.layer` calls the sampler itself when each request starts.
+ *
+ * @example Checking a configuration
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * const sampler = Sampler.parentBased(Sampler.consistentRatio(0.5))
+ * // Below a sampled remote parent, the parent's decision is followed.
+ * const result = Sampler.shouldSample(sampler, { name: "chat", traceId, parent: { sampled: true, remote: true } })
+ * assert.equal(result.sampled, true)
+ * ```
  *
  * @category utilities
  * @since 0.1.0

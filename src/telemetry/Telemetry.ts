@@ -310,6 +310,17 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
  * Environment variables read by `Telemetry.layerFromEnv`. Each is read on its own, so Deno's
  * `--allow-env` may be narrowed to exactly these names.
  *
+ * @example Narrowing --allow-env
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Telemetry } from "@stagetrace/stagetrace"
+ *
+ * // deno run --allow-env=<this list> main.ts
+ * const allowEnv = Telemetry.environmentVariables.join(",")
+ * assert.match(allowEnv, /OTEL_EXPORTER_OTLP_ENDPOINT/)
+ * assert.match(allowEnv, /STAGETRACE_SAMPLE_RATE/)
+ * ```
+ *
  * @category configuration
  * @since 0.1.0
  */
