@@ -17,6 +17,8 @@
  * A stage without a budget costs nothing measurable. Windows are aggregates per time bucket, never lists
  * of violations, so memory stays bounded whatever the traffic.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#budgets).
+ *
  * @module
  */
 import type * as Duration from "effect/Duration"

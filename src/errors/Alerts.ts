@@ -10,6 +10,8 @@
  * Counting is synchronous and bounded; handlers run in background fibers, never on the failing stage's
  * path.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#alerts).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"

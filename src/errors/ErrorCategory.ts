@@ -3,6 +3,8 @@
  * `resource`) plus the three an Effect `Cause` tells apart on its own (`interrupted`, `defect`) and
  * `unknown` for everything no rule recognised.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#errors).
+ *
  * @module
  */
 

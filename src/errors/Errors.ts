@@ -16,6 +16,8 @@
  *
  * This module classifies and summarises; it does not log each error and does not retry anything.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#errors).
+ *
  * @module
  */
 import type * as Cause from "effect/Cause"

@@ -14,6 +14,8 @@
  * Spans are exported when they end and are sampled; summaries when their request was kept
  * (`keptBecause`, or every request when no sampler is installed).
  *
+ * Guide: [Export and OTLP](../../docs/export.md).
+ *
  * @module
  */
 import type * as Duration from "effect/Duration"

@@ -13,6 +13,8 @@
  * - `Http.fetch(input, init?)` is a traced `fetch`: a client span (a stage of the current request when in
  *   one), the client attributes, and the W3C headers injected.
  *
+ * Guide: [HTTP and propagation](../../docs/http.md).
+ *
  * @module
  */
 import * as Context from "effect/Context"

@@ -16,6 +16,8 @@
  * characters are removed first, then entries from the right); baggage keeps at most 180 members and 8192
  * bytes, dropping whole members.
  *
+ * Guide: [HTTP and propagation](../../docs/http.md#propagation-w3c-trace-context-level-2-w3c-baggage).
+ *
  * @module
  */
 import type * as Context from "effect/Context"

@@ -16,6 +16,8 @@
  * effect, and an entry is only queued when its level is enabled (overflow is counted as the drop
  * `log_queue_full`).
  *
+ * Guide: [Logs, redaction and the report](../../docs/logs-redaction-report.md#structured-logs).
+ *
  * @module
  */
 import * as Console from "effect/Console"

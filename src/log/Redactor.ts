@@ -20,6 +20,8 @@
  * map lookup. The toolkit's own correlation identifiers (`trace_id`, `span_id`, `request_id`, `stage_id`
  * and their `request.id` / `requestId` spellings) are never masked, so logs still join with traces.
  *
+ * Guide: [Logs, redaction and the report](../../docs/logs-redaction-report.md#redaction).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"

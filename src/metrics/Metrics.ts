@@ -12,6 +12,8 @@
  * Every series also appears in Effect's `MetricRegistry` (the one of the context the layer was built in),
  * so `Metric.snapshot` and OTLP metric exporters see it; `Prometheus` serves it.
  *
+ * Guide: [Metrics and Prometheus](../../docs/metrics-and-prometheus.md).
+ *
  * @module
  */
 import * as Clock from "effect/Clock"

@@ -15,6 +15,8 @@
  * here headers and escaped label sets are computed once per family and series, so a scrape is string
  * concatenation (see `bench/metrics_bench.ts`).
  *
+ * Guide: [Metrics and Prometheus](../../docs/metrics-and-prometheus.md#prometheus).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"

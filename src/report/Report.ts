@@ -10,6 +10,8 @@
  * and per stage execution (exact percentiles need every duration) and the slowest requests in full, never
  * the log itself.
  *
+ * Guide: [Logs, redaction and the report](../../docs/logs-redaction-report.md#the-performance-report).
+ *
  * @module
  */
 import type { SummaryLine } from "../internal/jsonl.ts"

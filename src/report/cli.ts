@@ -3,6 +3,8 @@
  * `deno task report <dir-or-file> [--out report.html] [--title text]` in this repository, or from JSR:
  * `deno run -R -W jsr:@stagetrace/stagetrace/report ./logs/performance`.
  *
+ * Guide: [Logs, redaction and the report](../../docs/logs-redaction-report.md#the-performance-report).
+ *
  * @module
  */
 import { generate } from "./Report.ts"

@@ -11,10 +11,13 @@
  *
  * After the request ends, **tail** sampling (installed by `Telemetry.layer`) still exports it when it was
  * forced, failed, exceeded a budget, or took at least `keepSlowerThan`; `RequestSummary.keptBecause` says
- * why. See `docs/sections/sampling.md` for the adjusted-count semantics of tail-kept spans.
+ * why. The [Sampling guide](../../docs/sampling.md#adjusted-counts-what-exported-spans-claim) explains
+ * what the spans of tail-kept requests claim (their adjusted counts).
  *
  * This module only decides: the sampler in use is configured with `Telemetry.layer({ sampler })`,
  * `Telemetry.layer({ sampleRate })` or the `OTEL_TRACES_SAMPLER` variables.
+ *
+ * Guide: [Sampling](../../docs/sampling.md).
  *
  * @module
  */

@@ -7,6 +7,8 @@
  * When the request ends its `RequestSummary` (stages, bottlenecks, outcome) goes to `Summaries` and to the
  * exporters installed by `Telemetry.layer`.
  *
+ * Guide: [Requests and stages](../../docs/requests-and-stages.md).
+ *
  * @module
  */
 import type * as Cause from "effect/Cause"

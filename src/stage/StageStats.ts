@@ -8,6 +8,8 @@
  * distinct stage ids is bounded too (`maxStageIds`, default 1000); stages past it are aggregated under
  * `__overflow__`.
  *
+ * Guide: [Statistics and summaries](../../docs/statistics-and-summaries.md#stage-statistics).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"

@@ -3,6 +3,8 @@
  * `Summaries.recent(limit)` reads a bounded ring (the last `summaryCapacity` requests, default 1000),
  * newest first; `Summaries.stream` follows new summaries as they complete, for sinks.
  *
+ * Guide: [Statistics and summaries](../../docs/statistics-and-summaries.md#request-summaries).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"

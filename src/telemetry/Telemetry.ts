@@ -8,6 +8,8 @@
  * the program its own recorder (statistics, summaries) and installs the concerns configured in the
  * options.
  *
+ * Guide: [Configuration reference](../../docs/configuration.md).
+ *
  * @module
  */
 import * as Cause from "effect/Cause"

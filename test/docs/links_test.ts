@@ -1,6 +1,7 @@
 /**
- * The README and the guides link only to files that exist and to headings those files have, and every
- * guide is reachable from the README. Links to other sites are not fetched.
+ * The README, the guides and the JSDoc of the sources (which JSR renders, resolving links from the file
+ * they are in) link only to files that exist and to headings those files have, and every guide is
+ * reachable from the README. Links to other sites are not fetched.
  */
 import assert from "node:assert/strict"
 import { anchors, links } from "./_markdown.ts"
@@ -36,12 +37,28 @@ const guides = async (): Promise<Array<string>> => {
   return out.sort()
 }
 
-const pages = ["README.md", "CONTRIBUTING.md", "CHANGELOG.md", ...await guides()]
+const sources = async (dir: string): Promise<Array<string>> => {
+  const out: Array<string> = []
+  for await (const entry of Deno.readDir(new URL(dir, root))) {
+    if (entry.isDirectory) out.push(...await sources(`${dir}${entry.name}/`))
+    else if (entry.name.endsWith(".ts")) out.push(`${dir}${entry.name}`)
+  }
+  return out
+}
 
-Deno.test("README.md and docs/*.md link only to files and headings that exist", async () => {
+const pages = ["README.md", "CONTRIBUTING.md", "CHANGELOG.md", ...await guides()]
+const codePages = ["mod.ts", ...await sources("src/")]
+
+/** The text of a page where links live: all of a Markdown page, the doc comments of a source file. */
+const linkText = (page: string, text: string): string =>
+  page.endsWith(".md")
+    ? text
+    : text.split("\n").map((line) => /^\s*(\/\*\*|\*)/.test(line) ? line : "").join("\n")
+
+Deno.test("README.md, docs/*.md and the JSDoc link only to files and headings that exist", async () => {
   const broken: Array<string> = []
-  for (const page of pages) {
-    const text = await Deno.readTextFile(new URL(page, root))
+  for (const page of [...pages, ...codePages]) {
+    const text = linkText(page, await Deno.readTextFile(new URL(page, root)))
     for (const { line, target } of links(text)) {
       if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue // another site, or mailto:
       const [path = "", fragment] = target.split("#", 2)
