@@ -83,7 +83,34 @@ effectTest(
       const cases: Array<[Env, string]> = [
         [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT"],
         [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "::" }, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"],
-        [{ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, "OTEL_EXPORTER_OTLP_PROTOCOL"],
+        [
+          { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_EXPORTER_OTLP_ENDPOINT: "ftp://c:4317" },
+          "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ],
+        [
+          {
+            OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+            OTEL_EXPORTER_OTLP_ENDPOINT: "c:4317",
+            OTEL_EXPORTER_OTLP_INSECURE: "maybe",
+          },
+          "OTEL_EXPORTER_OTLP_INSECURE",
+        ],
+        [
+          {
+            OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+            OTEL_EXPORTER_OTLP_ENDPOINT: "c:4317",
+            OTEL_EXPORTER_OTLP_HEADERS: "grpc-status=0",
+          },
+          "OTEL_EXPORTER_OTLP_HEADERS",
+        ],
+        [
+          {
+            OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+            OTEL_EXPORTER_OTLP_ENDPOINT: "https://c:4317",
+            OTEL_EXPORTER_OTLP_CERTIFICATE: "/nonexistent/ca.pem",
+          },
+          "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        ],
         [{ OTEL_EXPORTER_OTLP_PROTOCOL: "thrift" }, "OTEL_EXPORTER_OTLP_PROTOCOL"],
         [{ OTEL_EXPORTER_OTLP_TIMEOUT: "soon" }, "OTEL_EXPORTER_OTLP_TIMEOUT"],
         [{ OTEL_EXPORTER_OTLP_TIMEOUT: "-1" }, "OTEL_EXPORTER_OTLP_TIMEOUT"],
@@ -200,7 +227,7 @@ effectTest("invalid per-signal OTLP variables are errors naming the variable", (
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
       ]
     ) {
-      const env = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", [name]: "grpc" }
+      const env = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", [name]: "thrift" }
       const error = yield* Layer.build(Telemetry.layerFromEnv({ env })).pipe(Effect.scoped, Effect.flip)
       assert.equal(error.name, name)
       assert.ok(Telemetry.environmentVariables.includes(name), name)
