@@ -27,7 +27,7 @@ import http2 from "node:http2"
 import { Buffer } from "node:buffer"
 import { GrpcConnection, GrpcConnections, grpcTransport } from "../src/export/internal/grpc.ts"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { ExportChannel } from "../src/export/internal/channel.ts"
+import { type ChannelConfig, ExportChannel } from "../src/export/internal/channel.ts"
 import { ExportStats } from "../src/export/internal/stats.ts"
 import { makeRecordingTracer, SpanPipeline } from "../src/export/internal/tracer.ts"
 import type { FinishedSpan } from "../src/export/internal/otlpTraces.ts"
@@ -149,6 +149,22 @@ const receiver = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {}
 })
 const url = `http://127.0.0.1:${receiver.addr.port}/v1/traces`
 
+/** The channel settings of the send benches: batches of 512, a queue that holds all 10,000 spans. */
+const channelConfig = (target: string, contentType: string): ChannelConfig => ({
+  signal: "traces",
+  url: target,
+  contentType,
+  headers: {},
+  compression: "none",
+  timeoutMs: 10_000,
+  exportTimeoutMs: 30_000,
+  maxBatchSize: 512,
+  scheduleDelayMs: 5_000,
+  maxQueueSize: N,
+  initialBackoffMs: 1_000,
+  maxBackoffMs: 30_000,
+})
+
 const sendWithStagetrace = (protocol: "protobuf" | "json") =>
   Effect.runPromise(Effect.scoped(Effect.gen(function* () {
     const clock = yield* Clock.Clock
@@ -156,20 +172,7 @@ const sendWithStagetrace = (protocol: "protobuf" | "json") =>
     const jw = new JsonWriter()
     const cached = protoResourceAndScope(w, resource)
     const channel = new ExportChannel<FinishedSpan>(
-      {
-        signal: "traces",
-        url,
-        contentType: protocol === "json" ? "application/json" : "application/x-protobuf",
-        headers: {},
-        compression: "none",
-        timeoutMs: 10_000,
-        exportTimeoutMs: 30_000,
-        maxBatchSize: 512,
-        scheduleDelayMs: 5_000,
-        maxQueueSize: N,
-        initialBackoffMs: 1_000,
-        maxBackoffMs: 30_000,
-      },
+      channelConfig(url, protocol === "json" ? "application/json" : "application/x-protobuf"),
       protocol === "json"
         ? (spans) => encodeTracesJson(jw, jsonCached, spans, undefined)
         : (spans) => encodeTracesProto(w, cached, spans, undefined),
@@ -239,20 +242,7 @@ const sendWithStagetraceGrpc = () =>
     const cached = protoResourceAndScope(w, resource)
     const connections = new GrpcConnections()
     const channel = new ExportChannel<FinishedSpan>(
-      {
-        signal: "traces",
-        url: grpcUrl,
-        contentType: "application/grpc",
-        headers: {},
-        compression: "none",
-        timeoutMs: 10_000,
-        exportTimeoutMs: 30_000,
-        maxBatchSize: 512,
-        scheduleDelayMs: 5_000,
-        maxQueueSize: N,
-        initialBackoffMs: 1_000,
-        maxBackoffMs: 30_000,
-      },
+      channelConfig(grpcUrl, "application/grpc"),
       (spans) => encodeTracesProto(w, cached, spans, undefined),
       new ExportStats(),
       clock,

@@ -134,7 +134,8 @@ export const rawPost: Post = async (url, body, headers, signal) => {
   }
 }
 
-const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
+/** Joins `chunks` (of `total` bytes) into one array. */
+export const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
   const out = new Uint8Array(total)
   let offset = 0
   for (const chunk of chunks) {

@@ -24,7 +24,7 @@
  */
 import * as http2 from "node:http2"
 import type { OtlpSignal } from "../Exporter.ts"
-import { describeError, type Outcome, parsePartialSuccess, type Transport } from "./channel.ts"
+import { concat, describeError, type Outcome, parsePartialSuccess, type Transport } from "./channel.ts"
 import { forEachField } from "./protobuf.ts"
 import type { DropReason } from "./stats.ts"
 
@@ -210,13 +210,7 @@ const gunzipBounded = async (bytes: Uint8Array, max: number): Promise<Uint8Array
   } finally {
     reader.releaseLock()
   }
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.length
-  }
-  return out
+  return concat(chunks, total)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -423,12 +417,7 @@ export class GrpcConnection {
       })
       stream.on("close", () => {
         if (settled) return
-        const body = new Uint8Array(total)
-        let offset = 0
-        for (const chunk of chunks) {
-          body.set(chunk, offset)
-          offset += chunk.length
-        }
+        const body = concat(chunks, total)
         const lost = entry.session.destroyed || entry.session.closed
         settle(answerOf(headers, trailers, body, streamError, stream.rstCode, lost && trailers === undefined))
       })
