@@ -283,7 +283,7 @@ Deno.bench({
   },
 })
 Deno.bench({
-  name: "stagetrace pipeline (http/protobuf)",
+  name: "stagetrace pipeline (http/protobuf, compared with grpc)",
   group: "send 10k spans to loopback: grpc",
   async fn() {
     await sendWithStagetrace("protobuf")
