@@ -184,8 +184,13 @@ const sendWithStagetrace = (protocol: "protobuf" | "json") =>
     yield* channel.shutdown(30_000)
   })))
 
-const sendWithSdk = async (protocol: "protobuf" | "json") => {
-  const exporter = protocol === "json" ? new OTLPTraceExporterJson({ url }) : new OTLPTraceExporter({ url })
+const sendWithSdk = (protocol: "protobuf" | "json") =>
+  sendThroughProcessor(
+    protocol === "json" ? new OTLPTraceExporterJson({ url }) : new OTLPTraceExporter({ url }),
+  )
+
+/** The SDK's export path: a BatchSpanProcessor over `exporter`, fed every span, flushed and shut down. */
+const sendThroughProcessor = async (exporter: ConstructorParameters<typeof BatchSpanProcessor>[0]) => {
   const processor = new BatchSpanProcessor(exporter, {
     maxQueueSize: N,
     maxExportBatchSize: 512,
@@ -254,18 +259,7 @@ const sendWithStagetraceGrpc = () =>
     yield* Effect.promise(() => connections.close())
   })))
 
-const sendWithSdkGrpc = async () => {
-  const exporter = new OTLPTraceExporterGrpc({ url: grpcUrl })
-  const processor = new BatchSpanProcessor(exporter, {
-    maxQueueSize: N,
-    maxExportBatchSize: 512,
-    scheduledDelayMillis: 5_000,
-    exportTimeoutMillis: 30_000,
-  })
-  for (const span of otelSpans) processor.onEnd(span)
-  await processor.forceFlush()
-  await processor.shutdown()
-}
+const sendWithSdkGrpc = () => sendThroughProcessor(new OTLPTraceExporterGrpc({ url: grpcUrl }))
 
 Deno.bench({
   name: "OTel SDK BatchSpanProcessor + OTLPTraceExporter (grpc, @grpc/grpc-js)",
