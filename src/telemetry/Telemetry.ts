@@ -32,7 +32,7 @@ import {
   StringRecord,
   TelemetryConfigError,
 } from "../internal/config.ts"
-import type { Concern } from "./internal/concern.ts"
+import type { Concern } from "../internal/concern.ts"
 import { lifecycleConcern, logConcern, redactionConcern } from "../log/internal/concern.ts"
 import type { LoggingOptions } from "../log/Log.ts"
 import * as Runtime from "../runtime/Runtime.ts"
@@ -213,7 +213,7 @@ const validateService = (
  * errors mark a stage before metrics and lifecycle logs read it; the export concern creates the recording
  * tracer before sampling wraps it.
  */
-const concerns: ReadonlyArray<Concern> = [
+const concerns: ReadonlyArray<Concern<TelemetryOptions>> = [
   redactionConcern,
   // Installs the loggers and provides them to every later concern's background fibers.
   logConcern,

@@ -1,50 +1,12 @@
 /**
- * How a concern (sampling, budgets, errors, metrics, export, logs…) plugs into `Telemetry.layer`.
- *
- * A concern validates its own options, installs its hooks on the recorder, and returns what it adds:
- * layers to merge, and optionally a transformation of the tracer (the export concern creates the tracer
- * that records spans for export; the sampling concern wraps it with the tail-sampling tracer).
+ * Transitional: the concerns not yet moved to `src/internal/concern.ts` still import `Concern` from here.
  *
  * @internal
  */
-import type * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
-import type * as Tracer from "effect/Tracer"
-import type { TelemetryConfigError } from "../../internal/config.ts"
-import type { Recorder } from "../../internal/recorder.ts"
-import type { Env } from "../../internal/config.ts"
+import type { Concern as Base } from "../../internal/concern.ts"
 import type { TelemetryOptions } from "../Telemetry.ts"
 
-/** What a concern adds to the telemetry layer. */
-export interface Installed {
-  /** Layers merged into the telemetry layer (loggers, servers, background fibers…). */
-  readonly layers?: ReadonlyArray<Layer.Layer<never>> | undefined
-  /**
-   * Transforms the tracer installed so far (Effect's current tracer to begin with). Applied in concern
-   * order, so a later concern wraps what an earlier one produced.
-   */
-  readonly tracer?: ((inner: Tracer.Tracer) => Tracer.Tracer) | undefined
-  /**
-   * Provides something (loggers, log level) to the installation of every later concern, so the background
-   * fibers they fork at install see it.
-   */
-  readonly provide?: (<A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) | undefined
-}
+export type { Installed } from "../../internal/concern.ts"
 
-/** One concern of the telemetry layer. */
-export interface Concern {
-  readonly name: string
-  /** Environment variables the concern reads (so `--allow-env` can be narrowed to them). */
-  readonly environmentVariables: ReadonlyArray<string>
-  /** Options from environment variables; only the fields that are set. */
-  readonly fromEnv: (env: Env) => Effect.Effect<Partial<TelemetryOptions>, TelemetryConfigError>
-  /**
-   * Validates options and installs the concern on the recorder. Runs in the layer's scope: background
-   * fibers and finalizers (flush on shutdown) belong there.
-   */
-  readonly install: (
-    recorder: Recorder,
-    options: TelemetryOptions,
-  ) => Effect.Effect<Installed, TelemetryConfigError, Scope.Scope>
-}
+/** A concern reading the whole `TelemetryOptions`. */
+export type Concern = Base<TelemetryOptions>
