@@ -32,8 +32,7 @@ import {
 import { denoTracesFetch } from "../../internal/killSwitch.ts"
 import type { Recorder, ServiceDescription } from "../../internal/recorder.ts"
 import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
-import type { Concern, Installed } from "../../telemetry/internal/concern.ts"
-import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
+import type { Concern, Installed } from "../../internal/concern.ts"
 import type * as Exporter from "../Exporter.ts"
 import type { RequestSummary } from "../../stage/Request.ts"
 import {
@@ -713,16 +712,15 @@ export const installExport = (
   })
 
 /** The export concern. */
-export const exportConcern: Concern = {
+export const exportConcern: Concern<ExportOptions> = {
   name: "export",
   environmentVariables: exportEnvironmentVariables,
   fromEnv: (env) =>
     Effect.map(
       exportersFromEnv(env),
-      (environmentExporters) =>
-        environmentExporters.length === 0 ? {} : { environmentExporters } as Partial<TelemetryOptions>,
+      (environmentExporters) => environmentExporters.length === 0 ? {} : { environmentExporters },
     ),
-  install: (recorder, options) => installExport(recorder, options as ExportOptions),
+  install: (recorder, options) => installExport(recorder, options),
 }
 
 /** A summary filter option: a function, or absent. */
