@@ -26,12 +26,16 @@ import type * as Effect from "effect/Effect"
 import type { AlertOptions } from "./Alerts.ts"
 import type { ErrorCategory } from "./ErrorCategory.ts"
 import { classifyCause, classifyValue, compile, emptyRules } from "./internal/classify.ts"
+import type { ErrorSummary } from "./internal/errorsModel.ts"
 import { ErrorsSlot, summaryAt } from "./internal/state.ts"
 import { windowSummary } from "../internal/window.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models (ErrorSummary and StageErrorSummary are declared in ./internal/errorsModel.ts, which the error
+// state reads)
 // ---------------------------------------------------------------------------------------------------------
+
+export * from "./internal/errorsModel.ts"
 
 /**
  * The outcome of classifying a failure.
@@ -127,39 +131,6 @@ export interface ErrorRules {
   readonly match: ReadonlyArray<(error: unknown) => RuleTarget | undefined>
   /** Rule targets that name no category, as `[path, value]` (a layer given them fails). */
   readonly invalid: ReadonlyArray<readonly [path: string, value: unknown]>
-}
-
-/**
- * Errors counted in a window.
- *
- * - `byCategory`: every category, zero when none happened;
- * - `byStage`: per stage id (or request name, for failures outside any stage) that failed in the window.
- *
- * @category models
- * @since 0.1.0
- */
-export interface ErrorSummary {
-  /** Errors in the window, every category included. */
-  readonly totalErrors: number
-  /** The window summarised, in milliseconds. */
-  readonly windowMs: number
-  /** Errors per category (every category present, zero when none happened). */
-  readonly byCategory: Readonly<Record<ErrorCategory, number>>
-  /** Per stage id (or request name) that failed in the window. */
-  readonly byStage: Readonly<Record<string, StageErrorSummary>>
-}
-
-/**
- * Errors of one stage in a window.
- *
- * @category models
- * @since 0.1.0
- */
-export interface StageErrorSummary {
-  /** Errors of this stage in the window. */
-  readonly total: number
-  /** Its errors per category (only categories that happened). */
-  readonly byCategory: Readonly<Partial<Record<ErrorCategory, number>>>
 }
 
 /**

@@ -95,7 +95,8 @@ const resolve = (file: string, ref: TypeRef): [string, string] | undefined => {
   const resolution = ref.resolution
   if (resolution?.kind === "local") return [file, ref.typeName]
   if (resolution?.kind === "import" && resolution.specifier?.startsWith(".")) {
-    return [new URL(resolution.specifier, file).href, resolution.name ?? ref.typeName]
+    // `Runtime.RuntimeOwnOptions` through `import * as Runtime`: the name is the last segment.
+    return [new URL(resolution.specifier, file).href, resolution.name ?? ref.typeName.split(".").at(-1)!]
   }
   return undefined
 }
