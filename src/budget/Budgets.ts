@@ -17,6 +17,8 @@
  * A stage without a budget costs nothing measurable. Windows are aggregates per time bucket, never lists
  * of violations, so memory stays bounded whatever the traffic.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#budgets).
+ *
  * @module
  */
 import type * as Duration from "effect/Duration"
@@ -106,6 +108,21 @@ export const summary = (options?: SummaryOptions): Effect.Effect<BudgetSummary> 
 /**
  * The budget that applies to a stage id or request name from the `budgets` table, in milliseconds
  * (`undefined` when the table has none; a stage's own `budget` option still wins over it).
+ *
+ * @example Reading the budgets table
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Budgets, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const [kb, other] = await Effect.runPromise(
+ *   Effect.all([Budgets.budgetFor("kb_access"), Budgets.budgetFor("auth_check")]).pipe(
+ *     Effect.provide(Telemetry.layer({ budgets: { kb_access: "2 seconds" } })),
+ *   ),
+ * )
+ * assert.equal(kb, 2000)
+ * assert.equal(other, undefined)
+ * ```
  *
  * @category budgets
  * @since 0.1.0

@@ -14,6 +14,8 @@
  * Spans are exported when they end and are sampled; summaries when their request was kept
  * (`keptBecause`, or every request when no sampler is installed).
  *
+ * Guide: [Export and OTLP](../../docs/export.md).
+ *
  * @module
  */
 import type * as Duration from "effect/Duration"
@@ -292,6 +294,22 @@ export interface MemoryOptions {
  * Keeps what would be exported in memory, for tests: spans, kept request summaries, and metric snapshots
  * of the layer it is installed in. Values are redacted like every other exporter's.
  *
+ * @example Reading back exported spans
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const memory = Exporter.memory({ capacity: 100 })
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("auth_check"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [memory] }))),
+ * )
+ * assert.deepEqual(memory.spans().map((span) => span.name), ["auth_check", "chat"])
+ * assert.equal(memory.summaries()[0]?.name, "chat")
+ * memory.clear()
+ * assert.equal(memory.spans().length, 0)
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -436,6 +454,18 @@ export const otlp = (options: OtlpOptions = {}): OtlpExporter => ({ _tag: "Otlp"
  * Deno exports them (configured by the usual `OTEL_*` variables). Without `OTEL_DENO=true` it does
  * nothing.
  *
+ * @example Traces to Deno's OpenTelemetry
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * // With OTEL_DENO=true, Deno exports the stages with its own fetch and Deno.serve spans; else a no-op.
+ * const layer = Telemetry.layer({ serviceName: "chat", exporters: [Exporter.denoNative()] })
+ * await Effect.runPromise(Effect.void.pipe(Stage.track("auth_check"), Request.track("chat"), Effect.provide(layer)))
+ * assert.equal(Exporter.denoNative()._tag, "DenoNative")
+ * ```
+ *
  * @category constructors
  * @since 0.1.0
  */
@@ -444,6 +474,19 @@ export const denoNative = (): DenoNativeExporter => ({ _tag: "DenoNative" })
 /**
  * Prints every kept request: a stage waterfall (`"pretty"`, the default) or one JSON summary line
  * (`"json"`), through Effect's `Console`, off the request's path.
+ *
+ * @example Printing failed requests only
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const failures = Exporter.console({ format: "pretty", filter: (summary) => !summary.success })
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("auth_check"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [failures] }))),
+ * ) // prints nothing: the request succeeded
+ * assert.equal(failures.options.format, "pretty")
+ * ```
  *
  * @category constructors
  * @since 0.1.0
@@ -455,6 +498,25 @@ export const console = (options: ConsoleOptions = {}): ConsoleExporter => ({ _ta
  * `stagetrace-YYYY-MM-DD.jsonl` in `dir`, deleting files older than `retentionDays`. Each line is written
  * with one append; a line cut by a crash is isolated on its own line at the next start, so readers never
  * see two records glued together.
+ *
+ * @example Daily performance logs
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const dir = await Deno.makeTempDir()
+ * await Effect.runPromise(
+ *   Effect.void.pipe(
+ *     Stage.track("auth_check"),
+ *     Request.track("chat"),
+ *     Effect.provide(Telemetry.layer({ exporters: [Exporter.jsonl({ dir, retentionDays: 7 })] })),
+ *   ),
+ * )
+ * const [file] = [...Deno.readDirSync(dir)]
+ * assert.match(file!.name, /^stagetrace-\d{4}-\d{2}-\d{2}\.jsonl$/)
+ * await Deno.remove(dir, { recursive: true })
+ * ```
  *
  * @category constructors
  * @since 0.1.0

@@ -19,6 +19,8 @@
  * `Health.handler` answers HTTP health probes with the report as JSON: 200 when healthy or degraded, 503
  * when critical.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#health).
+ *
  * @module
  */
 import * as Clock from "effect/Clock"

@@ -16,6 +16,8 @@
  * characters are removed first, then entries from the right); baggage keeps at most 180 members and 8192
  * bytes, dropping whole members.
  *
+ * Guide: [HTTP and propagation](../../docs/http.md#propagation-w3c-trace-context-level-2-w3c-baggage).
+ *
  * @module
  */
 import type * as Context from "effect/Context"
@@ -180,6 +182,20 @@ export const inject = <H extends HeadersCarrier>(headers: H): Effect.Effect<H> =
  * The current baggage (empty by default). Provide it to replace the baggage for an effect:
  * `Effect.provideService(effect, Propagation.CurrentBaggage, baggage)`.
  *
+ * @example Providing baggage directly
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Propagation } from "@stagetrace/stagetrace"
+ *
+ * const baggage = await Effect.runPromise(
+ *   Propagation.currentBaggage.pipe(
+ *     Effect.provideService(Propagation.CurrentBaggage, Propagation.makeBaggage({ tenant: "acme" })),
+ *   ),
+ * )
+ * assert.equal(baggage.get("tenant")?.value, "acme")
+ * ```
+ *
  * @category baggage
  * @since 0.1.0
  */
@@ -187,6 +203,17 @@ export const CurrentBaggage: Context.Reference<Baggage> = CurrentBaggageRef
 
 /**
  * Reads the current baggage.
+ *
+ * @example Reading what the caller sent
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Propagation } from "@stagetrace/stagetrace"
+ *
+ * const remote = Propagation.parse({ baggage: "tenant=acme,plan=pro" })
+ * const baggage = await Effect.runPromise(Propagation.currentBaggage.pipe(Propagation.withRemote(remote)))
+ * assert.deepEqual([...baggage.keys()], ["tenant", "plan"])
+ * ```
  *
  * @category baggage
  * @since 0.1.0
@@ -197,6 +224,16 @@ export const currentBaggage: Effect.Effect<Baggage> = Effect.withFiber((fiber) =
 
 /**
  * Builds baggage from a record (a string value is an entry without properties), or copies baggage.
+ *
+ * @example Entries with properties
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Propagation } from "@stagetrace/stagetrace"
+ *
+ * const baggage = Propagation.makeBaggage({ tenant: "acme", region: { value: "eu", properties: [{ key: "ttl", value: "60" }] } })
+ * assert.equal(baggage.get("tenant")?.value, "acme")
+ * assert.equal(baggage.get("region")?.properties?.[0]?.key, "ttl")
+ * ```
  *
  * @category baggage
  * @since 0.1.0
@@ -271,6 +308,19 @@ export const withBaggage: {
  * its random-trace-id flag and tracestate are remembered for the calls the effect makes in the caller's
  * trace. Use it around `Request.track(name, { parent: extracted.parent })`; `Http.middleware` does.
  *
+ * @example Continuing a caller's trace from a queue message
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Propagation, Request } from "@stagetrace/stagetrace"
+ *
+ * const remote = Propagation.parse({ traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" })
+ * const summary = await Effect.runPromise(
+ *   Request.summary.pipe(Request.track("consume", { parent: remote.parent, kind: "consumer" }), Propagation.withRemote(remote)),
+ * )
+ * assert.equal(summary.traceId, "4bf92f3577b34da6a3ce929d0e0e4736")
+ * ```
+ *
  * @category extraction
  * @since 0.1.0
  */
@@ -285,6 +335,15 @@ export const withRemote: {
 
 /**
  * The header names this module reads and writes (for CORS `Access-Control-Allow-Headers`, proxies…).
+ *
+ * @example Allowing the headers through CORS
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Propagation } from "@stagetrace/stagetrace"
+ *
+ * const allow = ["content-type", ...Propagation.headerNames].join(", ")
+ * assert.equal(allow, "content-type, traceparent, tracestate, baggage")
+ * ```
  *
  * @category models
  * @since 0.1.0

@@ -17,9 +17,13 @@ import type { StageError, StageExecution, StageOutcome } from "./stageModel.ts"
  * @since 0.1.0
  */
 export interface Bottleneck {
+  /** The stage id. */
   readonly stageId: string
+  /** The stage name. */
   readonly name: string
+  /** The stage's duration, sub-stages included, in milliseconds. */
   readonly durationMs: number
+  /** The stage's own time (its duration minus its sub-stages), in milliseconds. */
   readonly selfMs: number
   /** `selfMs` divided by the request's duration. */
   readonly share: number
@@ -49,23 +53,41 @@ export type KeptBecause = "head" | "forced" | "error" | "budget" | "slow"
  * @since 0.1.0
  */
 export interface RequestSummary {
+  /** The request id (`requestId` option, `x-request-id`, or a random UUID). */
   readonly requestId: string
+  /** The request name. */
   readonly name: string
+  /** The trace id of the request span, 32 hex digits. */
   readonly traceId: string
+  /** The span id of the request span, 16 hex digits. */
   readonly spanId: string
+  /** When the request started, in epoch milliseconds. */
   readonly startTime: number
+  /** Wall time of the whole request, in milliseconds. */
   readonly durationMs: number
+  /** Whether the request succeeded. */
   readonly success: boolean
+  /** How the request ended (`running` in `Request.summary`). */
   readonly status: StageOutcome
+  /** The failure's type and message (and category, with error classification installed). */
   readonly error?: StageError | undefined
+  /** Stage executions in `stages`, nested ones included. */
   readonly stageCount: number
+  /** Top-level stages in start order (recorded stages in recording order), sub-stages nested. */
   readonly stages: ReadonlyArray<StageExecution>
+  /** Stages whose own time is at least `bottleneckShare` of the request, slowest first. */
   readonly bottlenecks: ReadonlyArray<Bottleneck>
+  /** The request's attributes (`attributes` option, `Request.annotate`). */
   readonly attributes: Readonly<Record<string, unknown>>
+  /** Whether stages (past `maxStagesPerRequest`) or spans (past the tail buffer) were left out. */
   readonly truncated: boolean
+  /** Whether the request took longer than its own budget. */
   readonly overBudget: boolean
+  /** The request's own budget, in milliseconds, when one applied. */
   readonly budgetMs?: number | undefined
+  /** The head sampling decision. */
   readonly sampled: boolean
+  /** Why the request was exported; `undefined` when it was not. */
   readonly keptBecause: KeptBecause | undefined
 }
 
@@ -76,7 +98,9 @@ export interface RequestSummary {
  * @since 0.1.0
  */
 export interface RemoteParent {
+  /** The upstream trace id, 32 lowercase hex digits. */
   readonly traceId: string
+  /** The upstream span id, 16 lowercase hex digits. */
   readonly spanId: string
   /** The upstream sampled flag. @default true */
   readonly sampled?: boolean | undefined

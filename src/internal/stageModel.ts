@@ -25,9 +25,13 @@ export type StageOutcome = "ok" | "error" | "interrupted" | "running" | "unfinis
  * @since 0.1.0
  */
 export interface StageError {
+  /** The error's `_tag`, else its class name. */
   readonly type: string
+  /** The error's message. */
   readonly message: string
+  /** The error category, when error classification is installed. */
   readonly category?: string | undefined
+  /** Whether retrying may succeed, when error classification is installed. */
   readonly retryable?: boolean | undefined
 }
 
@@ -43,14 +47,23 @@ export interface StageError {
  * @since 0.1.0
  */
 export interface StageExecution {
+  /** The stage id. */
   readonly stageId: string
+  /** The stage name (`name` option, else the stage id). */
   readonly name: string
+  /** When the stage started, relative to the start of its request, in milliseconds. */
   readonly startOffsetMs: number
+  /** Wall time from start to end, sub-stages included, in milliseconds. */
   readonly durationMs: number
+  /** Whether the stage succeeded. */
   readonly success: boolean
+  /** How the stage ended (`running` while it runs, `unfinished` when its request ended first). */
   readonly status: StageOutcome
+  /** The failure's type and message. */
   readonly error?: StageError | undefined
+  /** The stage's `metadata` option, also set as span attributes. */
   readonly metadata: Readonly<Record<string, unknown>>
+  /** Stages started inside this one, in start order. */
   readonly substages: ReadonlyArray<StageExecution>
   /** `true` when the stage came from `Stage.record` rather than from running an effect. */
   readonly recorded?: boolean | undefined

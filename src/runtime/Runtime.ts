@@ -13,6 +13,8 @@
  * ended within `openRequestTimeout` is ended too (both as interrupted, counted in `expiredRequests` and
  * as the drops `open_request_evicted` / `open_request_expired`), so a forgotten `endRequest` cannot leak.
  *
+ * Guide: [The Promise API](../../docs/promise-api.md).
+ *
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks"

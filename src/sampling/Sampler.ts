@@ -11,10 +11,13 @@
  *
  * After the request ends, **tail** sampling (installed by `Telemetry.layer`) still exports it when it was
  * forced, failed, exceeded a budget, or took at least `keepSlowerThan`; `RequestSummary.keptBecause` says
- * why. See `docs/sections/sampling.md` for the adjusted-count semantics of tail-kept spans.
+ * why. The [Sampling guide](../../docs/sampling.md#adjusted-counts-what-exported-spans-claim) explains
+ * what the spans of tail-kept requests claim (their adjusted counts).
  *
  * This module only decides: the sampler in use is configured with `Telemetry.layer({ sampler })`,
  * `Telemetry.layer({ sampleRate })` or the `OTEL_TRACES_SAMPLER` variables.
+ *
+ * Guide: [Sampling](../../docs/sampling.md).
  *
  * @module
  */
@@ -72,13 +75,25 @@ export interface ConsistentRatioOptions {
  * @since 0.1.0
  */
 export interface ParentBasedOptions {
-  /** @default follow the parent (sampled) */
+  /**
+   * Decides below a sampled remote parent.
+   * @default follow the parent (sampled)
+   */
   readonly remoteParentSampled?: Sampler | undefined
-  /** @default Sampler.alwaysOff */
+  /**
+   * Decides below an unsampled remote parent.
+   * @default Sampler.alwaysOff
+   */
   readonly remoteParentNotSampled?: Sampler | undefined
-  /** @default follow the parent (sampled) */
+  /**
+   * Decides below a sampled local parent.
+   * @default follow the parent (sampled)
+   */
   readonly localParentSampled?: Sampler | undefined
-  /** @default Sampler.alwaysOff */
+  /**
+   * Decides below an unsampled local parent.
+   * @default Sampler.alwaysOff
+   */
   readonly localParentNotSampled?: Sampler | undefined
 }
 
@@ -94,8 +109,11 @@ export interface ParentBasedOptions {
  * @since 0.1.0
  */
 export interface Rule {
+  /** The exact request name, or a regular expression tested against it. */
   readonly name?: string | RegExp | undefined
+  /** Attributes that must all match: equal values, or strings matching a regular expression. */
   readonly attributes?: Readonly<Record<string, string | number | boolean | RegExp>> | undefined
+  /** The sampler deciding for the requests this rule matches. */
   readonly sampler: Sampler
 }
 
@@ -144,10 +162,15 @@ export interface SamplingOptions {
  * @since 0.1.0
  */
 export interface SamplingStats {
+  /** The installed sampler's description. */
   readonly sampler: string
+  /** Exported requests, by reason. */
   readonly requestsKept: Readonly<Record<KeptBecause, number>>
+  /** Requests whose spans and summary were not exported. */
   readonly requestsDropped: number
+  /** Spans not exported because their request (or, outside requests, the sampler) said so. */
   readonly spansDropped: number
+  /** Spans that did not fit in a request's tail buffer. */
   readonly spansOverflowed: number
 }
 
@@ -200,6 +223,15 @@ const describeRate = (rate: number): string => String(rate)
 /**
  * Samples everything, as a probability sampler with p = 1: spans carry `ot=th:0` (adjusted count 1).
  *
+ * @example Every request, with adjusted count 1
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * assert.deepEqual(Sampler.shouldSample(Sampler.alwaysOn, { name: "chat", traceId }), { sampled: true, traceState: "ot=th:0" })
+ * ```
+ *
  * @category constructors
  * @since 0.1.0
  */
@@ -214,6 +246,15 @@ export const alwaysOn: Sampler = make(
 /**
  * Samples nothing at the head (tail sampling may still keep a failed, slow, over-budget or forced
  * request).
+ *
+ * @example Nothing at the head
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * assert.equal(Sampler.shouldSample(Sampler.alwaysOff, { name: "chat", traceId }).sampled, false)
+ * ```
  *
  * @category constructors
  * @since 0.1.0
@@ -487,6 +528,16 @@ export const rules = (
 /**
  * Whether `u` is a `Sampler`.
  *
+ * @example Recognising a sampler
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * assert.equal(Sampler.isSampler(Sampler.alwaysOn), true)
+ * assert.equal(Sampler.isSampler({ shouldSample: () => ({ sampled: true }) }), false)
+ * ```
+ *
  * @category guards
  * @since 0.1.0
  */
@@ -496,6 +547,18 @@ export const isSampler = (u: unknown): u is Sampler =>
 /**
  * Runs `sampler` on `input`: the decision and the tracestate the spans would carry. Useful to check a
  * configuration; `Telemetry.layer` calls the sampler itself when each request starts.
+ *
+ * @example Checking a configuration
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * const sampler = Sampler.parentBased(Sampler.consistentRatio(0.5))
+ * // Below a sampled remote parent, the parent's decision is followed.
+ * const result = Sampler.shouldSample(sampler, { name: "chat", traceId, parent: { sampled: true, remote: true } })
+ * assert.equal(result.sampled, true)
+ * ```
  *
  * @category utilities
  * @since 0.1.0

@@ -7,6 +7,8 @@
  * When the request ends its `RequestSummary` (stages, bottlenecks, outcome) goes to `Summaries` and to the
  * exporters installed by `Telemetry.layer`.
  *
+ * Guide: [Requests and stages](../../docs/requests-and-stages.md).
+ *
  * @module
  */
 import type * as Cause from "effect/Cause"
@@ -99,6 +101,17 @@ export const summary: Effect.Effect<RequestSummary, Cause.NoSuchElementError> = 
 /**
  * The current request's id, if the effect runs inside a request.
  *
+ * @example Reading the request id
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect, Option } from "effect"
+ * import { Request } from "@stagetrace/stagetrace"
+ *
+ * const id = await Effect.runPromise(Request.currentId.pipe(Request.track("chat", { requestId: "req-1" })))
+ * assert.deepEqual(id, Option.some("req-1"))
+ * assert.deepEqual(await Effect.runPromise(Request.currentId), Option.none())
+ * ```
+ *
  * @category requests
  * @since 0.1.0
  */
@@ -111,6 +124,14 @@ export const currentId: Effect.Effect<Option.Option<string>> = Effect.withFiber(
  * Most attributes one request keeps; `Request.annotate` with a new key past it is dropped and counted
  * (`request_attributes_full`).
  *
+ * @example The bound
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Request } from "@stagetrace/stagetrace"
+ *
+ * assert.equal(Request.maxRequestAttributes, 128)
+ * ```
+ *
  * @category requests
  * @since 0.1.0
  */
@@ -119,6 +140,21 @@ export const maxRequestAttributes: number = 128
 /**
  * Adds an attribute to the current request: on its span and in its summary's `attributes`. Does nothing
  * outside a request; past `maxRequestAttributes` distinct keys, new keys are dropped and counted.
+ *
+ * @example Annotating the current request
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request } from "@stagetrace/stagetrace"
+ *
+ * const summary = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* Request.annotate("user.tier", "free")
+ *     return yield* Request.summary
+ *   }).pipe(Request.track("chat")),
+ * )
+ * assert.equal(summary.attributes["user.tier"], "free")
+ * ```
  *
  * @category requests
  * @since 0.1.0
@@ -141,6 +177,22 @@ export const annotate = (key: string, value: unknown): Effect.Effect<void> =>
 
 /**
  * Number of requests running right now under the current telemetry layer.
+ *
+ * @example Counting running requests
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const [inside, after] = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const inside = yield* Request.inFlight.pipe(Request.track("chat"))
+ *     return [inside, yield* Request.inFlight]
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.equal(inside, 1)
+ * assert.equal(after, 0)
+ * ```
  *
  * @category requests
  * @since 0.1.0

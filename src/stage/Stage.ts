@@ -9,6 +9,8 @@
  *
  * Where stages go (OTLP, Prometheus, JSONL…) is configured once, on `Telemetry.layer`.
  *
+ * Guide: [Requests and stages](../../docs/requests-and-stages.md).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"

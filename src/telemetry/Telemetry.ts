@@ -8,6 +8,8 @@
  * the program its own recorder (statistics, summaries) and installs the concerns configured in the
  * options.
  *
+ * Guide: [Configuration reference](../../docs/configuration.md).
+ *
  * @module
  */
 import * as Cause from "effect/Cause"
@@ -134,8 +136,11 @@ export interface TelemetryOptions
  * @since 0.1.0
  */
 export interface ServiceInfo {
+  /** `service.name`. */
   readonly serviceName: string
+  /** `service.version`, when configured. */
   readonly serviceVersion: string | undefined
+  /** `deployment.environment.name`, when configured. */
   readonly environment: string | undefined
 }
 
@@ -307,12 +312,22 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
  * Environment variables read by `Telemetry.layerFromEnv`. Each is read on its own, so Deno's
  * `--allow-env` may be narrowed to exactly these names.
  *
+ * @example Narrowing --allow-env
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Telemetry } from "@stagetrace/stagetrace"
+ *
+ * // deno run --allow-env=<this list> main.ts
+ * const allowEnv = Telemetry.environmentVariables.join(",")
+ * assert.match(allowEnv, /OTEL_EXPORTER_OTLP_ENDPOINT/)
+ * assert.match(allowEnv, /STAGETRACE_SAMPLE_RATE/)
+ * ```
+ *
  * @category configuration
  * @since 0.1.0
  */
 export const environmentVariables: ReadonlyArray<string> = [
-  ...coreVariables(),
-  ...concerns.flatMap((concern) => concern.environmentVariables),
+  ...new Set([...coreVariables(), ...concerns.flatMap((concern) => concern.environmentVariables)]),
 ]
 
 function coreVariables(): ReadonlyArray<string> {

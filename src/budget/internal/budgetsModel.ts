@@ -15,12 +15,19 @@
  * @since 0.1.0
  */
 export interface BudgetViolation {
+  /** The stage id (or request name) that exceeded its budget. */
   readonly stageId: string
+  /** The request it ran in, if any. */
   readonly requestId: string | undefined
+  /** The budget, in milliseconds. */
   readonly budgetMs: number
+  /** How long it took, in milliseconds. */
   readonly actualMs: number
+  /** `actualMs - budgetMs`. */
   readonly overageMs: number
+  /** The overage in percent of the budget. */
   readonly overagePercent: number
+  /** When it ended, in epoch milliseconds. */
   readonly timestamp: number
 }
 
@@ -31,9 +38,13 @@ export interface BudgetViolation {
  * @since 0.1.0
  */
 export interface StageBudgetSummary {
+  /** Violations in the window. */
   readonly count: number
+  /** Average overage, in milliseconds. */
   readonly avgOverageMs: number
+  /** Largest overage, in milliseconds. */
   readonly maxOverageMs: number
+  /** Average overage, in percent of the budget. */
   readonly avgOveragePercent: number
 }
 
@@ -44,8 +55,12 @@ export interface StageBudgetSummary {
  * @since 0.1.0
  */
 export interface BudgetSummary {
+  /** `budget_violations_detected` when the window holds any violation. */
   readonly status: "all_budgets_met" | "budget_violations_detected"
+  /** Violations in the window, every stage included. */
   readonly totalViolations: number
+  /** The window summarised, in milliseconds. */
   readonly windowMs: number
+  /** Per stage id (or request name) that exceeded its budget in the window. */
   readonly byStage: Readonly<Record<string, StageBudgetSummary>>
 }

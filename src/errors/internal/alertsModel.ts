@@ -16,11 +16,18 @@ import type { ErrorCategory } from "../ErrorCategory.ts"
  * @since 0.1.0
  */
 export interface Alert {
+  /** The category whose errors reached the threshold. */
   readonly category: ErrorCategory
+  /** The stage id (or request name) the errors happened in. */
   readonly stageId: string
+  /** Errors of this category and stage in the window. */
   readonly count: number
+  /** The threshold that was reached. */
   readonly threshold: number
+  /** The window the errors were counted over, in milliseconds. */
   readonly windowMs: number
+  /** Epoch milliseconds of the first error still in the window. */
   readonly firstAt: number
+  /** Epoch milliseconds of the error that crossed the threshold. */
   readonly lastAt: number
 }

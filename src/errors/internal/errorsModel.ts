@@ -17,9 +17,13 @@ import type { ErrorCategory } from "../ErrorCategory.ts"
  * @since 0.1.0
  */
 export interface ErrorSummary {
+  /** Errors in the window, every category included. */
   readonly totalErrors: number
+  /** The window summarised, in milliseconds. */
   readonly windowMs: number
+  /** Errors per category (every category present, zero when none happened). */
   readonly byCategory: Readonly<Record<ErrorCategory, number>>
+  /** Per stage id (or request name) that failed in the window. */
   readonly byStage: Readonly<Record<string, StageErrorSummary>>
 }
 
@@ -30,6 +34,8 @@ export interface ErrorSummary {
  * @since 0.1.0
  */
 export interface StageErrorSummary {
+  /** Errors of this stage in the window. */
   readonly total: number
+  /** Its errors per category (only categories that happened). */
   readonly byCategory: Readonly<Partial<Record<ErrorCategory, number>>>
 }

@@ -25,7 +25,9 @@ export type CheckStatus = "healthy" | "warning" | "critical" | "skipped"
  * @since 0.1.0
  */
 export interface CheckResult {
+  /** The check's status. */
   readonly status: CheckStatus
+  /** Why, in one sentence. */
   readonly message: string
 }
 
@@ -47,16 +49,25 @@ export type HealthStatus = "healthy" | "degraded" | "critical"
  * @since 0.1.0
  */
 export interface SystemMetrics {
+  /** Resident set size of the process, in bytes. */
   readonly rssBytes: number
+  /** V8 heap in use, in bytes. */
   readonly heapUsedBytes: number
+  /** V8 heap reserved, in bytes. */
   readonly heapTotalBytes: number
+  /** Memory of objects outside the V8 heap (buffers), in bytes. */
   readonly externalBytes: number
+  /** System memory (needs `--allow-sys`). */
   readonly systemMemory:
     | { readonly totalBytes: number; readonly availableBytes: number; readonly usedPercent: number }
     | undefined
+  /** 1, 5 and 15 minute load averages (needs `--allow-sys`). */
   readonly loadAverage: readonly [number, number, number] | undefined
+  /** The process's CPU use since the previous check, in percent of one core. */
   readonly cpuPercent: number | undefined
+  /** Requests running now. */
   readonly requestsInFlight: number
+  /** Process uptime, in milliseconds. */
   readonly uptimeMs: number
   /** What could not be measured, and why. */
   readonly notes: ReadonlyArray<string>
@@ -69,14 +80,18 @@ export interface SystemMetrics {
  * @since 0.1.0
  */
 export interface HealthReport {
+  /** The overall status. */
   readonly status: HealthStatus
+  /** When the checks ran, in epoch milliseconds. */
   readonly timestamp: number
+  /** One result per check. */
   readonly checks: {
     readonly memory: CheckResult
     readonly budgets: CheckResult
     readonly errorRate: CheckResult
     readonly exporter: CheckResult
   }
+  /** The numbers behind the checks. */
   readonly metrics: {
     readonly system: SystemMetrics
     readonly budgets: BudgetSummary

@@ -30,7 +30,9 @@ export type TypeId = typeof TypeId
  * @since 0.1.0
  */
 export interface SamplingParent {
+  /** Whether the parent was sampled. */
   readonly sampled: boolean
+  /** Whether the parent came from another process. */
   readonly remote: boolean
 }
 
@@ -65,7 +67,9 @@ export interface SamplingInput {
  * @since 0.1.0
  */
 export interface SamplingResult {
+  /** Whether the request (or span) is sampled. */
   readonly sampled: boolean
+  /** The W3C `tracestate` its spans carry. */
   readonly traceState: string | undefined
 }
 
@@ -80,6 +84,7 @@ export interface SamplingResult {
  * @since 0.1.0
  */
 export interface Sampler {
+  /** Marks `Sampler` values (see `Sampler.isSampler`). */
   readonly [TypeId]: TypeId
   /** The sampler and its configuration, for example `ParentBased{root=ConsistentRatio{0.01}}`. */
   readonly description: string
