@@ -181,6 +181,9 @@ export const embeddingGenerationDuration: Histogram<"model"> = catalogue.embeddi
 /**
  * `system_cpu_usage_percent` (gauge): CPU time used by this process over the last refresh interval (at most 10 s), in percent of one core. Unit: percent.
  *
+ * Sampled at every scrape when `systemMetrics` is on (the default); a series you set yourself
+ * (`Metrics.set`) wins: the sampler stops writing it.
+ *
  * @category standard
  * @since 0.1.0
  */
@@ -188,6 +191,9 @@ export const systemCpuUsagePercent: Gauge = catalogue.systemCpuUsagePercentDef
 
 /**
  * `system_memory_usage_bytes` (gauge): Memory used by this process, by type (rss, heap_total, heap_used, external). Unit: bytes.
+ *
+ * Sampled at every scrape when `systemMetrics` is on (the default); a series you set yourself
+ * (`Metrics.set`) wins: the sampler stops writing it.
  *
  * @category standard
  * @since 0.1.0
