@@ -583,6 +583,8 @@ const finishRequest = (
   record.closed = true
   const endHooks = recorder.requestEnd
   for (let i = 0; i < endHooks.length; i++) endHooks[i]!(record, summary, exit)
+  // Redacted once, before anything outside the recorder (store, stream, sinks, user code) sees it.
+  if (recorder.redactSummary !== undefined) recorder.redactSummary(summary)
   recorder.summaries.add(summary, recorder.config.bottleneckShare)
   const sinks = recorder.summary
   for (let i = 0; i < sinks.length; i++) sinks[i]!(summary, record)
