@@ -1,6 +1,7 @@
 /**
  * The two concerns of the log folder. `redactionConcern` installs the redactor on the recorder first of
- * all (on by default), so every later concern (export, metrics) finds it under `RedactorSlot`;
+ * all (on by default), so every later concern (export, metrics) finds it under `RedactorSlot` and every
+ * summary is redacted once, when its request ends, before it is stored or published;
  * `logConcern` installs the structured logger and the lifecycle hooks after budgets and errors have
  * marked the stage.
  *
@@ -10,12 +11,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import { type Env, envBoolean, envError, envString } from "../../internal/config.ts"
-import { RedactorSlot } from "../../internal/slots.ts"
 import type { Concern } from "../../telemetry/internal/concern.ts"
 import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
 import { logger, type LogOptions, parseLevel, replaceDefault, validate } from "../Log.ts"
 import { makeEngine } from "../Redactor.ts"
 import * as Lifecycle from "./lifecycle.ts"
+import { installRedactor } from "./redact.ts"
 import type * as Logger from "effect/Logger"
 import { Slot } from "../../internal/recorder.ts"
 
@@ -39,7 +40,7 @@ export const redactionConcern: Concern = {
     }),
   install: (recorder, options: TelemetryOptions) =>
     Effect.map(makeEngine(options.redaction, "redaction"), (engine) => {
-      recorder.set(RedactorSlot, engine)
+      installRedactor(recorder, engine)
       return {}
     }),
 }
