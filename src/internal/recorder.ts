@@ -230,6 +230,21 @@ export const CurrentRecorder: Context.Reference<Recorder> = Context.Reference<Re
 /** The process-wide recorder, used where no telemetry layer provides one. */
 export const globalRecorder: Recorder = new Recorder(defaultRecorderConfig)
 
+/**
+ * Something a layer puts in the fiber's context that installs itself on the recorder of every request or
+ * stage run in that context: `Log.layer`'s lifecycle records, since that layer is built apart from (and
+ * may not see) the `Telemetry.layer` whose recorder runs the stages. `attachTo` is called once per context
+ * the hot path resolves (not per stage) and must be idempotent and cheap.
+ */
+export interface Attachment {
+  readonly attachTo: (recorder: Recorder) => void
+}
+
+/** The attachment of the current context, if a layer provided one. */
+export const CurrentAttachment: Context.Reference<Attachment | undefined> = Context.Reference<
+  Attachment | undefined
+>("@stagetrace/stagetrace/Attachment", { defaultValue: () => undefined })
+
 /** The stage or request that owns `span`, looking through spans that stagetrace did not create. */
 export const ownerOf = (span: Tracer.AnySpan | undefined): StageNode | RequestRecord | undefined => {
   let current = span

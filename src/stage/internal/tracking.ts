@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
 import {
+  CurrentAttachment,
   CurrentRecorder,
   type MutableStageExecution,
   nanosToMillis,
@@ -114,9 +115,12 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
     hasAnnotations = true
     break
   }
+  const recorder = fiber.getRef(CurrentRecorder)
+  // A layer of this context that hooks into whichever recorder runs here (Log.layer's lifecycle records).
+  fiber.getRef(CurrentAttachment)?.attachTo(recorder)
   lastResolved = {
     context,
-    recorder: fiber.getRef(CurrentRecorder),
+    recorder,
     clock: fiber.getRef(Clock.Clock),
     tracer: tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer,
     tracerEnabled,
