@@ -22,7 +22,7 @@ import { Slot } from "../../internal/recorder.ts"
 
 /** The validated log options and the loggers the log concern installed, for the lifecycle concern. */
 const LoggingSlot: Slot<{
-  readonly config: Parameters<typeof Lifecycle.install>[1]
+  readonly config: Parameters<typeof Lifecycle.make>[0]
   readonly loggers: ReadonlySet<Logger.Logger<unknown, unknown>>
 }> = new Slot("logging")
 
@@ -116,7 +116,7 @@ export const lifecycleConcern: Concern = {
   install: (recorder) =>
     Effect.gen(function* () {
       const logging = recorder.get(LoggingSlot)
-      if (logging !== undefined) yield* Lifecycle.install(recorder, logging.config, logging.loggers)
+      if (logging !== undefined) (yield* Lifecycle.make(logging.config, logging.loggers))?.attachTo(recorder)
       return {}
     }),
 }
