@@ -119,6 +119,7 @@ export const render = (event: Event): Entry => {
       fields.duration_ms = round(event.durationMs)
       fields.success = success
       if (node.exec.recorded === true) fields.recorded = true
+      if (node.exec.memoryDeltaBytes !== undefined) fields.memory_delta_bytes = node.exec.memoryDeltaBytes
       if (node.exec.overBudget === true) {
         fields.over_budget = true
         if (node.exec.budgetMs !== undefined) fields.budget_ms = node.exec.budgetMs
