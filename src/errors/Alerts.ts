@@ -20,29 +20,15 @@ import type * as Duration from "effect/Duration"
 import { CurrentRecorder, type Recorder } from "../internal/recorder.ts"
 import type { ErrorCategory } from "./ErrorCategory.ts"
 import { type AlertState, ErrorsSlot } from "./internal/state.ts"
+import type { Alert } from "./internal/alertsModel.ts"
 import { subscribeTo } from "./internal/subscribe.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models: Alert (declared in ./internal/alertsModel.ts, which the error state reads), AlertOptions,
+// SubscribeOptions
 // ---------------------------------------------------------------------------------------------------------
 
-/**
- * An error-frequency alert: `count` errors of `category` in `stageId` within `windowMs`, reaching
- * `threshold`. `firstAt` and `lastAt` are epoch milliseconds of the first error still in the window and
- * of the error that crossed the threshold.
- *
- * @category models
- * @since 0.1.0
- */
-export interface Alert {
-  readonly category: ErrorCategory
-  readonly stageId: string
-  readonly count: number
-  readonly threshold: number
-  readonly windowMs: number
-  readonly firstAt: number
-  readonly lastAt: number
-}
+export * from "./internal/alertsModel.ts"
 
 /**
  * Alert options of `Telemetry.layer` (`alerts`).

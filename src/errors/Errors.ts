@@ -31,12 +31,16 @@ import {
   emptyRules,
   toCompiled,
 } from "./internal/classify.ts"
+import type { ErrorSummary } from "./internal/errorsModel.ts"
 import { ErrorsSlot, summaryAt } from "./internal/state.ts"
 import { windowSummary } from "../internal/window.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models (ErrorSummary and StageErrorSummary are declared in ./internal/errorsModel.ts, which the error
+// state reads)
 // ---------------------------------------------------------------------------------------------------------
+
+export * from "./internal/errorsModel.ts"
 
 /**
  * The outcome of classifying a failure.
@@ -124,33 +128,6 @@ export interface ErrorRules {
   readonly match: ReadonlyArray<(error: unknown) => RuleTarget | undefined>
   /** Rule targets that name no category, as `[path, value]` (a layer given them fails). */
   readonly invalid: ReadonlyArray<readonly [path: string, value: unknown]>
-}
-
-/**
- * Errors counted in a window.
- *
- * - `byCategory`: every category, zero when none happened;
- * - `byStage`: per stage id (or request name, for failures outside any stage) that failed in the window.
- *
- * @category models
- * @since 0.1.0
- */
-export interface ErrorSummary {
-  readonly totalErrors: number
-  readonly windowMs: number
-  readonly byCategory: Readonly<Record<ErrorCategory, number>>
-  readonly byStage: Readonly<Record<string, StageErrorSummary>>
-}
-
-/**
- * Errors of one stage in a window.
- *
- * @category models
- * @since 0.1.0
- */
-export interface StageErrorSummary {
-  readonly total: number
-  readonly byCategory: Readonly<Partial<Record<ErrorCategory, number>>>
 }
 
 /**

@@ -12,7 +12,7 @@
  */
 import * as Effect from "effect/Effect"
 import { CurrentRecorder } from "../internal/recorder.ts"
-import type { StageStatsEntry } from "./internal/stats.ts"
+import type { StageStatsEntry } from "../internal/stageStats.ts"
 
 /**
  * Statistics of one stage id. Durations are in milliseconds; `successRate` is in [0, 1].

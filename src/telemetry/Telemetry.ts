@@ -32,7 +32,7 @@ import {
   StringRecord,
   TelemetryConfigError,
 } from "../internal/config.ts"
-import type { Concern } from "./internal/concern.ts"
+import type { Concern } from "../internal/concern.ts"
 import { lifecycleConcern, logConcern, redactionConcern } from "../log/internal/concern.ts"
 import type { LoggingOptions } from "../log/Log.ts"
 import * as Runtime from "../runtime/Runtime.ts"
@@ -59,7 +59,7 @@ import {
 } from "../internal/recorder.ts"
 
 export { TelemetryConfigError }
-export type { EndRequestOptions, RuntimeOptions, TelemetryRuntime } from "../runtime/Runtime.ts"
+export type { EndRequestOptions, TelemetryRuntime } from "../runtime/Runtime.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -216,7 +216,7 @@ const validateService = (
  * errors mark a stage before metrics and lifecycle logs read it; the export concern creates the recording
  * tracer before sampling wraps it.
  */
-const concerns: ReadonlyArray<Concern> = [
+const concerns: ReadonlyArray<Concern<TelemetryOptions>> = [
   redactionConcern,
   // Installs the loggers and provides them to every later concern's background fibers.
   logConcern,
@@ -429,6 +429,15 @@ const withoutUndefined = <T extends object>(value: T): Partial<T> => {
 // ---------------------------------------------------------------------------------------------------------
 
 /**
+ * Options of `Telemetry.makeRuntime`: every `Telemetry.layer` option, plus the bounds of the manual
+ * lifecycle.
+ *
+ * @category runtime
+ * @since 0.1.0
+ */
+export interface RuntimeOptions extends TelemetryOptions, Runtime.RuntimeOwnOptions {}
+
+/**
  * A telemetry runtime for code outside Effect: `request`, `stage` and `instrument` for async functions
  * (the current request is carried across `await`), the manual lifecycle keyed by id (`startRequest`,
  * `recordStage`, `timingScope`, `endRequest`), statistics and summaries, and `dispose()` to flush and
@@ -461,7 +470,7 @@ const withoutUndefined = <T extends object>(value: T): Partial<T> => {
  * @category runtime
  * @since 0.1.0
  */
-export const makeRuntime = (options: Runtime.RuntimeOptions = {}): Promise<Runtime.TelemetryRuntime> => {
+export const makeRuntime = (options: RuntimeOptions = {}): Promise<Runtime.TelemetryRuntime> => {
   const { maxOpenRequests: _max, openRequestTimeout: _timeout, layer: _layer, ...telemetry } = options
   return Runtime.make(layer(telemetry), options)
 }

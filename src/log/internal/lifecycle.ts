@@ -41,8 +41,26 @@ import {
 } from "../../internal/recorder.ts"
 import type { RequestSummary } from "../../stage/Request.ts"
 import { errorOf } from "../../stage/internal/tracking.ts"
-import type { LogConfig } from "../Log.ts"
 import { basicCategory } from "./category.ts"
+
+/**
+ * What the lifecycle records need of a validated log configuration (`LogConfig` of `Log.ts`, which imports
+ * this module, has it): the minimum level, the level of each record (`undefined`: none) and the queue size.
+ */
+export interface LifecycleConfig {
+  readonly level: LogLevel.LogLevel
+  readonly lifecycle:
+    | {
+      readonly stageStart: LogLevel.LogLevel
+      readonly stageEnd: LogLevel.LogLevel
+      readonly stageFailure: LogLevel.LogLevel
+      readonly requestStart: LogLevel.LogLevel
+      readonly requestEnd: LogLevel.LogLevel
+      readonly requestFailure: LogLevel.LogLevel
+    }
+    | undefined
+  readonly queueCapacity: number
+}
 
 /** One lifecycle record, rendered. */
 export interface Entry {
@@ -237,7 +255,7 @@ const LifecycleSlot: Slot<Attachment | undefined> = new Slot("log-lifecycle")
  * then the queued records are written. `loggers` are the loggers the records go to.
  */
 export const make = (
-  config: LogConfig,
+  config: LifecycleConfig,
   loggers: ReadonlySet<Logger.Logger<unknown, unknown>>,
 ): Effect.Effect<Attachment | undefined, never, Scope.Scope> =>
   Effect.gen(function* () {

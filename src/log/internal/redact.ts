@@ -9,7 +9,7 @@
 import * as Redacted from "effect/Redacted"
 import type { Recorder, SummaryRedaction } from "../../internal/recorder.ts"
 import { type RedactorLike, RedactorSlot } from "../../internal/slots.ts"
-import type { StageError, StageExecution } from "../../stage/Stage.ts"
+import type { StageError, StageExecution } from "../../internal/stageModel.ts"
 
 /** The validated configuration of a redactor. */
 export interface RedactConfig {

@@ -15,7 +15,8 @@ import type * as Tracer from "effect/Tracer"
 import v8 from "node:v8"
 import { Bool, type Env, envBoolean, option } from "../../internal/config.ts"
 import { OwnerKey, type StageNode } from "../../internal/recorder.ts"
-import type { Concern } from "../../telemetry/internal/concern.ts"
+import type { Concern } from "../../internal/concern.ts"
+import type { StageMemoryOptions } from "../../internal/stageModel.ts"
 
 /** The span attribute of a measured stage. */
 export const memoryDeltaAttribute = "stagetrace.memory_delta_bytes"
@@ -71,7 +72,7 @@ export const measureMemory = <A, E, R>(
  * lifecycle concerns, whose hooks read the delta. Stages in progress are kept in a map until they end
  * (every started stage ends, interrupted ones included), so it holds no more than the open stages.
  */
-export const stageMemoryConcern: Concern = {
+export const stageMemoryConcern: Concern<StageMemoryOptions> = {
   name: "stage-memory",
   environmentVariables: ["STAGETRACE_STAGE_MEMORY"],
   fromEnv: (env: Env) =>

@@ -1,0 +1,26 @@
+/**
+ * The public models of `Alerts` that the error state and the alert handlers read, declared below the
+ * public module so that they do not import each other. `Alerts.ts` re-exports this module whole
+ * (`export *`), so everything exported here is public as `Alerts.<name>`.
+ *
+ * @module
+ */
+import type { ErrorCategory } from "../ErrorCategory.ts"
+
+/**
+ * An error-frequency alert: `count` errors of `category` in `stageId` within `windowMs`, reaching
+ * `threshold`. `firstAt` and `lastAt` are epoch milliseconds of the first error still in the window and
+ * of the error that crossed the threshold.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Alert {
+  readonly category: ErrorCategory
+  readonly stageId: string
+  readonly count: number
+  readonly threshold: number
+  readonly windowMs: number
+  readonly firstAt: number
+  readonly lastAt: number
+}
