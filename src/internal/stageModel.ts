@@ -91,7 +91,7 @@ export interface StageOptions {
    */
   readonly kind?: Tracer.SpanKind | undefined
   /**
-   * Measure the heap delta of the stage (V8's used heap at its end minus at its start, about 0.3 µs per
+   * Measure the heap delta of the stage (V8's used heap at its end minus at its start, 0.3–1.2 µs per
    * read): `memoryDeltaBytes` in its summary, the span attribute `stagetrace.memory_delta_bytes` and the
    * histogram `stagetrace_stage_memory_delta_bytes{stage}`. Off, it costs nothing.
    * @default false (or `Telemetry.layer({ stageMemory })`)

@@ -5,7 +5,7 @@
  * (`memoryDeltaBytes`, so summaries, JSONL lines and lifecycle records carry it) and on its span; the
  * metrics concern's stage-end hook, which runs after, puts it in `stagetrace_stage_memory_delta_bytes`.
  *
- * The heap is read with `v8.getHeapStatistics()` (≈0.3 µs): `Deno.memoryUsage()` also reads the RSS from
+ * The heap is read with `v8.getHeapStatistics()` (0.3–1.2 µs): `Deno.memoryUsage()` also reads the RSS from
  * the operating system and costs ≈13 µs, too much around every stage.
  *
  * @internal
