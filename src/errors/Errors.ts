@@ -25,7 +25,14 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type { AlertOptions } from "./Alerts.ts"
 import type { ErrorCategory } from "./ErrorCategory.ts"
-import { classifyCause, classifyValue, compile, emptyRules } from "./internal/classify.ts"
+import {
+  classifyCause,
+  classifyValue,
+  compile,
+  type Compiled,
+  emptyRules,
+  toCompiled,
+} from "./internal/classify.ts"
 import type { ErrorSummary } from "./internal/errorsModel.ts"
 import { ErrorsSlot, summaryAt } from "./internal/state.ts"
 import { windowSummary } from "../internal/window.ts"
@@ -250,6 +257,10 @@ export const rulesFor = <A, E, R>(_effect: Effect.Effect<A, E, R>, input: RulesI
  * `unknown`. A defect is `defect` unless a rule or a known error name says more (status codes and
  * message patterns are not applied to defects).
  *
+ * `rules` is what `Errors.rules` returns, or the plain `{ tags, classes, match }` object it takes (as
+ * untyped and JavaScript callers write it; compiled on first use and cached per object, targets that name
+ * no category skipped). Anything else throws a `TypeError` naming `Errors.rules`.
+ *
  * @example Classifying causes
  * ```ts
  * import assert from "node:assert/strict"
@@ -266,11 +277,14 @@ export const rulesFor = <A, E, R>(_effect: Effect.Effect<A, E, R>, input: RulesI
  * @category classification
  * @since 0.1.0
  */
-export const classify = (cause: Cause.Cause<unknown>, rules?: ErrorRules): Classification =>
-  classifyCause(cause, rules === undefined ? emptyRules : rules)
+export const classify = (
+  cause: Cause.Cause<unknown>,
+  rules?: ErrorRules | RulesInput<unknown>,
+): Classification => classifyCause(cause, rulesOf(rules, "Errors.classify"))
 
 /**
- * Classifies one error value as a typed failure (or as a defect with `{ defect: true }`).
+ * Classifies one error value as a typed failure (or as a defect with `{ defect: true }`); `rules` as for
+ * `Errors.classify`.
  *
  * @example Classifying one error value
  * ```ts
@@ -291,8 +305,24 @@ export const classify = (cause: Cause.Cause<unknown>, rules?: ErrorRules): Class
  */
 export const classifyError = (
   error: unknown,
-  options?: { readonly rules?: ErrorRules | undefined; readonly defect?: boolean | undefined },
-): Classification => classifyValue(error, options?.defect === true, options?.rules ?? emptyRules)
+  options?: {
+    readonly rules?: ErrorRules | RulesInput<unknown> | undefined
+    readonly defect?: boolean | undefined
+  },
+): Classification =>
+  classifyValue(error, options?.defect === true, rulesOf(options?.rules, "Errors.classifyError"))
+
+/** The compiled rules of `classify`'s argument; a `TypeError` naming `Errors.rules` for anything else. */
+const rulesOf = (rules: unknown, fn: string): Compiled => {
+  if (rules === undefined) return emptyRules
+  const compiled = toCompiled(rules)
+  if (compiled !== undefined) return compiled
+  throw new TypeError(
+    `${fn}: cannot use ${
+      typeof rules === "object" ? "this object" : JSON.stringify(rules) ?? String(rules)
+    } as rules: expected rules made by Errors.rules (or the plain { tags, classes, match } object it takes)`,
+  )
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Summary

@@ -24,7 +24,12 @@ import type * as Context from "effect/Context"
 import type * as Tracer from "effect/Tracer"
 import type { RequestSummary } from "../stage/Request.ts"
 import type { RedactorLike } from "../internal/slots.ts"
-import { type FinishedSpan, outcomeOfExit } from "./internal/otlpTraces.ts"
+import {
+  exceptionEvent,
+  type FinishedSpan,
+  interruptedAttribute,
+  outcomeOfExit,
+} from "./internal/otlpTraces.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Models
@@ -260,9 +265,15 @@ export interface ExportedSpan {
   readonly endTimeNanos: bigint
   /** End minus start, in milliseconds. */
   readonly durationMs: number
-  /** The attributes, redacted as every exporter sends them. */
+  /**
+   * The attributes, redacted as every exporter sends them (`effect.fiber.interrupted: true` on an
+   * interrupted span, as the OTLP encoders add it).
+   */
   readonly attributes: Readonly<Record<string, unknown>>
-  /** The events, in the order they were added, their attributes redacted. */
+  /**
+   * The events, in the order they were added, their attributes redacted; a failed span ends with the
+   * `exception` event (`exception.type`, `exception.message`) that the OTLP encoders send.
+   */
   readonly events: ReadonlyArray<{
     readonly name: string
     readonly timeNanos: bigint
@@ -270,7 +281,7 @@ export interface ExportedSpan {
   }>
   /** OTLP status: `ok` (success), `error` (failure), `unset` (interrupted). */
   readonly status: "ok" | "error" | "unset"
-  /** The error message of a failed span. */
+  /** The error message of a failed span (redacted). */
   readonly statusMessage: string | undefined
   /** Whether the span ended by interruption (for example still open when the layer closed). */
   readonly interrupted: boolean
@@ -552,15 +563,21 @@ export const memory = (options: MemoryOptions = {}): MemoryExporter => new Memor
 // Internals
 // ---------------------------------------------------------------------------------------------------------
 
+/** A finished span as the OTLP encoders send it (same attributes, events, exception event and status). */
 const toExportedSpan = (span: FinishedSpan, redactor: RedactorLike | undefined): ExportedSpan => {
   const status = span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
   const outcome = outcomeOfExit(status.exit)
+  const redact = (key: string, value: unknown) =>
+    redactor === undefined ? value : redactor.redactValue(key, value)
   const attributes: Record<string, unknown> = {}
   if (span._attributes !== undefined) {
     for (const [key, value] of span._attributes) {
-      attributes[key] = redactor === undefined ? value : redactor.redactValue(key, value)
+      if (value !== undefined && value !== null) attributes[key] = redact(key, value)
     }
   }
+  if (outcome.interrupted) attributes[interruptedAttribute] = true
+  const exception = exceptionEvent(outcome, status.endTime)
+  const events = exception === undefined ? span._events ?? [] : [...(span._events ?? []), exception]
   return {
     traceId: span.traceId,
     spanId: span.spanId,
@@ -572,17 +589,19 @@ const toExportedSpan = (span: FinishedSpan, redactor: RedactorLike | undefined):
     endTimeNanos: status.endTime,
     durationMs: Number(status.endTime - status.startTime) / 1_000_000,
     attributes,
-    events: (span._events ?? []).map(([name, timeNanos, attrs]) => ({
-      name,
+    events: events.map(([name, timeNanos, attrs]) => ({
+      name: redactor === undefined ? name : redactor.redactString(name),
       timeNanos,
       attributes: Object.fromEntries(
-        Object.entries(attrs ?? {}).map((
+        Object.entries(attrs ?? {}).filter(([, value]) => value !== undefined && value !== null).map((
           [key, value],
-        ) => [key, redactor === undefined ? value : redactor.redactValue(key, value)]),
+        ) => [key, redact(key, value)]),
       ),
     })),
     status: outcome.code === 1 ? "ok" : outcome.code === 2 ? "error" : "unset",
-    statusMessage: outcome.message,
+    statusMessage: outcome.message === undefined || redactor === undefined
+      ? outcome.message
+      : redactor.redactString(outcome.message),
     interrupted: outcome.interrupted,
   }
 }

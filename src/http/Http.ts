@@ -154,11 +154,19 @@ export interface MiddlewareOptions {
 export interface RuntimeOptions<R> extends MiddlewareOptions {
   /**
    * The runtime every request runs in, usually `ManagedRuntime.make(Telemetry.layer(…))`: its recorder,
-   * exporters and metric registry receive the requests. Without it, requests run with Effect's default
-   * services and stagetrace's process-wide recorder (nothing is exported).
+   * exporters and metric registry receive the requests. Required: without it the requests would land in
+   * stagetrace's process-wide recorder, which no exporter, `OTEL_*` variable or layer of yours ever sees.
+   * For that on purpose, give a runtime without the telemetry layer (`ManagedRuntime.make(Layer.empty)`).
    */
-  readonly runtime?: ManagedRuntime.ManagedRuntime<R, unknown> | undefined
+  readonly runtime: ManagedRuntime.ManagedRuntime<R, unknown>
 }
+
+const missingRuntime = (): TypeError =>
+  new TypeError(
+    "Http.middleware needs the `runtime` option: Http.middleware(handler, { runtime }) with " +
+      "runtime = ManagedRuntime.make(Telemetry.layer(…)), whose recorder and exporters receive the requests " +
+      "(inside an Effect program, use Http.toHandler or Http.serve instead)",
+  )
 
 const validate = (options: MiddlewareOptions | undefined): ServerConfig => {
   const route = options?.route
@@ -194,6 +202,10 @@ const validate = (options: MiddlewareOptions | undefined): ServerConfig => {
  * Requests run in `options.runtime` (a `ManagedRuntime` built from `Telemetry.layer`); dispose it when
  * the server stops. From inside an Effect program, prefer `Http.serve` or `Http.toHandler`.
  *
+ * `runtime` is required: without it the requests would go to the process-wide recorder and nothing of
+ * yours would ever see them, so a call without it does not type-check and, from untyped code, throws a
+ * `TypeError` naming the option when the middleware is built (never while serving).
+ *
  * @example A Deno.serve handler
  * ```ts
  * import assert from "node:assert/strict"
@@ -219,33 +231,17 @@ const validate = (options: MiddlewareOptions | undefined): ServerConfig => {
  * @category server
  * @since 0.1.0
  */
-export const middleware: {
-  <E>(handler: Handler<E, never>, options?: RuntimeOptions<never>): WebHandler
-  <E, R>(
-    handler: Handler<E, R>,
-    options: RuntimeOptions<R> & { readonly runtime: ManagedRuntime.ManagedRuntime<R, unknown> },
-  ): WebHandler
-} = (<E, R>(handler: Handler<E, R>, options?: RuntimeOptions<R>): WebHandler => {
-  const runtime = options?.runtime as ManagedRuntime.ManagedRuntime<R, unknown> | undefined
-  const run: Runner<R> = runtime === undefined
-    ? (effect, signal) =>
-      Effect.runPromiseExit(
-        effect as Effect.Effect<Response, unknown>,
-        signal === undefined ? undefined : { signal },
-      )
-    : (effect, signal) => runtime.runPromiseExit(effect, signal === undefined ? undefined : { signal })
+export const middleware = <E, R>(handler: Handler<E, R>, options: RuntimeOptions<R>): WebHandler => {
+  const runtime = (options as Partial<RuntimeOptions<R>> | undefined)?.runtime
+  if (runtime === undefined || runtime === null) throw missingRuntime()
+  const run: Runner<R> = (effect, signal) =>
+    runtime.runPromiseExit(effect, signal === undefined ? undefined : { signal })
   return makeWebHandler(
     validate(options),
     handler as AnyHandler<E, R>,
     run,
-    options?.interruptOnAbort !== false,
+    options.interruptOnAbort !== false,
   )
-}) as {
-  <E>(handler: Handler<E, never>, options?: RuntimeOptions<never>): WebHandler
-  <E, R>(
-    handler: Handler<E, R>,
-    options: RuntimeOptions<R> & { readonly runtime: ManagedRuntime.ManagedRuntime<R, unknown> },
-  ): WebHandler
 }
 
 /**

@@ -89,8 +89,8 @@ export const parse = (headers: HeadersInput): Extracted => {
 /**
  * Reads the W3C trace context (`traceparent`, `tracestate`) and baggage from incoming headers. Never
  * fails: malformed headers are ignored as the specifications say and every dropped item is counted on
- * the telemetry's drop counters (`invalid_traceparent`, `invalid_tracestate`, `invalid_baggage`,
- * `baggage_truncated`).
+ * the telemetry's drop counters (`invalid_traceparent`, `invalid_tracestate`, `tracestate_duplicate`,
+ * `invalid_baggage`, `baggage_truncated`).
  *
  * Pass `parent` to `Request.track`, and run the request under `Propagation.withRemote(extracted)` so
  * that its outgoing calls carry the caller's baggage and random-trace-id flag (`Http.middleware` does

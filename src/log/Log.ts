@@ -9,10 +9,12 @@
  * Every record passes through the redactor of the telemetry layer (or the default one) before it is
  * written: messages, annotations and fields.
  *
- * With `Telemetry.layer({ log })` the toolkit also logs the request and stage lifecycle as the seeds do:
- * `stage started` (debug), `stage completed` (info, `duration_ms`), `stage failed` (warn), `request
- * started` (debug), `request completed` (info) and `request failed` (error), each level configurable or
- * turned off. They are written from a background fiber fed by a bounded queue: a stage end never runs an
+ * The toolkit also logs the request and stage lifecycle as the seeds do: `stage started` (debug), `stage
+ * completed` (info, `duration_ms`), `stage failed` (warn), `request started` (debug), `request completed`
+ * (info) and `request failed` (error), each level configurable or turned off (`lifecycle`). One way gets
+ * them, whichever you use: `Log.layer(options)` next to `Telemetry.layer()` (composed in any order, or
+ * merged), or `Telemetry.layer({ log: options })`; with both, each event is logged once. The records carry
+ * the telemetry layer's service and pass through its redactor. They are written from a background fiber fed by a bounded queue: a stage end never runs an
  * effect, and an entry is only queued when its level is enabled (overflow is counted as the drop
  * `log_queue_full`).
  *
@@ -28,6 +30,8 @@ import * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
 import { option, optionError, PositiveInt, type TelemetryConfigError } from "../internal/config.ts"
 import type { RedactionOptions } from "./Redactor.ts"
+import { CurrentAttachment } from "../internal/recorder.ts"
+import * as Lifecycle from "./internal/lifecycle.ts"
 import { buildRecord, toJsonLine, toPrettyLine } from "./internal/record.ts"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -140,8 +144,8 @@ export interface LogOptions {
    */
   readonly level?: LogLevel.LogLevel | Lowercase<LogLevel.LogLevel> | "warning" | undefined
   /**
-   * Request and stage lifecycle records (only with `Telemetry.layer`, which owns the hooks): `false`
-   * turns them off, an object changes their levels.
+   * Request and stage lifecycle records, for the requests and stages run with this layer (whatever
+   * telemetry layer records them): `false` turns them off, an object changes their levels.
    * @default true
    */
   readonly lifecycle?: boolean | LifecycleLevels | undefined
@@ -347,16 +351,23 @@ export const replaceDefault = (
   return next
 }
 
-/** The logger layer for a validated config. @internal */
+/**
+ * The logger layer for a validated config: the loggers, the minimum level and the lifecycle records (a
+ * sink that attaches to the recorder the requests and stages run with, see `Lifecycle.make`). @internal
+ */
 export const layerFromConfig = (config: LogConfig): Layer.Layer<never> =>
-  Layer.mergeAll(
-    Layer.effect(
-      References.CurrentLoggers,
-      Effect.withFiber((fiber) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const loggers = yield* Effect.withFiber((fiber) =>
         Effect.succeed(replaceDefault(fiber.getRef(References.CurrentLoggers), logger(config.format)))
-      ),
-    ),
-    Layer.succeed(References.MinimumLogLevel, config.level),
+      )
+      const lifecycle = yield* Lifecycle.make(config, loggers)
+      return Layer.mergeAll(
+        Layer.succeed(References.CurrentLoggers, loggers),
+        Layer.succeed(References.MinimumLogLevel, config.level),
+        lifecycle === undefined ? Layer.empty : Layer.succeed(CurrentAttachment, lifecycle),
+      )
+    }),
   )
 
 // ---------------------------------------------------------------------------------------------------------
@@ -368,7 +379,10 @@ export const layerFromConfig = (config: LogConfig): Layer.Layer<never> =>
  * stay span events, and any other installed logger) and sets the minimum log level. Invalid options fail
  * the layer with `TelemetryConfigError`.
  *
- * Lifecycle records need the recorder's hooks: configure them with `Telemetry.layer({ log })` instead.
+ * Also writes the request and stage lifecycle records (`lifecycle`, on by default) of the requests and
+ * stages run with it, whichever telemetry layer records them: `Log.layer()` next to `Telemetry.layer()`
+ * (in any order, or merged) is the same as `Telemetry.layer({ log: {} })`. Without a telemetry layer they
+ * come from the process-wide recorder. Its hooks are removed when the layer closes.
  *
  * @example JSON logs with correlation ids
  * ```ts

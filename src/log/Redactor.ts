@@ -27,13 +27,14 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { Bool, option, optionError, type TelemetryConfigError } from "../internal/config.ts"
-import { CurrentRecorder } from "../internal/recorder.ts"
+import { CurrentRecorder, globalRecorder } from "../internal/recorder.ts"
 import { type RedactorLike, RedactorSlot } from "../internal/slots.ts"
 import {
   alwaysMaskedKeys as builtInKeys,
   compile,
   defaultConfig,
   type Engine,
+  installRedactor,
   passThrough,
 } from "./internal/redact.ts"
 
@@ -154,6 +155,9 @@ export const alwaysMaskedKeys: ReadonlyArray<string> = builtInKeys
  * @since 0.1.0
  */
 export const defaultRedactor: Redactor = compile(defaultConfig)
+
+// Where no telemetry layer provides a recorder, summaries are redacted with the default redactor, as logs are.
+if (globalRecorder.redactSummary === undefined) installRedactor(globalRecorder, defaultRedactor)
 
 /**
  * A redactor that masks only Effect `Redacted` values (what `enabled: false` installs).

@@ -29,6 +29,7 @@
  * | `circuitBreakerState` | `circuit_breaker_state` | gauge | — | name |
  * | `circuitBreakerTripsTotal` | `circuit_breaker_trips_total` | counter | — | name |
  * | `stageDuration` | `stagetrace_stage_duration_seconds` | histogram | seconds | stage, status |
+ * | `stageMemoryDelta` | `stagetrace_stage_memory_delta_bytes` | histogram | bytes | stage |
  * | `requestsTotal` | `stagetrace_requests_total` | counter | — | request, status |
  * | `requestDuration` | `stagetrace_request_duration_seconds` | histogram | seconds | request, status |
  * | `requestsInFlight` | `stagetrace_requests_in_flight` | gauge | — | — |
@@ -183,6 +184,9 @@ export const embeddingGenerationDuration: Histogram<"model"> = catalogue.embeddi
 /**
  * `system_cpu_usage_percent` (gauge): CPU time used by this process over the last refresh interval (at most 10 s), in percent of one core. Unit: percent.
  *
+ * Sampled at every scrape when `systemMetrics` is on (the default); a series you set yourself
+ * (`Metrics.set`) wins: the sampler stops writing it.
+ *
  * @category standard
  * @since 0.1.0
  */
@@ -190,6 +194,9 @@ export const systemCpuUsagePercent: Gauge = catalogue.systemCpuUsagePercentDef
 
 /**
  * `system_memory_usage_bytes` (gauge): Memory used by this process, by type (rss, heap_total, heap_used, external). Unit: bytes.
+ *
+ * Sampled at every scrape when `systemMetrics` is on (the default); a series you set yourself
+ * (`Metrics.set`) wins: the sampler stops writing it.
  *
  * @category standard
  * @since 0.1.0
@@ -227,6 +234,14 @@ export const circuitBreakerTripsTotal: Counter<"name"> = catalogue.circuitBreake
  * @since 0.1.0
  */
 export const stageDuration: Histogram<"stage" | "status"> = toolkit.stageDurationDef
+
+/**
+ * `stagetrace_stage_memory_delta_bytes` (histogram): Heap growth while a stage ran, by stage id, for stages measured with memory: true or stageMemory (negative when garbage collection freed more). Unit: bytes.
+ *
+ * @category toolkit
+ * @since 0.2.0
+ */
+export const stageMemoryDelta: Histogram<"stage"> = toolkit.stageMemoryDeltaDef
 
 /**
  * `stagetrace_requests_total` (counter): Requests completed, by request name and outcome (ok, error, interrupted).

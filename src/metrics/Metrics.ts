@@ -312,7 +312,8 @@ export const increment: {
   })
 
 /**
- * Sets a gauge to `value`. NaN is a counted drop.
+ * Sets a gauge to `value`. NaN is a counted drop. A series of a gauge the toolkit samples itself
+ * (`system_cpu_usage_percent`, `system_memory_usage_bytes`) becomes yours: the sampler stops writing it.
  *
  * @example Setting a gauge
  * ```ts

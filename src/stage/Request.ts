@@ -71,6 +71,12 @@ export const track: {
  * `running` and the time they have run so far; the request's own `status` is `running`. Fails with
  * `NoSuchElementError` outside a request.
  *
+ * Like every summary handed out (`Summaries.recent` and `stream`, exporters, the Promise API), it is
+ * redacted with the telemetry layer's redactor (the default one without a layer): attributes, stage
+ * metadata and error messages show `[EMAIL]`, `[REDACTED]`… where the recorded values had personal data
+ * or secrets (`redaction: false` keeps them). Each call builds a new snapshot; the request's own
+ * recorded values are not changed.
+ *
  * @example Reading the summary inside a request
  * ```ts
  * import assert from "node:assert/strict"
@@ -93,9 +99,11 @@ export const track: {
 export const summary: Effect.Effect<RequestSummary, Cause.NoSuchElementError> = Effect.withFiber((fiber) => {
   const record = currentRequest(fiber)
   if (record === undefined) return Effect.fail(noRequest())
-  return Effect.succeed(
-    summarize(record.recorder, record, fiber.getRef(Clock.Clock).currentTimeNanosUnsafe(), undefined),
-  )
+  const recorder = record.recorder
+  const snapshot = summarize(recorder, record, fiber.getRef(Clock.Clock).currentTimeNanosUnsafe(), undefined)
+  // The snapshot's stages and attributes are copies: redacting them leaves the running request alone.
+  if (recorder.redactSummary !== undefined) recorder.redactSummary(snapshot)
+  return Effect.succeed(snapshot)
 })
 
 /**

@@ -16,6 +16,7 @@
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type { StageOptions } from "../internal/stageModel.ts"
+import { measureMemory } from "./internal/memory.ts"
 import { makeSpec, recordStage, type StageSpec, trackStage } from "./internal/tracking.ts"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -84,7 +85,7 @@ export const track: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, stageId: string, options?: StageOptions): Effect.Effect<A, E, R> =>
-    trackStage(self, makeSpec(stageId, options)),
+    trackStage(options?.memory === true ? measureMemory(self, stageId) : self, makeSpec(stageId, options)),
 )
 
 /**
@@ -116,11 +117,13 @@ export const track: {
  */
 export const fn = (stageId: string, options?: StageOptions): Effect.fn.Untraced => {
   const spec: StageSpec = makeSpec(stageId, options)
+  const memory = options?.memory === true
   return function (this: unknown) {
     // deno-lint-ignore no-explicit-any
     const body = (Effect.fnUntraced as any).apply(this, arguments)
     return function (this: unknown) {
-      return trackStage(body.apply(this, arguments), spec)
+      const effect = body.apply(this, arguments)
+      return trackStage(memory ? measureMemory(effect, stageId) : effect, spec)
     }
   } as unknown as Effect.fn.Untraced
 }

@@ -49,6 +49,8 @@ import type { MetricsOptions } from "../metrics/internal/options.ts"
 import type { SamplingOptions } from "../sampling/Sampler.ts"
 import { samplingConcern } from "../sampling/internal/concern.ts"
 import { exportConcern } from "../export/internal/concern.ts"
+import type { StageMemoryOptions } from "../stage/Stage.ts"
+import { stageMemoryConcern } from "../stage/internal/memory.ts"
 import type { ExportOptions } from "../export/Exporter.ts"
 import {
   CurrentRecorder,
@@ -79,7 +81,8 @@ export interface TelemetryOptions
     HealthOptions,
     MetricsOptions,
     ExportOptions,
-    SamplingOptions {
+    SamplingOptions,
+    StageMemoryOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -222,6 +225,8 @@ const concerns: ReadonlyArray<Concern<TelemetryOptions>> = [
   redactionConcern,
   // Installs the loggers and provides them to every later concern's background fibers.
   logConcern,
+  // Stage heap deltas (off by default): measured before metrics and lifecycle records read them.
+  stageMemoryConcern,
   budgetsConcern,
   errorsConcern,
   healthConcern,

@@ -65,14 +65,7 @@ import {
 } from "./otlpTraces.ts"
 import { JsonWriter, ProtoWriter } from "./protobuf.ts"
 import { type DropReason, dropReasons, ExportStats, grpcRejections, signals } from "./stats.ts"
-import {
-  consoleHandler,
-  isKept,
-  JsonlFiles,
-  jsonlHandler,
-  redactSummary,
-  SummaryWorker,
-} from "./summaries.ts"
+import { consoleHandler, isKept, JsonlFiles, jsonlHandler, SummaryWorker } from "./summaries.ts"
 import { makeRecordingTracer, SpanPipeline } from "./tracer.ts"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -609,7 +602,8 @@ export const installExport = (
           exporter.metricContext = context
           pipeline.sinks.push((span) => exporter.recordSpan(span))
           recorder.summary.push((summary) => {
-            if (isKept(summary)) exporter.recordSummary(redactSummary(summary, redactor()))
+            // Redacted already, once, when the request ended.
+            if (isKept(summary)) exporter.recordSummary(summary)
           })
           break
         }
@@ -620,7 +614,6 @@ export const installExport = (
               exporter.options.format ?? "pretty",
               exporter.options.width ?? 40,
               service,
-              redactor,
               stats,
               clock,
             ),
@@ -648,7 +641,7 @@ export const installExport = (
           jsonlFiles.push(files)
           const worker = new SummaryWorker(
             exporter.options.maxQueueSize ?? 2048,
-            jsonlHandler(files, service, redactor, stats, clock),
+            jsonlHandler(files, service, stats, clock),
             stats,
           )
           workers.push(worker)

@@ -49,11 +49,18 @@ export const parseHeaders = (headers: HeadersInput): Parsed => {
       let traceState: string | undefined
       const tracestate = web ? headers.get("tracestate") ?? undefined : getHeader(headers, "tracestate")
       if (tracestate !== undefined) {
-        const normalized = readTraceState(tracestate)
+        const drops = { duplicates: 0 }
+        const normalized = readTraceState(tracestate, drops)
         if (normalized === null) {
           ;(issues ??= []).push("invalid_tracestate")
           ;(counts ??= []).push(["invalid_tracestate", 1])
-        } else traceState = normalized
+        } else {
+          traceState = normalized
+          if (drops.duplicates > 0) {
+            ;(issues ??= []).push("tracestate_duplicate")
+            ;(counts ??= []).push(["tracestate_duplicate", drops.duplicates])
+          }
+        }
       }
       parent = {
         traceId: parsed.traceId,

@@ -70,15 +70,22 @@ export interface RemoteContext extends RemoteParent {
  *
  * - `invalid_traceparent`: the `traceparent` does not follow the specification (the trace restarts and
  *   `tracestate` is not read);
- * - `invalid_tracestate`: the `tracestate` has a malformed member, a duplicate key or more than 32
- *   members (discarded whole);
+ * - `invalid_tracestate`: the `tracestate` has a malformed member or more than 32 members (discarded
+ *   whole);
+ * - `tracestate_duplicate`: a `tracestate` key appeared again (in one field or across header fields):
+ *   the first occurrence is kept, each later one dropped and counted, the rest of the header inherited;
  * - `invalid_baggage`: a baggage member breaks the grammar (that member is dropped);
  * - `baggage_truncated`: members past 180 or 8192 bytes (dropped whole).
  *
  * @category models
  * @since 0.1.0
  */
-export type Issue = "invalid_traceparent" | "invalid_tracestate" | "invalid_baggage" | "baggage_truncated"
+export type Issue =
+  | "invalid_traceparent"
+  | "invalid_tracestate"
+  | "tracestate_duplicate"
+  | "invalid_baggage"
+  | "baggage_truncated"
 
 /**
  * What `Propagation.extract` read from incoming headers.

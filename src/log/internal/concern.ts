@@ -1,6 +1,7 @@
 /**
  * The two concerns of the log folder. `redactionConcern` installs the redactor on the recorder first of
- * all (on by default), so every later concern (export, metrics) finds it under `RedactorSlot`;
+ * all (on by default), so every later concern (export, metrics) finds it under `RedactorSlot` and every
+ * summary is redacted once, when its request ends, before it is stored or published;
  * `logConcern` installs the structured logger and the lifecycle hooks after budgets and errors have
  * marked the stage.
  *
@@ -10,17 +11,17 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import { type Env, envBoolean, envError, envString } from "../../internal/config.ts"
-import { RedactorSlot } from "../../internal/slots.ts"
 import type { Concern } from "../../internal/concern.ts"
 import { logger, type LoggingOptions, type LogOptions, parseLevel, replaceDefault, validate } from "../Log.ts"
 import { makeEngine } from "../Redactor.ts"
 import * as Lifecycle from "./lifecycle.ts"
+import { installRedactor } from "./redact.ts"
 import type * as Logger from "effect/Logger"
 import { Slot } from "../../internal/recorder.ts"
 
 /** The validated log options and the loggers the log concern installed, for the lifecycle concern. */
 const LoggingSlot: Slot<{
-  readonly config: Parameters<typeof Lifecycle.install>[1]
+  readonly config: Parameters<typeof Lifecycle.make>[0]
   readonly loggers: ReadonlySet<Logger.Logger<unknown, unknown>>
 }> = new Slot("logging")
 
@@ -38,7 +39,7 @@ export const redactionConcern: Concern<LoggingOptions> = {
     }),
   install: (recorder, options: LoggingOptions) =>
     Effect.map(makeEngine(options.redaction, "redaction"), (engine) => {
-      recorder.set(RedactorSlot, engine)
+      installRedactor(recorder, engine)
       return {}
     }),
 }
@@ -114,7 +115,7 @@ export const lifecycleConcern: Concern<LoggingOptions> = {
   install: (recorder) =>
     Effect.gen(function* () {
       const logging = recorder.get(LoggingSlot)
-      if (logging !== undefined) yield* Lifecycle.install(recorder, logging.config, logging.loggers)
+      if (logging !== undefined) (yield* Lifecycle.make(logging.config, logging.loggers))?.attachTo(recorder)
       return {}
     }),
 }

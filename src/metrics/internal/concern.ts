@@ -28,6 +28,7 @@ import {
   exportQueuedDef,
   recorderDroppedSamplesDef,
   requestsTotalDef,
+  stageMemoryDeltaDef,
 } from "./toolkit.ts"
 
 /** The metrics concern. */
@@ -96,6 +97,11 @@ const installRecorderMetrics = (store: Store, recorder: Recorder, config: Metric
     observeInto(series, seconds)
     series.touched = store.epoch
     if (stageFamily.watchers !== undefined) stageFamily.check(series, seconds)
+    // Set only on stages measured for memory (off by default), by hooks and wrappers that run before.
+    const memoryDelta = node.exec.memoryDeltaBytes
+    if (memoryDelta !== undefined) {
+      store.observe(stageMemoryDeltaDef, { stage: node.exec.stageId }, memoryDelta)
+    }
   })
 
   const requestCounts = new StatusCache(familyOf(store, requestsTotalDef), config.maxSeriesPerMetric)

@@ -79,6 +79,8 @@ export class Series {
   /** Store epoch of the last update. */
   touched: number
   evicted = false
+  /** Set when user code wrote this series of a collected family: its collector no longer writes it. */
+  userOwned = false
   index = -1
   registration: Metric.Registration | undefined = undefined
   private record: Readonly<Record<string, string>> | undefined = undefined
@@ -669,6 +671,8 @@ export class Store {
     if (series === undefined) return
     series.value = delta ? series.value + value : value
     series.touched = this.epoch
+    // A collected gauge (the system metrics) that the user sets is the user's from now on.
+    if (family.collected) series.userOwned = true
     if (family.watchers !== undefined) family.check(series, series.value)
   }
 
@@ -731,9 +735,13 @@ export class Store {
     }
   }
 
-  /** Sets a collected value (counters and gauges) for label values in declared order. */
+  /**
+   * Sets a collected value (counters and gauges) for label values in declared order, unless user code set
+   * that series itself (its value wins).
+   */
   setCollected(family: Family, values: ReadonlyArray<string>, value: number): void {
     const series = family.seriesForValues(values)
+    if (series.userOwned) return
     series.value = value
     series.touched = this.epoch
   }

@@ -35,6 +35,34 @@ export const stageDurationDef = defineUnsafe({
   buckets: stageBuckets,
 })
 
+/** Buckets of the stage heap-delta histogram, in bytes: ±64 KiB to ±64 MiB by powers of 4, up to 256 MiB. */
+export const memoryDeltaBuckets: ReadonlyArray<number> = Object.freeze([
+  -67_108_864,
+  -16_777_216,
+  -4_194_304,
+  -1_048_576,
+  -262_144,
+  -65_536,
+  0,
+  65_536,
+  262_144,
+  1_048_576,
+  4_194_304,
+  16_777_216,
+  67_108_864,
+  268_435_456,
+])
+
+export const stageMemoryDeltaDef = defineUnsafe({
+  name: "stagetrace_stage_memory_delta_bytes",
+  type: "histogram",
+  description:
+    "Heap growth while a stage ran, by stage id, for stages measured with memory: true or stageMemory (negative when garbage collection freed more)",
+  unit: "bytes",
+  labels: ["stage"],
+  buckets: memoryDeltaBuckets,
+})
+
 export const requestsTotalDef = defineUnsafe({
   name: "stagetrace_requests_total",
   type: "counter",

@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
 import {
+  CurrentAttachment,
   CurrentRecorder,
   type MutableStageExecution,
   nanosToMillis,
@@ -114,9 +115,12 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
     hasAnnotations = true
     break
   }
+  const recorder = fiber.getRef(CurrentRecorder)
+  // A layer of this context that hooks into whichever recorder runs here (Log.layer's lifecycle records).
+  fiber.getRef(CurrentAttachment)?.attachTo(recorder)
   lastResolved = {
     context,
-    recorder: fiber.getRef(CurrentRecorder),
+    recorder,
     clock: fiber.getRef(Clock.Clock),
     tracer: tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer,
     tracerEnabled,
@@ -583,6 +587,8 @@ const finishRequest = (
   record.closed = true
   const endHooks = recorder.requestEnd
   for (let i = 0; i < endHooks.length; i++) endHooks[i]!(record, summary, exit)
+  // Redacted once, before anything outside the recorder (store, stream, sinks, user code) sees it.
+  if (recorder.redactSummary !== undefined) recorder.redactSummary(summary)
   recorder.summaries.add(summary, recorder.config.bottleneckShare)
   const sinks = recorder.summary
   for (let i = 0; i < sinks.length; i++) sinks[i]!(summary, record)
