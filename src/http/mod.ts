@@ -36,12 +36,14 @@ export * as Propagation from "./Propagation.ts"
  * @example A traced handler
  * ```ts
  * import assert from "node:assert/strict"
- * import { Effect } from "effect"
- * import { Http } from "@stagetrace/stagetrace"
+ * import { Effect, ManagedRuntime } from "effect"
+ * import { Http, Telemetry } from "@stagetrace/stagetrace"
  *
- * const handler = Http.middleware(() => Effect.succeed(new Response("ok")), { route: "/ping" })
+ * const runtime = ManagedRuntime.make(Telemetry.layer({ serviceName: "api" }))
+ * const handler = Http.middleware(() => Effect.succeed(new Response("ok")), { runtime, route: () => "/ping" })
  * const response = await handler(new Request("http://localhost/ping"))
  * assert.equal(await response.text(), "ok")
+ * await runtime.dispose()
  * ```
  *
  * @since 0.1.0
