@@ -1,0 +1,46 @@
+/**
+ * `Telemetry.layer` provided to an `HttpRouter` app with `Layer.provide` (rather than `Layer.provideMerge`):
+ * the router builds with the telemetry services, but its request fibers run in the app layer's output, which
+ * then does not contain them, so Effect opens no server span through our tracer and the handlers see no
+ * recorder. When the telemetry layer is built with an `HttpRouter` in context (both compositions build it
+ * so), it registers a global router middleware: for a request whose fiber already has this recorder
+ * (`Layer.provideMerge`) it does nothing; otherwise it provides the telemetry services to the request and
+ * applies Effect's own `HttpMiddleware.tracer` under them, so the server span is Effect's and is adopted as
+ * with `Layer.provideMerge`.
+ *
+ * @internal
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Tracer from "effect/Tracer"
+import type { HttpRouter } from "effect/http"
+import { CurrentRecorder, type Recorder } from "../../internal/recorder.ts"
+
+// Looked up by key: stagetrace loads `effect/http` only when the program already uses a router.
+const Router = Context.Service<HttpRouter.HttpRouter>("effect/http/HttpRouter")
+
+type App = Effect.Effect<unknown, unknown, unknown>
+
+/** Registers the fallback middleware on the `HttpRouter` in context, if there is one. */
+export const attachToRouter = (telemetry: Context.Context<never>, recorder: Recorder): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    const router = Context.getOrUndefined(fiber.context, Router)
+    if (router === undefined) return Effect.void
+    return Effect.flatMap(
+      Effect.promise(() => import("effect/http")),
+      (http) => {
+        const tracer = http.HttpMiddleware.tracer as unknown as (app: App) => App
+        const withoutParent = Context.omit(Tracer.ParentSpan)
+        const middleware = (app: App): App => {
+          const traced = tracer(app)
+          return Effect.withFiber((requestFiber) =>
+            requestFiber.getRef(CurrentRecorder) === recorder
+              ? app
+              : Effect.updateContext(traced, (context) => withoutParent(Context.merge(context, telemetry)))
+          )
+        }
+        // The middleware requires and handles nothing the router tracks in its types.
+        return router.addGlobalMiddleware(middleware as never) as Effect.Effect<void>
+      },
+    )
+  })
