@@ -12,7 +12,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { AiError, EmbeddingModel, LanguageModel, Model, Prompt, Telemetry } from "effect/ai"
+import { AiError, EmbeddingModel, LanguageModel, Model, type Prompt, Telemetry } from "effect/ai"
 
 /** What the simulated provider answers. */
 export interface SimulatedOptions {
