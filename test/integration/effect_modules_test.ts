@@ -164,7 +164,6 @@ Deno.test({
 })
 
 /** Every data point of `name` the receiver got: `[attributes, value]`. */
-// deno-lint-ignore no-explicit-any
 const points = (
   receiver: ReturnType<typeof startReceiver>,
   name: string,
