@@ -23,10 +23,12 @@
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as References from "effect/References"
 import type * as Tracer from "effect/Tracer"
 import type { HttpServerRequest } from "effect/http"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
@@ -54,8 +56,6 @@ import {
   makeSpec,
   openRequest,
   openStage,
-  resolve,
-  type Resolved,
   type StageSpec,
 } from "../../stage/internal/tracking.ts"
 import type { AiCall } from "../Instrument.ts"
@@ -189,7 +189,7 @@ export class AdoptingTracer implements Tracer.Tracer {
     ) return this.inner.span(options)
     const config = this.config.httpServer!
     const recorder = this.recorder
-    const env = resolve(fiber)
+    const timing = timingOf(fiber)
     // The tail-sampling tracer recognizes a request span by these (empty) annotations.
     const inner = this.inner.span({
       name: options.name,
@@ -201,7 +201,7 @@ export class AdoptingTracer implements Tracer.Tracer {
       root: options.root,
       sampled: options.sampled,
     })
-    const startNanos = env.timingEnabled ? options.startTime : env.clock.currentTimeNanosUnsafe()
+    const startNanos = startOf(timing, options)
     const headers = request.headers
     let requestId: string | undefined
     if (config.requestIdHeader !== undefined) {
@@ -230,7 +230,7 @@ export class AdoptingTracer implements Tracer.Tracer {
       false,
       undefined,
     )
-    const span = new AdoptedRequestSpan(inner, env, fiber.context, record, method, config.metrics)
+    const span = new AdoptedRequestSpan(inner, timing, fiber.context, record, method, config.metrics)
     setOwner(span, record)
     return span
   }
@@ -253,14 +253,8 @@ export class AdoptingTracer implements Tracer.Tracer {
     const fiber = Fiber.getCurrent()
     const inner = this.inner.span(options)
     if (fiber === undefined) return inner
-    const env = resolve(fiber)
-    return new AdoptedClientSpan(
-      this,
-      inner,
-      env,
-      fiber.context,
-      env.timingEnabled ? options.startTime : env.clock.currentTimeNanosUnsafe(),
-    )
+    const timing = timingOf(fiber)
+    return new AdoptedClientSpan(this, inner, timing, fiber.context, startOf(timing, options))
   }
 
   private ai(options: SpanOptions, operation: AiCall["operation"]): Tracer.Span {
@@ -277,8 +271,7 @@ export class AdoptingTracer implements Tracer.Tracer {
     })
     if (spec === null) return this.inner.span(options)
     const inner = this.inner.span(options)
-    const env = resolve(fiber)
-    const span = new AdoptedAiSpan(this, inner, env, fiber.context, operation, model, provider)
+    const span = new AdoptedAiSpan(this, inner, timingOf(fiber), fiber.context, operation, model, provider)
     this.openAtStart(span, spec, options)
     return span
   }
@@ -287,15 +280,14 @@ export class AdoptingTracer implements Tracer.Tracer {
     const fiber = Fiber.getCurrent()
     if (fiber === undefined) return this.inner.span(options)
     const inner = this.inner.span(options)
-    const span = new AdoptedStageSpan(this.recorder, inner, resolve(fiber), fiber.context)
+    const span = new AdoptedStageSpan(this.recorder, inner, timingOf(fiber), fiber.context)
     this.openAtStart(span, this.transactionSpec, options)
     return span
   }
 
   private openAtStart(span: AdoptedStageSpan, spec: StageSpec, options: SpanOptions): void {
     const recorder = this.recorder
-    const env = span.env
-    const startNanos = env.timingEnabled ? options.startTime : env.clock.currentTimeNanosUnsafe()
+    const startNanos = startOf(span.timing, options)
     const parent = options.parent._tag === "Some" ? options.parent.value : undefined
     const node = openStage(recorder, spec, span.inner, ownerOf(parent), startNanos)
     span.node = node
@@ -408,6 +400,16 @@ const openRequestOf = (span: Tracer.AnySpan | undefined): RequestRecord | undefi
   return request === undefined || request.closed ? undefined : request
 }
 
+/**
+ * Span times come from the span (Effect reads the fiber's clock for them) unless span timing is off, when
+ * they are 0: then the fiber's clock is read here, as `Stage.track` does.
+ */
+const timingOf = (fiber: Fiber.Fiber<unknown, unknown>): Clock.Clock | undefined =>
+  fiber.getRef(References.TracerTimingEnabled) ? undefined : fiber.getRef(Clock.Clock)
+
+const startOf = (timing: Clock.Clock | undefined, options: SpanOptions): bigint =>
+  timing === undefined ? options.startTime : timing.currentTimeNanosUnsafe()
+
 const metricsOf = (context: Context.Context<never>): Metrics => Context.get(context, Metrics)
 
 /** The options of a child of an adopted request whose real span is not sampled. */
@@ -431,15 +433,21 @@ abstract class AdoptedSpan implements Tracer.Span {
   readonly _tag = "Span"
   readonly recorder: Recorder
   readonly inner: Tracer.Span
-  readonly env: Resolved
+  /** The fiber's clock when span timing is off (`Effect.withTracerTiming(false)`), else `undefined`. */
+  readonly timing: Clock.Clock | undefined
   /** The context of the fiber that opened the span (metric registry, `Metrics`). */
   readonly context: Context.Context<never>
   ended = false
 
-  constructor(recorder: Recorder, inner: Tracer.Span, env: Resolved, context: Context.Context<never>) {
+  constructor(
+    recorder: Recorder,
+    inner: Tracer.Span,
+    timing: Clock.Clock | undefined,
+    context: Context.Context<never>,
+  ) {
     this.recorder = recorder
     this.inner = inner
-    this.env = env
+    this.timing = timing
     this.context = context
   }
 
@@ -487,8 +495,7 @@ abstract class AdoptedSpan implements Tracer.Span {
   end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
     if (this.ended) return
     this.ended = true
-    const env = this.env
-    const endNanos = env.timingEnabled ? endTime : env.clock.currentTimeNanosUnsafe()
+    const endNanos = this.timing === undefined ? endTime : this.timing.currentTimeNanosUnsafe()
     try {
       this.close(exit, endNanos)
     } catch {
@@ -527,13 +534,13 @@ export class AdoptedRequestSpan extends AdoptedSpan {
 
   constructor(
     inner: Tracer.Span,
-    env: Resolved,
+    timing: Clock.Clock | undefined,
     context: Context.Context<never>,
     record: RequestRecord,
     method: string,
     metrics: boolean,
   ) {
-    super(record.recorder, inner, env, context)
+    super(record.recorder, inner, timing, context)
     this.record = record
     this.method = method
     this.metrics = metrics
@@ -591,13 +598,13 @@ class AdoptedAiSpan extends AdoptedStageSpan {
   constructor(
     readonly tracer: AdoptingTracer,
     inner: Tracer.Span,
-    env: Resolved,
+    timing: Clock.Clock | undefined,
     context: Context.Context<never>,
     readonly operation: AiCall["operation"],
     readonly model: string | undefined,
     readonly provider: string | undefined,
   ) {
-    super(tracer.recorder, inner, env, context)
+    super(tracer.recorder, inner, timing, context)
   }
 
   protected override close(exit: Exit.Exit<unknown, unknown>, endNanos: bigint): void {
@@ -668,11 +675,11 @@ export class AdoptedClientSpan extends AdoptedSpan {
   constructor(
     readonly tracer: AdoptingTracer,
     inner: Tracer.Span,
-    env: Resolved,
+    timing: Clock.Clock | undefined,
     context: Context.Context<never>,
     readonly startNanos: bigint,
   ) {
-    super(tracer.recorder, inner, env, context)
+    super(tracer.recorder, inner, timing, context)
   }
 
   protected close(exit: Exit.Exit<unknown, unknown>, endNanos: bigint): void {
