@@ -4,8 +4,12 @@
  *
  * - Effect's native tracer alone (the baseline: what an Effect user has without stagetrace);
  * - `Telemetry.layer()`: the server span becomes a request (summary, statistics, metrics by route);
- * - `Telemetry.layer({ instrument: false })`: the telemetry layer without adoption (Effect opens its server
- *   span through the installed tracer, nothing is recorded);
+ * - `Telemetry.layer({ instrument: false })`: the telemetry layer without adoption (with no exporter and no
+ *   sampler it installs no tracer: this is the native tracer again);
+ * - a pass-through tracer (`Tracer.make` over the native one): what Effect itself does for a request as soon
+ *   as any tracer other than the native one is installed (an OpenTelemetry tracer, any exporter): it opens
+ *   the server span and records the URL, route and response attributes. The difference between this row
+ *   and the adopted one is stagetrace's own cost;
  *
  * and, in a second group, a route that calls `LanguageModel.generateText` on a simulated provider, with and
  * without adoption (the model call becomes a stage with token metrics).
@@ -13,6 +17,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Tracer from "effect/Tracer"
 import { LanguageModel } from "effect/ai"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { Telemetry } from "../mod.ts"
@@ -35,6 +40,15 @@ const apps = {
   native: HttpRouter.toWebHandler(Routes.pipe(Layer.provideMerge(registry())), { disableLogger: true }),
   adopted: HttpRouter.toWebHandler(
     Routes.pipe(Layer.provideMerge(telemetry({})), Layer.provideMerge(registry())),
+    { disableLogger: true },
+  ),
+  passThrough: HttpRouter.toWebHandler(
+    Routes.pipe(
+      Layer.provideMerge(
+        Layer.succeed(Tracer.Tracer, Tracer.make({ span: (o) => Tracer.nativeTracer.span(o) })),
+      ),
+      Layer.provideMerge(registry()),
+    ),
     { disableLogger: true },
   ),
   off: HttpRouter.toWebHandler(
