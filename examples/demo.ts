@@ -36,7 +36,7 @@ import {
   Exporter,
   Health,
   Prometheus,
-  Request,
+  type Request,
   Sampler,
   Stage,
   StageStats,
