@@ -240,8 +240,9 @@ export const ownerOf = (span: Tracer.AnySpan | undefined): StageNode | RequestRe
 export const requestSpanAnnotations: Context.Context<never> = Context.makeUnsafe(new Map())
 
 /**
- * The (empty) annotations every stage span is created with, so that a tracer can tell stagetrace's own
- * stage spans from the spans other code creates (the adoption of Effect's own spans leaves them alone).
+ * The (empty) annotations every stage span is created with (and the other spans stagetrace opens itself,
+ * such as `Http.fetch`'s client span outside a request), so that a tracer can tell stagetrace's own spans
+ * from the spans other code creates: the adoption of Effect's own spans leaves them alone.
  */
 export const stageSpanAnnotations: Context.Context<never> = Context.makeUnsafe(new Map())
 
