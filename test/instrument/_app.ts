@@ -161,22 +161,31 @@ export const startChatApp = (options: ChatAppOptions = {}): ChatApp => {
   }
 }
 
+/** The series of `name` with exactly these attributes (the unit aside). */
+const seriesOf = (
+  snapshots: ReadonlyArray<Metric.Metric.Snapshot>,
+  name: string,
+  attributes: Record<string, string>,
+): Metric.Metric.Snapshot | undefined => {
+  const wanted = Object.entries(attributes)
+  return snapshots.find((snapshot) => {
+    if (snapshot.id !== name) return false
+    const got = (snapshot.attributes ?? {}) as Record<string, string>
+    const keys = Object.keys(got).filter((key) => key !== "unit")
+    return keys.length === wanted.length && wanted.every(([key, value]) => got[key] === value)
+  })
+}
+
 /** The value of a counter or the count of a histogram series with exactly these attributes. */
 export const metricValue = (
   snapshots: ReadonlyArray<Metric.Metric.Snapshot>,
   name: string,
   attributes: Record<string, string>,
 ): number | undefined => {
-  const wanted = Object.entries(attributes)
-  for (const snapshot of snapshots) {
-    if (snapshot.id !== name) continue
-    const got = (snapshot.attributes ?? {}) as Record<string, string>
-    const keys = Object.keys(got).filter((key) => key !== "unit")
-    if (keys.length !== wanted.length || wanted.some(([key, value]) => got[key] !== value)) continue
-    const state = snapshot.state as { count?: number | bigint; value?: number }
-    return Number(state.count ?? state.value)
-  }
-  return undefined
+  const state = seriesOf(snapshots, name, attributes)?.state as
+    | { count?: number | bigint; value?: number }
+    | undefined
+  return state === undefined ? undefined : Number(state.count ?? state.value)
 }
 
 /** The sum of a histogram series with exactly these attributes. */
@@ -185,13 +194,6 @@ export const histogramSum = (
   name: string,
   attributes: Record<string, string>,
 ): number | undefined => {
-  const wanted = Object.entries(attributes)
-  for (const snapshot of snapshots) {
-    if (snapshot.id !== name || snapshot.type !== "Histogram") continue
-    const got = (snapshot.attributes ?? {}) as Record<string, string>
-    const keys = Object.keys(got).filter((key) => key !== "unit")
-    if (keys.length !== wanted.length || wanted.some(([key, value]) => got[key] !== value)) continue
-    return snapshot.state.sum
-  }
-  return undefined
+  const series = seriesOf(snapshots, name, attributes)
+  return series?.type === "Histogram" ? series.state.sum : undefined
 }
