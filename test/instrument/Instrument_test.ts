@@ -476,3 +476,24 @@ Deno.test("Stage.track inside a handler is a stage of the adopted request", asyn
     assert.equal(spans.find((s) => s.name === "LanguageModel.generateText")?.parentSpanId, answer.spanId)
   })
 })
+
+Deno.test("cached and reasoning tokens the provider reports are counted as their own types", async () => {
+  await withApp({ simulated: { cachedTokens: 20, reasoningTokens: 7 } }, async (app) => {
+    await app.fetch("/chat/1")
+    const labels = { provider: "simulated", model: "gpt-4o" }
+    const metrics = app.metrics()
+    assert.equal(metricValue(metrics, "llm_tokens_used_total", { ...labels, type: "cached" }), 20)
+    assert.equal(metricValue(metrics, "llm_tokens_used_total", { ...labels, type: "reasoning" }), 7)
+    const stage = app.memory.summaries()[0]?.stages[1]
+    assert.equal(stage?.metadata["gen_ai.usage.cache_read.input_tokens"], 20)
+    assert.equal(stage?.metadata["gen_ai.usage.reasoning.output_tokens"], 7)
+  })
+  await withApp({}, async (app) => {
+    await app.fetch("/chat/1")
+    const labels = { provider: "simulated", model: "gpt-4o" }
+    assert.equal(
+      metricValue(app.metrics(), "llm_tokens_used_total", { ...labels, type: "cached" }),
+      undefined,
+    )
+  })
+})
