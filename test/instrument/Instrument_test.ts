@@ -7,8 +7,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { HttpRouter, HttpServerResponse } from "effect/http"
-import { LanguageModel } from "effect/ai"
+import { LanguageModel, Model } from "effect/ai"
 import { Instrument, MetricCatalogue, Metrics, Sampler, Stage, StageStats, Telemetry } from "../../mod.ts"
+import { effectTest, runFor } from "../_harness.ts"
 import { histogramSum, metricValue, startChatApp } from "./_app.ts"
 import { simulatedModel } from "./_models.ts"
 
@@ -497,3 +498,39 @@ Deno.test("cached and reasoning tokens the provider reports are counted as their
     )
   })
 })
+
+const slowModel = Model.make(
+  "simulated",
+  "slow",
+  Layer.effect(
+    LanguageModel.LanguageModel,
+    LanguageModel.make({
+      generateText: () =>
+        Effect.as(Effect.sleep("100 millis"), [{ type: "text", text: "ok" }] as Array<never>),
+      streamText: () => Stream.empty,
+    }),
+  ),
+)
+
+effectTest(
+  "an adopted stage lasts what its span lasts, on Effect's clock (span timing on or off)",
+  () =>
+    Effect.gen(function* () {
+      for (const timing of [true, false]) {
+        yield* runFor(
+          LanguageModel.generateText({ prompt: "x" }).pipe(Effect.withTracerTiming(timing)),
+          "100 millis",
+        )
+      }
+      const stats = yield* StageStats.get("llm.generateText slow")
+      assert.equal(stats?.count, 2)
+      assert.equal(stats?.minMs, 100)
+      assert.equal(stats?.maxMs, 100)
+      const metrics = yield* Metrics.Metrics
+      const duration = metrics.value(MetricCatalogue.llmRequestDuration, {
+        provider: "simulated",
+        model: "slow",
+      })
+      assert.equal(duration?.sum, 0.2)
+    }).pipe(Effect.provide(slowModel), Effect.provide(Telemetry.layer())),
+)
