@@ -77,6 +77,12 @@ Deno.bench(
 )
 
 Deno.bench(
+  "HttpRouter request, a pass-through tracer (Effect's own server span work)",
+  { group: "router" },
+  call("passThrough", "/chat/1"),
+)
+
+Deno.bench(
   "HttpRouter + LanguageModel.generateText, Effect's native tracer",
   { group: "router+llm", baseline: true },
   call("native", "/llm/1"),
