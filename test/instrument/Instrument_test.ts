@@ -534,3 +534,22 @@ effectTest(
       assert.equal(duration?.sum, 0.2)
     }).pipe(Effect.provide(slowModel), Effect.provide(Telemetry.layer())),
 )
+
+Deno.test("with Layer.provide and httpServer off, the calls inside handlers are still adopted", async () => {
+  await withApp({ compose: "provide", telemetry: { instrument: { httpServer: false } } }, async (app) => {
+    await app.fetch("/chat/1")
+    assert.deepEqual(app.memory.summaries(), [])
+    assert.equal(
+      metricValue(app.metrics(), "llm_requests_total", {
+        provider: "simulated",
+        model: "gpt-4o",
+        status: "ok",
+      }),
+      1,
+    )
+    assert.equal(
+      metricValue(app.metrics(), "http_requests_total", { method: "GET", route: "/chat/:id", status: "200" }),
+      undefined,
+    )
+  })
+})

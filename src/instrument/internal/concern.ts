@@ -21,7 +21,7 @@ export const instrumentConcern: Concern = {
       if (!anyOn(config)) return {}
       return {
         tracer: (inner) => new AdoptingTracer(inner, recorder, config),
-        built: config.httpServer === undefined ? undefined : (context) => attachToRouter(context, recorder),
+        built: (context) => attachToRouter(context, recorder, config.httpServer !== undefined),
       }
     }),
 }

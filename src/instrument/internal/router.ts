@@ -19,24 +19,42 @@ import { CurrentRecorder, type Recorder } from "../../internal/recorder.ts"
 // Looked up by key: stagetrace loads `effect/http` only when the program already uses a router.
 const Router = Context.Service<HttpRouter.HttpRouter>("effect/http/HttpRouter")
 
-type App = Effect.Effect<unknown, unknown, unknown>
+type App = Effect.Effect<unknown, unknown, never>
 
-/** Registers the fallback middleware on the `HttpRouter` in context, if there is one. */
-export const attachToRouter = (telemetry: Context.Context<never>, recorder: Recorder): Effect.Effect<void> =>
+/**
+ * Registers the fallback middleware on the `HttpRouter` in context, if there is one. With `serverSpans`
+ * (`instrument.httpServer`) it also opens Effect's server span; otherwise it only provides the telemetry
+ * services, so the calls inside handlers are still adopted.
+ */
+export const attachToRouter = (
+  telemetry: Context.Context<never>,
+  recorder: Recorder,
+  serverSpans: boolean,
+): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
     const router = Context.getOrUndefined(fiber.context, Router)
     if (router === undefined) return Effect.void
+    const provide = (context: Context.Context<never>) => Context.merge(context, telemetry)
+    if (!serverSpans) {
+      return router.addGlobalMiddleware(
+        ((app: App): App =>
+          Effect.withFiber((requestFiber) =>
+            requestFiber.getRef(CurrentRecorder) === recorder ? app : Effect.updateContext(app, provide)
+          )) as never,
+      ) as Effect.Effect<void>
+    }
     return Effect.flatMap(
       Effect.promise(() => import("effect/http")),
       (http) => {
         const tracer = http.HttpMiddleware.tracer as unknown as (app: App) => App
+        // A span Effect opened without our tracer (the native one) must not become the parent.
         const withoutParent = Context.omit(Tracer.ParentSpan)
         const middleware = (app: App): App => {
           const traced = tracer(app)
           return Effect.withFiber((requestFiber) =>
             requestFiber.getRef(CurrentRecorder) === recorder
               ? app
-              : Effect.updateContext(traced, (context) => withoutParent(Context.merge(context, telemetry)))
+              : Effect.updateContext(traced, (context) => withoutParent(provide(context)))
           )
         }
         // The middleware requires and handles nothing the router tracks in its types.
