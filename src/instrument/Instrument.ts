@@ -132,8 +132,11 @@ export interface HttpClientOptions {
  * @since 0.2.0
  */
 export interface AiCall {
+  /** The `LanguageModel` or `EmbeddingModel` operation. */
   readonly operation: "generateText" | "generateObject" | "streamText" | "embed" | "embedMany"
+  /** The model name (`ModelName` of the `Model.make` layer), when there is one. */
   readonly model: string | undefined
+  /** The provider name (`ProviderName` of the `Model.make` layer), when there is one. */
   readonly provider: string | undefined
 }
 

@@ -12,8 +12,8 @@ import type { BackgroundLog, LogRecord } from "../../internal/backgroundLog.ts"
 import { Slot } from "../../internal/recorder.ts"
 import { CountRing, overflowKey, WindowStore } from "../../internal/window.ts"
 import { all as allCategories, type ErrorCategory } from "../ErrorCategory.ts"
-import type { Alert } from "../Alerts.ts"
-import type { ErrorSummary, StageErrorSummary } from "../Errors.ts"
+import type { Alert } from "./alertsModel.ts"
+import type { ErrorSummary, StageErrorSummary } from "./errorsModel.ts"
 import type { Compiled } from "./classify.ts"
 
 /** A live alert subscriber; returns `false` when it had to drop the alert. */

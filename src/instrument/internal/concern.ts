@@ -6,13 +6,14 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type { Concern } from "../../telemetry/internal/concern.ts"
+import type { Concern } from "../../internal/concern.ts"
+import type { InstrumentTelemetryOptions } from "../Instrument.ts"
 import { anyOn, environmentVariables, fromEnv, validate } from "./options.ts"
 import { attachToRouter } from "./router.ts"
 import { AdoptingTracer } from "./tracer.ts"
 
 /** The instrument concern. Must come last: its tracer wraps every other one. */
-export const instrumentConcern: Concern = {
+export const instrumentConcern: Concern<InstrumentTelemetryOptions> = {
   name: "instrument",
   environmentVariables,
   fromEnv,
