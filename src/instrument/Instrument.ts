@@ -16,6 +16,8 @@
  * off (its spans stay plain Effect spans), `stageId` renames its stages, `ai.prices` adds the cost of
  * language model calls. `instrument: false` (or `STAGETRACE_INSTRUMENT=false`) turns all adoption off.
  *
+ * Guide: [Effect's own modules](../../docs/effect-modules.md).
+ *
  * @example Renaming and switching off
  * ```ts
  * import assert from "node:assert/strict"
