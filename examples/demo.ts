@@ -84,7 +84,7 @@ class KbUnavailable
 interface Plan {
   readonly index: number
   readonly id: string
-  /** When the request arrives, in milliseconds after the start (requests arrive over about a second). */
+  /** When the request arrives, in milliseconds after the start (requests arrive over about three seconds). */
   readonly arrivalMs: number
   readonly model: "sim-large" | "sim-small"
   readonly cacheHit: boolean
@@ -100,7 +100,7 @@ const plan = (i: number): Plan => {
   return {
     index: i,
     id: `req-${String(i).padStart(4, "0")}`,
-    arrivalMs: i * (1000 / requestCount) * (0.5 + rng()),
+    arrivalMs: i * (3000 / requestCount) * (0.5 + rng()),
     model,
     cacheHit: rng() < 0.35,
     ms: {
@@ -201,8 +201,9 @@ const modelLayer = (model: Plan["model"]) =>
       Layer.effect(EmbeddingModel.EmbeddingModel, simulatedEmbeddings),
     ),
   )
-const Large = modelLayer("sim-large")
-const Small = modelLayer("sim-small")
+type ModelServices = Layer.Success<ReturnType<typeof modelLayer>>
+/** Both models, built once in `main` (a `Model.make` layer provided per request would rebuild it each time). */
+const models = new Map<Plan["model"], Context.Context<ModelServices>>()
 
 // ---------------------------------------------------------------------------------------------------------
 // The knowledge-base service and the chat service
@@ -258,7 +259,7 @@ const pipeline = (p: Plan, kbUrl: string) =>
     )
     return HttpServerResponse.text(body, { contentType: "application/json" })
   }).pipe(
-    Effect.provide(p.model === "sim-large" ? Large : Small),
+    Effect.provideContext(models.get(p.model)!),
     Effect.provideService(CurrentPlan, p),
   )
 
@@ -461,6 +462,10 @@ const main = Effect.gen(function* () {
   const metrics = yield* Prometheus.handler().pipe(Effect.provideContext(telemetry))
   const health = yield* Health.handler.pipe(Effect.provideContext(telemetry))
 
+  for (const model of ["sim-large", "sim-small"] as const) {
+    models.set(model, yield* Layer.build(modelLayer(model)))
+  }
+
   const kb = yield* serve(HttpRouter.toWebHandler(KnowledgeBase, { disableLogger: true }), 0)
   kbPort = Number(new URL(kb.url).port)
   const ChatApp = HttpRouter.add("GET", "/chat/:conversation", chat(kb.url)).pipe(
@@ -478,7 +483,9 @@ const main = Effect.gen(function* () {
     },
   )
 
-  console.log(`stagetrace demo — ${requestCount} chat requests arriving over about a second, seed ${seed}\n`)
+  console.log(
+    `stagetrace demo — ${requestCount} chat requests arriving over about three seconds, seed ${seed}\n`,
+  )
   console.log(
     `Exporter.console prints ${printKept ? "every kept request" : "requests over 800 ms"} as they finish:\n`,
   )
