@@ -10,6 +10,7 @@
  *
  * @internal
  */
+import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -32,6 +33,11 @@ export interface Installed {
    * fibers they fork at install see it.
    */
   readonly provide?: (<A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) | undefined
+  /**
+   * Runs once the telemetry layer is built, with the services it provides, in the context it is built in
+   * (the instrument concern registers its `HttpRouter` middleware there).
+   */
+  readonly built?: ((telemetry: Context.Context<never>) => Effect.Effect<void>) | undefined
 }
 
 /** One concern of the telemetry layer, reading its own `Options` (a part of `TelemetryOptions`). */

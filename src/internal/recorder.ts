@@ -49,7 +49,8 @@ export interface RequestRecord {
   readonly _tag: "Request"
   readonly recorder: Recorder
   readonly requestId: string
-  readonly name: string
+  /** The request's name; an adopted HTTP server request learns its route (and so its name) when it ends. */
+  name: string
   readonly span: Tracer.Span
   /** The span the request span was created under (remote or local), if any. */
   readonly parentSpan: Tracer.AnySpan | undefined
@@ -265,6 +266,13 @@ export const ownerOf = (span: Tracer.AnySpan | undefined): StageNode | RequestRe
  * twice per request).
  */
 export const requestSpanAnnotations: Context.Context<never> = Context.makeUnsafe(new Map())
+
+/**
+ * The (empty) annotations every stage span is created with (and the other spans stagetrace opens itself,
+ * such as `Http.fetch`'s client span outside a request), so that a tracer can tell stagetrace's own spans
+ * from the spans other code creates: the adoption of Effect's own spans leaves them alone.
+ */
+export const stageSpanAnnotations: Context.Context<never> = Context.makeUnsafe(new Map())
 
 /**
  * The method by which a span of a tracer that tracks open spans (the export concern's recording tracer)

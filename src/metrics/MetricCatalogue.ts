@@ -9,6 +9,7 @@
  * | --- | --- | --- | --- | --- |
  * | `httpRequestsTotal` | `http_requests_total` | counter | — | method, route, status |
  * | `httpRequestDuration` | `http_request_duration_seconds` | histogram | seconds | method, route |
+ * | `httpClientRequestDuration` | `http_client_request_duration_seconds` | histogram | seconds | method, server_address, status |
  * | `dbQueriesTotal` | `db_queries_total` | counter | — | operation, status |
  * | `dbQueryDuration` | `db_query_duration_seconds` | histogram | seconds | operation |
  * | `dbConnectionsActive` | `db_connections_active` | gauge | — | database |
@@ -68,6 +69,17 @@ export const httpRequestsTotal: Counter<"method" | "route" | "status"> = catalog
  * @since 0.1.0
  */
 export const httpRequestDuration: Histogram<"method" | "route"> = catalogue.httpRequestDurationDef
+
+/**
+ * `http_client_request_duration_seconds` (histogram): outgoing HTTP request duration (OpenTelemetry's
+ * `http.client.request.duration`), by method, server address and status code (`error` when no response
+ * came). Recorded for `HttpClient` calls adopted by `Telemetry.layer` (`instrument.httpClient`). Unit: seconds.
+ *
+ * @category standard
+ * @since 0.2.0
+ */
+export const httpClientRequestDuration: Histogram<"method" | "server_address" | "status"> =
+  catalogue.httpClientRequestDurationDef
 
 /**
  * `db_queries_total` (counter): Database queries, by operation and outcome.

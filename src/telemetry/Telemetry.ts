@@ -13,6 +13,7 @@
  * @module
  */
 import * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -52,6 +53,8 @@ import { exportConcern } from "../export/internal/concern.ts"
 import type { StageMemoryOptions } from "../stage/Stage.ts"
 import { stageMemoryConcern } from "../stage/internal/memory.ts"
 import type { ExportOptions } from "../export/Exporter.ts"
+import { instrumentConcern } from "../instrument/internal/concern.ts"
+import type { InstrumentTelemetryOptions } from "../instrument/Instrument.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -82,7 +85,8 @@ export interface TelemetryOptions
     MetricsOptions,
     ExportOptions,
     SamplingOptions,
-    StageMemoryOptions {
+    StageMemoryOptions,
+    InstrumentTelemetryOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -237,6 +241,8 @@ const concerns: ReadonlyArray<Concern<TelemetryOptions>> = [
   // Sampling stays AFTER the export concern: its tail-sampling tracer wraps the exporting tracer, and its
   // requestEnd hook reads the summary that budgets and errors have marked.
   samplingConcern,
+  // Last: its tracer, which adopts the spans of Effect's own modules, must see every span first.
+  instrumentConcern,
 ]
 
 /** The `stagetrace_requests_in_flight` gauge, read from the recorder when metrics are collected. */
@@ -284,6 +290,7 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
       const config = yield* validateRecorderConfig(options)
       const recorder = new Recorder(config)
       const layers: Array<Layer.Layer<never>> = [inFlightGauge(recorder)]
+      const built: Array<(telemetry: Context.Context<never>) => Effect.Effect<void>> = []
       let tracer: Tracer.Tracer | undefined
       if (config.enabled) {
         // Each concern validates its own options, installs its hooks on the recorder and may add layers
@@ -301,6 +308,7 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
             provide = (effect) => outer(inner(effect))
           }
           if (installed.layers !== undefined) layers.push(...installed.layers)
+          if (installed.built !== undefined) built.push(installed.built)
           if (installed.tracer !== undefined) {
             current = installed.tracer(current)
             changed = true
@@ -309,7 +317,10 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
         if (changed) tracer = current
       }
       const base = Layer.mergeAll(Layer.succeed(CurrentRecorder, recorder), ...layers)
-      return tracer === undefined ? base : Layer.merge(base, Layer.succeed(Tracer.Tracer, tracer))
+      const telemetry = tracer === undefined ? base : Layer.merge(base, Layer.succeed(Tracer.Tracer, tracer))
+      return built.length === 0
+        ? telemetry
+        : Layer.tap(telemetry, (context) => Effect.forEach(built, (f) => f(context), { discard: true }))
     }),
   ) as Layer.Layer<never, TelemetryConfigError>
 

@@ -503,7 +503,7 @@ effectTest("fetch outside a request is a client span, not a stage", () => {
     assert.equal(client.attributes.get("stage.id"), undefined)
     assert.equal(yield* StageStats.get("http_fetch"), undefined)
     assert.equal(fake.calls[0]?.headers.get("traceparent"), `00-${client.traceId}-${client.spanId}-03`)
-  }).pipe(Effect.provide(Layer.merge(spans.layer, Telemetry.layer())))
+  }).pipe(Effect.provide(Telemetry.layer().pipe(Layer.provideMerge(spans.layer))))
 })
 
 effectTest("fetch with a stage id is always a stage; with stage: false never", () => {
@@ -518,7 +518,7 @@ effectTest("fetch with a stage id is always a stage; with stage: false never", (
     }).pipe(Request.track("r"))
     assert.equal(summary.stages.length, 0)
     assert.equal(spans.spans.filter((s) => s.kind === "client").length, 2)
-  }).pipe(Effect.provide(Layer.merge(spans.layer, Telemetry.layer())))
+  }).pipe(Effect.provide(Telemetry.layer().pipe(Layer.provideMerge(spans.layer))))
 })
 
 effectTest("fetch: a 4xx or 5xx response fails the client span and stage, and is still returned", () => {

@@ -6,7 +6,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -28,6 +28,7 @@ import {
   requestSpanAnnotations,
   setOwner,
   type StageNode,
+  stageSpanAnnotations,
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
@@ -82,7 +83,6 @@ export const makeSpec = (stageId: string, options: StageOptions | undefined): St
 // ---------------------------------------------------------------------------------------------------------
 
 const bigint0 = BigInt(0)
-const noAnnotations: Context.Context<never> = Context.empty()
 
 /**
  * What a stage needs from the fiber's context. Contexts are immutable, so the values are resolved once per
@@ -138,7 +138,8 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
 
 /**
  * Creates a span the way `Effect.withSpan` does (same tracer, parent, annotations, links and trace-level
- * sampling), without capturing a stack trace. Request spans pass `requestSpanAnnotations`.
+ * sampling), without capturing a stack trace. Stage spans carry `stageSpanAnnotations` and request spans
+ * `requestSpanAnnotations`, so tracers can tell stagetrace's own spans from others.
  */
 export const makeSpan = (
   env: Resolved,
@@ -146,7 +147,7 @@ export const makeSpan = (
   kind: Tracer.SpanKind,
   parent: Tracer.AnySpan | undefined,
   startNanos: bigint,
-  annotations: Context.Context<never> = noAnnotations,
+  annotations: Context.Context<never> = stageSpanAnnotations,
 ): Tracer.Span => {
   const span = env.tracer.span({
     name,
@@ -224,8 +225,11 @@ const safeString = (value: unknown): string => {
 // Stages
 // ---------------------------------------------------------------------------------------------------------
 
-/** Opens a stage node under the current request (if any) and attaches it to the summary tree. */
-const openStage = (
+/**
+ * Opens a stage node on `span` under `owner`'s request (if any) and attaches it to the summary tree. Shared
+ * by `Stage.track`, `Stage.record` and the adoption of Effect's own spans (`instrument`).
+ */
+export const openStage = (
   recorder: Recorder,
   spec: StageSpec,
   span: Tracer.Span,
@@ -280,7 +284,7 @@ const openStage = (
 }
 
 /** Fills the node from the exit, feeds statistics and every installed hook. */
-const closeStage = (
+export const closeStage = (
   recorder: Recorder,
   node: StageNode,
   exit: Exit.Exit<unknown, unknown>,
@@ -449,7 +453,6 @@ export const trackRequest = <A, E, R>(
     for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
     const clock = env.clock
     const startNanos = clock.currentTimeNanosUnsafe()
-    const requestId = options.requestId ?? generateRequestId()
     const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
     const span = makeSpan(
       env,
@@ -468,43 +471,85 @@ export const trackRequest = <A, E, R>(
         span.attribute(key, given[key])
       }
     }
-    span.attribute("request.id", requestId)
-    const record: RequestRecord = {
-      _tag: "Request",
+    const record = openRequest(
       recorder,
-      requestId,
-      name: spec.name,
       span,
+      spec.name,
+      options.requestId ?? generateRequestId(),
       parentSpan,
-      parentTraceState: spec.parentTraceState,
-      traceState: undefined,
+      spec.parentTraceState,
       startNanos,
-      startTime: nanosToMillis(startNanos),
-      stages: [],
       attributes,
-      force: options.force === true,
-      budgetMs: spec.budgetMs,
-      sampled: span.sampled,
-      stageCount: 0,
-      openStages: 0,
-      truncated: false,
-      lastEndNanos: startNanos,
-      overBudget: false,
-      closed: false,
-      slots: undefined,
-    }
-    setOwner(span, record)
-    recorder.inFlight++
-    const startHooks = recorder.requestStart
-    for (let i = 0; i < startHooks.length; i++) startHooks[i]!(record)
+      options.force === true,
+      spec.budgetMs,
+    )
     return Effect.onExitPrimitive(Effect.provideService(self, Tracer.ParentSpan, span), (exit) => {
       const endNanos = clock.currentTimeNanosUnsafe()
-      recorder.inFlight--
-      finishRequest(recorder, record, exit, endNanos)
+      closeRequest(recorder, record, exit, endNanos)
       endSpan(env, span, endNanos, exit)
       return undefined
     })
   })
+
+/**
+ * Opens a request record on `span` (which must carry `requestSpanAnnotations` when a tail-sampling tracer
+ * created it), counts it in flight and runs the request start hooks. Shared by `Request.track` and the
+ * adoption of Effect's own server spans (`instrument`).
+ */
+export const openRequest = (
+  recorder: Recorder,
+  span: Tracer.Span,
+  name: string,
+  requestId: string,
+  parentSpan: Tracer.AnySpan | undefined,
+  parentTraceState: string | undefined,
+  startNanos: bigint,
+  attributes: Record<string, unknown>,
+  force: boolean,
+  budgetMs: number | undefined,
+): RequestRecord => {
+  span.attribute("request.id", requestId)
+  const record: RequestRecord = {
+    _tag: "Request",
+    recorder,
+    requestId,
+    name,
+    span,
+    parentSpan,
+    parentTraceState,
+    traceState: undefined,
+    startNanos,
+    startTime: nanosToMillis(startNanos),
+    stages: [],
+    attributes,
+    force,
+    budgetMs,
+    sampled: span.sampled,
+    stageCount: 0,
+    openStages: 0,
+    truncated: false,
+    lastEndNanos: startNanos,
+    overBudget: false,
+    closed: false,
+    slots: undefined,
+  }
+  setOwner(span, record)
+  recorder.inFlight++
+  const startHooks = recorder.requestStart
+  for (let i = 0; i < startHooks.length; i++) startHooks[i]!(record)
+  return record
+}
+
+/** Ends a request opened with `openRequest`: summary, hooks, store (the caller ends the span after). */
+export const closeRequest = (
+  recorder: Recorder,
+  record: RequestRecord,
+  exit: Exit.Exit<unknown, unknown>,
+  endNanos: bigint,
+): void => {
+  recorder.inFlight--
+  finishRequest(recorder, record, exit, endNanos)
+}
 
 /** Marks stages that did not end with their request as unfinished, with the time they had run. */
 const closeOpenStages = (stages: ReadonlyArray<StageExecution>, requestEndMs: number) => {
