@@ -257,6 +257,7 @@ const program = Effect.gen(function* () {
     }`,
   )
   for (const alert of yield* Alerts.recent) {
+    if (!("category" in alert)) continue // latency anomalies are shown on the dashboard
     console.log(
       `  ALERT ${alert.category} errors in ${alert.stageId}: ${alert.count} in ${
         alert.windowMs / 60_000
