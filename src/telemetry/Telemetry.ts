@@ -48,6 +48,8 @@ import type { SamplingOptions } from "../sampling/Sampler.ts"
 import { samplingConcern } from "../sampling/internal/concern.ts"
 import { exportConcern } from "../export/internal/concern.ts"
 import type { ExportOptions } from "../export/Exporter.ts"
+import type { DashboardTelemetryOptions } from "../dashboard/Dashboard.ts"
+import { dashboardConcern } from "../dashboard/internal/concern.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -77,7 +79,8 @@ export interface TelemetryOptions
     HealthOptions,
     MetricsOptions,
     ExportOptions,
-    SamplingOptions {
+    SamplingOptions,
+    DashboardTelemetryOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -227,6 +230,8 @@ const concerns: ReadonlyArray<Concern> = [
   // Sampling stays AFTER the export concern: its tail-sampling tracer wraps the exporting tracer, and its
   // requestEnd hook reads the summary that budgets and errors have marked.
   samplingConcern,
+  // The dashboard reads every other concern's state, and adds its log capture to the loggers in force.
+  dashboardConcern,
 ]
 
 /** The `stagetrace_requests_in_flight` gauge, read from the recorder when metrics are collected. */
