@@ -207,7 +207,19 @@ export const serve = (
     const bound = yield* Effect.acquireRelease(
       Effect.sync((): Deno.HttpServer<Deno.NetAddr> | Error => {
         try {
-          return Deno.serve({ hostname: config.hostname, port: config.port, onListen: () => {} }, handle)
+          const base = config.path === "/" ? "" : config.path
+          return Deno.serve(
+            { hostname: config.hostname, port: config.port, onListen: () => {} },
+            (request) => {
+              // The server is the dashboard's own: its root leads to the page, and browsers get their icon.
+              const path = new URL(request.url).pathname
+              if (base !== "" && path === "/") {
+                return new Response(null, { status: 302, headers: { ...common, location: `${base}/` } })
+              }
+              if (path === "/favicon.ico") return new Response(null, { status: 204, headers: common })
+              return handle(request)
+            },
+          )
         } catch (error) {
           return error instanceof Error ? error : new Error(String(error))
         }
@@ -229,5 +241,6 @@ export const serve = (
     }
     const addr = bound.addr
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
-    return { hostname: addr.hostname, port: addr.port, url: `http://${host}:${addr.port}${config.path}/` }
+    const base = config.path === "/" ? "" : config.path
+    return { hostname: addr.hostname, port: addr.port, url: `http://${host}:${addr.port}${base}/` }
   })

@@ -58,7 +58,7 @@ tbody tr.click:hover, tbody tr.selected { background: #eef3fd; }
 #detail .meta a { color: var(--accent); }
 .alert { border-left: 3px solid var(--bad); padding: 4px 8px; margin-bottom: 6px; background: #fdf5f5; }
 .alert.latency_anomaly { border-color: var(--warn); background: #fff8ef; }
-.bar { height: 8px; background: var(--accent); border-radius: 2px; }
+.hbar { height: 8px; background: var(--accent); border-radius: 2px; }
 footer { padding: 0 18px 18px; color: var(--muted); }
 `
 
@@ -67,7 +67,7 @@ const script = `
   "use strict";
   const root = document.documentElement;
   const base = root.dataset.base || "";
-  const palette = ["#2f6fde", "#d9822b", "#2f9e5b", "#9b59b6", "#d64545", "#16a2b8", "#8c6d1f", "#e377c2", "#596275", "#17becf", "#bcbd22", "#7f3fbf"];
+  const palette = ["#2f6fde", "#e8a33d", "#2f9e5b", "#9b59b6", "#16a2b8", "#8c6d1f", "#e377c2", "#596275", "#17becf", "#bcbd22", "#7f3fbf", "#6b8e23"];
   const state = { meta: null, series: [], panels: null, quantile: 1, tab: "newest", hidden: new Set(), selected: null, search: null, ticks: 0 };
 
   const $ = (id) => document.getElementById(id);
@@ -201,7 +201,7 @@ const script = `
   };
 
   const drawBottlenecks = () => {
-    const rows = state.panels.bottlenecks.map((b) => h("tr", {}, h("td", {}, b.stageId), h("td", { class: "num" }, b.requests), h("td", { style: "width:40%" }, h("div", { class: "bar", style: "width:" + Math.max(2, b.shareOfRequests * 100).toFixed(1) + "%" })), h("td", { class: "num" }, pct(b.shareOfRequests)), h("td", { class: "num" }, pct(b.meanShare))));
+    const rows = state.panels.bottlenecks.map((b) => h("tr", {}, h("td", {}, b.stageId), h("td", { class: "num" }, b.requests), h("td", { style: "width:40%" }, h("div", { class: "hbar", style: "width:" + Math.max(2, b.shareOfRequests * 100).toFixed(1) + "%" })), h("td", { class: "num" }, pct(b.shareOfRequests)), h("td", { class: "num" }, pct(b.meanShare))));
     fill($("bottlenecks"), table([["stage"], ["requests", 1], [""], ["of requests", 1], ["mean share", 1]], rows, "No bottleneck in the window."));
   };
 
@@ -438,6 +438,7 @@ export const renderPage = (path: string): { readonly html: string; readonly scri
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>stagetrace dashboard</title>
 <style>${style}</style>
 </head>

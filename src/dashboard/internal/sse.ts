@@ -35,7 +35,8 @@ export class Connection {
       status: 200,
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-store",
+        // no-transform: Deno.serve would otherwise gzip the stream and hold events in the compressor.
+        "cache-control": "no-store, no-transform",
         "x-content-type-options": "nosniff",
         "x-accel-buffering": "no",
       },
