@@ -165,11 +165,11 @@ export interface DashboardTelemetryOptions {
  *   Effect.gen(function* () {
  *     yield* Effect.void.pipe(Stage.track("auth_check"), Request.track("chat", { requestId: "r-1" }))
  *     const handle = yield* Dashboard.handler({ bearerToken: "s3cret" })
- *     const denied = yield* Effect.promise(() => handle(new Request("http://localhost/dashboard/")))
+ *     const denied = yield* Effect.promise(() => handle(new globalThis.Request("http://localhost/dashboard/")))
  *     assert.equal(denied.status, 401)
  *     yield* Effect.promise(() => denied.body!.cancel())
  *     const response = yield* Effect.promise(() =>
- *       handle(new Request("http://localhost/dashboard/api/snapshot", { headers: { authorization: "Bearer s3cret" } }))
+ *       handle(new globalThis.Request("http://localhost/dashboard/api/snapshot", { headers: { authorization: "Bearer s3cret" } }))
  *     )
  *     return yield* Effect.promise(() => response.json())
  *   }).pipe(Effect.provide(Telemetry.layer({ dashboard: { serve: false } }))),

@@ -44,8 +44,8 @@ const newSketch = (): Sketch => new LogCollapsingLowestDenseDDSketch({ relativeA
 
 /** One time bucket. */
 class Bucket {
-  /** Bucket number (`floor(time / bucketMs)`); `-1` when unused. */
-  n = -1
+  /** Bucket number (`floor(time / bucketMs)`); `-Infinity` when unused. */
+  n = Number.NEGATIVE_INFINITY
   requests = 0
   failed = 0
   overBudget = 0
