@@ -128,6 +128,14 @@ export interface DashboardOptions extends HandlerOptions {
    * @default 50
    */
   readonly logsPerRequest?: number | undefined
+  /**
+   * JSONL performance logs (a file or a directory, as `Exporter.jsonl` writes them) holding earlier
+   * deployments: the page's Compare panel compares the requests in memory (this `serviceVersion`) with the
+   * newest other `service.version` found there, with the statistics of `deno task report --compare`.
+   * Needs read permission for the path.
+   * @default undefined (no comparison panel)
+   */
+  readonly compareWith?: string | undefined
 }
 
 /**

@@ -331,3 +331,69 @@ liveTest(
       assert.match(first, /^retry: 1000\n\nevent: init\ndata: \{"type":"init"/)
     }),
 )
+
+const compareDir = Deno.makeTempDirSync({ prefix: "stagetrace-dashboard-compare-" })
+globalThis.addEventListener("unload", () => Deno.removeSync(compareDir, { recursive: true }))
+
+effectTest(
+  "Dashboard compares the requests in memory with the previous version of the JSONL logs",
+  () =>
+    Effect.gen(function* () {
+      const dir = compareDir
+      const line = (i: number, authMs: number) =>
+        JSON.stringify({
+          schema: "stagetrace.summary.v1",
+          timestamp: new Date(i).toISOString(),
+          service: { name: "chat", version: "0.9.0" },
+          requestId: `old-${i}`,
+          name: "chat",
+          traceId: "t",
+          spanId: "s",
+          startTime: i + 1,
+          durationMs: authMs + 20,
+          success: true,
+          status: "ok",
+          stageCount: 2,
+          bottlenecks: [],
+          attributes: {},
+          truncated: false,
+          overBudget: false,
+          sampled: true,
+          stages: [
+            {
+              stageId: "auth",
+              name: "auth",
+              startOffsetMs: 0,
+              durationMs: authMs,
+              success: true,
+              status: "ok",
+              metadata: {},
+              substages: [],
+            },
+            {
+              stageId: "llm",
+              name: "llm",
+              startOffsetMs: authMs,
+              durationMs: 20,
+              success: true,
+              status: "ok",
+              metadata: {},
+              substages: [],
+            },
+          ],
+        })
+      const lines = Array.from({ length: 200 }, (_, i) => line(i, 2 + (i % 10) / 10))
+      yield* Effect.promise(() => Deno.writeTextFile(`${dir}/perf.jsonl`, lines.join("\n") + "\n"))
+      for (let i = 0; i < 200; i++) yield* requestOf(`new-${i}`, { auth: 4 + (i % 10) / 10, llm: 20 })
+      const response = yield* call("/dashboard/api/compare")
+      assert.equal(response.status, 200)
+      const { comparison } = JSON.parse(response.text) as Json
+      assert.equal(comparison.before.label, "version 0.9.0")
+      assert.deepEqual(comparison.slower, ["auth"])
+      assert.deepEqual(comparison.faster, [])
+    }).pipe(
+      Effect.provide(
+        layer({ serviceVersion: "1.0.0", dashboard: { serve: false, compareWith: compareDir } }),
+      ),
+    ),
+)

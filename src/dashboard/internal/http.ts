@@ -3,7 +3,7 @@
  *
  * Routes under the base path `P` (read-only, `GET`/`HEAD`): `P` the page, `P/events` the event stream,
  * `P/api/snapshot` the full payload, `P/api/request?id=` one request (summary, log records, trace link),
- * `P/api/search?q=` requests by id. With a bearer token, every route needs it: as
+ * `P/api/search?q=` requests by id, `P/api/compare` this version against the previous one (`compareWith`). With a bearer token, every route needs it: as
  * `Authorization: Bearer <token>`, or as the cookie the page sets when opened once as `P?token=<token>`
  * (answered with a redirect that drops the token from the address bar). Tokens are compared in constant
  * time.
@@ -107,7 +107,7 @@ export const makeHandler = (
     const cookie = cookieOf(request.headers.get("cookie"))
     return cookie !== undefined && safeEqual(cookie, token)
   }
-  const handle = (request: Request): Response => {
+  const handle = (request: Request): Response | Promise<Response> => {
     const method = request.method
     if (method !== "GET" && method !== "HEAD") {
       return text(405, "Method Not Allowed\n", { allow: "GET, HEAD" })
@@ -170,6 +170,8 @@ export const makeHandler = (
         const redactor = recorder.get(RedactorSlot)
         return json(toJson({ ...details, summary: redactSummary(details.summary as never, redactor) }))
       }
+      case "api/compare":
+        return state.compare(now()).then((result) => json(toJson(result), "error" in result ? 404 : 200))
       case "api/search":
         return json(toJson({ results: state.search(url.searchParams.get("q") ?? "") }))
       default:
@@ -178,7 +180,9 @@ export const makeHandler = (
   }
   return (request: Request): Promise<Response> => {
     try {
-      return Promise.resolve(handle(request))
+      return Promise.resolve(handle(request)).catch((error) =>
+        text(500, `Cannot render the dashboard: ${error instanceof Error ? error.message : String(error)}\n`)
+      )
     } catch (error) {
       return Promise.resolve(
         text(500, `Cannot render the dashboard: ${error instanceof Error ? error.message : String(error)}\n`),

@@ -36,6 +36,7 @@ export interface DashboardConfig extends HandlerConfig {
   readonly tableSize: number
   readonly logCapacity: number
   readonly logsPerRequest: number
+  readonly compareWith: string | undefined
 }
 
 /** The defaults. */
@@ -173,8 +174,15 @@ export const validateDashboard = (
         ),
       )
     }
+    const compareWith = options.compareWith
+    if (compareWith !== undefined && (typeof compareWith !== "string" || compareWith === "")) {
+      return yield* Effect.fail(
+        optionError("dashboard.compareWith", compareWith, "Expected the path of a JSONL file or directory"),
+      )
+    }
     return {
       ...handler,
+      compareWith,
       serve,
       port,
       hostname,

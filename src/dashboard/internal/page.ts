@@ -282,6 +282,22 @@ const script = `
     root.dataset.detail = sm.requestId;
   };
 
+  // ---- comparison with the previous version ----------------------------------------------------------
+  const runCompare = async () => {
+    fill($("compare-body"), h("div", { class: "empty" }, "Comparing…"));
+    const response = await fetch(base + "/api/compare", { credentials: "same-origin" });
+    const data = await response.json();
+    if (data.error) return fill($("compare-body"), h("div", { class: "empty" }, data.error));
+    const c = data.comparison;
+    const signed = (v, f) => (v > 0 ? "+" : v < 0 ? "−" : "±") + f(Math.abs(v));
+    const shift = (q) => h("td", { class: "num" + (q.significant ? " " + (q.deltaMs > 0 ? "bad" : "warn") : "") }, ms(q.beforeMs) + " → " + ms(q.afterMs) + " (" + signed(q.relative, pct) + ")", Number.isFinite(q.ciLowMs) ? h("div", { class: "muted" }, "[" + signed(q.ciLowMs, ms) + ", " + signed(q.ciHighMs, ms) + "]") : null);
+    fill($("compare-body"),
+      h("div", {}, c.before.label + " (" + c.before.requests + " requests) → " + c.after.label + " (" + c.after.requests + " requests)"),
+      h("div", {}, h("b", {}, "Slower: "), h("span", { id: "compare-slower" }, c.slower.join(", ") || "none"), " · ", h("b", {}, "Faster: "), c.faster.join(", ") || "none"),
+      table([["stage"], ["n before", 1], ["n after", 1], ["p50", 1], ["p95", 1], ["p (Holm)", 1], ["verdict"]], c.stages.map((st) => h("tr", {}, h("td", {}, st.stageId), h("td", { class: "num" }, st.beforeCount), h("td", { class: "num" }, st.afterCount), shift(st.shifts[0]), shift(st.shifts[1]), h("td", { class: "num" }, st.test ? (st.test.pAdjusted < 0.0001 ? "<0.0001" : st.test.pAdjusted.toFixed(4)) : "–"), h("td", { class: st.verdict === "slower" ? "bad" : st.verdict === "faster" ? "warn" : "muted" }, st.verdict))), "Nothing to compare."),
+      h("div", { class: "muted" }, "Mann-Whitney U per stage (Holm-adjusted, α " + c.alpha + "), 95% bootstrap intervals of the shifts."));
+  };
+
   // ---- side panels --------------------------------------------------------------------------------------
   const drawAlerts = () => {
     const alerts = state.panels.alerts;
@@ -351,6 +367,7 @@ const script = `
     if (message.type === "init") {
       state.meta = message;
       state.series = message.series;
+      $("compare").hidden = !message.compare;
     } else if (state.meta) {
       for (const bucket of message.series) {
         const i = state.series.findIndex((b) => b.t === bucket.t);
@@ -392,6 +409,7 @@ const script = `
     root.dataset.search = String(data.results.length);
     if (data.results.length > 0 && data.results[0].id === q) openRequest(q);
   });
+  $("compare-run").addEventListener("click", runCompare);
   $("detail-close").addEventListener("click", () => { $("detail").hidden = true; state.selected = null; drawRequests(); });
   addEventListener("resize", render);
   connect();
@@ -422,6 +440,7 @@ const body = `
     <div class="scroll" id="requests"></div></section>
   <section class="w5"><h2>Alerts</h2><div class="scroll" id="alerts"></div></section>
   <section class="w12" id="detail" hidden><h2>Request <button id="detail-close" style="margin-left:auto">Close</button></h2><div id="detail-body"></div></section>
+  <section class="w12" id="compare" hidden><h2>Compared with the previous version <small>requests in memory against the newest other service.version of the logs</small><button id="compare-run" style="margin-left:auto">Compare</button></h2><div id="compare-body"><div class="empty">Press Compare.</div></div></section>
   <section class="w4"><h2>Budget violations <small>in the window</small></h2><div class="scroll" id="budgets"></div></section>
   <section class="w4"><h2>Errors by category <small>in the window</small></h2><div class="scroll" id="errors"></div></section>
   <section class="w4"><h2>Health and export</h2><div id="status"></div></section>

@@ -25,6 +25,8 @@ import { ExportStatsSlot } from "../../internal/slots.ts"
 import type { RequestSummary } from "../../stage/Request.ts"
 import { binLimit, relativeAccuracy } from "../../stage/internal/stats.ts"
 import { StatsWindow, type WindowStats } from "../../stage/internal/statsWindow.ts"
+import { compareSides, Side } from "../../report/internal/compare.ts"
+import { readByVersion } from "../../report/internal/compareRender.ts"
 import type { DashboardConfig } from "./options.ts"
 import type { LogCapture } from "./logs.ts"
 import { type SseHub } from "./sse.ts"
@@ -385,6 +387,7 @@ export class DashboardState {
       buckets: this.config.buckets,
       intervalMs: this.config.intervalMs,
       traceUrl: this.config.traceUrl ?? null,
+      compare: this.config.compareWith !== undefined,
       startedAt: this.startedAt,
       chartStages: this.chartStages(history),
       series: history.map((b) => this.bucketRow(b)),
@@ -434,6 +437,40 @@ export class DashboardState {
     for (const s of this.failed) consider(s)
     for (const bucket of this.buckets) for (const s of bucket.slowest) consider(s)
     return [...exact, ...partial].slice(0, limit)
+  }
+
+  private compared: { readonly at: number; readonly result: Promise<Record<string, unknown>> } | undefined
+
+  /**
+   * The requests in memory (this version) against the newest other `service.version` of `compareWith`;
+   * computed at most every 30 seconds (reading the logs is bounded by the reservoir size, the test by the
+   * bootstrap replicates).
+   */
+  compare(nowMs: number): Promise<Record<string, unknown>> {
+    const path = this.config.compareWith
+    if (path === undefined) return Promise.resolve({ error: "no compareWith path is configured" })
+    if (this.compared !== undefined && nowMs - this.compared.at < 30_000) return this.compared.result
+    const current = this.recorder.config.service.serviceVersion ?? "(none)"
+    const summaries = this.recorder.summaries.recent(this.recorder.summaries.capacity)
+    const result = (async (): Promise<Record<string, unknown>> => {
+      try {
+        const read = await readByVersion(path, 5_000, 1)
+        const previous = [...read.versions].filter(([version]) => version !== current)
+          .sort((a, b) => b[1].first - a[1].first)[0]
+        if (previous === undefined) {
+          return { error: `${path} holds no request of a version other than ${current}` }
+        }
+        const after = new Side(`version ${current} (live)`, 5_000, 2)
+        for (const summary of summaries) after.add(summary as never)
+        after.versions.add(current)
+        const comparison = compareSides(previous[1].side, after, { replicates: 1000 })
+        return { comparison }
+      } catch (error) {
+        return { error: `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}` }
+      }
+    })()
+    this.compared = { at: nowMs, result }
+    return result
   }
 
   /** Everything the page shows for one request: its summary, its log records and its trace link. */

@@ -203,27 +203,10 @@ export const readSides = async (
     return { before: sides[0], after: sides[1], skippedLines }
   }
   // One set: a side per version, ordered by when each version was first seen.
-  const byVersion = new Map<string, { side: Side; first: number }>()
-  let lines = 0
-  const sources = await sourcesOf(before)
-  for (const source of sources) {
-    skippedLines += await readFile(source, (line) => {
-      lines++
-      const version = line.service?.version === undefined ? "(none)" : String(line.service.version)
-      let entry = byVersion.get(version)
-      if (entry === undefined) {
-        if (byVersion.size >= maxVersions) return
-        entry = { side: new Side(`version ${version}`, maxSamples, seed + byVersion.size), first: Infinity }
-        entry.side.sources.push(...sources)
-        byVersion.set(version, entry)
-      }
-      const start = typeof line.startTime === "number" && line.startTime !== 0
-        ? line.startTime
-        : Date.parse(String(line.timestamp))
-      if (start < entry.first) entry.first = start
-      entry.side.add(line)
-    })
-  }
+  const read = await readByVersion(before, maxSamples, seed)
+  skippedLines += read.skippedLines
+  const byVersion = read.versions
+  const lines = read.lines
   let chosen: Array<Side>
   if (options.versions !== undefined) {
     chosen = options.versions.map((version) => {
@@ -246,6 +229,41 @@ export const readSides = async (
     chosen = ordered.slice(-2).map((entry) => entry.side)
   }
   return { before: chosen[0]!, after: chosen[1]!, skippedLines }
+}
+
+/** Reads `path` into one side per `service.version` (`(none)` without one), each with when it was first seen. */
+export const readByVersion = async (
+  path: string,
+  maxSamples: number,
+  seed: number,
+): Promise<{
+  readonly versions: Map<string, { readonly side: Side; first: number }>
+  readonly lines: number
+  readonly skippedLines: number
+}> => {
+  const byVersion = new Map<string, { side: Side; first: number }>()
+  let lines = 0
+  let skippedLines = 0
+  const sources = await sourcesOf(path)
+  for (const source of sources) {
+    skippedLines += await readFile(source, (line) => {
+      lines++
+      const version = line.service?.version === undefined ? "(none)" : String(line.service.version)
+      let entry = byVersion.get(version)
+      if (entry === undefined) {
+        if (byVersion.size >= maxVersions) return
+        entry = { side: new Side(`version ${version}`, maxSamples, seed + byVersion.size), first: Infinity }
+        entry.side.sources.push(...sources)
+        byVersion.set(version, entry)
+      }
+      const start = typeof line.startTime === "number" && line.startTime !== 0
+        ? line.startTime
+        : Date.parse(String(line.timestamp))
+      if (start < entry.first) entry.first = start
+      entry.side.add(line)
+    })
+  }
+  return { versions: byVersion, lines, skippedLines }
 }
 
 /** Reads both sides and compares them. */
