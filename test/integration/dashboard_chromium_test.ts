@@ -229,7 +229,8 @@ Deno.test({
         )
       })
       const failedId = await evaluate<string>(`document.querySelector("#requests tbody tr.click").dataset.id`)
-      await page.click("#requests tbody tr.click")
+      // Rows are redrawn on every update: click in the page, in one step.
+      await evaluate(`document.querySelector("#requests tbody tr.click").click()`)
       await until(`document.documentElement.dataset.detail === ${JSON.stringify(failedId)}`)
       const detail = await evaluate<
         {
@@ -269,7 +270,8 @@ Deno.test({
       await page.click('#request-tabs button[data-tab="newest"]')
       await page.click("#detail-close")
       await page.click('#request-tabs button[data-tab="failed"]')
-      await page.click("#requests tbody tr.click")
+      // Rows are redrawn on every update: click in the page, in one step.
+      await evaluate(`document.querySelector("#requests tbody tr.click").click()`)
       await until(`document.documentElement.dataset.detail !== undefined`)
       await new Promise((resolve) => setTimeout(resolve, 600))
       const png = await page.screenshot({ fullPage: true, type: "png" })
