@@ -12,8 +12,8 @@
  * all), and exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
  *
  * Run it with `deno task demo` (optionally `--seed 42 --requests 500`, `--console` to print every kept
- * request's waterfall, and `--serve` to keep `/chat`, `/metrics` and `/health` running until Ctrl-C). No
- * collector is needed. The same seed gives the same workload.
+ * request's waterfall, and `--serve` to keep `/chat`, `/metrics`, `/health` and the live dashboard running
+ * until Ctrl-C). It prints the dashboard's URL first. No collector is needed. The same seed gives the same workload.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -22,6 +22,7 @@ import * as References from "effect/References"
 import {
   Alerts,
   Budgets,
+  Dashboard,
   Errors,
   Exporter,
   Health,
@@ -49,6 +50,7 @@ const seed = flag("seed", 7)
 const requestCount = flag("requests", 300)
 const port = flag("port", 0)
 const keepServing = Deno.args.includes("--serve")
+const dashboardPort = flag("dashboard-port", 9465)
 const printKept = Deno.args.includes("--console")
 const jsonlDir = "./logs/performance"
 
@@ -305,13 +307,24 @@ const showEndpoints = (base: string) =>
 
 const main = Effect.gen(function* () {
   const base = yield* serveEndpoints
+  console.log(`Live dashboard: ${(yield* Dashboard.serverAddress)?.url} (served while the demo runs)\n`)
   yield* program
   yield* showEndpoints(base)
   console.log(`\nKept requests are appended to ${jsonlDir}/; turn them into a report with:`)
   console.log(`  deno task report ${jsonlDir}`)
   if (keepServing) {
     console.log(`\nServing ${base}/chat, ${base}/metrics and ${base}/health — Ctrl-C to stop`)
-    yield* Effect.never
+    console.log(
+      `Dashboard: ${
+        (yield* Dashboard.serverAddress)?.url
+      } (a few simulated requests a second keep it moving)`,
+    )
+    let next = requestCount
+    yield* Effect.forever(
+      Effect.suspend(() =>
+        Effect.andThen(pause(100 + rng() * 300), Effect.forkChild(Effect.exit(handle(plan(next++)))))
+      ),
+    )
   }
 })
 
@@ -342,6 +355,8 @@ const TelemetryLive = Telemetry.layerFromEnv({
   // Alerts are printed at the end instead of being logged as they fire.
   alerts: { thresholds: { transient: 8 }, onAlert: () => Effect.void },
   health: { memoryWarningPercent: 95, memoryCriticalPercent: 99 },
+  // The live dashboard on http://127.0.0.1:9465/dashboard/ (--dashboard-port to move it).
+  dashboard: { port: dashboardPort },
 })
 
 // Budget warnings and alert errors are logged through Effect's Logger; the demo prints summaries instead.
