@@ -10,6 +10,7 @@ import { isLoopback } from "../../src/dashboard/internal/options.ts"
 import { formatEvent, SseHub } from "../../src/dashboard/internal/sse.ts"
 import { effectTest, liveTest, runFor } from "../_harness.ts"
 
+// deno-lint-ignore no-explicit-any -- JSON payloads read back in assertions
 type Json = Record<string, any>
 
 /** The telemetry layer with a dashboard (not served); no console output, the log capture is the only logger. */

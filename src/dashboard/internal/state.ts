@@ -29,7 +29,7 @@ import { compareSides, Side } from "../../report/internal/compare.ts"
 import { readByVersion } from "../../report/internal/compareRender.ts"
 import type { DashboardConfig } from "./options.ts"
 import type { LogCapture } from "./logs.ts"
-import { type SseHub } from "./sse.ts"
+import type { SseHub } from "./sse.ts"
 
 /** Slowest requests kept per bucket. */
 const slowestPerBucket = 10
