@@ -20,17 +20,9 @@ import type { DashboardConfig, HandlerConfig } from "./options.ts"
 import { renderPage } from "./page.ts"
 import { formatEvent } from "./sse.ts"
 import type { DashboardState } from "./state.ts"
+import { safeEqual } from "../../internal/safeEqual.ts"
 
 const encoder = new TextEncoder()
-
-/** Compares two strings in time independent of where they differ. */
-const safeEqual = (a: string, b: string): boolean => {
-  const x = encoder.encode(a)
-  const y = encoder.encode(b)
-  let diff = x.length ^ y.length
-  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ (y[i % Math.max(1, y.length)] ?? 0)
-  return diff === 0
-}
 
 /** The cookie that carries the token for the page's own requests. */
 export const cookieName = "stagetrace_dashboard"

@@ -8,6 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import {
+  integerOption,
   NonEmpty,
   option,
   optionError,
@@ -61,19 +62,6 @@ export const isLoopback = (hostname: string): boolean => {
     host === "::ffff:127.0.0.1"
 }
 
-const integer = (
-  name: string,
-  value: unknown,
-  fallback: number,
-  min: number,
-  max: number,
-): Effect.Effect<number, TelemetryConfigError> =>
-  value === undefined
-    ? Effect.succeed(fallback)
-    : typeof value === "number" && Number.isInteger(value) && value >= min && value <= max
-    ? Effect.succeed(value)
-    : Effect.fail(optionError(name, value, `Expected an integer in [${min}, ${max}]`))
-
 /** Validates the handler options; `prefix` names the option path in errors (`dashboard.`). */
 export const validateHandler = (
   options: HandlerOptions | undefined,
@@ -120,7 +108,7 @@ export const validateDashboard = (
     if (typeof serve !== "boolean") {
       return yield* Effect.fail(optionError("dashboard.serve", serve, "Expected a boolean"))
     }
-    const port = yield* integer("dashboard.port", options.port, defaults.port, 0, 65535)
+    const port = yield* integerOption("dashboard.port", options.port, defaults.port, 0, 65535)
     const hostname = yield* option("dashboard.hostname", NonEmpty, options.hostname, defaults.hostname)
     if (serve && !isLoopback(hostname) && handler.bearerToken === undefined) {
       return yield* Effect.fail(
@@ -188,9 +176,9 @@ export const validateDashboard = (
       hostname,
       intervalMs,
       bucketMs,
-      buckets: yield* integer("dashboard.buckets", options.buckets, defaults.buckets, 2, 2000),
+      buckets: yield* integerOption("dashboard.buckets", options.buckets, defaults.buckets, 2, 2000),
       traceUrl,
-      maxConnections: yield* integer(
+      maxConnections: yield* integerOption(
         "dashboard.maxConnections",
         options.maxConnections,
         defaults.maxConnections,
@@ -198,9 +186,15 @@ export const validateDashboard = (
         1000,
       ),
       bufferBytes,
-      tableSize: yield* integer("dashboard.tableSize", options.tableSize, defaults.tableSize, 1, 500),
-      logCapacity: yield* integer("dashboard.logCapacity", options.logCapacity, defaults.logCapacity, 0, 1e6),
-      logsPerRequest: yield* integer(
+      tableSize: yield* integerOption("dashboard.tableSize", options.tableSize, defaults.tableSize, 1, 500),
+      logCapacity: yield* integerOption(
+        "dashboard.logCapacity",
+        options.logCapacity,
+        defaults.logCapacity,
+        0,
+        1e6,
+      ),
+      logsPerRequest: yield* integerOption(
         "dashboard.logsPerRequest",
         options.logsPerRequest,
         defaults.logsPerRequest,

@@ -19,6 +19,7 @@ import {
   envBoolean,
   envError,
   firstSet,
+  integerOption,
   optionError,
   parseKeyValueList,
   positiveDurationOption,
@@ -90,19 +91,6 @@ const validateRules = (
   return Effect.succeed(merge(list as ReadonlyArray<ErrorRules>))
 }
 
-const integerIn = (
-  name: string,
-  value: unknown,
-  fallback: number,
-  min: number,
-  max: number,
-): Effect.Effect<number, TelemetryConfigError> =>
-  value === undefined
-    ? Effect.succeed(fallback)
-    : typeof value === "number" && Number.isInteger(value) && value >= min && value <= max
-    ? Effect.succeed(value)
-    : Effect.fail(optionError(name, value, `Expected an integer in [${min}, ${max}]`))
-
 const numberAtLeast = (
   name: string,
   value: unknown,
@@ -128,14 +116,14 @@ export const validateAnomaly = (
     }
     const d = defaultAnomalyConfig
     const windowMs = (yield* positiveDurationOption(`${prefix}.window`, value?.window)) ?? d.windowMs
-    const baselineWindows = yield* integerIn(
+    const baselineWindows = yield* integerOption(
       `${prefix}.baselineWindows`,
       value?.baselineWindows,
       d.baselineWindows,
       3,
       1000,
     )
-    const minBaselineWindows = yield* integerIn(
+    const minBaselineWindows = yield* integerOption(
       `${prefix}.minBaselineWindows`,
       value?.minBaselineWindows,
       Math.min(d.minBaselineWindows, baselineWindows),
@@ -153,7 +141,7 @@ export const validateAnomaly = (
         0,
         true,
       ),
-      minSamples: yield* integerIn(`${prefix}.minSamples`, value?.minSamples, d.minSamples, 1, 1e9),
+      minSamples: yield* integerOption(`${prefix}.minSamples`, value?.minSamples, d.minSamples, 1, 1e9),
       minRelativeIncrease: yield* numberAtLeast(
         `${prefix}.minRelativeIncrease`,
         value?.minRelativeIncrease,
