@@ -35,13 +35,18 @@ export const DashboardSlot: Slot<Installed> = new Slot<Installed>("dashboard")
 /** Sends one tick to the open pages (nothing to build when none is open). */
 export const tick = (state: DashboardState, nowMs: number): void => {
   state.ticks++
-  if (state.hub.size === 0) {
-    state.advance(nowMs)
-    return
+  try {
+    if (state.hub.size === 0) {
+      state.advance(nowMs)
+      return
+    }
+    const bytes = formatEvent("tick", toJson(state.tick(nowMs)))
+    state.bytesSent += bytes.length * state.hub.size
+    state.hub.broadcast(bytes)
+  } catch {
+    // The dashboard must never stop the program, nor its own ticker: skip this update, count it.
+    state.recorder.countDrop("dashboard_tick_failed")
   }
-  const bytes = formatEvent("tick", toJson(state.tick(nowMs)))
-  state.bytesSent += bytes.length * state.hub.size
-  state.hub.broadcast(bytes)
 }
 
 const install = (recorder: Recorder, value: boolean | DashboardOptions | undefined) =>
