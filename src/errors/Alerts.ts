@@ -19,6 +19,8 @@
  * Counting is synchronous and bounded; handlers run in background fibers, never on the failing stage's
  * path.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#alerts).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"
@@ -29,61 +31,15 @@ import type * as Duration from "effect/Duration"
 import { CurrentRecorder, type Recorder } from "../internal/recorder.ts"
 import type { ErrorCategory } from "./ErrorCategory.ts"
 import { type AlertState, ErrorsSlot } from "./internal/state.ts"
+import type { Alert } from "./internal/alertsModel.ts"
 import { subscribeTo } from "./internal/subscribe.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models: Alert (declared in ./internal/alertsModel.ts, which the error state reads), AlertOptions,
+// SubscribeOptions
 // ---------------------------------------------------------------------------------------------------------
 
-/**
- * An alert: `kind` tells which (`error_frequency` or `latency_anomaly`).
- *
- * @category models
- * @since 0.1.0
- */
-export type Alert = ErrorFrequencyAlert | LatencyAnomalyAlert
-
-/**
- * An error-frequency alert: `count` errors of `category` in `stageId` within `windowMs`, reaching
- * `threshold`. `firstAt` and `lastAt` are epoch milliseconds of the first error still in the window and
- * of the error that crossed the threshold.
- *
- * @category models
- * @since 0.2.0
- */
-export interface ErrorFrequencyAlert {
-  readonly kind: "error_frequency"
-  readonly category: ErrorCategory
-  readonly stageId: string
-  readonly count: number
-  readonly threshold: number
-  readonly windowMs: number
-  readonly firstAt: number
-  readonly lastAt: number
-}
-
-/**
- * A latency anomaly: over the window from `firstAt` to `lastAt` (epoch milliseconds, `windowMs` long),
- * `stageId` ran `count` times with a p95 of `p95Ms`, above `thresholdMs`, the bound derived from its
- * baseline: the median (`baselineMs`) and median absolute deviation (`madMs`) of the p95 of its
- * `baselineWindows` previous windows.
- *
- * @category models
- * @since 0.2.0
- */
-export interface LatencyAnomalyAlert {
-  readonly kind: "latency_anomaly"
-  readonly stageId: string
-  readonly p95Ms: number
-  readonly baselineMs: number
-  readonly madMs: number
-  readonly thresholdMs: number
-  readonly baselineWindows: number
-  readonly count: number
-  readonly windowMs: number
-  readonly firstAt: number
-  readonly lastAt: number
-}
+export * from "./internal/alertsModel.ts"
 
 /**
  * Options of latency-anomaly detection (`alerts.latencyAnomaly`). Every field has a default; the rule:
@@ -149,7 +105,7 @@ export interface AlertOptions {
    * Errors per window that raise an alert, by category (positive integers). A given threshold replaces
    * the default of its category; `false` turns a category's alerts off; a category without a threshold
    * (`interrupted`, `defect`, `unknown` by default) never alerts.
-   * @default { transient: 10, configuration: 3, data: 5, resource: 1 }
+   * @default transient 10, configuration 3, data 5, resource 1
    */
   readonly thresholds?: Readonly<Partial<Record<ErrorCategory, number | false>>> | undefined
   /**
@@ -193,6 +149,24 @@ const bufferSizeOf = (options: SubscribeOptions | undefined): number => {
 /**
  * Alerts published from the moment the stream starts, in order. Ends immediately when alerts are not
  * installed (no `Telemetry.layer`, or `alerts: false`).
+ *
+ * @example Streaming alerts
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect, Fiber, Stream } from "effect"
+ * import { Alerts, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const alerts = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const fiber = yield* Alerts.stream().pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+ *     yield* Effect.yieldNow
+ *     // One resource error reaches the default threshold of 1.
+ *     yield* Effect.fail(new Error("disk full")).pipe(Stage.track("kb_write"), Effect.ignore)
+ *     return yield* Fiber.join(fiber)
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.equal(alerts[0]?.category, "resource")
+ * ```
  *
  * @category alerts
  * @since 0.1.0
@@ -263,6 +237,23 @@ export const subscribe = (
 
 /**
  * The most recent alerts (at most 100), newest first.
+ *
+ * @example The latest alerts
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Alerts, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const recent = await Effect.runPromise(
+ *   Effect.fail(new Error("disk full")).pipe(
+ *     Stage.track("kb_write"),
+ *     Effect.ignore,
+ *     Effect.andThen(Alerts.recent),
+ *     Effect.provide(Telemetry.layer()),
+ *   ),
+ * )
+ * assert.deepEqual(recent.map((a) => [a.category, a.stageId, a.count]), [["resource", "kb_write", 1]])
+ * ```
  *
  * @category alerts
  * @since 0.1.0

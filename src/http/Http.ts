@@ -13,6 +13,8 @@
  * - `Http.fetch(input, init?)` is a traced `fetch`: a client span (a stage of the current request when in
  *   one), the client attributes, and the W3C headers injected.
  *
+ * Guide: [HTTP and propagation](../../docs/http.md).
+ *
  * @module
  */
 import * as Context from "effect/Context"
@@ -252,6 +254,27 @@ export const middleware: {
  * handler was built under is not their parent); the handler must not be used after that context's scope
  * closed.
  *
+ * @example A handler for another server
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Http, Stage, Summaries, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const summary = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const handler = yield* Http.toHandler(() => Effect.succeed(new Response("ok")).pipe(Stage.track("answer")), {
+ *       route: "/answer",
+ *     })
+ *     const response = yield* Effect.promise(() => handler(new Request("http://localhost/answer")))
+ *     yield* Effect.promise(() => response.text())
+ *     const [summary] = yield* Summaries.recent(1)
+ *     return summary
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.equal(summary?.name, "GET /answer")
+ * assert.deepEqual(summary?.stages.map((s) => s.stageId), ["answer"])
+ * ```
+ *
  * @category server
  * @since 0.1.0
  */
@@ -318,6 +341,22 @@ const ServeErrorBase: TaggedErrorClass<"ServeError", ServeErrorFields> = Data.Ta
 
 /**
  * `Http.serve` could not listen (the port is taken, permission denied…).
+ *
+ * @example A port already taken
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Http } from "@stagetrace/stagetrace"
+ *
+ * const error = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const first = yield* Http.serve(() => new Response("ok"), { hostname: "127.0.0.1", port: 0 })
+ *     return yield* Effect.flip(Http.serve(() => new Response("ok"), { hostname: "127.0.0.1", port: first.port }))
+ *   }).pipe(Effect.scoped),
+ * )
+ * assert.equal(error._tag, "ServeError")
+ * assert.match(error.message, /^Cannot start the HTTP server: /)
+ * ```
  *
  * @category errors
  * @since 0.1.0
@@ -467,6 +506,26 @@ export const fetch = (
  * exporters never go through `Http.fetch`: they post with a plain `fetch` (or a raw connection under
  * `OTEL_DENO=true`), outside any span.
  *
+ * @example A call kept out of traces
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Http, Request } from "@stagetrace/stagetrace"
+ *
+ * const sent: Array<string | null> = []
+ * const fakeFetch = (_: string | URL | Request, init?: RequestInit) => {
+ *   sent.push(new Headers(init?.headers).get("traceparent"))
+ *   return Promise.resolve(new Response("ok"))
+ * }
+ * const call = Http.fetch("http://telemetry.internal/ingest", undefined, { fetch: fakeFetch }).pipe(
+ *   Effect.flatMap((response) => Effect.promise(() => response.text())),
+ * )
+ * await Effect.runPromise(
+ *   call.pipe(Effect.provideService(Http.TracingDisabled, true), Request.track("job")),
+ * )
+ * assert.deepEqual(sent, [null])
+ * ```
+ *
  * @category client
  * @since 0.1.0
  */
@@ -474,6 +533,24 @@ export const TracingDisabled: Context.Reference<boolean> = TracingDisabledRef
 
 /**
  * Runs an effect with `Http.fetch` tracing and header injection turned off.
+ *
+ * @example A plain fetch
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Http, Request } from "@stagetrace/stagetrace"
+ *
+ * const summary = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const response = yield* Http.fetch("http://kb.internal/", undefined, {
+ *       fetch: () => Promise.resolve(new Response("ok")),
+ *     }).pipe(Http.withoutTracing)
+ *     yield* Effect.promise(() => response.text())
+ *     return yield* Request.summary
+ *   }).pipe(Request.track("job")),
+ * )
+ * assert.equal(summary.stages.length, 0) // no http_fetch stage
+ * ```
  *
  * @category client
  * @since 0.1.0
@@ -487,6 +564,15 @@ export const withoutTracing = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Ef
 
 /**
  * The HTTP metrics `Http.middleware` records, with their labels and buckets (seconds).
+ *
+ * @example The HTTP metric names
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Http } from "@stagetrace/stagetrace"
+ *
+ * assert.equal(Http.metrics.requestsTotal, "http_requests_total")
+ * assert.deepEqual(Http.metrics.labels, ["method", "route", "status"])
+ * ```
  *
  * @category metrics
  * @since 0.1.0

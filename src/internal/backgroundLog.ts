@@ -25,6 +25,7 @@ import type { Recorder } from "./recorder.ts"
 
 /** A log record's content. */
 export interface LogRecord {
+  /** The log message (redacted). */
   readonly message: string
   readonly annotations: Readonly<Record<string, unknown>>
 }

@@ -51,6 +51,7 @@ const TelemetryConfigErrorBase: TaggedErrorClass<"TelemetryConfigError", Telemet
  * @since 0.1.0
  */
 export class TelemetryConfigError extends TelemetryConfigErrorBase {
+  /** `Invalid option <name>: <reason>: got <value>` (`Invalid environment variable …` for a variable). */
   override get message(): string {
     const what = this.source === "env" ? "environment variable" : "option"
     return `Invalid ${what} ${this.name}: ${this.reason}: got ${formatValue(this.value)}`

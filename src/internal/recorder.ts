@@ -13,10 +13,10 @@
 import * as Context from "effect/Context"
 import type * as Exit from "effect/Exit"
 import type * as Tracer from "effect/Tracer"
-import type { RequestSummary } from "../stage/Request.ts"
-import type { StageExecution, StageOutcome } from "../stage/Stage.ts"
-import { StatsStore } from "../stage/internal/stats.ts"
-import { SummaryStore } from "../stage/internal/summaries.ts"
+import type { RequestSummary } from "./requestModel.ts"
+import type { StageExecution, StageOutcome } from "./stageModel.ts"
+import { StatsStore } from "./stageStats.ts"
+import { SummaryStore } from "./summaryStore.ts"
 
 /** The property under which a span carries the stagetrace state that owns it. */
 export const OwnerKey: unique symbol = Symbol.for("@stagetrace/stagetrace/owner")

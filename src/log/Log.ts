@@ -16,6 +16,8 @@
  * effect, and an entry is only queued when its level is enabled (overflow is counted as the drop
  * `log_queue_full`).
  *
+ * Guide: [Logs, redaction and the report](../../docs/logs-redaction-report.md#structured-logs).
+ *
  * @module
  */
 import * as Console from "effect/Console"
@@ -53,20 +55,31 @@ export interface LogRecord {
   readonly timestamp: string
   /** `trace`, `debug`, `info`, `warn`, `error` or `fatal`. */
   readonly level: string
+  /** The log message (redacted). */
   readonly message: string
+  /** The service name (`service.name`). */
   readonly service: string
+  /** The deployment environment, when configured. */
   readonly environment?: string | undefined
+  /** The service version, when configured. */
   readonly version?: string | undefined
+  /** The current trace id, inside a span. */
   readonly trace_id?: string | undefined
+  /** The current span id, inside a span. */
   readonly span_id?: string | undefined
+  /** The current request id, inside `Request.track`. */
   readonly request_id?: string | undefined
+  /** The current stage id, inside `Stage.track`. */
   readonly stage_id?: string | undefined
   /** For a logged `Cause`: the error's `_tag` or class name, its message and its category. */
   readonly error_type?: string | undefined
+  /** For a logged `Cause`: the error's message. */
   readonly error_message?: string | undefined
+  /** For a logged `Cause`: its error category. */
   readonly error_category?: string | undefined
   /** For a logged `Cause`: its pretty rendering (redacted). */
   readonly cause?: string | undefined
+  /** Log annotations and the fields of object messages, as their own keys. */
   readonly [key: string]: unknown
 }
 
@@ -77,17 +90,35 @@ export interface LogRecord {
  * @since 0.1.0
  */
 export interface LifecycleLevels {
-  /** @default "Debug" */
+  /**
+   * Level of `stage started`.
+   * @default "Debug"
+   */
   readonly stageStart?: LogLevel.LogLevel | undefined
-  /** @default "Info" */
+  /**
+   * Level of `stage completed`.
+   * @default "Info"
+   */
   readonly stageEnd?: LogLevel.LogLevel | undefined
-  /** @default "Warn" */
+  /**
+   * Level of `stage failed`.
+   * @default "Warn"
+   */
   readonly stageFailure?: LogLevel.LogLevel | undefined
-  /** @default "Debug" */
+  /**
+   * Level of `request started`.
+   * @default "Debug"
+   */
   readonly requestStart?: LogLevel.LogLevel | undefined
-  /** @default "Info" */
+  /**
+   * Level of `request completed`.
+   * @default "Info"
+   */
   readonly requestEnd?: LogLevel.LogLevel | undefined
-  /** @default "Error" */
+  /**
+   * Level of `request failed`.
+   * @default "Error"
+   */
   readonly requestFailure?: LogLevel.LogLevel | undefined
 }
 
@@ -131,7 +162,7 @@ export interface LoggingOptions {
   /**
    * Structured logs (`Log.layer`) plus request and stage lifecycle records; `true` uses the defaults.
    * Without it Effect's own loggers are left alone.
-   * @default undefined (off)
+   * @default false
    */
   readonly log?: boolean | LogOptions | undefined
   /**
@@ -144,9 +175,13 @@ export interface LoggingOptions {
 
 /** Validated `LogOptions`. @internal */
 export interface LogConfig {
+  /** Output format. */
   readonly format: LogFormat
+  /** Minimum level written. */
   readonly level: LogLevel.LogLevel
+  /** Level of each lifecycle record; `undefined` when lifecycle records are off. */
   readonly lifecycle: Required<{ readonly [K in keyof LifecycleLevels]-?: LogLevel.LogLevel }> | undefined
+  /** Lifecycle records waiting to be written, at most. */
   readonly queueCapacity: number
 }
 
@@ -262,6 +297,25 @@ export const structured: Logger.Logger<unknown, LogRecord> = Logger.make((option
 /**
  * The logger `Log.layer` installs: writes each record as one line (`json` or `pretty`) to the console
  * (`Console` service; stderr when `Logger.LogToStderr` is set). Writing never throws into the program.
+ *
+ * @example Readable lines
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect, Logger } from "effect"
+ * import { TestConsole } from "effect/testing"
+ * import { Log } from "@stagetrace/stagetrace"
+ *
+ * const lines = await Effect.runPromise(
+ *   Effect.logInfo("cache miss").pipe(
+ *     Effect.annotateLogs("cache", "kb"),
+ *     Effect.andThen(TestConsole.logLines),
+ *     Effect.provide(Logger.layer([Log.logger("pretty")])),
+ *     Effect.provide(TestConsole.layer),
+ *   ),
+ * )
+ * assert.match(String(lines[0]), /cache miss/)
+ * assert.match(String(lines[0]), /cache=kb/)
+ * ```
  *
  * @category loggers
  * @since 0.1.0

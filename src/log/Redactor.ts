@@ -20,6 +20,8 @@
  * map lookup. The toolkit's own correlation identifiers (`trace_id`, `span_id`, `request_id`, `stage_id`
  * and their `request.id` / `requestId` spellings) are never masked, so logs still join with traces.
  *
+ * Guide: [Logs, redaction and the report](../../docs/logs-redaction-report.md#redaction).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"
@@ -113,6 +115,16 @@ export interface Redactor {
  * `password`, `secret`, `token`, `apikey`, `privatekey`, `authorization`, `cookie` or `credentials` are
  * masked too.
  *
+ * @example Keys masked whatever their value
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Redactor } from "@stagetrace/stagetrace"
+ *
+ * assert.ok(Redactor.alwaysMaskedKeys.includes("password"))
+ * assert.equal(Redactor.defaultRedactor.isMaskedKey("X-Api-Key"), true)
+ * assert.equal(Redactor.defaultRedactor.isMaskedKey("db.password"), true)
+ * ```
+ *
  * @category constants
  * @since 0.1.0
  */
@@ -145,6 +157,16 @@ export const defaultRedactor: Redactor = compile(defaultConfig)
 
 /**
  * A redactor that masks only Effect `Redacted` values (what `enabled: false` installs).
+ *
+ * @example Only Effect Redacted values stay masked
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Redacted } from "effect"
+ * import { Redactor } from "@stagetrace/stagetrace"
+ *
+ * assert.equal(Redactor.disabled.redactString("alice@example.com"), "alice@example.com")
+ * assert.equal(Redactor.disabled.redactValue("token", Redacted.make("s3cret")), "[REDACTED]")
+ * ```
  *
  * @category constructors
  * @since 0.1.0

@@ -45,6 +45,8 @@
  * | `exportQueued` | `stagetrace_export_queued` | gauge | — | — |
  * | `exportQueueCapacity` | `stagetrace_export_queue_capacity` | gauge | — | — |
  *
+ * Guide: [Metrics and Prometheus](../../docs/metrics-and-prometheus.md#catalogue-metriccatalogue).
+ *
  * @module
  */
 import type { Counter, Gauge, Histogram } from "./Metrics.ts"

@@ -10,6 +10,8 @@
  * and per stage execution (exact percentiles need every duration) and the slowest requests in full, never
  * the log itself.
  *
+ * Guide: [Logs, redaction and the report](../../docs/logs-redaction-report.md#the-performance-report).
+ *
  * @module
  */
 import type { SummaryLine } from "../internal/jsonl.ts"
@@ -46,6 +48,25 @@ export type {
 /**
  * Reads every summary line of a JSONL file, or of every `*.jsonl` file in a directory. Other lines are
  * skipped and counted.
+ *
+ * @example Reading a folder of logs
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Report, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * // A JSONL performance log, as Exporter.jsonl writes it.
+ * const dir = await Deno.makeTempDir()
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("llm_request"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [Exporter.jsonl({ dir })] }))),
+ * )
+ *
+ * const { sources, lines, skippedLines } = await Report.read(dir)
+ * assert.equal(sources.length, 1)
+ * assert.equal(lines[0]?.name, "chat")
+ * assert.equal(skippedLines, 0)
+ * await Deno.remove(dir, { recursive: true })
+ * ```
  *
  * @category report
  * @since 0.1.0
@@ -90,6 +111,25 @@ export const analyze = (lines: Iterable<SummaryLine>, options?: AnalyzeOptions):
 /**
  * Renders an analysis as one self-contained HTML page.
  *
+ * @example A self-contained page
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Report, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * // A JSONL performance log, as Exporter.jsonl writes it.
+ * const dir = await Deno.makeTempDir()
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("llm_request"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [Exporter.jsonl({ dir })] }))),
+ * )
+ *
+ * const analysis = Report.analyze((await Report.read(dir)).lines)
+ * const html = Report.toHtml(analysis, "chat, last hour")
+ * assert.match(html, /^<!doctype html>/i)
+ * assert.match(html, /chat, last hour/)
+ * await Deno.remove(dir, { recursive: true })
+ * ```
+ *
  * @category report
  * @since 0.1.0
  */
@@ -97,6 +137,23 @@ export const toHtml = (analysis: Analysis, title?: string): string => renderHtml
 
 /**
  * Renders an analysis as a short text summary.
+ *
+ * @example A text summary
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Report, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * // A JSONL performance log, as Exporter.jsonl writes it.
+ * const dir = await Deno.makeTempDir()
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("llm_request"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [Exporter.jsonl({ dir })] }))),
+ * )
+ *
+ * const text = Report.toText(Report.analyze((await Report.read(dir)).lines))
+ * assert.match(text, /llm_request/)
+ * await Deno.remove(dir, { recursive: true })
+ * ```
  *
  * @category report
  * @since 0.1.0
@@ -131,6 +188,24 @@ export const defaultOut = async (path: string): Promise<string> => {
 /**
  * Reads `path` (a JSONL file or a directory of them), writes the HTML report and returns where it was
  * written, the analysis and the text summary.
+ *
+ * @example Writing the report of a folder
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Report, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * // A JSONL performance log, as Exporter.jsonl writes it.
+ * const dir = await Deno.makeTempDir()
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("llm_request"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [Exporter.jsonl({ dir })] }))),
+ * )
+ *
+ * const { out, analysis } = await Report.generate(dir)
+ * assert.equal(out, `${dir}/report.html`)
+ * assert.equal(analysis.stages[0]?.stageId, "llm_request")
+ * await Deno.remove(dir, { recursive: true })
+ * ```
  *
  * @category report
  * @since 0.1.0

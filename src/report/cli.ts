@@ -5,6 +5,8 @@
  * compares two deployments stage by stage instead. From JSR:
  * `deno run -R -W jsr:@stagetrace/stagetrace/report ./logs/performance`.
  *
+ * Guide: [Logs, redaction and the report](../../docs/logs-redaction-report.md#the-performance-report).
+ *
  * @module
  */
 import { generate, generateComparison } from "./Report.ts"
@@ -53,6 +55,31 @@ const compareMain = async (args: ReadonlyArray<string>): Promise<number> => {
   }
 }
 
+/**
+ * Runs the report command with `args` (as on the command line); resolves to the exit code.
+ *
+ * @example Running the command from code
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Report, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ * import { main } from "@stagetrace/stagetrace/report"
+ *
+ * // A JSONL performance log, as Exporter.jsonl writes it.
+ * const dir = await Deno.makeTempDir()
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("llm_request"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [Exporter.jsonl({ dir })] }))),
+ * )
+ *
+ * const code = await main([dir, "--out", `${dir}/out.html`])
+ * assert.equal(code, 0)
+ * assert.ok((await Deno.stat(`${dir}/out.html`)).isFile)
+ * await Deno.remove(dir, { recursive: true })
+ * ```
+ *
+ * @category report
+ * @since 0.1.0
+ */
 const main = async (args: ReadonlyArray<string>): Promise<number> => {
   if (args.includes("--compare")) return compareMain(args)
   let path: string | undefined
@@ -88,10 +115,4 @@ const main = async (args: ReadonlyArray<string>): Promise<number> => {
 
 if (import.meta.main) Deno.exit(await main(Deno.args))
 
-/**
- * Runs the report command with `args` (as on the command line); resolves to the exit code.
- *
- * @category report
- * @since 0.1.0
- */
 export { main }

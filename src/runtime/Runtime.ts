@@ -13,6 +13,8 @@
  * ended within `openRequestTimeout` is ended too (both as interrupted, counted in `expiredRequests` and
  * as the drops `open_request_evicted` / `open_request_expired`), so a forgotten `endRequest` cannot leak.
  *
+ * Guide: [The Promise API](../../docs/promise-api.md).
+ *
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks"
@@ -35,20 +37,19 @@ import type { RecordOptions, StageOptions } from "../stage/Stage.ts"
 import * as StageStats from "../stage/StageStats.ts"
 import type { StageStatistics } from "../stage/StageStats.ts"
 import * as Summaries from "../stage/Summaries.ts"
-import type { TelemetryOptions } from "../telemetry/Telemetry.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Models
 // ---------------------------------------------------------------------------------------------------------
 
 /**
- * Options of `Telemetry.makeRuntime`: every `Telemetry.layer` option, plus the bounds of the manual
- * lifecycle.
+ * What `Telemetry.makeRuntime` adds to the `Telemetry.layer` options: the bounds of the manual lifecycle
+ * and extra services. `Telemetry.RuntimeOptions` composes both.
  *
  * @category runtime
  * @since 0.1.0
  */
-export interface RuntimeOptions extends TelemetryOptions {
+export interface RuntimeOwnOptions {
   /**
    * Requests opened with `startRequest` and not ended yet, at most; opening one more ends the oldest.
    * @default 10000
@@ -166,7 +167,7 @@ const fromPromise = <A>(
  */
 export const make = async (
   telemetry: Layer.Layer<never, TelemetryConfigError>,
-  options: RuntimeOptions,
+  options: RuntimeOwnOptions,
 ): Promise<TelemetryRuntime> => {
   const bounds = await Effect.runPromise(
     Effect.all({

@@ -8,6 +8,8 @@
  * the program its own recorder (statistics, summaries) and installs the concerns configured in the
  * options.
  *
+ * Guide: [Configuration reference](../../docs/configuration.md).
+ *
  * @module
  */
 import * as Cause from "effect/Cause"
@@ -32,7 +34,7 @@ import {
   StringRecord,
   TelemetryConfigError,
 } from "../internal/config.ts"
-import type { Concern } from "./internal/concern.ts"
+import type { Concern } from "../internal/concern.ts"
 import { lifecycleConcern, logConcern, redactionConcern } from "../log/internal/concern.ts"
 import type { LoggingOptions } from "../log/Log.ts"
 import * as Runtime from "../runtime/Runtime.ts"
@@ -59,7 +61,7 @@ import {
 } from "../internal/recorder.ts"
 
 export { TelemetryConfigError }
-export type { EndRequestOptions, RuntimeOptions, TelemetryRuntime } from "../runtime/Runtime.ts"
+export type { EndRequestOptions, TelemetryRuntime } from "../runtime/Runtime.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -137,8 +139,11 @@ export interface TelemetryOptions
  * @since 0.1.0
  */
 export interface ServiceInfo {
+  /** `service.name`. */
   readonly serviceName: string
+  /** `service.version`, when configured. */
   readonly serviceVersion: string | undefined
+  /** `deployment.environment.name`, when configured. */
   readonly environment: string | undefined
 }
 
@@ -216,7 +221,7 @@ const validateService = (
  * errors mark a stage before metrics and lifecycle logs read it; the export concern creates the recording
  * tracer before sampling wraps it.
  */
-const concerns: ReadonlyArray<Concern> = [
+const concerns: ReadonlyArray<Concern<TelemetryOptions>> = [
   redactionConcern,
   // Installs the loggers and provides them to every later concern's background fibers.
   logConcern,
@@ -312,12 +317,22 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
  * Environment variables read by `Telemetry.layerFromEnv`. Each is read on its own, so Deno's
  * `--allow-env` may be narrowed to exactly these names.
  *
+ * @example Narrowing --allow-env
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Telemetry } from "@stagetrace/stagetrace"
+ *
+ * // deno run --allow-env=<this list> main.ts
+ * const allowEnv = Telemetry.environmentVariables.join(",")
+ * assert.match(allowEnv, /OTEL_EXPORTER_OTLP_ENDPOINT/)
+ * assert.match(allowEnv, /STAGETRACE_SAMPLE_RATE/)
+ * ```
+ *
  * @category configuration
  * @since 0.1.0
  */
 export const environmentVariables: ReadonlyArray<string> = [
-  ...coreVariables(),
-  ...concerns.flatMap((concern) => concern.environmentVariables),
+  ...new Set([...coreVariables(), ...concerns.flatMap((concern) => concern.environmentVariables)]),
 ]
 
 function coreVariables(): ReadonlyArray<string> {
@@ -429,6 +444,15 @@ const withoutUndefined = <T extends object>(value: T): Partial<T> => {
 // ---------------------------------------------------------------------------------------------------------
 
 /**
+ * Options of `Telemetry.makeRuntime`: every `Telemetry.layer` option, plus the bounds of the manual
+ * lifecycle.
+ *
+ * @category runtime
+ * @since 0.1.0
+ */
+export interface RuntimeOptions extends TelemetryOptions, Runtime.RuntimeOwnOptions {}
+
+/**
  * A telemetry runtime for code outside Effect: `request`, `stage` and `instrument` for async functions
  * (the current request is carried across `await`), the manual lifecycle keyed by id (`startRequest`,
  * `recordStage`, `timingScope`, `endRequest`), statistics and summaries, and `dispose()` to flush and
@@ -461,7 +485,7 @@ const withoutUndefined = <T extends object>(value: T): Partial<T> => {
  * @category runtime
  * @since 0.1.0
  */
-export const makeRuntime = (options: Runtime.RuntimeOptions = {}): Promise<Runtime.TelemetryRuntime> => {
+export const makeRuntime = (options: RuntimeOptions = {}): Promise<Runtime.TelemetryRuntime> => {
   const { maxOpenRequests: _max, openRequestTimeout: _timeout, layer: _layer, ...telemetry } = options
   return Runtime.make(layer(telemetry), options)
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict"
-import { StatsStore } from "../../src/stage/internal/stats.ts"
-import { StatsWindow } from "../../src/stage/internal/statsWindow.ts"
+import { StatsStore } from "../../src/internal/stageStats.ts"
+import { StatsWindow } from "../../src/internal/statsWindow.ts"
 
 const near = (actual: number, expected: number, relative = 0.011) =>
   assert.ok(Math.abs(actual - expected) <= relative * Math.abs(expected) + 1e-9, `${actual} ≉ ${expected}`)

@@ -13,8 +13,8 @@ import * as References from "effect/References"
 import { type Env, envBoolean, envError, envString } from "../../internal/config.ts"
 import { type Recorder, Slot } from "../../internal/recorder.ts"
 import { CurrentSystemSource } from "../../health/internal/system.ts"
-import type { Concern } from "../../telemetry/internal/concern.ts"
-import type { DashboardOptions } from "../Dashboard.ts"
+import type { Concern } from "../../internal/concern.ts"
+import type { DashboardOptions, DashboardTelemetryOptions } from "./dashboardModel.ts"
 import { makeHandler, makePage, type Page, serve, type ServerAddress, toJson } from "./http.ts"
 import { LogCapture } from "./logs.ts"
 import { validateDashboard } from "./options.ts"
@@ -89,7 +89,7 @@ const install = (recorder: Recorder, value: boolean | DashboardOptions | undefin
   })
 
 /** The dashboard concern. */
-export const dashboardConcern: Concern = {
+export const dashboardConcern: Concern<DashboardTelemetryOptions> = {
   name: "dashboard",
   environmentVariables: [
     "STAGETRACE_DASHBOARD",

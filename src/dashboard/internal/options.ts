@@ -15,7 +15,7 @@ import {
   positiveDurationOption,
   type TelemetryConfigError,
 } from "../../internal/config.ts"
-import type { DashboardOptions, HandlerOptions } from "../Dashboard.ts"
+import type { DashboardOptions, HandlerOptions } from "./dashboardModel.ts"
 
 /** Validated handler options. */
 export interface HandlerConfig {

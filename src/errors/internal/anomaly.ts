@@ -19,9 +19,9 @@
  * @internal
  */
 import type { CounterFamily } from "../../internal/counterFamily.ts"
-import type { StatsStore } from "../../stage/internal/stats.ts"
-import { StatsWindow } from "../../stage/internal/statsWindow.ts"
-import type { LatencyAnomalyAlert } from "../Alerts.ts"
+import type { StatsStore } from "../../internal/stageStats.ts"
+import { StatsWindow } from "../../internal/statsWindow.ts"
+import type { LatencyAnomalyAlert } from "./alertsModel.ts"
 
 /** Validated latency-anomaly options. */
 export interface AnomalyConfig {

@@ -31,9 +31,13 @@ export interface Resolved {
 
 /** The outcome of classifying a failure. */
 export interface Classification {
+  /** The category the error falls in. */
   readonly category: ErrorCategory
+  /** The error's `_tag`, else its class name (`Interrupted` for an interruption). */
   readonly errorType: string
+  /** The error's message. */
   readonly message: string
+  /** Whether retrying may succeed: a rule's `retryable`, else `ErrorCategory.isRetryable(category)`. */
   readonly retryable: boolean
 }
 

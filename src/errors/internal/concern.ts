@@ -34,14 +34,13 @@ import {
   type StageEndHook,
   type StageNode,
 } from "../../internal/recorder.ts"
-import type { Concern } from "../../telemetry/internal/concern.ts"
-import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
+import type { Concern } from "../../internal/concern.ts"
 import type { StageError } from "../../stage/Stage.ts"
 import { envPositiveDuration } from "../../internal/envDuration.ts"
 import type { Alert, AlertOptions, LatencyAnomalyOptions } from "../Alerts.ts"
 import { type AnomalyConfig, AnomalyDetector, defaultAnomalyConfig } from "./anomaly.ts"
 import { type ErrorCategory, isErrorCategory } from "../ErrorCategory.ts"
-import type { ErrorRules } from "../Errors.ts"
+import type { ErrorOptions, ErrorRules } from "../Errors.ts"
 import { type Classification, classifyCause, type Compiled, merge } from "./classify.ts"
 import { type AlertConfig, AlertState, ErrorsSlot, ErrorsState } from "./state.ts"
 import { subscribeTo } from "./subscribe.ts"
@@ -189,7 +188,7 @@ const validateAlerts = (
   })
 
 /** Reads the error concern's options from the environment. */
-export const errorsFromEnv = (env: Env): Effect.Effect<Partial<TelemetryOptions>, TelemetryConfigError> =>
+export const errorsFromEnv = (env: Env): Effect.Effect<Partial<ErrorOptions>, TelemetryConfigError> =>
   Effect.gen(function* () {
     if ((yield* envBoolean(env, ["STAGETRACE_ALERTS_ENABLED"])) === false) return { alerts: false }
     const alerts: {
@@ -324,7 +323,7 @@ export const requestEndHook = (state: ErrorsState): RequestEndHook => (record, s
 // ---------------------------------------------------------------------------------------------------------
 
 /** Installs the error concern on `recorder`. */
-const install = (recorder: Recorder, options: TelemetryOptions) =>
+const install = (recorder: Recorder, options: ErrorOptions) =>
   Effect.gen(function* () {
     const rules = yield* validateRules(options.errorRules)
     const alertConfig = yield* validateAlerts(options.alerts)
@@ -377,7 +376,7 @@ const install = (recorder: Recorder, options: TelemetryOptions) =>
   })
 
 /** The error concern (classification, error window, alerts). */
-export const errorsConcern: Concern = {
+export const errorsConcern: Concern<ErrorOptions> = {
   name: "errors",
   environmentVariables: errorVariables,
   fromEnv: errorsFromEnv,

@@ -12,8 +12,8 @@ import type { BackgroundLog, LogRecord } from "../../internal/backgroundLog.ts"
 import { Slot } from "../../internal/recorder.ts"
 import { CountRing, overflowKey, WindowStore } from "../../internal/window.ts"
 import { all as allCategories, type ErrorCategory } from "../ErrorCategory.ts"
-import type { Alert, ErrorFrequencyAlert } from "../Alerts.ts"
-import type { ErrorSummary, StageErrorSummary } from "../Errors.ts"
+import type { Alert, ErrorFrequencyAlert, LatencyAnomalyAlert } from "./alertsModel.ts"
+import type { ErrorSummary, StageErrorSummary } from "./errorsModel.ts"
 import type { AnomalyConfig, AnomalyDetector } from "./anomaly.ts"
 import type { Compiled } from "./classify.ts"
 
@@ -166,7 +166,7 @@ const alertRecord = (alert: ErrorFrequencyAlert): LogRecord => ({
 const round2 = (ms: number): number => Math.round(ms * 100) / 100
 
 /** The warning logged for a latency anomaly (rendered in the background). */
-const anomalyRecord = (alert: Extract<Alert, { kind: "latency_anomaly" }>): LogRecord => ({
+const anomalyRecord = (alert: LatencyAnomalyAlert): LogRecord => ({
   message: `Latency anomaly: ${alert.stageId} p95 ${round2(alert.p95Ms)} ms over the last ${
     formatWindow(alert.windowMs)
   }, above ${round2(alert.thresholdMs)} ms (baseline p95 median ${round2(alert.baselineMs)} ms)`,

@@ -5,7 +5,7 @@
  * @internal
  */
 import type { Recorder } from "../../internal/recorder.ts"
-import type { Baggage, Extracted, Issue, RemoteContext } from "../Propagation.ts"
+import type { Baggage, Extracted, Issue, RemoteContext } from "./propagationModel.ts"
 import { parseBaggage } from "./baggage.ts"
 import { emptyBaggage } from "./context.ts"
 import { getHeader, type HeadersInput, isHeaders } from "./headers.ts"

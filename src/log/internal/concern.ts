@@ -11,9 +11,8 @@ import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import { type Env, envBoolean, envError, envString } from "../../internal/config.ts"
 import { RedactorSlot } from "../../internal/slots.ts"
-import type { Concern } from "../../telemetry/internal/concern.ts"
-import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
-import { logger, type LogOptions, parseLevel, replaceDefault, validate } from "../Log.ts"
+import type { Concern } from "../../internal/concern.ts"
+import { logger, type LoggingOptions, type LogOptions, parseLevel, replaceDefault, validate } from "../Log.ts"
 import { makeEngine } from "../Redactor.ts"
 import * as Lifecycle from "./lifecycle.ts"
 import type * as Logger from "effect/Logger"
@@ -26,7 +25,7 @@ const LoggingSlot: Slot<{
 }> = new Slot("logging")
 
 /** Installs the redactor (always, unless `redaction: false`). */
-export const redactionConcern: Concern = {
+export const redactionConcern: Concern<LoggingOptions> = {
   name: "redaction",
   environmentVariables: ["STAGETRACE_REDACTION", "STAGETRACE_REDACT_IP_ADDRESSES"],
   fromEnv: (env: Env) =>
@@ -37,7 +36,7 @@ export const redactionConcern: Concern = {
       if (enabled === false) return { redaction: false }
       return { redaction: ips === undefined ? true : { ipAddresses: ips } }
     }),
-  install: (recorder, options: TelemetryOptions) =>
+  install: (recorder, options: LoggingOptions) =>
     Effect.map(makeEngine(options.redaction, "redaction"), (engine) => {
       recorder.set(RedactorSlot, engine)
       return {}
@@ -45,7 +44,7 @@ export const redactionConcern: Concern = {
 }
 
 /** Installs the structured logger and the lifecycle records when `log` is set. */
-export const logConcern: Concern = {
+export const logConcern: Concern<LoggingOptions> = {
   name: "log",
   environmentVariables: ["STAGETRACE_LOG_FORMAT", "STAGETRACE_LOG_LEVEL"],
   fromEnv: (env: Env) =>
@@ -76,7 +75,7 @@ export const logConcern: Concern = {
       }
       return { log }
     }),
-  install: (recorder, options: TelemetryOptions) =>
+  install: (recorder, options: LoggingOptions) =>
     Effect.gen(function* () {
       const given = options.log
       if (given === undefined || given === false) return {}
@@ -108,7 +107,7 @@ export const logConcern: Concern = {
  * The stage and request lifecycle records. Installed after budgets and errors, so its records see a
  * stage's `overBudget` and error category; uses the loggers the log concern installed.
  */
-export const lifecycleConcern: Concern = {
+export const lifecycleConcern: Concern<LoggingOptions> = {
   name: "log-lifecycle",
   environmentVariables: [],
   fromEnv: () => Effect.succeed({}),

@@ -10,9 +10,9 @@
  * @internal
  */
 import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import type { RedactorLike } from "../../internal/slots.ts"
-import type { Aggregator } from "./isolates.ts"
 import { type DefinitionImpl, isDefinition, type MetricDefinition } from "./definition.ts"
 import { metricDroppedSamplesDef, metricSeriesOverflowDef } from "./toolkit.ts"
 
@@ -505,6 +505,19 @@ export const formatOmFloat = (value: number): string => {
   return Number.isInteger(value) && !text.includes("e") ? text + ".0" : text
 }
 
+/**
+ * What a store's readers (scrapes, the Prometheus server) need of the aggregation across isolates attached
+ * to it: `Aggregator` (isolates.ts, which builds on this module) implements it.
+ */
+export interface Aggregation {
+  /** Renders what every isolate reports, after waiting (bounded) for their answers. */
+  scrape(context: Context.Context<never>, om: boolean): Effect.Effect<string>
+  /** Waits (bounded) for a peer serving `address`; `true` when one does. */
+  awaitServer(address: string): Effect.Effect<boolean>
+  /** Tells the peers which address this isolate serves (`undefined`: none any more). */
+  announceServing(address: string | undefined): void
+}
+
 /** A store of metric families; see the module documentation. */
 export class Store {
   readonly config: StoreConfig
@@ -520,7 +533,7 @@ export class Store {
   /** The address of the Prometheus server serving this store, once one listens. */
   server: { readonly hostname: string; readonly port: number; readonly url: string } | undefined = undefined
   /** Aggregation across isolates (`aggregateIsolates`), while the layer that opened it lives. */
-  aggregator: Aggregator | undefined = undefined
+  aggregator: Aggregation | undefined = undefined
   private readonly registryContext: Context.Context<never> | undefined
 
   constructor(config: StoreConfig) {

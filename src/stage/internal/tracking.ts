@@ -30,9 +30,9 @@ import {
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
-import type { RequestOptions, RequestSummary } from "../Request.ts"
-import { bottlenecksOf } from "./bottlenecks.ts"
-import type { StageError, StageExecution, StageOptions } from "../Stage.ts"
+import type { RequestOptions, RequestSummary } from "../../internal/requestModel.ts"
+import { bottlenecksOf } from "../../internal/bottlenecks.ts"
+import type { StageError, StageExecution, StageOptions } from "../../internal/stageModel.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Specs: everything about a stage that is known when the wrapper is built

@@ -12,8 +12,8 @@
  * @internal
  */
 import { bottlenecksOf } from "./bottlenecks.ts"
-import type { KeptBecause, RequestSummary } from "../Request.ts"
-import type { StageError, StageExecution, StageOutcome } from "../Stage.ts"
+import type { KeptBecause, RequestSummary } from "./requestModel.ts"
+import type { StageError, StageExecution, StageOutcome } from "./stageModel.ts"
 
 /** A live subscriber; returns `false` when it had to drop the summary. */
 export type SummaryListener = (summary: RequestSummary) => boolean

@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import type { StageStatsEntry, StatsStore } from "./stats.ts"
+import type { StageStatsEntry, StatsStore } from "./stageStats.ts"
 
 /** What one stage recorded during a window. Durations in milliseconds. */
 export interface WindowStats {
