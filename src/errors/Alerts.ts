@@ -165,7 +165,7 @@ const bufferSizeOf = (options: SubscribeOptions | undefined): number => {
  *     return yield* Fiber.join(fiber)
  *   }).pipe(Effect.provide(Telemetry.layer())),
  * )
- * assert.equal(alerts[0]?.category, "resource")
+ * assert.equal(alerts[0]?.kind === "error_frequency" && alerts[0].category, "resource")
  * ```
  *
  * @category alerts
@@ -252,7 +252,7 @@ export const subscribe = (
  *     Effect.provide(Telemetry.layer()),
  *   ),
  * )
- * assert.deepEqual(recent.map((a) => [a.category, a.stageId, a.count]), [["resource", "kb_write", 1]])
+ * assert.deepEqual(recent.map((a) => [a.kind === "error_frequency" ? a.category : a.kind, a.stageId, a.count]), [["resource", "kb_write", 1]])
  * ```
  *
  * @category alerts
