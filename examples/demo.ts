@@ -17,8 +17,10 @@
  * `deno task report logs/performance`), printed by the console exporter (those over 800 ms; `--console`
  * for all), and exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
  *
+ * It prints the URL of the live dashboard first (`--dashboard-port` moves it): open it while the demo runs.
+ *
  * Run it with `deno task demo` (optionally `--seed 42 --requests 500`, `--console`, and `--serve` to keep
- * the service running until Ctrl-C). No collector and no database are needed (see `examples/postgres.ts`
+ * the service and the dashboard running, with a few simulated requests a second, until Ctrl-C). No collector and no database are needed (see `examples/postgres.ts`
  * for the PostgreSQL variant). The same seed gives the same workload.
  */
 import * as Context from "effect/Context"
@@ -32,6 +34,7 @@ import { FetchHttpClient, HttpClient, HttpRouter, HttpServerRequest, HttpServerR
 import {
   Alerts,
   Budgets,
+  Dashboard,
   Errors,
   Exporter,
   Health,
@@ -58,6 +61,7 @@ const seed = flag("seed", 7)
 const requestCount = flag("requests", 300)
 const port = flag("port", 0)
 const keepServing = Deno.args.includes("--serve")
+const dashboardPort = flag("dashboard-port", 9465)
 const printKept = Deno.args.includes("--console")
 const jsonlDir = "./logs/performance"
 
@@ -311,6 +315,8 @@ const TelemetryLive = Telemetry.layerFromEnv({
   // Alerts are printed at the end instead of being logged as they fire.
   alerts: { thresholds: { transient: 8 }, onAlert: () => Effect.void },
   health: { memoryWarningPercent: 95, memoryCriticalPercent: 99 },
+  // The live dashboard on http://127.0.0.1:9465/dashboard/ (--dashboard-port to move it).
+  dashboard: { port: dashboardPort },
 })
 
 // ---------------------------------------------------------------------------------------------------------
@@ -400,6 +406,7 @@ const report = (chatUrl: string, elapsed: number, failed: number) =>
       }`,
     )
     for (const alert of yield* Alerts.recent) {
+      if (alert.kind !== "error_frequency") continue // latency anomalies are shown on the dashboard
       console.log(
         `  ALERT ${alert.category} errors in ${alert.stageId}: ${alert.count} in ${
           alert.windowMs / 60_000
@@ -461,6 +468,8 @@ const main = Effect.gen(function* () {
   const telemetry = yield* Layer.buildWithMemoMap(TelemetryLive, memoMap, yield* Effect.scope)
   const metrics = yield* Prometheus.handler().pipe(Effect.provideContext(telemetry))
   const health = yield* Health.handler.pipe(Effect.provideContext(telemetry))
+  const dashboard = (yield* Dashboard.serverAddress.pipe(Effect.provideContext(telemetry)))?.url
+  console.log(`Live dashboard: ${dashboard} (served while the demo runs)\n`)
 
   for (const model of ["sim-large", "sim-small"] as const) {
     models.set(model, yield* Layer.build(modelLayer(model)))
@@ -489,24 +498,18 @@ const main = Effect.gen(function* () {
   console.log(
     `Exporter.console prints ${printKept ? "every kept request" : "requests over 800 ms"} as they finish:\n`,
   )
+  const send = (p: Plan) =>
+    Effect.promise(() =>
+      fetch(`${chatServer.url}/chat/c-${p.index % 40}?plan=${p.index}`, { headers: { "x-request-id": p.id } })
+        .then(async (response) => {
+          await response.body?.cancel()
+          return response.status
+        })
+    )
   const started = performance.now()
-  const statuses = yield* Effect.all(
-    plans.map((p) =>
-      Effect.andThen(
-        pause(p.arrivalMs),
-        Effect.promise(() =>
-          fetch(`${chatServer.url}/chat/c-${p.index % 40}?plan=${p.index}`, {
-            headers: { "x-request-id": p.id },
-          })
-            .then(async (response) => {
-              await response.body?.cancel()
-              return response.status
-            })
-        ),
-      )
-    ),
-    { concurrency: "unbounded" },
-  )
+  const statuses = yield* Effect.all(plans.map((p) => Effect.andThen(pause(p.arrivalMs), send(p))), {
+    concurrency: "unbounded",
+  })
   const elapsed = performance.now() - started
   yield* report(chatServer.url, elapsed, statuses.filter((s) => s >= 500).length).pipe(
     Effect.provideContext(telemetry),
@@ -515,7 +518,14 @@ const main = Effect.gen(function* () {
   console.log(`  deno task report ${jsonlDir}`)
   if (keepServing) {
     console.log(`\nServing ${chatServer.url}/chat/:conversation, /metrics and /health — Ctrl-C to stop`)
-    yield* Effect.never
+    console.log(`Dashboard: ${dashboard} (a few simulated requests a second keep it moving)`)
+    yield* Effect.forever(
+      Effect.suspend(() => {
+        const next = plan(plans.length)
+        plans.push(next)
+        return Effect.andThen(pause(100 + rng() * 300), Effect.forkChild(Effect.exit(send(next))))
+      }),
+    )
   }
 })
 

@@ -26,7 +26,7 @@
  *     Effect.provide(Telemetry.layer()),
  *   ),
  * )
- * assert.equal(recent[0]?.category, "resource")
+ * assert.equal(recent[0]?.kind === "error_frequency" && recent[0].category, "resource")
  * ```
  *
  * @since 0.1.0

@@ -101,6 +101,20 @@ export const optionalOption = <T>(
   value: unknown,
 ): Effect.Effect<T | undefined, TelemetryConfigError> => option<T | undefined>(name, schema, value, undefined)
 
+/** An integer option in [`min`, `max`], or `fallback` when absent. */
+export const integerOption = (
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): Effect.Effect<number, TelemetryConfigError> =>
+  value === undefined
+    ? Effect.succeed(fallback)
+    : typeof value === "number" && Number.isInteger(value) && value >= min && value <= max
+    ? Effect.succeed(value)
+    : Effect.fail(optionError(name, value, `Expected an integer in [${min}, ${max}]`))
+
 /** A `Duration.Input` option, in milliseconds; `undefined` when absent. */
 export const durationOption = (
   name: string,

@@ -1,7 +1,7 @@
 /**
  * The standard metric catalogue: the seeds' HTTP, database, LLM, RAG, embedding, system, error and circuit
  * breaker metrics, and stagetrace's own metrics (stage durations, requests, budget violations, errors by
- * category, dropped samples, export pipeline). Record the standard ones with `Metrics.increment`,
+ * category, latency anomalies, dropped samples, export pipeline). Record the standard ones with `Metrics.increment`,
  * `Metrics.set` and `Metrics.observe`; the toolkit's own are recorded by `Telemetry.layer` (budget
  * violations and errors by category by the budgets and errors concerns).
  *
@@ -36,6 +36,7 @@
  * | `requestsInFlight` | `stagetrace_requests_in_flight` | gauge | — | — |
  * | `budgetViolations` | `stagetrace_budget_violations_total` | counter | — | stage |
  * | `errorsByCategory` | `stagetrace_errors_total` | counter | — | category, stage |
+ * | `latencyAnomalies` | `stagetrace_latency_anomalies_total` | counter | — | stage |
  * | `recorderDroppedSamples` | `stagetrace_dropped_samples_total` | counter | — | reason |
  * | `droppedStageExecutions` | `stagetrace_dropped_stage_executions_total` | counter | — | — |
  * | `metricDroppedSamples` | `stagetrace_metric_dropped_samples_total` | counter | — | metric, reason |
@@ -294,6 +295,14 @@ export const budgetViolations: Counter<"stage"> = toolkit.budgetViolationsDef
  * @since 0.1.0
  */
 export const errorsByCategory: Counter<"category" | "stage"> = toolkit.errorsByCategoryDef
+
+/**
+ * `stagetrace_latency_anomalies_total` (counter): Latency anomalies: windows in which a stage's p95 rose above its own recent baseline.
+ *
+ * @category toolkit
+ * @since 0.2.0
+ */
+export const latencyAnomalies: Counter<"stage"> = toolkit.latencyAnomaliesDef
 
 /**
  * `stagetrace_dropped_samples_total` (counter): Samples and records the recorder dropped instead of recording, by reason.

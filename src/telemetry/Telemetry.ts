@@ -55,6 +55,8 @@ import { stageMemoryConcern } from "../stage/internal/memory.ts"
 import type { ExportOptions } from "../export/Exporter.ts"
 import { instrumentConcern } from "../instrument/internal/concern.ts"
 import type { InstrumentTelemetryOptions } from "../instrument/Instrument.ts"
+import type { DashboardTelemetryOptions } from "../dashboard/Dashboard.ts"
+import { dashboardConcern } from "../dashboard/internal/concern.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -86,7 +88,8 @@ export interface TelemetryOptions
     ExportOptions,
     SamplingOptions,
     StageMemoryOptions,
-    InstrumentTelemetryOptions {
+    InstrumentTelemetryOptions,
+    DashboardTelemetryOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -241,6 +244,8 @@ const concerns: ReadonlyArray<Concern<TelemetryOptions>> = [
   // Sampling stays AFTER the export concern: its tail-sampling tracer wraps the exporting tracer, and its
   // requestEnd hook reads the summary that budgets and errors have marked.
   samplingConcern,
+  // The dashboard reads every other concern's state, and adds its log capture to the loggers in force.
+  dashboardConcern,
   // Last: its tracer, which adopts the spans of Effect's own modules, must see every span first.
   instrumentConcern,
 ]

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { budgetViolationsMetric, errorsMetric } from "../../internal/sharedMetrics.ts"
+import { budgetViolationsMetric, errorsMetric, latencyAnomaliesMetric } from "../../internal/sharedMetrics.ts"
 import { defineUnsafe } from "./definition.ts"
 
 /** Buckets of the stage and request duration histograms, in seconds (1 ms to 60 s). */
@@ -97,6 +97,12 @@ export const errorsByCategoryDef = defineUnsafe({
   labels: [...errorsMetric.labels],
 })
 
+export const latencyAnomaliesDef = defineUnsafe({
+  ...latencyAnomaliesMetric,
+  type: "counter",
+  labels: [...latencyAnomaliesMetric.labels],
+})
+
 export const recorderDroppedSamplesDef = defineUnsafe({
   name: "stagetrace_dropped_samples_total",
   type: "counter",
@@ -180,6 +186,7 @@ export const toolkitDefinitions = [
   requestsInFlightDef,
   budgetViolationsDef,
   errorsByCategoryDef,
+  latencyAnomaliesDef,
   recorderDroppedSamplesDef,
   droppedStageExecutionsDef,
   metricDroppedSamplesDef,
