@@ -5,6 +5,19 @@
  * and feeds per-stage statistics, request summaries with bottlenecks, and whatever `Telemetry.layer`
  * installs.
  *
+ * Guides, one per concern, each starting with a runnable example:
+ * [requests and stages](docs/requests-and-stages.md),
+ * [statistics and summaries](docs/statistics-and-summaries.md),
+ * [sampling](docs/sampling.md),
+ * [budgets, errors, alerts and health](docs/budgets-errors-health.md),
+ * [metrics and Prometheus](docs/metrics-and-prometheus.md),
+ * [export and OTLP](docs/export.md),
+ * [HTTP and propagation](docs/http.md),
+ * [logs, redaction and the report](docs/logs-redaction-report.md),
+ * [the Promise API](docs/promise-api.md),
+ * [beyond one process](docs/beyond-one-process.md),
+ * [the configuration reference](docs/configuration.md) and [performance](docs/performance.md).
+ *
  * @example A request with two stages
  * ```ts
  * import assert from "node:assert/strict"
@@ -20,7 +33,8 @@
  *   Effect.andThen(handle, Summaries.recent(1)).pipe(Effect.provide(Telemetry.layer())),
  * )
  * assert.deepEqual(summary?.stages.map((s) => s.stageId), ["auth_check", "llm_request"])
- * assert.equal(summary?.bottlenecks[0]?.stageId, "llm_request")
+ * // summary.bottlenecks names llm_request: its own time is at least 30% of the request.
+ * console.log(Summaries.waterfall(summary!))
  * ```
  *
  * @module
@@ -36,3 +50,5 @@ export * from "./src/sampling/mod.ts"
 export * from "./src/telemetry/mod.ts"
 export * from "./src/http/mod.ts"
 export * from "./src/export/mod.ts"
+export * from "./src/instrument/mod.ts"
+export * from "./src/dashboard/mod.ts"

@@ -1,7 +1,8 @@
 /**
  * Export benchmarks: encoding 10,000 finished spans (5 attributes each) to OTLP JSON and protobuf with
  * stagetrace's encoders against the OpenTelemetry JS serializers (`@opentelemetry/otlp-transformer`), and
- * sending them to a loopback receiver through stagetrace's pipeline against the SDK's exporter path.
+ * sending them to a loopback receiver through stagetrace's pipeline against the SDK's exporter path, over
+ * OTLP/HTTP and OTLP/gRPC (and the gRPC transports alone: `@grpc/grpc-js` against `node:http2`).
  *
  * Run: `deno bench -A bench/export_bench.ts`. Compare only ratios within one run.
  */
@@ -20,8 +21,13 @@ import * as Effect from "effect/Effect"
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto"
 import { OTLPTraceExporter as OTLPTraceExporterJson } from "@opentelemetry/exporter-trace-otlp-http"
+import { OTLPTraceExporter as OTLPTraceExporterGrpc } from "@opentelemetry/exporter-trace-otlp-grpc"
+import * as grpcJs from "@grpc/grpc-js"
+import http2 from "node:http2"
+import { Buffer } from "node:buffer"
+import { GrpcConnection, GrpcConnections, grpcTransport } from "../src/export/internal/grpc.ts"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { ExportChannel } from "../src/export/internal/channel.ts"
+import { type ChannelConfig, ExportChannel } from "../src/export/internal/channel.ts"
 import { ExportStats } from "../src/export/internal/stats.ts"
 import { makeRecordingTracer, SpanPipeline } from "../src/export/internal/tracer.ts"
 import type { FinishedSpan } from "../src/export/internal/otlpTraces.ts"
@@ -143,6 +149,22 @@ const receiver = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {}
 })
 const url = `http://127.0.0.1:${receiver.addr.port}/v1/traces`
 
+/** The channel settings of the send benches: batches of 512, a queue that holds all 10,000 spans. */
+const channelConfig = (target: string, contentType: string): ChannelConfig => ({
+  signal: "traces",
+  url: target,
+  contentType,
+  headers: {},
+  compression: "none",
+  timeoutMs: 10_000,
+  exportTimeoutMs: 30_000,
+  maxBatchSize: 512,
+  scheduleDelayMs: 5_000,
+  maxQueueSize: N,
+  initialBackoffMs: 1_000,
+  maxBackoffMs: 30_000,
+})
+
 const sendWithStagetrace = (protocol: "protobuf" | "json") =>
   Effect.runPromise(Effect.scoped(Effect.gen(function* () {
     const clock = yield* Clock.Clock
@@ -150,20 +172,7 @@ const sendWithStagetrace = (protocol: "protobuf" | "json") =>
     const jw = new JsonWriter()
     const cached = protoResourceAndScope(w, resource)
     const channel = new ExportChannel<FinishedSpan>(
-      {
-        signal: "traces",
-        url,
-        contentType: protocol === "json" ? "application/json" : "application/x-protobuf",
-        headers: {},
-        compression: "none",
-        timeoutMs: 10_000,
-        exportTimeoutMs: 30_000,
-        maxBatchSize: 512,
-        scheduleDelayMs: 5_000,
-        maxQueueSize: N,
-        initialBackoffMs: 1_000,
-        maxBackoffMs: 30_000,
-      },
+      channelConfig(url, protocol === "json" ? "application/json" : "application/x-protobuf"),
       protocol === "json"
         ? (spans) => encodeTracesJson(jw, jsonCached, spans, undefined)
         : (spans) => encodeTracesProto(w, cached, spans, undefined),
@@ -175,8 +184,13 @@ const sendWithStagetrace = (protocol: "protobuf" | "json") =>
     yield* channel.shutdown(30_000)
   })))
 
-const sendWithSdk = async (protocol: "protobuf" | "json") => {
-  const exporter = protocol === "json" ? new OTLPTraceExporterJson({ url }) : new OTLPTraceExporter({ url })
+const sendWithSdk = (protocol: "protobuf" | "json") =>
+  sendThroughProcessor(
+    protocol === "json" ? new OTLPTraceExporterJson({ url }) : new OTLPTraceExporter({ url }),
+  )
+
+/** The SDK's export path: a BatchSpanProcessor over `exporter`, fed every span, flushed and shut down. */
+const sendThroughProcessor = async (exporter: ConstructorParameters<typeof BatchSpanProcessor>[0]) => {
   const processor = new BatchSpanProcessor(exporter, {
     maxQueueSize: N,
     maxExportBatchSize: 512,
@@ -205,6 +219,126 @@ for (const protocol of ["protobuf", "json"] as const) {
     },
   })
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// OTLP/gRPC: sending 10,000 spans to a loopback gRPC receiver, batches of 512
+// ---------------------------------------------------------------------------------------------------------
+
+// A minimal gRPC server (node:http2, cleartext): reads each call whole, answers an empty OK message.
+const grpcServer = http2.createServer()
+grpcServer.on("stream", (stream: http2.ServerHttp2Stream) => {
+  stream.on("error", () => {})
+  stream.on("data", () => {})
+  stream.on("end", () => {
+    stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true })
+    stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }))
+    stream.end(new Uint8Array(5))
+  })
+})
+const grpcPort = await new Promise<number>((resolve) =>
+  grpcServer.listen(0, "127.0.0.1", () => resolve((grpcServer.address() as { port: number }).port))
+)
+const grpcUrl = `http://127.0.0.1:${grpcPort}`
+
+const sendWithStagetraceGrpc = () =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+    const clock = yield* Clock.Clock
+    const w = new ProtoWriter()
+    const cached = protoResourceAndScope(w, resource)
+    const connections = new GrpcConnections()
+    const channel = new ExportChannel<FinishedSpan>(
+      channelConfig(grpcUrl, "application/grpc"),
+      (spans) => encodeTracesProto(w, cached, spans, undefined),
+      new ExportStats(),
+      clock,
+      grpcTransport(connections.get(grpcUrl), "traces", {}),
+    )
+    yield* channel.start()
+    for (const span of effectSpans) channel.offer(span)
+    yield* channel.shutdown(30_000)
+    yield* Effect.promise(() => connections.close())
+  })))
+
+const sendWithSdkGrpc = () => sendThroughProcessor(new OTLPTraceExporterGrpc({ url: grpcUrl }))
+
+Deno.bench({
+  name: "OTel SDK BatchSpanProcessor + OTLPTraceExporter (grpc, @grpc/grpc-js)",
+  group: "send 10k spans to loopback: grpc",
+  baseline: true,
+  async fn() {
+    await sendWithSdkGrpc()
+  },
+})
+Deno.bench({
+  name: "stagetrace pipeline (grpc, node:http2)",
+  group: "send 10k spans to loopback: grpc",
+  async fn() {
+    await sendWithStagetraceGrpc()
+  },
+})
+Deno.bench({
+  name: "stagetrace pipeline (http/protobuf, compared with grpc)",
+  group: "send 10k spans to loopback: grpc",
+  async fn() {
+    await sendWithStagetrace("protobuf")
+  },
+})
+
+// The transport alone: 20 unary Export calls of one 512-span message on an open connection, through
+// @grpc/grpc-js (what the OpenTelemetry exporter uses; identity serializers, so no protobuf work) and
+// through stagetrace's node:http2 connection.
+const message512 = encodeTracesProto(writer, protoCached, effectSpans.slice(0, 512), undefined)
+const GenericClient = grpcJs.makeGenericClientConstructor({
+  Export: {
+    path: "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (bytes: Uint8Array) => Buffer.from(bytes),
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (bytes: Uint8Array) => Buffer.from(bytes),
+    responseDeserialize: (bytes: Buffer) => bytes,
+  },
+}, "TraceService")
+const grpcJsClient = new GenericClient(`127.0.0.1:${grpcPort}`, grpcJs.credentials.createInsecure())
+const http2Connection = new GrpcConnection(grpcUrl)
+const never = new AbortController().signal
+
+Deno.bench({
+  name: "@grpc/grpc-js client",
+  group: "20 unary calls of 512 spans (transport only)",
+  baseline: true,
+  async fn() {
+    for (let i = 0; i < 20; i++) {
+      await new Promise<void>((resolve, reject) =>
+        grpcJsClient.makeUnaryRequest(
+          "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+          (bytes: Uint8Array) => Buffer.from(bytes),
+          (bytes: Buffer) => bytes,
+          message512,
+          { deadline: Date.now() + 10_000 },
+          (error: unknown) => (error ? reject(error) : resolve()),
+        )
+      )
+    }
+  },
+})
+Deno.bench({
+  name: "stagetrace node:http2 connection",
+  group: "20 unary calls of 512 spans (transport only)",
+  async fn() {
+    for (let i = 0; i < 20; i++) {
+      const answer = await http2Connection.call(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        {},
+        message512,
+        false,
+        10_000,
+        never,
+      )
+      if (answer.code !== 0) throw new Error(answer.message)
+    }
+  },
+})
 
 // ---------------------------------------------------------------------------------------------------------
 // Hot path: creating and ending one span
@@ -277,6 +411,9 @@ Deno.bench({
 
 globalThis.addEventListener("unload", () => {
   receiver.shutdown()
+  grpcJsClient.close()
+  http2Connection.close()
+  grpcServer.close()
   sdkProcessor.shutdown()
 })
 

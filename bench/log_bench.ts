@@ -5,13 +5,16 @@
  * - `redact pii`: redacting a line full of personal data against the same baseline;
  * - `log record`: building and serializing one redacted JSON record against `JSON.stringify` of it;
  * - `stage with logs`: 10-stage requests with lifecycle logging on, every record written by the background
- *   writer before the iteration ends, against the same requests without.
+ *   writer before the iteration ends, against the same requests without;
+ * - `summary redaction`: a 10-stage request whose summary (stage metadata, attributes) is redacted when it
+ *   ends, against the same request without the summary redaction.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Console from "effect/Console"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { compile, defaultConfig } from "../src/log/internal/redact.ts"
+import { CurrentRecorder } from "../src/internal/recorder.ts"
 import { Request, Stage, Telemetry } from "../mod.ts"
 
 const redactor = compile(defaultConfig)
@@ -130,8 +133,45 @@ Deno.bench(`same, lifecycle logs at info (${perRequest} records each, written)`,
   await drained(expected)
 })
 
+// --- summary redaction at request end ---------------------------------------------------------------------
+// A 10-stage request with metadata on every stage and three request attributes, one of them different in
+// every request (a cache miss of the redactor), on the same layer with and without the summary redaction.
+const redactedRuntime = ManagedRuntime.make(Telemetry.layer())
+const unredactedRuntime = ManagedRuntime.make(Telemetry.layer())
+await redactedRuntime.context()
+const unredacted = await unredactedRuntime.runPromise(CurrentRecorder)
+unredacted.redactSummary = undefined
+const metadataStages = Array.from(
+  { length: 10 },
+  (_, i) =>
+    Effect.void.pipe(Stage.track(`stage_${i}`, { metadata: { "kb.index": "docs-v2", documents: i } })),
+)
+let user = 0
+const attributedRequest = Effect.suspend(() =>
+  Effect.gen(function* () {
+    for (const stage of metadataStages) yield* stage
+  }).pipe(
+    Request.track("request", {
+      requestId: "bench",
+      attributes: { "user.email": `user${user++}@example.com`, plan: "pro", region: "eu-west-1" },
+    }),
+  )
+)
+
+Deno.bench("Request.track, 10 stages with metadata, 3 attributes (baseline)", {
+  group: "summary redaction",
+  baseline: true,
+}, () => {
+  unredactedRuntime.runSync(attributedRequest)
+})
+Deno.bench("same, summary redacted at request end (default redactor)", { group: "summary redaction" }, () => {
+  redactedRuntime.runSync(attributedRequest)
+})
+
 addEventListener("unload", () => {
   void plain.dispose()
   void logged.dispose()
+  void redactedRuntime.dispose()
+  void unredactedRuntime.dispose()
   void sink
 })

@@ -2,7 +2,9 @@
  * Stage overhead against Effect's own spans (default native tracer), in one `deno bench` run:
  *
  * - `stage`: 100 stages inside one request against 100 bare `Effect.withSpan` inside one span;
- * - `request`: a 10-stage request against 10 bare `Effect.withSpan`.
+ * - `request`: a 10-stage request against 10 bare `Effect.withSpan`;
+ * - `memory`: the same 10-stage request with each stage's heap delta measured (`memory: true`, or the
+ *   layer-wide `stageMemory`) against it without (the default, which must cost nothing).
  *
  * Statistics are included (every stage feeds its sketch), and so is every concern `Telemetry.layer`
  * installs by default (metrics: the stage duration histogram, the request counter and histogram): the
@@ -59,4 +61,33 @@ Deno.bench("10 × Effect.withSpan", { group: "request", baseline: true }, () => 
 })
 Deno.bench("Request.track with 10 × Stage.track", { group: "request" }, () => {
   Effect.runSync(tenStageRequest)
+})
+
+// --- heap deltas ------------------------------------------------------------------------------------------
+const memoryRuntime = ManagedRuntime.make(Telemetry.layer({ serviceName: "bench", stageMemory: true }))
+const memoryRecorder = await memoryRuntime.runPromise(CurrentRecorder)
+const measuredStages = stageIds.map((id) => work.pipe(Stage.track(id, { memory: true })))
+const measuredRequest = withRecorder(
+  Effect.gen(function* () {
+    for (const stage of measuredStages) yield* stage
+  }).pipe(Request.track("request", { requestId: "bench" })),
+)
+const layerWideRequest = Effect.gen(function* () {
+  for (const stage of tenStages) yield* stage
+}).pipe(
+  Request.track("request", { requestId: "bench" }),
+  Effect.provideService(CurrentRecorder, memoryRecorder),
+)
+
+Deno.bench("Request.track with 10 × Stage.track (memory off, the default)", {
+  group: "memory",
+  baseline: true,
+}, () => {
+  Effect.runSync(tenStageRequest)
+})
+Deno.bench("same, 10 × Stage.track(id, { memory: true })", { group: "memory" }, () => {
+  Effect.runSync(measuredRequest)
+})
+Deno.bench("same, Telemetry.layer({ stageMemory: true })", { group: "memory" }, () => {
+  Effect.runSync(layerWideRequest)
 })

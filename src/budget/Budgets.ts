@@ -17,61 +17,23 @@
  * A stage without a budget costs nothing measurable. Windows are aggregates per time bucket, never lists
  * of violations, so memory stays bounded whatever the traffic.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#budgets).
+ *
  * @module
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { CurrentRecorder } from "../internal/recorder.ts"
 import { windowSummary } from "../internal/window.ts"
+import type { BudgetSummary } from "./internal/budgetsModel.ts"
 import { BudgetsSlot, summaryAt } from "./internal/state.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models: BudgetViolation, StageBudgetSummary, BudgetSummary (declared in ./internal/budgetsModel.ts,
+// which the budget state reads), SummaryOptions, BudgetOptions
 // ---------------------------------------------------------------------------------------------------------
 
-/**
- * One stage (or request) that took longer than its budget. `stageId` is the request's name for a request
- * budget; `requestId` is absent for a stage outside any request; `timestamp` is epoch milliseconds of the
- * end; `overagePercent` is `100 × overageMs / budgetMs`.
- *
- * @category models
- * @since 0.1.0
- */
-export interface BudgetViolation {
-  readonly stageId: string
-  readonly requestId: string | undefined
-  readonly budgetMs: number
-  readonly actualMs: number
-  readonly overageMs: number
-  readonly overagePercent: number
-  readonly timestamp: number
-}
-
-/**
- * Violations of one stage (or request name) in a window.
- *
- * @category models
- * @since 0.1.0
- */
-export interface StageBudgetSummary {
-  readonly count: number
-  readonly avgOverageMs: number
-  readonly maxOverageMs: number
-  readonly avgOveragePercent: number
-}
-
-/**
- * Violations in a window ending now, as the seeds report them.
- *
- * @category models
- * @since 0.1.0
- */
-export interface BudgetSummary {
-  readonly status: "all_budgets_met" | "budget_violations_detected"
-  readonly totalViolations: number
-  readonly windowMs: number
-  readonly byStage: Readonly<Record<string, StageBudgetSummary>>
-}
+export * from "./internal/budgetsModel.ts"
 
 /**
  * Options of `Budgets.summary`.
@@ -146,6 +108,21 @@ export const summary = (options?: SummaryOptions): Effect.Effect<BudgetSummary> 
 /**
  * The budget that applies to a stage id or request name from the `budgets` table, in milliseconds
  * (`undefined` when the table has none; a stage's own `budget` option still wins over it).
+ *
+ * @example Reading the budgets table
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Budgets, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const [kb, other] = await Effect.runPromise(
+ *   Effect.all([Budgets.budgetFor("kb_access"), Budgets.budgetFor("auth_check")]).pipe(
+ *     Effect.provide(Telemetry.layer({ budgets: { kb_access: "2 seconds" } })),
+ *   ),
+ * )
+ * assert.equal(kb, 2000)
+ * assert.equal(other, undefined)
+ * ```
  *
  * @category budgets
  * @since 0.1.0

@@ -3,6 +3,8 @@
  * `resource`) plus the three an Effect `Cause` tells apart on its own (`interrupted`, `defect`) and
  * `unknown` for everything no rule recognised.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#errors).
+ *
  * @module
  */
 
@@ -31,6 +33,15 @@ export type ErrorCategory =
 
 /**
  * Every category, in the order summaries list them.
+ *
+ * @example Every category
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { ErrorCategory } from "@stagetrace/stagetrace"
+ *
+ * assert.equal(ErrorCategory.all.length, 7)
+ * assert.equal(ErrorCategory.all[0], "transient")
+ * ```
  *
  * @category constants
  * @since 0.1.0
@@ -67,6 +78,15 @@ export const isErrorCategory = (value: unknown): value is ErrorCategory =>
 
 /**
  * Whether failures of a category are worth retrying when no rule says otherwise: only `transient` ones.
+ *
+ * @example Retrying only transient failures
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { ErrorCategory } from "@stagetrace/stagetrace"
+ *
+ * assert.equal(ErrorCategory.isRetryable("transient"), true)
+ * assert.equal(ErrorCategory.isRetryable("configuration"), false)
+ * ```
  *
  * @category predicates
  * @since 0.1.0

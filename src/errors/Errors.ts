@@ -16,6 +16,8 @@
  *
  * This module classifies and summarises; it does not log each error and does not retry anything.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#errors).
+ *
  * @module
  */
 import type * as Cause from "effect/Cause"
@@ -23,13 +25,24 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type { AlertOptions } from "./Alerts.ts"
 import type { ErrorCategory } from "./ErrorCategory.ts"
-import { classifyCause, classifyValue, compile, emptyRules } from "./internal/classify.ts"
+import {
+  classifyCause,
+  classifyValue,
+  compile,
+  type Compiled,
+  emptyRules,
+  toCompiled,
+} from "./internal/classify.ts"
+import type { ErrorSummary } from "./internal/errorsModel.ts"
 import { ErrorsSlot, summaryAt } from "./internal/state.ts"
 import { windowSummary } from "../internal/window.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models (ErrorSummary and StageErrorSummary are declared in ./internal/errorsModel.ts, which the error
+// state reads)
 // ---------------------------------------------------------------------------------------------------------
+
+export * from "./internal/errorsModel.ts"
 
 /**
  * The outcome of classifying a failure.
@@ -41,9 +54,13 @@ import { windowSummary } from "../internal/window.ts"
  * @since 0.1.0
  */
 export interface Classification {
+  /** The category the error falls in. */
   readonly category: ErrorCategory
+  /** The error's `_tag`, else its class name (`Interrupted` for an interruption). */
   readonly errorType: string
+  /** The error's message. */
   readonly message: string
+  /** Whether retrying may succeed: a rule's `retryable`, else `ErrorCategory.isRetryable(category)`. */
   readonly retryable: boolean
 }
 
@@ -109,41 +126,18 @@ export interface RulesInput<E> {
  * @since 0.1.0
  */
 export interface ErrorRules {
+  /** Identifies compiled rules. */
   readonly _tag: "ErrorRules"
+  /** Targets by `_tag`. */
   readonly tags: ReadonlyMap<string, { readonly category: ErrorCategory; readonly retryable: boolean }>
+  /** Targets by class, in order. */
   readonly classes: ReadonlyArray<
     readonly [ErrorClass, { readonly category: ErrorCategory; readonly retryable: boolean }]
   >
+  /** Custom matchers, in order. */
   readonly match: ReadonlyArray<(error: unknown) => RuleTarget | undefined>
   /** Rule targets that name no category, as `[path, value]` (a layer given them fails). */
   readonly invalid: ReadonlyArray<readonly [path: string, value: unknown]>
-}
-
-/**
- * Errors counted in a window.
- *
- * - `byCategory`: every category, zero when none happened;
- * - `byStage`: per stage id (or request name, for failures outside any stage) that failed in the window.
- *
- * @category models
- * @since 0.1.0
- */
-export interface ErrorSummary {
-  readonly totalErrors: number
-  readonly windowMs: number
-  readonly byCategory: Readonly<Record<ErrorCategory, number>>
-  readonly byStage: Readonly<Record<string, StageErrorSummary>>
-}
-
-/**
- * Errors of one stage in a window.
- *
- * @category models
- * @since 0.1.0
- */
-export interface StageErrorSummary {
-  readonly total: number
-  readonly byCategory: Readonly<Partial<Record<ErrorCategory, number>>>
 }
 
 /**
@@ -176,7 +170,7 @@ export interface ErrorOptions {
   readonly errorRules?: ErrorRules | ReadonlyArray<ErrorRules> | undefined
   /**
    * Error-frequency alerts; `false` turns them off.
-   * @default { window: "5 minutes", thresholds: { transient: 10, configuration: 3, data: 5, resource: 1 } }
+   * @default on (the AlertOptions defaults)
    */
   readonly alerts?: AlertOptions | false | undefined
 }
@@ -263,6 +257,10 @@ export const rulesFor = <A, E, R>(_effect: Effect.Effect<A, E, R>, input: RulesI
  * `unknown`. A defect is `defect` unless a rule or a known error name says more (status codes and
  * message patterns are not applied to defects).
  *
+ * `rules` is what `Errors.rules` returns, or the plain `{ tags, classes, match }` object it takes (as
+ * untyped and JavaScript callers write it; compiled on first use and cached per object, targets that name
+ * no category skipped). Anything else throws a `TypeError` naming `Errors.rules`.
+ *
  * @example Classifying causes
  * ```ts
  * import assert from "node:assert/strict"
@@ -279,19 +277,52 @@ export const rulesFor = <A, E, R>(_effect: Effect.Effect<A, E, R>, input: RulesI
  * @category classification
  * @since 0.1.0
  */
-export const classify = (cause: Cause.Cause<unknown>, rules?: ErrorRules): Classification =>
-  classifyCause(cause, rules === undefined ? emptyRules : rules)
+export const classify = (
+  cause: Cause.Cause<unknown>,
+  rules?: ErrorRules | RulesInput<unknown>,
+): Classification => classifyCause(cause, rulesOf(rules, "Errors.classify"))
 
 /**
- * Classifies one error value as a typed failure (or as a defect with `{ defect: true }`).
+ * Classifies one error value as a typed failure (or as a defect with `{ defect: true }`); `rules` as for
+ * `Errors.classify`.
+ *
+ * @example Classifying one error value
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Data } from "effect"
+ * import { Errors } from "@stagetrace/stagetrace"
+ *
+ * class QuotaExceeded extends Data.TaggedError("QuotaExceeded") {}
+ * const rules = Errors.rules<QuotaExceeded>({ tags: { QuotaExceeded: "resource" } })
+ *
+ * assert.equal(Errors.classifyError(new QuotaExceeded(), { rules }).category, "resource")
+ * assert.equal(Errors.classifyError({ status: 429 }).category, "transient")
+ * assert.equal(Errors.classifyError(new TypeError("x"), { defect: true }).category, "defect")
+ * ```
  *
  * @category classification
  * @since 0.1.0
  */
 export const classifyError = (
   error: unknown,
-  options?: { readonly rules?: ErrorRules | undefined; readonly defect?: boolean | undefined },
-): Classification => classifyValue(error, options?.defect === true, options?.rules ?? emptyRules)
+  options?: {
+    readonly rules?: ErrorRules | RulesInput<unknown> | undefined
+    readonly defect?: boolean | undefined
+  },
+): Classification =>
+  classifyValue(error, options?.defect === true, rulesOf(options?.rules, "Errors.classifyError"))
+
+/** The compiled rules of `classify`'s argument; a `TypeError` naming `Errors.rules` for anything else. */
+const rulesOf = (rules: unknown, fn: string): Compiled => {
+  if (rules === undefined) return emptyRules
+  const compiled = toCompiled(rules)
+  if (compiled !== undefined) return compiled
+  throw new TypeError(
+    `${fn}: cannot use ${
+      typeof rules === "object" ? "this object" : JSON.stringify(rules) ?? String(rules)
+    } as rules: expected rules made by Errors.rules (or the plain { tags, classes, match } object it takes)`,
+  )
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Summary

@@ -14,6 +14,8 @@
  * Spans are exported when they end and are sampled; summaries when their request was kept
  * (`keptBecause`, or every request when no sampler is installed).
  *
+ * Guide: [Export and OTLP](../../docs/export.md).
+ *
  * @module
  */
 import type * as Duration from "effect/Duration"
@@ -22,7 +24,12 @@ import type * as Context from "effect/Context"
 import type * as Tracer from "effect/Tracer"
 import type { RequestSummary } from "../stage/Request.ts"
 import type { RedactorLike } from "../internal/slots.ts"
-import { type FinishedSpan, outcomeOfExit } from "./internal/otlpTraces.ts"
+import {
+  exceptionEvent,
+  type FinishedSpan,
+  interruptedAttribute,
+  outcomeOfExit,
+} from "./internal/otlpTraces.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Models
@@ -44,30 +51,48 @@ export type OtlpSignal = "traces" | "metrics" | "logs"
  */
 export interface OtlpOptions {
   /**
-   * Base URL of the OTLP/HTTP receiver; `/v1/traces`, `/v1/metrics` and `/v1/logs` are appended.
-   * @default "http://localhost:4318"
+   * The receiver. OTLP/HTTP: a base URL, to which `/v1/traces`, `/v1/metrics` and `/v1/logs` are
+   * appended. OTLP/gRPC: the target, used as it is — `http://host:port` (cleartext HTTP/2),
+   * `https://host:port` (TLS), or `host:port` (TLS unless `insecure`); a path is ignored.
+   * @default "http://localhost:4318" (`"http://localhost:4317"` with `protocol: "grpc"`)
    */
   readonly endpoint?: string | undefined
-  /** Full URL for traces, used as it is (wins over `endpoint`). */
+  /** Full URL (gRPC: the target) for traces, used as it is (wins over `endpoint`). */
   readonly tracesEndpoint?: string | undefined
-  /** Full URL for metrics, used as it is (wins over `endpoint`). */
+  /** Full URL (gRPC: the target) for metrics, used as it is (wins over `endpoint`). */
   readonly metricsEndpoint?: string | undefined
-  /** Full URL for logs, used as it is (wins over `endpoint`). */
+  /** Full URL (gRPC: the target) for logs, used as it is (wins over `endpoint`). */
   readonly logsEndpoint?: string | undefined
   /**
-   * Wire encoding.
+   * Transport and encoding: `"http/protobuf"` and `"http/json"` POST to OTLP/HTTP; `"grpc"` makes unary
+   * `Export` calls of the OTLP/gRPC services over one long-lived HTTP/2 connection per endpoint (the
+   * OpenTelemetry Collector's port 4317).
    * @default "http/protobuf"
    */
-  readonly protocol?: "http/protobuf" | "http/json" | undefined
-  /** Extra request headers (API keys…). */
+  readonly protocol?: "http/protobuf" | "http/json" | "grpc" | undefined
+  /**
+   * Extra request headers (API keys…); with `"grpc"`, custom metadata: names are lowercased and must be
+   * gRPC header names (`0-9 a-z _ - .`, not `grpc-…`), values printable ASCII (base64 for `-bin` names).
+   */
   readonly headers?: Readonly<Record<string, string>> | undefined
   /**
-   * Request body compression.
+   * gRPC only: use cleartext HTTP/2 for an `endpoint` given as `host:port` (no scheme). An `http://` or
+   * `https://` scheme always wins, as the OTLP specification requires.
+   * @default false
+   */
+  readonly insecure?: boolean | undefined
+  /**
+   * gRPC only: PEM text of the certificate(s) trusted to sign the receiver's TLS certificate, instead of
+   * the default roots (what `OTEL_EXPORTER_OTLP_CERTIFICATE` names a file of).
+   */
+  readonly certificate?: string | undefined
+  /**
+   * Request body compression (gRPC: the message is gzipped, with `grpc-encoding: gzip`).
    * @default "none"
    */
   readonly compression?: "gzip" | "none" | undefined
   /**
-   * Timeout of one export request (positive).
+   * Timeout of one export request (positive); with `"grpc"` it is also sent as `grpc-timeout`.
    * @default "10 seconds"
    */
   readonly timeout?: Duration.Input | undefined
@@ -80,7 +105,8 @@ export interface OtlpOptions {
    * Which implementation sends traces: `"effect"` is stagetrace's own pipeline (bounded queue, retries,
    * drop accounting, fast encoders); `"otel-sdk"` hands spans to the OpenTelemetry JS SDK
    * (`@effect/opentelemetry` over a `BatchSpanProcessor` and `@opentelemetry/exporter-trace-otlp-http`),
-   * for users who already run the SDK. Metrics and logs always use stagetrace's pipeline.
+   * for users who already run the SDK (OTLP/HTTP only: not with `protocol: "grpc"`). Metrics and logs
+   * always use stagetrace's pipeline.
    * @default "effect"
    */
   readonly implementation?: "effect" | "otel-sdk" | undefined
@@ -113,7 +139,7 @@ export interface OtlpOptions {
 }
 
 /**
- * An OTLP/HTTP exporter (see `Exporter.otlp`).
+ * An OTLP exporter, over HTTP or gRPC (see `Exporter.otlp`).
  *
  * @category models
  * @since 0.1.0
@@ -239,9 +265,15 @@ export interface ExportedSpan {
   readonly endTimeNanos: bigint
   /** End minus start, in milliseconds. */
   readonly durationMs: number
-  /** The attributes, redacted as every exporter sends them. */
+  /**
+   * The attributes, redacted as every exporter sends them (`effect.fiber.interrupted: true` on an
+   * interrupted span, as the OTLP encoders add it).
+   */
   readonly attributes: Readonly<Record<string, unknown>>
-  /** The events, in the order they were added, their attributes redacted. */
+  /**
+   * The events, in the order they were added, their attributes redacted; a failed span ends with the
+   * `exception` event (`exception.type`, `exception.message`) that the OTLP encoders send.
+   */
   readonly events: ReadonlyArray<{
     readonly name: string
     readonly timeNanos: bigint
@@ -249,7 +281,7 @@ export interface ExportedSpan {
   }>
   /** OTLP status: `ok` (success), `error` (failure), `unset` (interrupted). */
   readonly status: "ok" | "error" | "unset"
-  /** The error message of a failed span. */
+  /** The error message of a failed span (redacted). */
   readonly statusMessage: string | undefined
   /** Whether the span ended by interruption (for example still open when the layer closed). */
   readonly interrupted: boolean
@@ -272,6 +304,22 @@ export interface MemoryOptions {
 /**
  * Keeps what would be exported in memory, for tests: spans, kept request summaries, and metric snapshots
  * of the layer it is installed in. Values are redacted like every other exporter's.
+ *
+ * @example Reading back exported spans
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const memory = Exporter.memory({ capacity: 100 })
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("auth_check"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [memory] }))),
+ * )
+ * assert.deepEqual(memory.spans().map((span) => span.name), ["auth_check", "chat"])
+ * assert.equal(memory.summaries()[0]?.name, "chat")
+ * memory.clear()
+ * assert.equal(memory.spans().length, 0)
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -363,11 +411,21 @@ export interface ExportOptions {
 // ---------------------------------------------------------------------------------------------------------
 
 /**
- * OTLP/HTTP export of traces, metrics and logs. The default implementation is stagetrace's own pipeline:
- * a bounded queue per signal (default 2048; when full, new items are dropped and counted), batches by
- * size and interval, retries with exponential backoff and jitter on 429/502/503/504 and network errors
- * (honouring `Retry-After`), a per-request timeout, and a flush within the shutdown deadline when the
- * layer closes. Its own HTTP calls are never traced.
+ * OTLP export of traces, metrics and logs, over HTTP (`protocol: "http/protobuf"`, the default, or
+ * `"http/json"`) or gRPC (`protocol: "grpc"`). The default implementation is stagetrace's own pipeline,
+ * the same for every protocol: a bounded queue per signal (default 2048; when full, new items are dropped
+ * and counted), batches by size and interval, retries with exponential backoff and jitter, a per-request
+ * timeout, and a flush within the shutdown deadline when the layer closes. Its own calls are never traced.
+ *
+ * - OTLP/HTTP retries 429/502/503/504 and network errors, honouring `Retry-After`.
+ * - OTLP/gRPC (`protocol: "grpc"`, default endpoint `http://localhost:4317`, used as it is) makes unary
+ *   `Export` calls over one long-lived HTTP/2 connection per endpoint (cleartext for `http://`, TLS for
+ *   `https://`), re-opened after a failure. It retries `UNAVAILABLE`, `CANCELLED`, `DEADLINE_EXCEEDED`,
+ *   `ABORTED`, `OUT_OF_RANGE`, `DATA_LOSS`, and `RESOURCE_EXHAUSTED` only with a `google.rpc.RetryInfo`,
+ *   waiting at least its `retry_delay`; any other status drops the batch with a reason naming it
+ *   (`rejected_unauthenticated`…), shown by `Health.check` too.
+ *
+ * Partial successes (`rejected_spans`…) are counted as dropped (`rejected`) for every protocol.
  *
  * @example Exporting to a local collector
  * ```ts
@@ -377,6 +435,22 @@ export interface ExportOptions {
  * const otlp = Exporter.otlp({ endpoint: "http://127.0.0.1:4318", protocol: "http/json" })
  * const layer = Telemetry.layer({ serviceName: "chat", exporters: [otlp] })
  * assert.equal(otlp.options.protocol, "http/json")
+ * assert.ok(layer)
+ * ```
+ *
+ * @example OTLP/gRPC to a collector's port 4317
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Exporter, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const otlp = Exporter.otlp({
+ *   protocol: "grpc",
+ *   endpoint: "http://127.0.0.1:4317",
+ *   headers: { "x-api-key": "secret" },
+ *   compression: "gzip",
+ * })
+ * const layer = Telemetry.layer({ serviceName: "chat", exporters: [otlp] })
+ * assert.equal(otlp.options.protocol, "grpc")
  * assert.ok(layer)
  * ```
  *
@@ -391,6 +465,18 @@ export const otlp = (options: OtlpOptions = {}): OtlpExporter => ({ _tag: "Otlp"
  * Deno exports them (configured by the usual `OTEL_*` variables). Without `OTEL_DENO=true` it does
  * nothing.
  *
+ * @example Traces to Deno's OpenTelemetry
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * // With OTEL_DENO=true, Deno exports the stages with its own fetch and Deno.serve spans; else a no-op.
+ * const layer = Telemetry.layer({ serviceName: "chat", exporters: [Exporter.denoNative()] })
+ * await Effect.runPromise(Effect.void.pipe(Stage.track("auth_check"), Request.track("chat"), Effect.provide(layer)))
+ * assert.equal(Exporter.denoNative()._tag, "DenoNative")
+ * ```
+ *
  * @category constructors
  * @since 0.1.0
  */
@@ -399,6 +485,19 @@ export const denoNative = (): DenoNativeExporter => ({ _tag: "DenoNative" })
 /**
  * Prints every kept request: a stage waterfall (`"pretty"`, the default) or one JSON summary line
  * (`"json"`), through Effect's `Console`, off the request's path.
+ *
+ * @example Printing failed requests only
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const failures = Exporter.console({ format: "pretty", filter: (summary) => !summary.success })
+ * await Effect.runPromise(
+ *   Effect.void.pipe(Stage.track("auth_check"), Request.track("chat"), Effect.provide(Telemetry.layer({ exporters: [failures] }))),
+ * ) // prints nothing: the request succeeded
+ * assert.equal(failures.options.format, "pretty")
+ * ```
  *
  * @category constructors
  * @since 0.1.0
@@ -410,6 +509,25 @@ export const console = (options: ConsoleOptions = {}): ConsoleExporter => ({ _ta
  * `stagetrace-YYYY-MM-DD.jsonl` in `dir`, deleting files older than `retentionDays`. Each line is written
  * with one append; a line cut by a crash is isolated on its own line at the next start, so readers never
  * see two records glued together.
+ *
+ * @example Daily performance logs
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Exporter, Request, Stage, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const dir = await Deno.makeTempDir()
+ * await Effect.runPromise(
+ *   Effect.void.pipe(
+ *     Stage.track("auth_check"),
+ *     Request.track("chat"),
+ *     Effect.provide(Telemetry.layer({ exporters: [Exporter.jsonl({ dir, retentionDays: 7 })] })),
+ *   ),
+ * )
+ * const [file] = [...Deno.readDirSync(dir)]
+ * assert.match(file!.name, /^stagetrace-\d{4}-\d{2}-\d{2}\.jsonl$/)
+ * await Deno.remove(dir, { recursive: true })
+ * ```
  *
  * @category constructors
  * @since 0.1.0
@@ -445,13 +563,17 @@ export const memory = (options: MemoryOptions = {}): MemoryExporter => new Memor
 // Internals
 // ---------------------------------------------------------------------------------------------------------
 
+/** A finished span as the OTLP encoders send it (same attributes, events, exception event and status). */
 const toExportedSpan = (span: FinishedSpan, redactor: RedactorLike | undefined): ExportedSpan => {
   const status = span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
   const outcome = outcomeOfExit(status.exit)
+  const redact = (key: string, value: unknown) =>
+    redactor === undefined ? value : redactor.redactValue(key, value)
   const attributes: Record<string, unknown> = {}
   const add = (key: string, value: unknown) => {
-    attributes[key] = redactor === undefined ? value : redactor.redactValue(key, value)
+    if (value !== undefined && value !== null) attributes[key] = redact(key, value)
   }
+  // Stage attributes stagetrace's own spans deferred come first, as the encoders write them.
   const deferred = span.deferredStage
   if (deferred !== undefined) {
     if (span.deferredRequestId !== undefined) add("request.id", span.deferredRequestId)
@@ -462,6 +584,9 @@ const toExportedSpan = (span: FinishedSpan, redactor: RedactorLike | undefined):
   if (span._attributes !== undefined) {
     for (const [key, value] of span._attributes) add(key, value)
   }
+  if (outcome.interrupted) attributes[interruptedAttribute] = true
+  const exception = exceptionEvent(outcome, status.endTime)
+  const events = exception === undefined ? span._events ?? [] : [...(span._events ?? []), exception]
   return {
     traceId: span.traceId,
     spanId: span.spanId,
@@ -473,17 +598,19 @@ const toExportedSpan = (span: FinishedSpan, redactor: RedactorLike | undefined):
     endTimeNanos: status.endTime,
     durationMs: Number(status.endTime - status.startTime) / 1_000_000,
     attributes,
-    events: (span._events ?? []).map(([name, timeNanos, attrs]) => ({
-      name,
+    events: events.map(([name, timeNanos, attrs]) => ({
+      name: redactor === undefined ? name : redactor.redactString(name),
       timeNanos,
       attributes: Object.fromEntries(
-        Object.entries(attrs ?? {}).map((
+        Object.entries(attrs ?? {}).filter(([, value]) => value !== undefined && value !== null).map((
           [key, value],
-        ) => [key, redactor === undefined ? value : redactor.redactValue(key, value)]),
+        ) => [key, redact(key, value)]),
       ),
     })),
     status: outcome.code === 1 ? "ok" : outcome.code === 2 ? "error" : "unset",
-    statusMessage: outcome.message,
+    statusMessage: outcome.message === undefined || redactor === undefined
+      ? outcome.message
+      : redactor.redactString(outcome.message),
     interrupted: outcome.interrupted,
   }
 }

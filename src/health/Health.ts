@@ -19,145 +19,23 @@
  * `Health.handler` answers HTTP health probes with the report as JSON: 200 when healthy or degraded, 503
  * when critical.
  *
+ * Guide: [Budgets, errors, alerts and health](../../docs/budgets-errors-health.md#health).
+ *
  * @module
  */
 import * as Clock from "effect/Clock"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { BudgetSummary } from "../budget/Budgets.ts"
-import type { ErrorSummary } from "../errors/Errors.ts"
 import { CurrentRecorder } from "../internal/recorder.ts"
 import { computeReport } from "./internal/health.ts"
+import type { HealthReport } from "./internal/healthModel.ts"
 import { CurrentSystemSource } from "./internal/system.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models: CheckStatus, CheckResult, HealthStatus, SystemMetrics, HealthReport, HealthThresholds,
+// HealthOptions (declared in ./internal/healthModel.ts, which the health machinery reads)
 // ---------------------------------------------------------------------------------------------------------
 
-/**
- * The outcome of one check: `skipped` when it cannot run (not installed, not permitted), `warning` makes
- * the service `degraded`, `critical` makes it `critical`.
- *
- * @category models
- * @since 0.1.0
- */
-export type CheckStatus = "healthy" | "warning" | "critical" | "skipped"
-
-/**
- * One check's status and a sentence saying why.
- *
- * @category models
- * @since 0.1.0
- */
-export interface CheckResult {
-  readonly status: CheckStatus
-  readonly message: string
-}
-
-/**
- * The overall status: `degraded` when some check is at `warning`, `critical` when one is `critical`.
- *
- * @category models
- * @since 0.1.0
- */
-export type HealthStatus = "healthy" | "degraded" | "critical"
-
-/**
- * What the process and the machine look like. Bytes for memory; `cpuPercent` is the process's CPU time
- * over the time since the previous check, in percent of one core (`undefined` on the first check);
- * `systemMemory` and `loadAverage` are `undefined` without `--allow-sys` (see `notes`); `uptimeMs` is the
- * process uptime.
- *
- * @category models
- * @since 0.1.0
- */
-export interface SystemMetrics {
-  readonly rssBytes: number
-  readonly heapUsedBytes: number
-  readonly heapTotalBytes: number
-  readonly externalBytes: number
-  readonly systemMemory:
-    | { readonly totalBytes: number; readonly availableBytes: number; readonly usedPercent: number }
-    | undefined
-  readonly loadAverage: readonly [number, number, number] | undefined
-  readonly cpuPercent: number | undefined
-  readonly requestsInFlight: number
-  readonly uptimeMs: number
-  /** What could not be measured, and why. */
-  readonly notes: ReadonlyArray<string>
-}
-
-/**
- * A health report. `timestamp` is epoch milliseconds.
- *
- * @category models
- * @since 0.1.0
- */
-export interface HealthReport {
-  readonly status: HealthStatus
-  readonly timestamp: number
-  readonly checks: {
-    readonly memory: CheckResult
-    readonly budgets: CheckResult
-    readonly errorRate: CheckResult
-    readonly exporter: CheckResult
-  }
-  readonly metrics: {
-    readonly system: SystemMetrics
-    readonly budgets: BudgetSummary
-    readonly errors: ErrorSummary
-  }
-}
-
-/**
- * Health options of `Telemetry.layer` (`health`). Environment: `STAGETRACE_HEALTH_MEMORY_WARNING_PERCENT`,
- * `STAGETRACE_HEALTH_MEMORY_CRITICAL_PERCENT`, `STAGETRACE_HEALTH_RSS_LIMIT` (bytes, or `512MiB`),
- * `STAGETRACE_HEALTH_ERROR_WARNING`, `STAGETRACE_HEALTH_ERROR_CRITICAL`, `STAGETRACE_HEALTH_WINDOW`.
- *
- * @category configuration
- * @since 0.1.0
- */
-export interface HealthThresholds {
-  /**
-   * Memory in use (system memory, or process RSS against `rssLimit`) above which memory is a warning, in
-   * percent.
-   * @default 80
-   */
-  readonly memoryWarningPercent?: number | undefined
-  /**
-   * Memory in use above which memory is critical, in percent.
-   * @default 90
-   */
-  readonly memoryCriticalPercent?: number | undefined
-  /** Process RSS limit in bytes; when set, RSS is checked against it with the same percentages. */
-  readonly rssLimit?: number | undefined
-  /**
-   * Errors in the window above which the error check is a warning.
-   * @default 20
-   */
-  readonly errorWarning?: number | undefined
-  /**
-   * Errors in the window above which the error check is critical.
-   * @default 50
-   */
-  readonly errorCritical?: number | undefined
-  /**
-   * The window the budget and error checks look at.
-   * @default "1 hour"
-   */
-  readonly window?: Duration.Input | undefined
-}
-
-/**
- * Health options of `Telemetry.layer`.
- *
- * @category configuration
- * @since 0.1.0
- */
-export interface HealthOptions {
-  /** Thresholds of `Health.check`. */
-  readonly health?: HealthThresholds | undefined
-}
+export * from "./internal/healthModel.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Checks

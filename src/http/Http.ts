@@ -13,6 +13,8 @@
  * - `Http.fetch(input, init?)` is a traced `fetch`: a client span (a stage of the current request when in
  *   one), the client attributes, and the W3C headers injected.
  *
+ * Guide: [HTTP and propagation](../../docs/http.md).
+ *
  * @module
  */
 import * as Context from "effect/Context"
@@ -156,11 +158,19 @@ export interface MiddlewareOptions {
 export interface RuntimeOptions<R> extends MiddlewareOptions {
   /**
    * The runtime every request runs in, usually `ManagedRuntime.make(Telemetry.layer(…))`: its recorder,
-   * exporters and metric registry receive the requests. Without it, requests run with Effect's default
-   * services and stagetrace's process-wide recorder (nothing is exported).
+   * exporters and metric registry receive the requests. Required: without it the requests would land in
+   * stagetrace's process-wide recorder, which no exporter, `OTEL_*` variable or layer of yours ever sees.
+   * For that on purpose, give a runtime without the telemetry layer (`ManagedRuntime.make(Layer.empty)`).
    */
-  readonly runtime?: ManagedRuntime.ManagedRuntime<R, unknown> | undefined
+  readonly runtime: ManagedRuntime.ManagedRuntime<R, unknown>
 }
+
+const missingRuntime = (): TypeError =>
+  new TypeError(
+    "Http.middleware needs the `runtime` option: Http.middleware(handler, { runtime }) with " +
+      "runtime = ManagedRuntime.make(Telemetry.layer(…)), whose recorder and exporters receive the requests " +
+      "(inside an Effect program, use Http.toHandler or Http.serve instead)",
+  )
 
 const validate = (options: MiddlewareOptions | undefined): ServerConfig => {
   const route = options?.route
@@ -196,6 +206,10 @@ const validate = (options: MiddlewareOptions | undefined): ServerConfig => {
  * Requests run in `options.runtime` (a `ManagedRuntime` built from `Telemetry.layer`); dispose it when
  * the server stops. From inside an Effect program, prefer `Http.serve` or `Http.toHandler`.
  *
+ * `runtime` is required: without it the requests would go to the process-wide recorder and nothing of
+ * yours would ever see them, so a call without it does not type-check and, from untyped code, throws a
+ * `TypeError` naming the option when the middleware is built (never while serving).
+ *
  * @example A Deno.serve handler
  * ```ts
  * import assert from "node:assert/strict"
@@ -221,29 +235,16 @@ const validate = (options: MiddlewareOptions | undefined): ServerConfig => {
  * @category server
  * @since 0.1.0
  */
-export const middleware: {
-  <E>(handler: Handler<E, never>, options?: RuntimeOptions<never>): WebHandler
-  <E, R>(
-    handler: Handler<E, R>,
-    options: RuntimeOptions<R> & { readonly runtime: ManagedRuntime.ManagedRuntime<R, unknown> },
-  ): WebHandler
-} = (<E, R>(handler: Handler<E, R>, options?: RuntimeOptions<R>): WebHandler => {
-  const runtime = options?.runtime as ManagedRuntime.ManagedRuntime<R, unknown> | undefined
-  const fork: Forker<R> = runtime === undefined
-    ? (effect) => Effect.runFork(effect as Effect.Effect<Response, unknown>)
-    : (effect) => runtime.runFork(effect)
+export const middleware = <E, R>(handler: Handler<E, R>, options: RuntimeOptions<R>): WebHandler => {
+  const runtime = (options as Partial<RuntimeOptions<R>> | undefined)?.runtime
+  if (runtime === undefined || runtime === null) throw missingRuntime()
+  const fork: Forker<R> = (effect) => runtime.runFork(effect)
   return makeWebHandler(
     validate(options),
     handler as AnyHandler<E, R>,
     fork,
-    options?.interruptOnAbort === true,
+    options.interruptOnAbort === true,
   )
-}) as {
-  <E>(handler: Handler<E, never>, options?: RuntimeOptions<never>): WebHandler
-  <E, R>(
-    handler: Handler<E, R>,
-    options: RuntimeOptions<R> & { readonly runtime: ManagedRuntime.ManagedRuntime<R, unknown> },
-  ): WebHandler
 }
 
 /**
@@ -251,6 +252,27 @@ export const middleware: {
  * included), as `Http.middleware` does with a runtime. Requests start their own traces (the span the
  * handler was built under is not their parent); the handler must not be used after that context's scope
  * closed.
+ *
+ * @example A handler for another server
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Http, Stage, Summaries, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const summary = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const handler = yield* Http.toHandler(() => Effect.succeed(new Response("ok")).pipe(Stage.track("answer")), {
+ *       route: "/answer",
+ *     })
+ *     const response = yield* Effect.promise(() => handler(new Request("http://localhost/answer")))
+ *     yield* Effect.promise(() => response.text())
+ *     const [summary] = yield* Summaries.recent(1)
+ *     return summary
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.equal(summary?.name, "GET /answer")
+ * assert.deepEqual(summary?.stages.map((s) => s.stageId), ["answer"])
+ * ```
  *
  * @category server
  * @since 0.1.0
@@ -317,6 +339,22 @@ const ServeErrorBase: TaggedErrorClass<"ServeError", ServeErrorFields> = Data.Ta
 
 /**
  * `Http.serve` could not listen (the port is taken, permission denied…).
+ *
+ * @example A port already taken
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Http } from "@stagetrace/stagetrace"
+ *
+ * const error = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const first = yield* Http.serve(() => new Response("ok"), { hostname: "127.0.0.1", port: 0 })
+ *     return yield* Effect.flip(Http.serve(() => new Response("ok"), { hostname: "127.0.0.1", port: first.port }))
+ *   }).pipe(Effect.scoped),
+ * )
+ * assert.equal(error._tag, "ServeError")
+ * assert.match(error.message, /^Cannot start the HTTP server: /)
+ * ```
  *
  * @category errors
  * @since 0.1.0
@@ -466,6 +504,26 @@ export const fetch = (
  * exporters never go through `Http.fetch`: they post with a plain `fetch` (or a raw connection under
  * `OTEL_DENO=true`), outside any span.
  *
+ * @example A call kept out of traces
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Http, Request } from "@stagetrace/stagetrace"
+ *
+ * const sent: Array<string | null> = []
+ * const fakeFetch = (_: string | URL | Request, init?: RequestInit) => {
+ *   sent.push(new Headers(init?.headers).get("traceparent"))
+ *   return Promise.resolve(new Response("ok"))
+ * }
+ * const call = Http.fetch("http://telemetry.internal/ingest", undefined, { fetch: fakeFetch }).pipe(
+ *   Effect.flatMap((response) => Effect.promise(() => response.text())),
+ * )
+ * await Effect.runPromise(
+ *   call.pipe(Effect.provideService(Http.TracingDisabled, true), Request.track("job")),
+ * )
+ * assert.deepEqual(sent, [null])
+ * ```
+ *
  * @category client
  * @since 0.1.0
  */
@@ -473,6 +531,24 @@ export const TracingDisabled: Context.Reference<boolean> = TracingDisabledRef
 
 /**
  * Runs an effect with `Http.fetch` tracing and header injection turned off.
+ *
+ * @example A plain fetch
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Http, Request } from "@stagetrace/stagetrace"
+ *
+ * const summary = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const response = yield* Http.fetch("http://kb.internal/", undefined, {
+ *       fetch: () => Promise.resolve(new Response("ok")),
+ *     }).pipe(Http.withoutTracing)
+ *     yield* Effect.promise(() => response.text())
+ *     return yield* Request.summary
+ *   }).pipe(Request.track("job")),
+ * )
+ * assert.equal(summary.stages.length, 0) // no http_fetch stage
+ * ```
  *
  * @category client
  * @since 0.1.0
@@ -486,6 +562,15 @@ export const withoutTracing = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Ef
 
 /**
  * The HTTP metrics `Http.middleware` records, with their labels and buckets (seconds).
+ *
+ * @example The HTTP metric names
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Http } from "@stagetrace/stagetrace"
+ *
+ * assert.equal(Http.metrics.requestsTotal, "http_requests_total")
+ * assert.deepEqual(Http.metrics.labels, ["method", "route", "status"])
+ * ```
  *
  * @category metrics
  * @since 0.1.0

@@ -16,23 +16,28 @@
  * characters are removed first, then entries from the right); baggage keeps at most 180 members and 8192
  * bytes, dropping whole members.
  *
+ * Guide: [HTTP and propagation](../../docs/http.md#propagation-w3c-trace-context-level-2-w3c-baggage).
+ *
  * @module
  */
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import { CurrentRecorder } from "../internal/recorder.ts"
-import type { RemoteParent } from "../stage/Request.ts"
 import { CurrentBaggage as CurrentBaggageRef, injectInto, withRemoteContext } from "./internal/context.ts"
 import { countIssues, parseHeaders } from "./internal/extract.ts"
 import type {
   HeadersCarrier as HeadersCarrierInternal,
   HeadersInput as HeadersInputInternal,
 } from "./internal/headers.ts"
+import type { Baggage, BaggageEntry, Extracted } from "./internal/propagationModel.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models: HeadersInput, HeadersCarrier, then BaggageProperty, BaggageEntry, Baggage, RemoteContext, Issue,
+// Extracted (declared in ./internal/propagationModel.ts, which the propagation machinery reads)
 // ---------------------------------------------------------------------------------------------------------
+
+export * from "./internal/propagationModel.ts"
 
 /**
  * Headers to read from: web `Headers`, or a record of values whose keys may be in any case (Node's
@@ -51,93 +56,6 @@ export type HeadersInput = HeadersInputInternal
  * @since 0.1.0
  */
 export type HeadersCarrier = HeadersCarrierInternal
-
-/**
- * A baggage property (`;key` or `;key=value` after a value), kept as received: the specification gives
- * properties no encoding or meaning.
- *
- * @category models
- * @since 0.1.0
- */
-export interface BaggageProperty {
-  /** The property key (an RFC 9110 token). */
-  readonly key: string
-  /** The property value as received (not percent-decoded); absent for a `;key` property. */
-  readonly value?: string | undefined
-}
-
-/**
- * One baggage entry: the decoded value and its properties.
- *
- * @category models
- * @since 0.1.0
- */
-export interface BaggageEntry {
-  /** The value, percent-decoded. */
-  readonly value: string
-  /** The entry's properties, in order. */
-  readonly properties?: ReadonlyArray<BaggageProperty> | undefined
-}
-
-/**
- * Baggage: entries keyed by their (case-sensitive) key, in order. A key received twice keeps its first
- * position and its last value (deduplication is one of the mutations the specification allows); an
- * updated key keeps its position.
- *
- * @category models
- * @since 0.1.0
- */
-export type Baggage = ReadonlyMap<string, BaggageEntry>
-
-/**
- * The caller's trace context from a valid `traceparent` (and its `tracestate`): pass it as
- * `Request.track(name, { parent })`.
- *
- * @category models
- * @since 0.1.0
- */
-export interface RemoteContext extends RemoteParent {
-  /** The caller's trace id (the `trace-id` field). */
-  readonly traceId: string
-  /** The caller's span (the `parent-id` field). */
-  readonly spanId: string
-  /** The caller's sampled flag. */
-  readonly sampled: boolean
-  /** The caller's random-trace-id flag (Level 2): the trace id's right 7 bytes are random. */
-  readonly randomTraceId: boolean
-  /** The caller's `tracestate`, normalized (no optional whitespace), when it was valid and not empty. */
-  readonly traceState: string | undefined
-}
-
-/**
- * Why part of the incoming headers was ignored:
- *
- * - `invalid_traceparent`: the `traceparent` does not follow the specification (the trace restarts and
- *   `tracestate` is not read);
- * - `invalid_tracestate`: the `tracestate` has a malformed member, a duplicate key or more than 32
- *   members (discarded whole);
- * - `invalid_baggage`: a baggage member breaks the grammar (that member is dropped);
- * - `baggage_truncated`: members past 180 or 8192 bytes (dropped whole).
- *
- * @category models
- * @since 0.1.0
- */
-export type Issue = "invalid_traceparent" | "invalid_tracestate" | "invalid_baggage" | "baggage_truncated"
-
-/**
- * What `Propagation.extract` read from incoming headers.
- *
- * @category models
- * @since 0.1.0
- */
-export interface Extracted {
-  /** The caller's trace context, when its `traceparent` was present and valid. */
-  readonly parent: RemoteContext | undefined
-  /** The caller's baggage (empty when none). */
-  readonly baggage: Baggage
-  /** Each kind of problem found, once; every dropped item is also counted on the recorder. */
-  readonly issues: ReadonlyArray<Issue>
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Extract
@@ -171,8 +89,8 @@ export const parse = (headers: HeadersInput): Extracted => {
 /**
  * Reads the W3C trace context (`traceparent`, `tracestate`) and baggage from incoming headers. Never
  * fails: malformed headers are ignored as the specifications say and every dropped item is counted on
- * the telemetry's drop counters (`invalid_traceparent`, `invalid_tracestate`, `invalid_baggage`,
- * `baggage_truncated`).
+ * the telemetry's drop counters (`invalid_traceparent`, `invalid_tracestate`, `tracestate_duplicate`,
+ * `invalid_baggage`, `baggage_truncated`).
  *
  * Pass `parent` to `Request.track`, and run the request under `Propagation.withRemote(extracted)` so
  * that its outgoing calls carry the caller's baggage and random-trace-id flag (`Http.middleware` does
@@ -264,6 +182,20 @@ export const inject = <H extends HeadersCarrier>(headers: H): Effect.Effect<H> =
  * The current baggage (empty by default). Provide it to replace the baggage for an effect:
  * `Effect.provideService(effect, Propagation.CurrentBaggage, baggage)`.
  *
+ * @example Providing baggage directly
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Propagation } from "@stagetrace/stagetrace"
+ *
+ * const baggage = await Effect.runPromise(
+ *   Propagation.currentBaggage.pipe(
+ *     Effect.provideService(Propagation.CurrentBaggage, Propagation.makeBaggage({ tenant: "acme" })),
+ *   ),
+ * )
+ * assert.equal(baggage.get("tenant")?.value, "acme")
+ * ```
+ *
  * @category baggage
  * @since 0.1.0
  */
@@ -271,6 +203,17 @@ export const CurrentBaggage: Context.Reference<Baggage> = CurrentBaggageRef
 
 /**
  * Reads the current baggage.
+ *
+ * @example Reading what the caller sent
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Propagation } from "@stagetrace/stagetrace"
+ *
+ * const remote = Propagation.parse({ baggage: "tenant=acme,plan=pro" })
+ * const baggage = await Effect.runPromise(Propagation.currentBaggage.pipe(Propagation.withRemote(remote)))
+ * assert.deepEqual([...baggage.keys()], ["tenant", "plan"])
+ * ```
  *
  * @category baggage
  * @since 0.1.0
@@ -281,6 +224,16 @@ export const currentBaggage: Effect.Effect<Baggage> = Effect.withFiber((fiber) =
 
 /**
  * Builds baggage from a record (a string value is an entry without properties), or copies baggage.
+ *
+ * @example Entries with properties
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Propagation } from "@stagetrace/stagetrace"
+ *
+ * const baggage = Propagation.makeBaggage({ tenant: "acme", region: { value: "eu", properties: [{ key: "ttl", value: "60" }] } })
+ * assert.equal(baggage.get("tenant")?.value, "acme")
+ * assert.equal(baggage.get("region")?.properties?.[0]?.key, "ttl")
+ * ```
  *
  * @category baggage
  * @since 0.1.0
@@ -355,6 +308,19 @@ export const withBaggage: {
  * its random-trace-id flag and tracestate are remembered for the calls the effect makes in the caller's
  * trace. Use it around `Request.track(name, { parent: extracted.parent })`; `Http.middleware` does.
  *
+ * @example Continuing a caller's trace from a queue message
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Propagation, Request } from "@stagetrace/stagetrace"
+ *
+ * const remote = Propagation.parse({ traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" })
+ * const summary = await Effect.runPromise(
+ *   Request.summary.pipe(Request.track("consume", { parent: remote.parent, kind: "consumer" }), Propagation.withRemote(remote)),
+ * )
+ * assert.equal(summary.traceId, "4bf92f3577b34da6a3ce929d0e0e4736")
+ * ```
+ *
  * @category extraction
  * @since 0.1.0
  */
@@ -369,6 +335,15 @@ export const withRemote: {
 
 /**
  * The header names this module reads and writes (for CORS `Access-Control-Allow-Headers`, proxies…).
+ *
+ * @example Allowing the headers through CORS
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Propagation } from "@stagetrace/stagetrace"
+ *
+ * const allow = ["content-type", ...Propagation.headerNames].join(", ")
+ * assert.equal(allow, "content-type, traceparent, tracestate, baggage")
+ * ```
  *
  * @category models
  * @since 0.1.0

@@ -26,6 +26,7 @@ import type { Recorder } from "./recorder.ts"
 
 /** A log record's content. */
 export interface LogRecord {
+  /** The log message (redacted). */
   readonly message: string
   readonly annotations: Readonly<Record<string, unknown>>
 }
@@ -97,10 +98,11 @@ const writeAll = (entries: ReadonlyArray<LogEntry>): Effect.Effect<void> =>
 /**
  * Starts a background writer in the current scope: entries offered are written by `writeAll`, a batch at a
  * time and in order, from one fiber. `dropReason` names the counter (on `recorder.drops`) of entries dropped
- * because `capacity` entries were already waiting, or because the scope was closing.
+ * because `capacity` entries were already waiting, or because the scope was closing; without a recorder,
+ * `offer` only returns `false` and the caller counts.
  */
 export const makeWith = <A>(
-  recorder: Recorder,
+  recorder: Recorder | undefined,
   capacity: number,
   dropReason: string,
   writeAll: (entries: ReadonlyArray<A>) => Effect.Effect<void>,
@@ -124,7 +126,7 @@ export const makeWith = <A>(
     return {
       offer: (entry: A): boolean => {
         if (Queue.offerUnsafe(queue, entry)) return true
-        recorder.countDrop(dropReason)
+        recorder?.countDrop(dropReason)
         return false
       },
     }

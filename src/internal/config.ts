@@ -51,6 +51,7 @@ const TelemetryConfigErrorBase: TaggedErrorClass<"TelemetryConfigError", Telemet
  * @since 0.1.0
  */
 export class TelemetryConfigError extends TelemetryConfigErrorBase {
+  /** `Invalid option <name>: <reason>: got <value>` (`Invalid environment variable …` for a variable). */
   override get message(): string {
     const what = this.source === "env" ? "environment variable" : "option"
     return `Invalid ${what} ${this.name}: ${this.reason}: got ${formatValue(this.value)}`
@@ -99,6 +100,20 @@ export const optionalOption = <T>(
   schema: Schema.Codec<T, unknown>,
   value: unknown,
 ): Effect.Effect<T | undefined, TelemetryConfigError> => option<T | undefined>(name, schema, value, undefined)
+
+/** An integer option in [`min`, `max`], or `fallback` when absent. */
+export const integerOption = (
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): Effect.Effect<number, TelemetryConfigError> =>
+  value === undefined
+    ? Effect.succeed(fallback)
+    : typeof value === "number" && Number.isInteger(value) && value >= min && value <= max
+    ? Effect.succeed(value)
+    : Effect.fail(optionError(name, value, `Expected an integer in [${min}, ${max}]`))
 
 /** A `Duration.Input` option, in milliseconds; `undefined` when absent. */
 export const durationOption = (

@@ -15,7 +15,7 @@
  *
  * @internal
  */
-import type { RequestSummary } from "../stage/Request.ts"
+import type { RequestSummary } from "./requestModel.ts"
 import type { ServiceDescription } from "./recorder.ts"
 
 /** The schema identifier on every line. */

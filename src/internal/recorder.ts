@@ -13,10 +13,10 @@
 import * as Context from "effect/Context"
 import type * as Exit from "effect/Exit"
 import type * as Tracer from "effect/Tracer"
-import type { RequestSummary } from "../stage/Request.ts"
-import type { StageExecution, StageOutcome } from "../stage/Stage.ts"
-import { StatsStore } from "../stage/internal/stats.ts"
-import { SummaryStore } from "../stage/internal/summaries.ts"
+import type { RequestSummary } from "./requestModel.ts"
+import type { StageExecution, StageOutcome } from "./stageModel.ts"
+import { StatsStore } from "./stageStats.ts"
+import { SummaryStore } from "./summaryStore.ts"
 
 /** The property under which a span carries the stagetrace state that owns it. */
 export const OwnerKey: unique symbol = Symbol.for("@stagetrace/stagetrace/owner")
@@ -49,7 +49,8 @@ export interface RequestRecord {
   readonly _tag: "Request"
   readonly recorder: Recorder
   readonly requestId: string
-  readonly name: string
+  /** The request's name; an adopted HTTP server request learns its route (and so its name) when it ends. */
+  name: string
   readonly span: Tracer.Span
   /** The span the request span was created under (remote or local), if any. */
   readonly parentSpan: Tracer.AnySpan | undefined
@@ -118,6 +119,16 @@ export type RequestEndHook = (
 export type SummaryHook = (summary: RequestSummary, record: RequestRecord) => void
 
 /**
+ * Masks, in place, what a summary carries from user code (attributes, stage metadata, error messages)
+ * before anything outside the recorder sees it: run once when a request ends, after the `requestEnd` hooks
+ * and before the summary is stored and published, and on each `Request.summary` snapshot. It replaces
+ * objects by redacted copies (only those where something changed) and never writes user-owned objects.
+ */
+export type SummaryRedaction = (
+  summary: { -readonly [K in keyof RequestSummary]: RequestSummary[K] },
+) => void
+
+/**
  * A typed key under which a concern keeps its runtime state on the recorder (budget windows, error
  * windows, export statistics…), so other concerns and public accessors can find it without the recorder
  * knowing every concern.
@@ -175,6 +186,8 @@ export class Recorder {
   readonly requestStart: Array<RequestStartHook> = []
   readonly requestEnd: Array<RequestEndHook> = []
   readonly summary: Array<SummaryHook> = []
+  /** The summary redaction (installed with the redactor; none means summaries are kept as recorded). */
+  redactSummary: SummaryRedaction | undefined = undefined
   /** Requests currently running under this recorder. */
   inFlight = 0
   /** Stage executions left out of summaries because their request hit `maxStagesPerRequest`. */
@@ -215,7 +228,23 @@ export const CurrentRecorder: Context.Reference<Recorder> = Context.Reference<Re
   { defaultValue: () => globalRecorder },
 )
 
-const globalRecorder = new Recorder(defaultRecorderConfig)
+/** The process-wide recorder, used where no telemetry layer provides one. */
+export const globalRecorder: Recorder = new Recorder(defaultRecorderConfig)
+
+/**
+ * Something a layer puts in the fiber's context that installs itself on the recorder of every request or
+ * stage run in that context: `Log.layer`'s lifecycle records, since that layer is built apart from (and
+ * may not see) the `Telemetry.layer` whose recorder runs the stages. `attachTo` is called once per context
+ * the hot path resolves (not per stage) and must be idempotent and cheap.
+ */
+export interface Attachment {
+  readonly attachTo: (recorder: Recorder) => void
+}
+
+/** The attachment of the current context, if a layer provided one. */
+export const CurrentAttachment: Context.Reference<Attachment | undefined> = Context.Reference<
+  Attachment | undefined
+>("@stagetrace/stagetrace/Attachment", { defaultValue: () => undefined })
 
 /** The stage or request that owns `span`, looking through spans that stagetrace did not create. */
 export const ownerOf = (span: Tracer.AnySpan | undefined): StageNode | RequestRecord | undefined => {
@@ -237,6 +266,13 @@ export const ownerOf = (span: Tracer.AnySpan | undefined): StageNode | RequestRe
  * twice per request).
  */
 export const requestSpanAnnotations: Context.Context<never> = Context.makeUnsafe(new Map())
+
+/**
+ * The (empty) annotations every stage span is created with (and the other spans stagetrace opens itself,
+ * such as `Http.fetch`'s client span outside a request), so that a tracer can tell stagetrace's own spans
+ * from the spans other code creates: the adoption of Effect's own spans leaves them alone.
+ */
+export const stageSpanAnnotations: Context.Context<never> = Context.makeUnsafe(new Map())
 
 /**
  * The method by which a span of a tracer that tracks open spans (the export concern's recording tracer)

@@ -19,3 +19,10 @@ export const errorsMetric = {
   description: "Failed stages and requests, by error category and the stage where the error happened",
   labels: ["category", "stage"],
 } as const
+
+/** `stagetrace_latency_anomalies_total{stage}`. */
+export const latencyAnomaliesMetric = {
+  name: "stagetrace_latency_anomalies_total",
+  description: "Latency anomalies: windows in which a stage's p95 rose above its own recent baseline",
+  labels: ["stage"],
+} as const

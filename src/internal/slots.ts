@@ -8,8 +8,8 @@ import { Slot } from "./recorder.ts"
 
 /**
  * Masks personal data and secrets before anything leaves the process. Installed by the log concern (on by
- * default); exporters apply it to span attributes and events, summaries and JSONL lines; metrics apply it
- * to label values; logs to every record. Never throws.
+ * default) with the recorder's summary redaction (every summary, once, when its request ends); exporters
+ * apply it to span attributes and events; metrics to label values; logs to every record. Never throws.
  */
 export interface RedactorLike {
   /** Masks every match of the configured patterns in `text`. */

@@ -4,8 +4,11 @@
  * member moving to the left, and truncation to the propagated size. Pure functions; nothing here throws.
  *
  * Parsing follows the specification's rules for receivers: a `tracestate` that does not parse is discarded
- * as a whole, as the W3C test suite expects (an invalid member, a duplicate key, more than 32 members).
- * Empty and whitespace-only members are allowed and skipped.
+ * as a whole, as the W3C test suite expects (an invalid member, more than 32 members). A key that appears
+ * again (in one field or across combined header fields) keeps its first occurrence and the later ones are
+ * dropped and reported: the W3C suite (`test_tracestate_duplicated_keys`) expects such a header to be
+ * inherited, and a vendor should not delete other vendors' entries. Empty and whitespace-only members are
+ * allowed and skipped.
  *
  * Two forms: entries (`parseTraceState` … `formatTraceState`, for merging and truncating what is sent)
  * and the header string itself (`normalizeTraceState`, `traceStateValue`, `withTraceStateMember`, for
@@ -51,15 +54,26 @@ const isKeyChar = (code: number): boolean =>
 // chr = %x20 / nblk-chr: printable ASCII but "," and "="
 const isValueChar = (code: number): boolean => code >= 0x20 && code <= 0x7e && code !== 0x2c && code !== 0x3d
 
+/** Receives how many members of a received tracestate were dropped as duplicate keys. */
+export interface TraceStateDrops {
+  duplicates: number
+}
+
 /**
  * One pass over a (combined) tracestate header, by char code (no regular expression, no substring but the
- * keys and values kept): validates every member and appends it to `entries`. Returns `-1` when the header
- * is invalid as a whole, `1` when it is already normalized (no optional whitespace, no empty member), `0`
- * otherwise.
+ * keys and values kept): validates every member and appends it to `entries`, but for a key already there
+ * (the first occurrence wins; the later one is skipped and counted in `drops`). Returns `-1` when the
+ * header is invalid as a whole, `1` when it is already normalized (no optional whitespace, no empty
+ * member, no duplicate), `0` otherwise.
  */
-const scanTraceState = (header: string, entries: Array<TraceStateEntry>): -1 | 0 | 1 => {
+const scanTraceState = (
+  header: string,
+  entries: Array<TraceStateEntry>,
+  drops: TraceStateDrops | undefined,
+): -1 | 0 | 1 => {
   const n = header.length
   let clean: 0 | 1 = 1
+  let duplicates = 0
   let pos = 0
   while (true) {
     let i = pos
@@ -81,34 +95,52 @@ const scanTraceState = (header: string, entries: Array<TraceStateEntry>): -1 | 0
       if (i === stop || i - keyStart > 256 || stop - i - 1 > 256 || i + 1 === stop) return -1
       const keyEnd = i++
       for (; i < stop; i++) if (!isValueChar(header.charCodeAt(i))) return -1
-      if (entries.length === MAX_TRACESTATE_MEMBERS) return -1
       const key = header.slice(keyStart, keyEnd)
       // At most 32 members: a linear scan beats a Set.
-      for (let e = 0; e < entries.length; e++) if (entries[e]![0] === key) return -1
-      entries.push([key, header.slice(keyEnd + 1, stop)])
+      let duplicate = false
+      for (let e = 0; e < entries.length; e++) {
+        if (entries[e]![0] === key) {
+          duplicate = true
+          break
+        }
+      }
+      if (duplicate) {
+        duplicates++
+        clean = 0
+      } else {
+        if (entries.length === MAX_TRACESTATE_MEMBERS) return -1
+        entries.push([key, header.slice(keyEnd + 1, stop)])
+      }
     } else if (n > 0) clean = 0
-    if (end === n) return clean
+    if (end === n) {
+      if (drops !== undefined) drops.duplicates += duplicates
+      return clean
+    }
     pos = end + 1
   }
 }
 
 /**
  * Parses a (combined) `tracestate` value into its members, left to right. Empty and whitespace-only
- * members are skipped; `undefined` when the header is invalid as a whole (a malformed member, a
- * duplicate key, more than 32 members).
+ * members are skipped, and so are later occurrences of a key (counted in `drops` when given); `undefined`
+ * when the header is invalid as a whole (a malformed member, more than 32 distinct members).
  */
-export const parseTraceState = (header: string): Array<TraceStateEntry> | undefined => {
+export const parseTraceState = (
+  header: string,
+  drops?: TraceStateDrops,
+): Array<TraceStateEntry> | undefined => {
   const entries: Array<TraceStateEntry> = []
-  return scanTraceState(header, entries) === -1 ? undefined : entries
+  return scanTraceState(header, entries, drops) === -1 ? undefined : entries
 }
 
 /**
  * A received tracestate, normalized (as `formatTraceState(parseTraceState(header))`, but the header itself
- * when it is normalized already): `null` when it is invalid, `undefined` when it has no member.
+ * when it is normalized already): `null` when it is invalid, `undefined` when it has no member. Later
+ * occurrences of a key are dropped and counted in `drops`.
  */
-export const readTraceState = (header: string): string | undefined | null => {
+export const readTraceState = (header: string, drops?: TraceStateDrops): string | undefined | null => {
   const entries: Array<TraceStateEntry> = []
-  const result = scanTraceState(header, entries)
+  const result = scanTraceState(header, entries, drops)
   if (result === -1) return null
   if (entries.length === 0) return undefined
   return result === 1 ? header : formatTraceState(entries)
@@ -198,11 +230,13 @@ export const setTraceStateEntry = (
 // ---------------------------------------------------------------------------------------------------------
 
 /**
- * Validates a received `tracestate` header and returns it normalized (members trimmed, empty members
- * removed), or `undefined` when it is malformed: the W3C specification lets a vendor discard a header it
- * cannot parse rather than propagate it. An empty header is `undefined` too.
+ * Validates a received `tracestate` header and returns it normalized (members trimmed, empty members and
+ * later occurrences of a key removed, those counted in `drops`), or `undefined` when it is malformed: the
+ * W3C specification lets a vendor discard a header it cannot parse rather than propagate it. An empty
+ * header is `undefined` too.
  */
-export const normalizeTraceState = (header: string): string | undefined => readTraceState(header) ?? undefined
+export const normalizeTraceState = (header: string, drops?: TraceStateDrops): string | undefined =>
+  readTraceState(header, drops) ?? undefined
 
 /** Whether the (trimmed) list-member `member` has the key `key`. */
 const hasKey = (member: string, key: string): boolean =>

@@ -9,12 +9,16 @@
  * Every record passes through the redactor of the telemetry layer (or the default one) before it is
  * written: messages, annotations and fields.
  *
- * With `Telemetry.layer({ log })` the toolkit also logs the request and stage lifecycle as the seeds do:
- * `stage started` (debug), `stage completed` (info, `duration_ms`), `stage failed` (warn), `request
- * started` (debug), `request completed` (info) and `request failed` (error), each level configurable or
- * turned off. They are written from a background fiber fed by a bounded queue: a stage end never runs an
+ * The toolkit also logs the request and stage lifecycle as the seeds do: `stage started` (debug), `stage
+ * completed` (info, `duration_ms`), `stage failed` (warn), `request started` (debug), `request completed`
+ * (info) and `request failed` (error), each level configurable or turned off (`lifecycle`). One way gets
+ * them, whichever you use: `Log.layer(options)` next to `Telemetry.layer()` (composed in any order, or
+ * merged), or `Telemetry.layer({ log: options })`; with both, each event is logged once. The records carry
+ * the telemetry layer's service and pass through its redactor. They are written from a background fiber fed by a bounded queue: a stage end never runs an
  * effect, and an entry is only queued when its level is enabled (overflow is counted as the drop
  * `log_queue_full`).
+ *
+ * Guide: [Logs, redaction and the report](../../docs/logs-redaction-report.md#structured-logs).
  *
  * @module
  */
@@ -26,6 +30,8 @@ import * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
 import { option, optionError, PositiveInt, type TelemetryConfigError } from "../internal/config.ts"
 import type { RedactionOptions } from "./Redactor.ts"
+import { CurrentAttachment } from "../internal/recorder.ts"
+import * as Lifecycle from "./internal/lifecycle.ts"
 import { buildRecord, toJsonLine, toPrettyLine } from "./internal/record.ts"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -53,20 +59,31 @@ export interface LogRecord {
   readonly timestamp: string
   /** `trace`, `debug`, `info`, `warn`, `error` or `fatal`. */
   readonly level: string
+  /** The log message (redacted). */
   readonly message: string
+  /** The service name (`service.name`). */
   readonly service: string
+  /** The deployment environment, when configured. */
   readonly environment?: string | undefined
+  /** The service version, when configured. */
   readonly version?: string | undefined
+  /** The current trace id, inside a span. */
   readonly trace_id?: string | undefined
+  /** The current span id, inside a span. */
   readonly span_id?: string | undefined
+  /** The current request id, inside `Request.track`. */
   readonly request_id?: string | undefined
+  /** The current stage id, inside `Stage.track`. */
   readonly stage_id?: string | undefined
   /** For a logged `Cause`: the error's `_tag` or class name, its message and its category. */
   readonly error_type?: string | undefined
+  /** For a logged `Cause`: the error's message. */
   readonly error_message?: string | undefined
+  /** For a logged `Cause`: its error category. */
   readonly error_category?: string | undefined
   /** For a logged `Cause`: its pretty rendering (redacted). */
   readonly cause?: string | undefined
+  /** Log annotations and the fields of object messages, as their own keys. */
   readonly [key: string]: unknown
 }
 
@@ -77,17 +94,35 @@ export interface LogRecord {
  * @since 0.1.0
  */
 export interface LifecycleLevels {
-  /** @default "Debug" */
+  /**
+   * Level of `stage started`.
+   * @default "Debug"
+   */
   readonly stageStart?: LogLevel.LogLevel | undefined
-  /** @default "Info" */
+  /**
+   * Level of `stage completed`.
+   * @default "Info"
+   */
   readonly stageEnd?: LogLevel.LogLevel | undefined
-  /** @default "Warn" */
+  /**
+   * Level of `stage failed`.
+   * @default "Warn"
+   */
   readonly stageFailure?: LogLevel.LogLevel | undefined
-  /** @default "Debug" */
+  /**
+   * Level of `request started`.
+   * @default "Debug"
+   */
   readonly requestStart?: LogLevel.LogLevel | undefined
-  /** @default "Info" */
+  /**
+   * Level of `request completed`.
+   * @default "Info"
+   */
   readonly requestEnd?: LogLevel.LogLevel | undefined
-  /** @default "Error" */
+  /**
+   * Level of `request failed`.
+   * @default "Error"
+   */
   readonly requestFailure?: LogLevel.LogLevel | undefined
 }
 
@@ -109,8 +144,8 @@ export interface LogOptions {
    */
   readonly level?: LogLevel.LogLevel | Lowercase<LogLevel.LogLevel> | "warning" | undefined
   /**
-   * Request and stage lifecycle records (only with `Telemetry.layer`, which owns the hooks): `false`
-   * turns them off, an object changes their levels.
+   * Request and stage lifecycle records, for the requests and stages run with this layer (whatever
+   * telemetry layer records them): `false` turns them off, an object changes their levels.
    * @default true
    */
   readonly lifecycle?: boolean | LifecycleLevels | undefined
@@ -131,7 +166,7 @@ export interface LoggingOptions {
   /**
    * Structured logs (`Log.layer`) plus request and stage lifecycle records; `true` uses the defaults.
    * Without it Effect's own loggers are left alone.
-   * @default undefined (off)
+   * @default false
    */
   readonly log?: boolean | LogOptions | undefined
   /**
@@ -144,9 +179,13 @@ export interface LoggingOptions {
 
 /** Validated `LogOptions`. @internal */
 export interface LogConfig {
+  /** Output format. */
   readonly format: LogFormat
+  /** Minimum level written. */
   readonly level: LogLevel.LogLevel
+  /** Level of each lifecycle record; `undefined` when lifecycle records are off. */
   readonly lifecycle: Required<{ readonly [K in keyof LifecycleLevels]-?: LogLevel.LogLevel }> | undefined
+  /** Lifecycle records waiting to be written, at most. */
   readonly queueCapacity: number
 }
 
@@ -263,6 +302,25 @@ export const structured: Logger.Logger<unknown, LogRecord> = Logger.make((option
  * The logger `Log.layer` installs: writes each record as one line (`json` or `pretty`) to the console
  * (`Console` service; stderr when `Logger.LogToStderr` is set). Writing never throws into the program.
  *
+ * @example Readable lines
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect, Logger } from "effect"
+ * import { TestConsole } from "effect/testing"
+ * import { Log } from "@stagetrace/stagetrace"
+ *
+ * const lines = await Effect.runPromise(
+ *   Effect.logInfo("cache miss").pipe(
+ *     Effect.annotateLogs("cache", "kb"),
+ *     Effect.andThen(TestConsole.logLines),
+ *     Effect.provide(Logger.layer([Log.logger("pretty")])),
+ *     Effect.provide(TestConsole.layer),
+ *   ),
+ * )
+ * assert.match(String(lines[0]), /cache miss/)
+ * assert.match(String(lines[0]), /cache=kb/)
+ * ```
+ *
  * @category loggers
  * @since 0.1.0
  */
@@ -293,16 +351,23 @@ export const replaceDefault = (
   return next
 }
 
-/** The logger layer for a validated config. @internal */
+/**
+ * The logger layer for a validated config: the loggers, the minimum level and the lifecycle records (a
+ * sink that attaches to the recorder the requests and stages run with, see `Lifecycle.make`). @internal
+ */
 export const layerFromConfig = (config: LogConfig): Layer.Layer<never> =>
-  Layer.mergeAll(
-    Layer.effect(
-      References.CurrentLoggers,
-      Effect.withFiber((fiber) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const loggers = yield* Effect.withFiber((fiber) =>
         Effect.succeed(replaceDefault(fiber.getRef(References.CurrentLoggers), logger(config.format)))
-      ),
-    ),
-    Layer.succeed(References.MinimumLogLevel, config.level),
+      )
+      const lifecycle = yield* Lifecycle.make(config, loggers)
+      return Layer.mergeAll(
+        Layer.succeed(References.CurrentLoggers, loggers),
+        Layer.succeed(References.MinimumLogLevel, config.level),
+        lifecycle === undefined ? Layer.empty : Layer.succeed(CurrentAttachment, lifecycle),
+      )
+    }),
   )
 
 // ---------------------------------------------------------------------------------------------------------
@@ -314,7 +379,10 @@ export const layerFromConfig = (config: LogConfig): Layer.Layer<never> =>
  * stay span events, and any other installed logger) and sets the minimum log level. Invalid options fail
  * the layer with `TelemetryConfigError`.
  *
- * Lifecycle records need the recorder's hooks: configure them with `Telemetry.layer({ log })` instead.
+ * Also writes the request and stage lifecycle records (`lifecycle`, on by default) of the requests and
+ * stages run with it, whichever telemetry layer records them: `Log.layer()` next to `Telemetry.layer()`
+ * (in any order, or merged) is the same as `Telemetry.layer({ log: {} })`. Without a telemetry layer they
+ * come from the process-wide recorder. Its hooks are removed when the layer closes.
  *
  * @example JSON logs with correlation ids
  * ```ts

@@ -20,18 +20,21 @@
  * map lookup. The toolkit's own correlation identifiers (`trace_id`, `span_id`, `request_id`, `stage_id`
  * and their `request.id` / `requestId` spellings) are never masked, so logs still join with traces.
  *
+ * Guide: [Logs, redaction and the report](../../docs/logs-redaction-report.md#redaction).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { Bool, option, optionError, type TelemetryConfigError } from "../internal/config.ts"
-import { CurrentRecorder } from "../internal/recorder.ts"
+import { CurrentRecorder, globalRecorder } from "../internal/recorder.ts"
 import { type RedactorLike, RedactorSlot } from "../internal/slots.ts"
 import {
   alwaysMaskedKeys as builtInKeys,
   compile,
   defaultConfig,
   type Engine,
+  installRedactor,
   passThrough,
 } from "./internal/redact.ts"
 
@@ -113,6 +116,16 @@ export interface Redactor {
  * `password`, `secret`, `token`, `apikey`, `privatekey`, `authorization`, `cookie` or `credentials` are
  * masked too.
  *
+ * @example Keys masked whatever their value
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Redactor } from "@stagetrace/stagetrace"
+ *
+ * assert.ok(Redactor.alwaysMaskedKeys.includes("password"))
+ * assert.equal(Redactor.defaultRedactor.isMaskedKey("X-Api-Key"), true)
+ * assert.equal(Redactor.defaultRedactor.isMaskedKey("db.password"), true)
+ * ```
+ *
  * @category constants
  * @since 0.1.0
  */
@@ -143,8 +156,21 @@ export const alwaysMaskedKeys: ReadonlyArray<string> = builtInKeys
  */
 export const defaultRedactor: Redactor = compile(defaultConfig)
 
+// Where no telemetry layer provides a recorder, summaries are redacted with the default redactor, as logs are.
+if (globalRecorder.redactSummary === undefined) installRedactor(globalRecorder, defaultRedactor)
+
 /**
  * A redactor that masks only Effect `Redacted` values (what `enabled: false` installs).
+ *
+ * @example Only Effect Redacted values stay masked
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Redacted } from "effect"
+ * import { Redactor } from "@stagetrace/stagetrace"
+ *
+ * assert.equal(Redactor.disabled.redactString("alice@example.com"), "alice@example.com")
+ * assert.equal(Redactor.disabled.redactValue("token", Redacted.make("s3cret")), "[REDACTED]")
+ * ```
  *
  * @category constructors
  * @since 0.1.0

@@ -1,7 +1,7 @@
 /**
  * The standard metric catalogue: the seeds' HTTP, database, LLM, RAG, embedding, system, error and circuit
  * breaker metrics, and stagetrace's own metrics (stage durations, requests, budget violations, errors by
- * category, dropped samples, export pipeline). Record the standard ones with `Metrics.increment`,
+ * category, latency anomalies, dropped samples, export pipeline). Record the standard ones with `Metrics.increment`,
  * `Metrics.set` and `Metrics.observe`; the toolkit's own are recorded by `Telemetry.layer` (budget
  * violations and errors by category by the budgets and errors concerns).
  *
@@ -9,6 +9,7 @@
  * | --- | --- | --- | --- | --- |
  * | `httpRequestsTotal` | `http_requests_total` | counter | — | method, route, status |
  * | `httpRequestDuration` | `http_request_duration_seconds` | histogram | seconds | method, route |
+ * | `httpClientRequestDuration` | `http_client_request_duration_seconds` | histogram | seconds | method, server_address, status |
  * | `dbQueriesTotal` | `db_queries_total` | counter | — | operation, status |
  * | `dbQueryDuration` | `db_query_duration_seconds` | histogram | seconds | operation |
  * | `dbConnectionsActive` | `db_connections_active` | gauge | — | database |
@@ -29,11 +30,13 @@
  * | `circuitBreakerState` | `circuit_breaker_state` | gauge | — | name |
  * | `circuitBreakerTripsTotal` | `circuit_breaker_trips_total` | counter | — | name |
  * | `stageDuration` | `stagetrace_stage_duration_seconds` | histogram | seconds | stage, status |
+ * | `stageMemoryDelta` | `stagetrace_stage_memory_delta_bytes` | histogram | bytes | stage |
  * | `requestsTotal` | `stagetrace_requests_total` | counter | — | request, status |
  * | `requestDuration` | `stagetrace_request_duration_seconds` | histogram | seconds | request, status |
  * | `requestsInFlight` | `stagetrace_requests_in_flight` | gauge | — | — |
  * | `budgetViolations` | `stagetrace_budget_violations_total` | counter | — | stage |
  * | `errorsByCategory` | `stagetrace_errors_total` | counter | — | category, stage |
+ * | `latencyAnomalies` | `stagetrace_latency_anomalies_total` | counter | — | stage |
  * | `recorderDroppedSamples` | `stagetrace_dropped_samples_total` | counter | — | reason |
  * | `droppedStageExecutions` | `stagetrace_dropped_stage_executions_total` | counter | — | — |
  * | `metricDroppedSamples` | `stagetrace_metric_dropped_samples_total` | counter | — | metric, reason |
@@ -43,6 +46,8 @@
  * | `exportFailures` | `stagetrace_export_failures_total` | counter | — | — |
  * | `exportQueued` | `stagetrace_export_queued` | gauge | — | — |
  * | `exportQueueCapacity` | `stagetrace_export_queue_capacity` | gauge | — | — |
+ *
+ * Guide: [Metrics and Prometheus](../../docs/metrics-and-prometheus.md#catalogue-metriccatalogue).
  *
  * @module
  */
@@ -65,6 +70,17 @@ export const httpRequestsTotal: Counter<"method" | "route" | "status"> = catalog
  * @since 0.1.0
  */
 export const httpRequestDuration: Histogram<"method" | "route"> = catalogue.httpRequestDurationDef
+
+/**
+ * `http_client_request_duration_seconds` (histogram): outgoing HTTP request duration (OpenTelemetry's
+ * `http.client.request.duration`), by method, server address and status code (`error` when no response
+ * came). Recorded for `HttpClient` calls adopted by `Telemetry.layer` (`instrument.httpClient`). Unit: seconds.
+ *
+ * @category standard
+ * @since 0.2.0
+ */
+export const httpClientRequestDuration: Histogram<"method" | "server_address" | "status"> =
+  catalogue.httpClientRequestDurationDef
 
 /**
  * `db_queries_total` (counter): Database queries, by operation and outcome.
@@ -181,6 +197,9 @@ export const embeddingGenerationDuration: Histogram<"model"> = catalogue.embeddi
 /**
  * `system_cpu_usage_percent` (gauge): CPU time used by this process over the last refresh interval (at most 10 s), in percent of one core. Unit: percent.
  *
+ * Sampled at every scrape when `systemMetrics` is on (the default); a series you set yourself
+ * (`Metrics.set`) wins: the sampler stops writing it.
+ *
  * @category standard
  * @since 0.1.0
  */
@@ -188,6 +207,9 @@ export const systemCpuUsagePercent: Gauge = catalogue.systemCpuUsagePercentDef
 
 /**
  * `system_memory_usage_bytes` (gauge): Memory used by this process, by type (rss, heap_total, heap_used, external). Unit: bytes.
+ *
+ * Sampled at every scrape when `systemMetrics` is on (the default); a series you set yourself
+ * (`Metrics.set`) wins: the sampler stops writing it.
  *
  * @category standard
  * @since 0.1.0
@@ -225,6 +247,14 @@ export const circuitBreakerTripsTotal: Counter<"name"> = catalogue.circuitBreake
  * @since 0.1.0
  */
 export const stageDuration: Histogram<"stage" | "status"> = toolkit.stageDurationDef
+
+/**
+ * `stagetrace_stage_memory_delta_bytes` (histogram): Heap growth while a stage ran, by stage id, for stages measured with memory: true or stageMemory (negative when garbage collection freed more). Unit: bytes.
+ *
+ * @category toolkit
+ * @since 0.2.0
+ */
+export const stageMemoryDelta: Histogram<"stage"> = toolkit.stageMemoryDeltaDef
 
 /**
  * `stagetrace_requests_total` (counter): Requests completed, by request name and outcome (ok, error, interrupted).
@@ -265,6 +295,14 @@ export const budgetViolations: Counter<"stage"> = toolkit.budgetViolationsDef
  * @since 0.1.0
  */
 export const errorsByCategory: Counter<"category" | "stage"> = toolkit.errorsByCategoryDef
+
+/**
+ * `stagetrace_latency_anomalies_total` (counter): Latency anomalies: windows in which a stage's p95 rose above its own recent baseline.
+ *
+ * @category toolkit
+ * @since 0.2.0
+ */
+export const latencyAnomalies: Counter<"stage"> = toolkit.latencyAnomaliesDef
 
 /**
  * `stagetrace_dropped_samples_total` (counter): Samples and records the recorder dropped instead of recording, by reason.

@@ -12,6 +12,8 @@
  * Every series also appears in Effect's `MetricRegistry` (the one of the context the layer was built in),
  * so `Metric.snapshot` and OTLP metric exporters see it; `Prometheus` serves it.
  *
+ * Guide: [Metrics and Prometheus](../../docs/metrics-and-prometheus.md).
+ *
  * @module
  */
 import * as Clock from "effect/Clock"
@@ -293,6 +295,23 @@ const metricsOf = (fiber: Fiber.Fiber<unknown, unknown>): Metrics => {
  * Adds `amount` (default 1) to a counter. A negative, NaN or infinite amount, or labels other than the
  * declared ones, is a counted drop.
  *
+ * @example Counting orders
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Metrics } from "@stagetrace/stagetrace"
+ *
+ * const orders = Metrics.defineUnsafe({ name: "shop_orders_total", type: "counter", description: "Orders", labels: ["channel"] })
+ * const value = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* Metrics.increment(orders, { channel: "web" })
+ *     yield* Metrics.increment(orders, { channel: "web" }, 2)
+ *     return yield* Metrics.value(orders, { channel: "web" })
+ *   }).pipe(Effect.provide(Metrics.layer())),
+ * )
+ * assert.equal(value, 3)
+ * ```
+ *
  * @category recording
  * @since 0.1.0
  */
@@ -305,7 +324,21 @@ export const increment: {
   })
 
 /**
- * Sets a gauge to `value`. NaN is a counted drop.
+ * Sets a gauge to `value`. NaN is a counted drop. A series of a gauge the toolkit samples itself
+ * (`system_cpu_usage_percent`, `system_memory_usage_bytes`) becomes yours: the sampler stops writing it.
+ *
+ * @example Setting a gauge
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Metrics } from "@stagetrace/stagetrace"
+ *
+ * const queued = Metrics.defineUnsafe({ name: "jobs_queued", type: "gauge", description: "Jobs waiting" })
+ * const value = await Effect.runPromise(
+ *   Metrics.set(queued, 7).pipe(Effect.andThen(Metrics.value(queued)), Effect.provide(Metrics.layer())),
+ * )
+ * assert.equal(value, 7)
+ * ```
  *
  * @category recording
  * @since 0.1.0
@@ -321,6 +354,23 @@ export const set: {
 /**
  * Adds `delta` (may be negative) to a gauge.
  *
+ * @example Moving a gauge up and down
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Metrics } from "@stagetrace/stagetrace"
+ *
+ * const open = Metrics.defineUnsafe({ name: "connections_open", type: "gauge", description: "Open connections" })
+ * const value = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* Metrics.add(open, 3)
+ *     yield* Metrics.add(open, -1)
+ *     return yield* Metrics.value(open)
+ *   }).pipe(Effect.provide(Metrics.layer())),
+ * )
+ * assert.equal(value, 2)
+ * ```
+ *
  * @category recording
  * @since 0.1.0
  */
@@ -334,6 +384,22 @@ export const add: {
 
 /**
  * Records one observation into a histogram. NaN and infinite values are counted drops.
+ *
+ * @example Recording a histogram observation
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { MetricCatalogue, Metrics } from "@stagetrace/stagetrace"
+ *
+ * const value = await Effect.runPromise(
+ *   Metrics.observe(MetricCatalogue.dbQueryDuration, { operation: "select" }, 0.012).pipe(
+ *     Effect.andThen(Metrics.value(MetricCatalogue.dbQueryDuration, { operation: "select" })),
+ *     Effect.provide(Metrics.layer()),
+ *   ),
+ * )
+ * assert.equal(value?.count, 1)
+ * assert.equal(value?.sum, 0.012)
+ * ```
  *
  * @category recording
  * @since 0.1.0
@@ -349,6 +415,16 @@ export const observe: {
 /**
  * The current value of a series: a number for counters and gauges, `{ count, sum, buckets }` for
  * histograms, `undefined` when the series was never recorded (or was evicted).
+ *
+ * @example A series never recorded
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Metrics } from "@stagetrace/stagetrace"
+ *
+ * const orders = Metrics.defineUnsafe({ name: "shop_orders_total", type: "counter", description: "Orders" })
+ * assert.equal(await Effect.runPromise(Metrics.value(orders).pipe(Effect.provide(Metrics.layer()))), undefined)
+ * ```
  *
  * @category recording
  * @since 0.1.0

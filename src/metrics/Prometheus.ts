@@ -15,6 +15,8 @@
  * here headers and escaped label sets are computed once per family and series, so a scrape is string
  * concatenation (see `bench/metrics_bench.ts`).
  *
+ * Guide: [Metrics and Prometheus](../../docs/metrics-and-prometheus.md#prometheus).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"
@@ -50,6 +52,15 @@ export type Format = "text" | "openmetrics"
 
 /**
  * The `Content-Type` of the text format 0.0.4.
+ *
+ * @example Content types
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Prometheus } from "@stagetrace/stagetrace"
+ *
+ * assert.match(Prometheus.textContentType, /^text\/plain; version=0\.0\.4/)
+ * assert.match(Prometheus.openMetricsContentType, /^application\/openmetrics-text; version=1\.0\.0/)
+ * ```
  *
  * @category exposition
  * @since 0.1.0
@@ -192,6 +203,19 @@ export const layerServer = (options?: ServerOptions): Layer.Layer<never, Telemet
 /**
  * Where the Prometheus server of the current `Metrics` store listens, once one does (`undefined`
  * otherwise); useful with `port: 0`.
+ *
+ * @example Where the server listens
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Prometheus, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const address = await Effect.runPromise(
+ *   Prometheus.serverAddress.pipe(Effect.provide(Telemetry.layer({ prometheus: { port: 0 } }))),
+ * )
+ * assert.equal(address?.hostname, "127.0.0.1")
+ * assert.equal(address?.url, `http://127.0.0.1:${address?.port}/metrics`)
+ * ```
  *
  * @category exposition
  * @since 0.1.0

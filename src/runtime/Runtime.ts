@@ -9,9 +9,12 @@
  * ones are sub-stages.
  *
  * The manual lifecycle keyed by id (`startRequest` / `recordStage` / `timingScope` / `endRequest`) keeps
- * each open request in a bounded table: beyond `maxOpenRequests` the oldest is ended, and a request not
+ * each open request in a bounded table (`recordStage` and `timingScope` also reach a request running in
+ * `request(name, { requestId }, fn)`, by its id, while `fn` runs): beyond `maxOpenRequests` the oldest is ended, and a request not
  * ended within `openRequestTimeout` is ended too (both as interrupted, counted in `expiredRequests` and
  * as the drops `open_request_evicted` / `open_request_expired`), so a forgotten `endRequest` cannot leak.
+ *
+ * Guide: [The Promise API](../../docs/promise-api.md).
  *
  * @module
  */
@@ -36,20 +39,19 @@ import * as StageStats from "../stage/StageStats.ts"
 import type { StageStatistics } from "../stage/StageStats.ts"
 import * as Summaries from "../stage/Summaries.ts"
 import * as daemon from "../internal/daemon.ts"
-import type { TelemetryOptions } from "../telemetry/Telemetry.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Models
 // ---------------------------------------------------------------------------------------------------------
 
 /**
- * Options of `Telemetry.makeRuntime`: every `Telemetry.layer` option, plus the bounds of the manual
- * lifecycle.
+ * What `Telemetry.makeRuntime` adds to the `Telemetry.layer` options: the bounds of the manual lifecycle
+ * and extra services. `Telemetry.RuntimeOptions` composes both.
  *
  * @category runtime
  * @since 0.1.0
  */
-export interface RuntimeOptions extends TelemetryOptions {
+export interface RuntimeOwnOptions {
   /**
    * Requests opened with `startRequest` and not ended yet, at most; opening one more ends the oldest.
    * @default 10000
@@ -85,7 +87,9 @@ export interface EndRequestOptions {
 export interface TelemetryRuntime {
   /**
    * Runs `fn` as one request named `name`; `stage` and `instrument` called inside it (across `await`)
-   * are its stages. Resolves with `fn`'s result, rejects with what `fn` threw.
+   * are its stages, and so are `recordStage` / `timingScope` calls naming its id while it runs. Resolves
+   * with `fn`'s result, rejects with what `fn` threw. An id already in use by a running or open request
+   * is counted as `duplicate_request_id` (the request still runs, but calls by id go to the first one).
    */
   readonly request: <A>(
     name: string,
@@ -110,14 +114,32 @@ export interface TelemetryRuntime {
     options?: Omit<RequestOptions, "requestId">,
   ) => boolean
   /**
-   * Records a stage of the open request `requestId` that ends now, like `Stage.record`: without
-   * `durationMs`, its duration is the time since the request's previous stage ended (or it started).
-   * An unknown id counts the drop `unknown_request_id`.
+   * Records a stage of the request `requestId` that ends now, like `Stage.record`: the duration in
+   * milliseconds as the third argument (`recordStage(id, "llm_call", 120)`, the seeds' call) or as
+   * `durationMs`; without one, the time since the request's previous stage ended (or it started).
+   *
+   * The request is one opened with `startRequest`, or one running in `request(name, { requestId }, fn)`
+   * (while `fn` runs). An unknown id counts the drop `unknown_request_id`; a duration that is not a
+   * finite number ≥ 0 counts `invalid_duration`.
    */
-  readonly recordStage: (requestId: string, stageId: string, options?: RecordOptions) => void
-  /** Runs `fn` as the stage `scopeName` of the open request `requestId` (untracked if it is not open). */
+  readonly recordStage: {
+    (requestId: string, stageId: string, options?: RecordOptions): void
+    (
+      requestId: string,
+      stageId: string,
+      durationMs: number,
+      options?: Omit<RecordOptions, "durationMs">,
+    ): void
+  }
+  /**
+   * Runs `fn` as the stage `scopeName` of the request `requestId` (opened with `startRequest`, or running
+   * in `request`); untracked, and counted as `unknown_request_id`, when there is none.
+   */
   readonly timingScope: <A>(requestId: string, scopeName: string, fn: () => A | PromiseLike<A>) => Promise<A>
-  /** Ends the open request `requestId` and resolves with its summary (`undefined` if it is not open). */
+  /**
+   * Ends the request `requestId` opened with `startRequest` and resolves with its summary (`undefined`,
+   * counted as `unknown_request_id`, when it is not open: a `request` ends when its function does).
+   */
   readonly endRequest: (requestId: string, options?: EndRequestOptions) => Promise<RequestSummary | undefined>
   /** Requests opened with `startRequest` and not ended yet. */
   readonly openRequests: () => number
@@ -167,7 +189,7 @@ const fromPromise = <A>(
  */
 export const make = async (
   telemetry: Layer.Layer<never, TelemetryConfigError>,
-  options: RuntimeOptions,
+  options: RuntimeOwnOptions,
 ): Promise<TelemetryRuntime> => {
   const bounds = await Effect.runPromise(
     Effect.all({
@@ -186,6 +208,10 @@ export const make = async (
   const storage = new AsyncLocalStorage<Context.Context<never>>()
   const summaries = new WeakMap<RequestRecord, RequestSummary>()
   const open = new Map<string, OpenRequest>()
+  // Requests running in `request(…)`, by id, while their function runs: as many as run concurrently.
+  const running = new Map<string, Context.Context<never>>()
+  const contextOf = (requestId: string): Context.Context<never> | undefined =>
+    open.get(requestId)?.context ?? running.get(requestId)
   let expired = 0
   let disposed = false
 
@@ -226,15 +252,30 @@ export const make = async (
   const stage = <A>(stageId: string, fn: () => A | PromiseLike<A>, stageOptions?: StageOptions): Promise<A> =>
     disposed ? Promise.resolve().then(fn) : run(Stage.track(inside(fn), stageId, stageOptions), current())
 
+  // The body of a `request`: registers the request by id while `fn` runs, so calls by id reach it.
+  const registered = <A>(fn: () => A | PromiseLike<A>): Effect.Effect<A, unknown> =>
+    Effect.withFiber((fiber) => {
+      const requestId = requestOf(ownerOf(fiber.cache.span))?.requestId
+      if (requestId === undefined) return inside(fn)
+      if (open.has(requestId) || running.has(requestId)) {
+        recorder.countDrop("duplicate_request_id")
+        return inside(fn)
+      }
+      running.set(requestId, fiber.context)
+      return Effect.ensuring(inside(fn), Effect.sync(() => running.delete(requestId)))
+    })
+
   const handle: TelemetryRuntime = {
     request: (name, requestOptions, fn) =>
-      disposed ? Promise.resolve().then(fn) : run(Request.track(inside(fn), name, requestOptions), current()),
+      disposed
+        ? Promise.resolve().then(fn)
+        : run(Request.track(registered(fn), name, requestOptions), current()),
     stage,
     instrument: (stageId, fn, stageOptions) => (...args) => stage(stageId, () => fn(...args), stageOptions),
     startRequest: (requestId, name, requestOptions) => {
       if (disposed) return false
       sweep()
-      if (open.has(requestId)) {
+      if (open.has(requestId) || running.has(requestId)) {
         recorder.countDrop("duplicate_request_id")
         return false
       }
@@ -265,23 +306,32 @@ export const make = async (
       })
       return true
     },
-    recordStage: (requestId, stageId, recordOptions) => {
+    recordStage: (requestId: string, stageId: string, third?: unknown, fourth?: RecordOptions) => {
       if (disposed) return
-      const entry = open.get(requestId)
-      if (entry === undefined) {
+      const context = contextOf(requestId)
+      if (context === undefined) {
         recorder.countDrop("unknown_request_id")
         return
       }
-      Effect.runSyncWith(entry.context)(Stage.record(stageId, recordOptions))
+      let recordOptions: RecordOptions | undefined
+      if (typeof third === "number") recordOptions = { ...fourth, durationMs: third }
+      else if (third === undefined || (typeof third === "object" && third !== null)) {
+        recordOptions = third as RecordOptions | undefined
+      } else {
+        // A duration given as something else than a number (`"120"` from untyped code).
+        recorder.countDrop("invalid_duration")
+        return
+      }
+      Effect.runSyncWith(context)(Stage.record(stageId, recordOptions))
     },
     timingScope: (requestId, scopeName, fn) => {
       if (disposed) return Promise.resolve().then(fn)
-      const entry = open.get(requestId)
-      if (entry === undefined) {
+      const context = contextOf(requestId)
+      if (context === undefined) {
         recorder.countDrop("unknown_request_id")
         return Promise.resolve().then(fn)
       }
-      return run(Stage.track(inside(fn), scopeName), entry.context)
+      return run(Stage.track(inside(fn), scopeName), context)
     },
     endRequest: async (requestId, endOptions) => {
       const entry = open.get(requestId)

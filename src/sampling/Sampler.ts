@@ -11,10 +11,13 @@
  *
  * After the request ends, **tail** sampling (installed by `Telemetry.layer`) still exports it when it was
  * forced, failed, exceeded a budget, or took at least `keepSlowerThan`; `RequestSummary.keptBecause` says
- * why. See `docs/sections/sampling.md` for the adjusted-count semantics of tail-kept spans.
+ * why. The [Sampling guide](../../docs/sampling.md#adjusted-counts-what-exported-spans-claim) explains
+ * what the spans of tail-kept requests claim (their adjusted counts).
  *
  * This module only decides: the sampler in use is configured with `Telemetry.layer({ sampler })`,
  * `Telemetry.layer({ sampleRate })` or the `OTEL_TRACES_SAMPLER` variables.
+ *
+ * Guide: [Sampling](../../docs/sampling.md).
  *
  * @module
  */
@@ -33,93 +36,16 @@ import {
   toHex56,
 } from "./internal/bits.ts"
 import { type Issue, issueOf, setIssue } from "./internal/issues.ts"
+import { type Sampler, type SamplingInput, type SamplingResult, TypeId } from "./internal/samplerModel.ts"
 import { SamplingSlot } from "./internal/state.ts"
 import { type OtValues, readOt, withThreshold } from "./internal/traceState.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models: TypeId, SamplingParent, SamplingInput, SamplingResult, Sampler (declared in
+// ./internal/samplerModel.ts, which the sampling state reads), then the options below
 // ---------------------------------------------------------------------------------------------------------
 
-/**
- * The identifier of `Sampler` values.
- *
- * @category symbols
- * @since 0.1.0
- */
-export const TypeId = "~@stagetrace/stagetrace/Sampler" as const
-
-/**
- * The type of `TypeId`.
- *
- * @category symbols
- * @since 0.1.0
- */
-export type TypeId = typeof TypeId
-
-/**
- * The parent of the span being sampled: whether it was sampled, and whether it came from another process
- * (a remote parent, for example from a `traceparent` header).
- *
- * @category models
- * @since 0.1.0
- */
-export interface SamplingParent {
-  readonly sampled: boolean
-  readonly remote: boolean
-}
-
-/**
- * What a sampler decides on. For a request: its name, trace id, request id, attributes (from
- * `Request.track` options) and parent. For a span outside any request only `name`, `traceId` and `parent`
- * are known.
- *
- * @category models
- * @since 0.1.0
- */
-export interface SamplingInput {
-  /** The request name (or span name). */
-  readonly name: string
-  /** The 32-hex-digit trace id. */
-  readonly traceId: string
-  /** The request id, when sampling a request. */
-  readonly requestId?: string | undefined
-  /** The request's attributes. */
-  readonly attributes?: Readonly<Record<string, unknown>> | undefined
-  /** The parent span, absent for a root. */
-  readonly parent?: SamplingParent | undefined
-  /** The W3C `tracestate` received with the parent (or the parent request's), absent for a root. */
-  readonly traceState?: string | undefined
-}
-
-/**
- * A sampling decision: whether the request is sampled, and the W3C `tracestate` its spans carry (the
- * parent's, with the `ot` entry's `th` set when the decision is probabilistic and erased otherwise).
- *
- * @category models
- * @since 0.1.0
- */
-export interface SamplingResult {
-  readonly sampled: boolean
-  readonly traceState: string | undefined
-}
-
-/**
- * A head sampler. Build one with `Sampler.consistentRatio`, `Sampler.alwaysOn`, `Sampler.alwaysOff`,
- * `Sampler.parentBased` or `Sampler.rules`, and give it to `Telemetry.layer({ sampler })`.
- *
- * `shouldSample` is synchronous and cheap (no allocation for a root with no tracestate); it must not
- * throw.
- *
- * @category models
- * @since 0.1.0
- */
-export interface Sampler {
-  readonly [TypeId]: TypeId
-  /** The sampler and its configuration, for example `ParentBased{root=ConsistentRatio{0.01}}`. */
-  readonly description: string
-  /** Decides for one request (or span outside any request). */
-  readonly shouldSample: (input: SamplingInput) => SamplingResult
-}
+export * from "./internal/samplerModel.ts"
 
 /**
  * Options of `Sampler.consistentRatio`.
@@ -149,13 +75,25 @@ export interface ConsistentRatioOptions {
  * @since 0.1.0
  */
 export interface ParentBasedOptions {
-  /** @default follow the parent (sampled) */
+  /**
+   * Decides below a sampled remote parent.
+   * @default follow the parent (sampled)
+   */
   readonly remoteParentSampled?: Sampler | undefined
-  /** @default Sampler.alwaysOff */
+  /**
+   * Decides below an unsampled remote parent.
+   * @default Sampler.alwaysOff
+   */
   readonly remoteParentNotSampled?: Sampler | undefined
-  /** @default follow the parent (sampled) */
+  /**
+   * Decides below a sampled local parent.
+   * @default follow the parent (sampled)
+   */
   readonly localParentSampled?: Sampler | undefined
-  /** @default Sampler.alwaysOff */
+  /**
+   * Decides below an unsampled local parent.
+   * @default Sampler.alwaysOff
+   */
   readonly localParentNotSampled?: Sampler | undefined
 }
 
@@ -171,8 +109,11 @@ export interface ParentBasedOptions {
  * @since 0.1.0
  */
 export interface Rule {
+  /** The exact request name, or a regular expression tested against it. */
   readonly name?: string | RegExp | undefined
+  /** Attributes that must all match: equal values, or strings matching a regular expression. */
   readonly attributes?: Readonly<Record<string, string | number | boolean | RegExp>> | undefined
+  /** The sampler deciding for the requests this rule matches. */
   readonly sampler: Sampler
 }
 
@@ -221,10 +162,15 @@ export interface SamplingOptions {
  * @since 0.1.0
  */
 export interface SamplingStats {
+  /** The installed sampler's description. */
   readonly sampler: string
+  /** Exported requests, by reason. */
   readonly requestsKept: Readonly<Record<KeptBecause, number>>
+  /** Requests whose spans and summary were not exported. */
   readonly requestsDropped: number
+  /** Spans not exported because their request (or, outside requests, the sampler) said so. */
   readonly spansDropped: number
+  /** Spans that did not fit in a request's tail buffer. */
   readonly spansOverflowed: number
 }
 
@@ -277,6 +223,15 @@ const describeRate = (rate: number): string => String(rate)
 /**
  * Samples everything, as a probability sampler with p = 1: spans carry `ot=th:0` (adjusted count 1).
  *
+ * @example Every request, with adjusted count 1
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * assert.deepEqual(Sampler.shouldSample(Sampler.alwaysOn, { name: "chat", traceId }), { sampled: true, traceState: "ot=th:0" })
+ * ```
+ *
  * @category constructors
  * @since 0.1.0
  */
@@ -291,6 +246,15 @@ export const alwaysOn: Sampler = make(
 /**
  * Samples nothing at the head (tail sampling may still keep a failed, slow, over-budget or forced
  * request).
+ *
+ * @example Nothing at the head
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * assert.equal(Sampler.shouldSample(Sampler.alwaysOff, { name: "chat", traceId }).sampled, false)
+ * ```
  *
  * @category constructors
  * @since 0.1.0
@@ -564,6 +528,16 @@ export const rules = (
 /**
  * Whether `u` is a `Sampler`.
  *
+ * @example Recognising a sampler
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * assert.equal(Sampler.isSampler(Sampler.alwaysOn), true)
+ * assert.equal(Sampler.isSampler({ shouldSample: () => ({ sampled: true }) }), false)
+ * ```
+ *
  * @category guards
  * @since 0.1.0
  */
@@ -573,6 +547,18 @@ export const isSampler = (u: unknown): u is Sampler =>
 /**
  * Runs `sampler` on `input`: the decision and the tracestate the spans would carry. Useful to check a
  * configuration; `Telemetry.layer` calls the sampler itself when each request starts.
+ *
+ * @example Checking a configuration
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Sampler } from "@stagetrace/stagetrace"
+ *
+ * const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+ * const sampler = Sampler.parentBased(Sampler.consistentRatio(0.5))
+ * // Below a sampled remote parent, the parent's decision is followed.
+ * const result = Sampler.shouldSample(sampler, { name: "chat", traceId, parent: { sampled: true, remote: true } })
+ * assert.equal(result.sampled, true)
+ * ```
  *
  * @category utilities
  * @since 0.1.0

@@ -7,135 +7,24 @@
  * When the request ends its `RequestSummary` (stages, bottlenecks, outcome) goes to `Summaries` and to the
  * exporters installed by `Telemetry.layer`.
  *
+ * Guide: [Requests and stages](../../docs/requests-and-stages.md).
+ *
  * @module
  */
 import type * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Tracer from "effect/Tracer"
 import { CurrentRecorder } from "../internal/recorder.ts"
 import { currentRequest, makeRequestSpec, noRequest, summarize, trackRequest } from "./internal/tracking.ts"
-import type { StageError, StageExecution, StageOutcome } from "./Stage.ts"
+import type { RequestOptions, RequestSummary } from "../internal/requestModel.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models: Bottleneck, KeptBecause, RequestSummary, RemoteParent, RequestOptions (declared below the
+// concerns, which all read them)
 // ---------------------------------------------------------------------------------------------------------
 
-/**
- * A stage whose own time (its duration minus its sub-stages) is at least the configured share of the
- * request (`bottleneckShare`, default 0.3).
- *
- * @category models
- * @since 0.1.0
- */
-export interface Bottleneck {
-  readonly stageId: string
-  readonly name: string
-  readonly durationMs: number
-  readonly selfMs: number
-  /** `selfMs` divided by the request's duration. */
-  readonly share: number
-}
-
-/**
- * Why a request's spans and summary were exported: head-sampled, forced, failed, over a budget, or slow.
- * `undefined` when they were not exported.
- *
- * @category models
- * @since 0.1.0
- */
-export type KeptBecause = "head" | "forced" | "error" | "budget" | "slow"
-
-/**
- * The summary of one request.
- *
- * - `startTime`: epoch milliseconds; `durationMs`: wall time of the whole request.
- * - `stages`: top-level stages in start order (recorded stages in recording order), sub-stages nested.
- * - `stageCount`: stage executions in `stages`, nested ones included.
- * - `bottlenecks`: stages whose own time is at least `bottleneckShare` of the request, slowest first.
- * - `truncated`: the request had more stages than `maxStagesPerRequest` (or more spans than the tail
- *   buffer holds); the extra ones still fed statistics.
- * - `sampled`: the head sampling decision; `keptBecause`: why the request was exported, if it was.
- *
- * @category models
- * @since 0.1.0
- */
-export interface RequestSummary {
-  readonly requestId: string
-  readonly name: string
-  readonly traceId: string
-  readonly spanId: string
-  readonly startTime: number
-  readonly durationMs: number
-  readonly success: boolean
-  readonly status: StageOutcome
-  readonly error?: StageError | undefined
-  readonly stageCount: number
-  readonly stages: ReadonlyArray<StageExecution>
-  readonly bottlenecks: ReadonlyArray<Bottleneck>
-  readonly attributes: Readonly<Record<string, unknown>>
-  readonly truncated: boolean
-  readonly overBudget: boolean
-  readonly budgetMs?: number | undefined
-  readonly sampled: boolean
-  readonly keptBecause: KeptBecause | undefined
-}
-
-/**
- * A parent from another process: W3C trace context fields.
- *
- * @category models
- * @since 0.1.0
- */
-export interface RemoteParent {
-  readonly traceId: string
-  readonly spanId: string
-  /** The upstream sampled flag. @default true */
-  readonly sampled?: boolean | undefined
-  /** The upstream W3C `tracestate` header value. */
-  readonly traceState?: string | undefined
-}
-
-/**
- * Options of `Request.track`.
- *
- * @category models
- * @since 0.1.0
- */
-export interface RequestOptions {
-  /**
-   * The request id, for example from an `x-request-id` header.
-   * @default a random UUID
-   */
-  readonly requestId?: string | undefined
-  /** Attributes of the request: set on its span and kept in its summary. */
-  readonly attributes?: Readonly<Record<string, unknown>> | undefined
-  /**
-   * Latency budget of the whole request; wins over a `budgets` table entry for its name. An invalid one
-   * (negative, not a duration) is ignored and counted as the drop `invalid_budget`.
-   */
-  readonly budget?: Duration.Input | undefined
-  /**
-   * Always export this request, whatever the sampler decides (its children and outgoing calls see it as
-   * sampled).
-   * @default false
-   */
-  readonly force?: boolean | undefined
-  /**
-   * The parent of the request span: a span, or a remote parent (usually from `Propagation.extract`) whose
-   * sampled flag and tracestate parent-based sampling honours. By default the current span. A remote parent
-   * whose ids are not valid W3C ids (lowercase hex, not all zero) is ignored and counted as the drop
-   * `invalid_parent`.
-   */
-  readonly parent?: Tracer.AnySpan | RemoteParent | undefined
-  /**
-   * Span kind of the request span (`"server"` for incoming HTTP requests).
-   * @default "internal"
-   */
-  readonly kind?: Tracer.SpanKind | undefined
-}
+export * from "../internal/requestModel.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Combinators
@@ -187,6 +76,12 @@ export const track: {
  * `running` and the time they have run so far; the request's own `status` is `running`. Fails with
  * `NoSuchElementError` outside a request.
  *
+ * Like every summary handed out (`Summaries.recent` and `stream`, exporters, the Promise API), it is
+ * redacted with the telemetry layer's redactor (the default one without a layer): attributes, stage
+ * metadata and error messages show `[EMAIL]`, `[REDACTED]`… where the recorded values had personal data
+ * or secrets (`redaction: false` keeps them). Each call builds a new snapshot; the request's own
+ * recorded values are not changed.
+ *
  * @example Reading the summary inside a request
  * ```ts
  * import assert from "node:assert/strict"
@@ -209,13 +104,26 @@ export const track: {
 export const summary: Effect.Effect<RequestSummary, Cause.NoSuchElementError> = Effect.withFiber((fiber) => {
   const record = currentRequest(fiber)
   if (record === undefined) return Effect.fail(noRequest())
-  return Effect.succeed(
-    summarize(record.recorder, record, fiber.getRef(Clock.Clock).currentTimeNanosUnsafe(), undefined),
-  )
+  const recorder = record.recorder
+  const snapshot = summarize(recorder, record, fiber.getRef(Clock.Clock).currentTimeNanosUnsafe(), undefined)
+  // The snapshot's stages and attributes are copies: redacting them leaves the running request alone.
+  if (recorder.redactSummary !== undefined) recorder.redactSummary(snapshot)
+  return Effect.succeed(snapshot)
 })
 
 /**
  * The current request's id, if the effect runs inside a request.
+ *
+ * @example Reading the request id
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect, Option } from "effect"
+ * import { Request } from "@stagetrace/stagetrace"
+ *
+ * const id = await Effect.runPromise(Request.currentId.pipe(Request.track("chat", { requestId: "req-1" })))
+ * assert.deepEqual(id, Option.some("req-1"))
+ * assert.deepEqual(await Effect.runPromise(Request.currentId), Option.none())
+ * ```
  *
  * @category requests
  * @since 0.1.0
@@ -229,6 +137,14 @@ export const currentId: Effect.Effect<Option.Option<string>> = Effect.withFiber(
  * Most attributes one request keeps; `Request.annotate` with a new key past it is dropped and counted
  * (`request_attributes_full`).
  *
+ * @example The bound
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Request } from "@stagetrace/stagetrace"
+ *
+ * assert.equal(Request.maxRequestAttributes, 128)
+ * ```
+ *
  * @category requests
  * @since 0.1.0
  */
@@ -237,6 +153,21 @@ export const maxRequestAttributes: number = 128
 /**
  * Adds an attribute to the current request: on its span and in its summary's `attributes`. Does nothing
  * outside a request; past `maxRequestAttributes` distinct keys, new keys are dropped and counted.
+ *
+ * @example Annotating the current request
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request } from "@stagetrace/stagetrace"
+ *
+ * const summary = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     yield* Request.annotate("user.tier", "free")
+ *     return yield* Request.summary
+ *   }).pipe(Request.track("chat")),
+ * )
+ * assert.equal(summary.attributes["user.tier"], "free")
+ * ```
  *
  * @category requests
  * @since 0.1.0
@@ -259,6 +190,22 @@ export const annotate = (key: string, value: unknown): Effect.Effect<void> =>
 
 /**
  * Number of requests running right now under the current telemetry layer.
+ *
+ * @example Counting running requests
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const [inside, after] = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const inside = yield* Request.inFlight.pipe(Request.track("chat"))
+ *     return [inside, yield* Request.inFlight]
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.equal(inside, 1)
+ * assert.equal(after, 0)
+ * ```
  *
  * @category requests
  * @since 0.1.0

@@ -9,94 +9,21 @@
  *
  * Where stages go (OTLP, Prometheus, JSONL…) is configured once, on `Telemetry.layer`.
  *
+ * Guide: [Requests and stages](../../docs/requests-and-stages.md).
+ *
  * @module
  */
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Tracer from "effect/Tracer"
+import type { StageOptions } from "../internal/stageModel.ts"
+import { measureMemory } from "./internal/memory.ts"
 import { makeSpec, recordStage, type StageSpec, trackStage } from "./internal/tracking.ts"
 
 // ---------------------------------------------------------------------------------------------------------
-// Models
+// Models: StageOutcome, StageError, StageExecution, StageOptions (declared below the concerns, which all
+// read them), RecordOptions
 // ---------------------------------------------------------------------------------------------------------
 
-/**
- * How a stage ended: `ok`, `error` (a typed failure or a defect), `interrupted`; `running` while it runs
- * and `unfinished` when its request ended first.
- *
- * @category models
- * @since 0.1.0
- */
-export type StageOutcome = "ok" | "error" | "interrupted" | "running" | "unfinished"
-
-/**
- * The type and message of a stage's or request's failure. `type` is the error's `_tag`, else its class
- * name; `category` is filled when error classification is installed.
- *
- * @category models
- * @since 0.1.0
- */
-export interface StageError {
-  readonly type: string
-  readonly message: string
-  readonly category?: string | undefined
-  readonly retryable?: boolean | undefined
-}
-
-/**
- * One execution of a stage, as it appears in a request summary.
- *
- * - `startOffsetMs`: when the stage started, relative to the start of its request.
- * - `durationMs`: wall time from start to end, sub-stages included.
- * - `metadata`: the stage's `metadata` option, also set as span attributes.
- * - `substages`: stages started inside this one, in start order.
- *
- * @category models
- * @since 0.1.0
- */
-export interface StageExecution {
-  readonly stageId: string
-  readonly name: string
-  readonly startOffsetMs: number
-  readonly durationMs: number
-  readonly success: boolean
-  readonly status: StageOutcome
-  readonly error?: StageError | undefined
-  readonly metadata: Readonly<Record<string, unknown>>
-  readonly substages: ReadonlyArray<StageExecution>
-  /** `true` when the stage came from `Stage.record` rather than from running an effect. */
-  readonly recorded?: boolean | undefined
-  /** The budget that applied to this stage, in milliseconds, when one did. */
-  readonly budgetMs?: number | undefined
-  /** `true` when the stage took longer than its budget. */
-  readonly overBudget?: boolean | undefined
-}
-
-/**
- * Options of `Stage.track` and `Stage.fn`.
- *
- * @category models
- * @since 0.1.0
- */
-export interface StageOptions {
-  /**
-   * Human-readable name, used as the span name and in summaries.
-   * @default the stage id
-   */
-  readonly name?: string | undefined
-  /** Values kept in the summary and set as span attributes (for example `{ "kb.index": "docs" }`). */
-  readonly metadata?: Readonly<Record<string, unknown>> | undefined
-  /**
-   * Latency budget of this stage (for example `"10 millis"`); wins over a `budgets` table entry. An invalid
-   * one (negative, not a duration) is ignored and counted as the drop `invalid_budget`.
-   */
-  readonly budget?: Duration.Input | undefined
-  /**
-   * Span kind of the stage span.
-   * @default "internal"
-   */
-  readonly kind?: Tracer.SpanKind | undefined
-}
+export * from "../internal/stageModel.ts"
 
 /**
  * Options of `Stage.record`.
@@ -161,9 +88,17 @@ export const track: {
     second?: string | StageOptions,
     third?: StageOptions,
   ): Effect.Effect<A, E, R> | (<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => {
-    if (Effect.isEffect(first)) return trackStage(first, makeSpec(second as string, third))
-    const spec = makeSpec(first as string, second as StageOptions | undefined)
-    return <A, E, R>(self: Effect.Effect<A, E, R>) => trackStage(self, spec)
+    if (Effect.isEffect(first)) {
+      const stageId = second as string
+      return trackStage(
+        third?.memory === true ? measureMemory(first, stageId) : first,
+        makeSpec(stageId, third),
+      )
+    }
+    const options = second as StageOptions | undefined
+    const spec = makeSpec(first, options)
+    return <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      trackStage(options?.memory === true ? measureMemory(self, first) : self, spec)
   }) as never
 
 /**
@@ -195,11 +130,13 @@ export const track: {
  */
 export const fn = (stageId: string, options?: StageOptions): Effect.fn.Untraced => {
   const spec: StageSpec = makeSpec(stageId, options)
+  const memory = options?.memory === true
   return function (this: unknown) {
     // deno-lint-ignore no-explicit-any
     const body = (Effect.fnUntraced as any).apply(this, arguments)
     return function (this: unknown) {
-      return trackStage(body.apply(this, arguments), spec)
+      const effect = body.apply(this, arguments)
+      return trackStage(memory ? measureMemory(effect, stageId) : effect, spec)
     }
   } as unknown as Effect.fn.Untraced
 }

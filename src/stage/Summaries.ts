@@ -3,6 +3,8 @@
  * `Summaries.recent(limit)` reads a bounded ring (the last `summaryCapacity` requests, default 1000),
  * newest first; `Summaries.stream` follows new summaries as they complete, for sinks.
  *
+ * Guide: [Statistics and summaries](../../docs/statistics-and-summaries.md#request-summaries).
+ *
  * @module
  */
 import * as Effect from "effect/Effect"
@@ -14,6 +16,21 @@ import { renderWaterfall } from "./internal/waterfall.ts"
 
 /**
  * Up to `limit` summaries of the most recently completed requests, newest first.
+ *
+ * @example The latest requests
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Stage, Summaries, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const recent = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     for (const id of ["a", "b", "c"]) yield* Effect.void.pipe(Stage.track("auth_check"), Request.track("chat", { requestId: id }))
+ *     return yield* Summaries.recent(2)
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.deepEqual(recent.map((s) => s.requestId), ["c", "b"])
+ * ```
  *
  * @category summaries
  * @since 0.1.0
@@ -45,6 +62,24 @@ const bufferSizeOf = (size: number | undefined): number =>
  * Summaries of requests that complete after the stream starts, in completion order. Each subscriber has
  * its own bounded buffer, so a slow sink never holds memory without bound (drops are counted).
  *
+ * @example Following completed requests
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect, Fiber, Stream } from "effect"
+ * import { Request, Summaries, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const ids = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     const fiber = yield* Summaries.stream().pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
+ *     yield* Effect.yieldNow
+ *     yield* Effect.void.pipe(Request.track("chat", { requestId: "a" }))
+ *     yield* Effect.void.pipe(Request.track("chat", { requestId: "b" }))
+ *     return (yield* Fiber.join(fiber)).map((s) => s.requestId)
+ *   }).pipe(Effect.provide(Telemetry.layer())),
+ * )
+ * assert.deepEqual(ids, ["a", "b"])
+ * ```
+ *
  * @category summaries
  * @since 0.1.0
  */
@@ -67,6 +102,21 @@ export const stream = (options?: StreamOptions): Stream.Stream<RequestSummary> =
 
 /**
  * Number of summaries held and ever completed under the current telemetry layer.
+ *
+ * @example Held and total
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Effect } from "effect"
+ * import { Request, Stage, Summaries, Telemetry } from "@stagetrace/stagetrace"
+ *
+ * const size = await Effect.runPromise(
+ *   Effect.gen(function* () {
+ *     for (let i = 0; i < 3; i++) yield* Effect.void.pipe(Request.track("chat"))
+ *     return yield* Summaries.size
+ *   }).pipe(Effect.provide(Telemetry.layer({ summaryCapacity: 2 }))),
+ * )
+ * assert.deepEqual(size, { held: 2, total: 3 })
+ * ```
  *
  * @category summaries
  * @since 0.1.0

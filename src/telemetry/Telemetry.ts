@@ -8,9 +8,12 @@
  * the program its own recorder (statistics, summaries) and installs the concerns configured in the
  * options.
  *
+ * Guide: [Configuration reference](../../docs/configuration.md).
+ *
  * @module
  */
 import * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -32,7 +35,7 @@ import {
   StringRecord,
   TelemetryConfigError,
 } from "../internal/config.ts"
-import type { Concern } from "./internal/concern.ts"
+import type { Concern } from "../internal/concern.ts"
 import { lifecycleConcern, logConcern, redactionConcern } from "../log/internal/concern.ts"
 import type { LoggingOptions } from "../log/Log.ts"
 import * as Runtime from "../runtime/Runtime.ts"
@@ -47,7 +50,13 @@ import type { MetricsOptions } from "../metrics/internal/options.ts"
 import type { SamplingOptions } from "../sampling/Sampler.ts"
 import { samplingConcern } from "../sampling/internal/concern.ts"
 import { exportConcern } from "../export/internal/concern.ts"
+import type { StageMemoryOptions } from "../stage/Stage.ts"
+import { stageMemoryConcern } from "../stage/internal/memory.ts"
 import type { ExportOptions } from "../export/Exporter.ts"
+import { instrumentConcern } from "../instrument/internal/concern.ts"
+import type { InstrumentTelemetryOptions } from "../instrument/Instrument.ts"
+import type { DashboardTelemetryOptions } from "../dashboard/Dashboard.ts"
+import { dashboardConcern } from "../dashboard/internal/concern.ts"
 import {
   CurrentRecorder,
   defaultRecorderConfig,
@@ -57,7 +66,7 @@ import {
 } from "../internal/recorder.ts"
 
 export { TelemetryConfigError }
-export type { EndRequestOptions, RuntimeOptions, TelemetryRuntime } from "../runtime/Runtime.ts"
+export type { EndRequestOptions, TelemetryRuntime } from "../runtime/Runtime.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -77,7 +86,10 @@ export interface TelemetryOptions
     HealthOptions,
     MetricsOptions,
     ExportOptions,
-    SamplingOptions {
+    SamplingOptions,
+    StageMemoryOptions,
+    InstrumentTelemetryOptions,
+    DashboardTelemetryOptions {
   /**
    * Kill switch: `false` turns every wrapper into a pass-through that records nothing.
    * @default true
@@ -134,8 +146,11 @@ export interface TelemetryOptions
  * @since 0.1.0
  */
 export interface ServiceInfo {
+  /** `service.name`. */
   readonly serviceName: string
+  /** `service.version`, when configured. */
   readonly serviceVersion: string | undefined
+  /** `deployment.environment.name`, when configured. */
   readonly environment: string | undefined
 }
 
@@ -213,10 +228,12 @@ const validateService = (
  * errors mark a stage before metrics and lifecycle logs read it; the export concern creates the recording
  * tracer before sampling wraps it.
  */
-const concerns: ReadonlyArray<Concern> = [
+const concerns: ReadonlyArray<Concern<TelemetryOptions>> = [
   redactionConcern,
   // Installs the loggers and provides them to every later concern's background fibers.
   logConcern,
+  // Stage heap deltas (off by default): measured before metrics and lifecycle records read them.
+  stageMemoryConcern,
   budgetsConcern,
   errorsConcern,
   healthConcern,
@@ -227,6 +244,10 @@ const concerns: ReadonlyArray<Concern> = [
   // Sampling stays AFTER the export concern: its tail-sampling tracer wraps the exporting tracer, and its
   // requestEnd hook reads the summary that budgets and errors have marked.
   samplingConcern,
+  // The dashboard reads every other concern's state, and adds its log capture to the loggers in force.
+  dashboardConcern,
+  // Last: its tracer, which adopts the spans of Effect's own modules, must see every span first.
+  instrumentConcern,
 ]
 
 /** The `stagetrace_requests_in_flight` gauge, read from the recorder when metrics are collected. */
@@ -274,6 +295,7 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
       const config = yield* validateRecorderConfig(options)
       const recorder = new Recorder(config)
       const layers: Array<Layer.Layer<never>> = [inFlightGauge(recorder)]
+      const built: Array<(telemetry: Context.Context<never>) => Effect.Effect<void>> = []
       let tracer: Tracer.Tracer | undefined
       if (config.enabled) {
         // Each concern validates its own options, installs its hooks on the recorder and may add layers
@@ -291,6 +313,7 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
             provide = (effect) => outer(inner(effect))
           }
           if (installed.layers !== undefined) layers.push(...installed.layers)
+          if (installed.built !== undefined) built.push(installed.built)
           if (installed.tracer !== undefined) {
             current = installed.tracer(current)
             changed = true
@@ -299,7 +322,10 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
         if (changed) tracer = current
       }
       const base = Layer.mergeAll(Layer.succeed(CurrentRecorder, recorder), ...layers)
-      return tracer === undefined ? base : Layer.merge(base, Layer.succeed(Tracer.Tracer, tracer))
+      const telemetry = tracer === undefined ? base : Layer.merge(base, Layer.succeed(Tracer.Tracer, tracer))
+      return built.length === 0
+        ? telemetry
+        : Layer.tap(telemetry, (context) => Effect.forEach(built, (f) => f(context), { discard: true }))
     }),
   ) as Layer.Layer<never, TelemetryConfigError>
 
@@ -307,12 +333,22 @@ export const layer = (options: TelemetryOptions = {}): Layer.Layer<never, Teleme
  * Environment variables read by `Telemetry.layerFromEnv`. Each is read on its own, so Deno's
  * `--allow-env` may be narrowed to exactly these names.
  *
+ * @example Narrowing --allow-env
+ * ```ts
+ * import assert from "node:assert/strict"
+ * import { Telemetry } from "@stagetrace/stagetrace"
+ *
+ * // deno run --allow-env=<this list> main.ts
+ * const allowEnv = Telemetry.environmentVariables.join(",")
+ * assert.match(allowEnv, /OTEL_EXPORTER_OTLP_ENDPOINT/)
+ * assert.match(allowEnv, /STAGETRACE_SAMPLE_RATE/)
+ * ```
+ *
  * @category configuration
  * @since 0.1.0
  */
 export const environmentVariables: ReadonlyArray<string> = [
-  ...coreVariables(),
-  ...concerns.flatMap((concern) => concern.environmentVariables),
+  ...new Set([...coreVariables(), ...concerns.flatMap((concern) => concern.environmentVariables)]),
 ]
 
 function coreVariables(): ReadonlyArray<string> {
@@ -424,6 +460,15 @@ const withoutUndefined = <T extends object>(value: T): Partial<T> => {
 // ---------------------------------------------------------------------------------------------------------
 
 /**
+ * Options of `Telemetry.makeRuntime`: every `Telemetry.layer` option, plus the bounds of the manual
+ * lifecycle.
+ *
+ * @category runtime
+ * @since 0.1.0
+ */
+export interface RuntimeOptions extends TelemetryOptions, Runtime.RuntimeOwnOptions {}
+
+/**
  * A telemetry runtime for code outside Effect: `request`, `stage` and `instrument` for async functions
  * (the current request is carried across `await`), the manual lifecycle keyed by id (`startRequest`,
  * `recordStage`, `timingScope`, `endRequest`), statistics and summaries, and `dispose()` to flush and
@@ -456,7 +501,7 @@ const withoutUndefined = <T extends object>(value: T): Partial<T> => {
  * @category runtime
  * @since 0.1.0
  */
-export const makeRuntime = (options: Runtime.RuntimeOptions = {}): Promise<Runtime.TelemetryRuntime> => {
+export const makeRuntime = (options: RuntimeOptions = {}): Promise<Runtime.TelemetryRuntime> => {
   const { maxOpenRequests: _max, openRequestTimeout: _timeout, layer: _layer, ...telemetry } = options
   return Runtime.make(layer(telemetry), options)
 }

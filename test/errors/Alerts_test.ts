@@ -7,6 +7,10 @@ import { Alerts, Stage, Telemetry } from "../../mod.ts"
 import { effectTest } from "../_harness.ts"
 import { captureLogs } from "./_support.ts"
 
+/** The category of an error-frequency alert, else the alert's kind. */
+const categoryOf = (alert: Alerts.Alert): string =>
+  alert.kind === "error_frequency" ? alert.category : alert.kind
+
 const configError = Effect.fail(new Error("invalid api key")).pipe(Stage.track("llm_request"), Effect.ignore)
 const transientError = Effect.fail(new Error("timeout")).pipe(Stage.track("kb_access"), Effect.ignore)
 
@@ -27,6 +31,7 @@ effectTest(
         yield* configError
         const [first] = yield* Alerts.recent
         assert.deepEqual(first, {
+          kind: "error_frequency",
           category: "configuration",
           stageId: "llm_request",
           count: 3,
@@ -63,13 +68,13 @@ effectTest(
         }
         assert.equal((yield* Alerts.recent).length, 0)
         yield* repeat(transientError, 3)
-        assert.deepEqual((yield* Alerts.recent).map((a) => [a.category, a.stageId, a.count, a.windowMs]), [
+        assert.deepEqual((yield* Alerts.recent).map((a) => [categoryOf(a), a.stageId, a.count, a.windowMs]), [
           ["transient", "kb_access", 4, 60_000],
         ])
         // Resource alerts are off; defects now alert at 1.
         yield* Effect.fail(new Error("disk full")).pipe(Stage.track("kb_write"), Effect.ignore)
         yield* Effect.die(new TypeError("boom")).pipe(Stage.track("parse"), Effect.ignoreCause)
-        assert.deepEqual((yield* Alerts.recent).map((a) => a.category), ["defect", "transient"])
+        assert.deepEqual((yield* Alerts.recent).map(categoryOf), ["defect", "transient"])
       }).pipe(
         Effect.provide(
           Telemetry.layer({
@@ -101,7 +106,7 @@ effectTest("Alerts.stream() delivers alerts published after it starts", () =>
       yield* Effect.fail(new Error("out of memory")).pipe(Stage.track("llm_request"), Effect.ignore)
       return yield* Fiber.join(fiber)
     }).pipe(Effect.provide(Telemetry.layer()), Effect.provide(captureLogs().layer))
-    assert.deepEqual(Array.from(alerts).map((a) => a.category), ["configuration", "resource"])
+    assert.deepEqual(Array.from(alerts).map(categoryOf), ["configuration", "resource"])
   }))
 
 effectTest(
@@ -113,9 +118,9 @@ effectTest(
       yield* Effect.scoped(
         Effect.gen(function* () {
           yield* Alerts.subscribe((alert) =>
-            alert.category === "resource"
+            categoryOf(alert) === "resource"
               ? Effect.fail("webhook down") as unknown as Effect.Effect<void>
-              : Effect.sync(() => seen.push(alert.category))
+              : Effect.sync(() => seen.push(categoryOf(alert)))
           )
           yield* Effect.fail(new Error("disk full")).pipe(Stage.track("kb_write"), Effect.ignore)
           yield* repeat(configError, 3)

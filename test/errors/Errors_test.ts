@@ -58,6 +58,38 @@ Deno.test("Errors.rules<E>() only accepts tags of E", () => {
   Errors.rules({ tags: { Anything: "data" } })
 })
 
+Deno.test("Errors.classify() accepts the plain rules form, as untyped callers write it", () => {
+  const plain = { tags: { RateLimited: "transient" }, classes: [[LegacyError, "configuration"]] } as const
+  // deno-lint-ignore no-explicit-any
+  const untyped = plain as any
+  assert.equal(Errors.classify(Cause.fail(new RateLimited({ retryAfter: 1 })), untyped).category, "transient")
+  assert.equal(Errors.classify(Cause.fail(new LegacyError("x")), untyped).category, "configuration")
+  assert.equal(Errors.classify(Cause.fail(new BadQuery()), { tags: { BadQuery: "data" } }).category, "data")
+  assert.equal(
+    Errors.classifyError(new BadQuery(), {
+      rules: { tags: { BadQuery: { category: "data", retryable: true } } },
+    })
+      .retryable,
+    true,
+  )
+  // The same plain object is compiled once, and targets that name no category are skipped.
+  assert.equal(
+    Errors.classify(Cause.fail(new BadQuery()), { tags: { BadQuery: "flaky" as never } }).category,
+    "unknown",
+  )
+})
+
+Deno.test("Errors.classify() names Errors.rules when given something that is not rules", () => {
+  for (const bad of ["transient", 42, { classes: "nope" }]) {
+    assert.throws(
+      // deno-lint-ignore no-explicit-any
+      () => Errors.classify(Cause.fail(new BadQuery()), bad as any),
+      (error: unknown) => error instanceof TypeError && error.message.includes("Errors.rules"),
+      JSON.stringify(bad),
+    )
+  }
+})
+
 Deno.test("Errors.rules() records targets that are not categories", () => {
   const rules = Errors.rules({ tags: { X: "flaky" as never } })
   assert.deepEqual(rules.invalid, [["tags.X", "flaky"]])

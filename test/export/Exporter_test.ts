@@ -320,7 +320,16 @@ effectTest(
     Effect.gen(function* () {
       const cases: Array<[Exporter.Exporter, string]> = [
         [Exporter.otlp({ endpoint: "ftp://x" }), "exporters[0].endpoint"],
-        [Exporter.otlp({ protocol: "grpc" as never }), "exporters[0].protocol"],
+        [Exporter.otlp({ protocol: "thrift" as never }), "exporters[0].protocol"],
+        [Exporter.otlp({ protocol: "grpc", endpoint: "ftp://collector:4317" }), "exporters[0].endpoint"],
+        [Exporter.otlp({ protocol: "grpc", tracesEndpoint: "http://" }), "exporters[0].tracesEndpoint"],
+        [Exporter.otlp({ protocol: "grpc", headers: { "grpc-timeout": "1S" } }), "exporters[0].headers"],
+        [Exporter.otlp({ protocol: "grpc", headers: { "x key": "v" } }), "exporters[0].headers"],
+        [Exporter.otlp({ protocol: "grpc", headers: { "x-key": "café" } }), "exporters[0].headers"],
+        [Exporter.otlp({ protocol: "grpc", insecure: "yes" as never }), "exporters[0].insecure"],
+        [Exporter.otlp({ protocol: "grpc", certificate: "not pem" }), "exporters[0].certificate"],
+        [Exporter.otlp({ certificate: "-----BEGIN CERTIFICATE-----" }), "exporters[0].certificate"],
+        [Exporter.otlp({ protocol: "grpc", implementation: "otel-sdk" }), "exporters[0].implementation"],
         [Exporter.otlp({ maxQueueSize: 0 }), "exporters[0].maxQueueSize"],
         [Exporter.otlp({ maxQueueSize: 10, maxExportBatchSize: 20 }), "exporters[0].maxExportBatchSize"],
         [Exporter.otlp({ timeout: "soon" as never }), "exporters[0].timeout"],

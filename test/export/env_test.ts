@@ -5,6 +5,7 @@ import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Exporter, Telemetry } from "../../mod.ts"
+import { resolveOtlp } from "../../src/export/internal/concern.ts"
 import { exportersFromEnv } from "../../src/export/internal/env.ts"
 import type { Env } from "../../src/internal/config.ts"
 import { effectTest } from "../_harness.ts"
@@ -83,7 +84,34 @@ effectTest(
       const cases: Array<[Env, string]> = [
         [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT"],
         [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "::" }, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"],
-        [{ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, "OTEL_EXPORTER_OTLP_PROTOCOL"],
+        [
+          { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_EXPORTER_OTLP_ENDPOINT: "ftp://c:4317" },
+          "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ],
+        [
+          {
+            OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+            OTEL_EXPORTER_OTLP_ENDPOINT: "c:4317",
+            OTEL_EXPORTER_OTLP_INSECURE: "maybe",
+          },
+          "OTEL_EXPORTER_OTLP_INSECURE",
+        ],
+        [
+          {
+            OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+            OTEL_EXPORTER_OTLP_ENDPOINT: "c:4317",
+            OTEL_EXPORTER_OTLP_HEADERS: "grpc-status=0",
+          },
+          "OTEL_EXPORTER_OTLP_HEADERS",
+        ],
+        [
+          {
+            OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+            OTEL_EXPORTER_OTLP_ENDPOINT: "https://c:4317",
+            OTEL_EXPORTER_OTLP_CERTIFICATE: "/nonexistent/ca.pem",
+          },
+          "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        ],
         [{ OTEL_EXPORTER_OTLP_PROTOCOL: "thrift" }, "OTEL_EXPORTER_OTLP_PROTOCOL"],
         [{ OTEL_EXPORTER_OTLP_TIMEOUT: "soon" }, "OTEL_EXPORTER_OTLP_TIMEOUT"],
         [{ OTEL_EXPORTER_OTLP_TIMEOUT: "-1" }, "OTEL_EXPORTER_OTLP_TIMEOUT"],
@@ -200,9 +228,91 @@ effectTest("invalid per-signal OTLP variables are errors naming the variable", (
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
       ]
     ) {
-      const env = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", [name]: "grpc" }
+      const env = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", [name]: "thrift" }
       const error = yield* Layer.build(Telemetry.layerFromEnv({ env })).pipe(Effect.scoped, Effect.flip)
       assert.equal(error.name, name)
       assert.ok(Telemetry.environmentVariables.includes(name), name)
     }
   }))
+
+Deno.test("OTEL_EXPORTER_OTLP_PROTOCOL=grpc: the endpoint is used as it is, for every signal", async () => {
+  const [otlp, ...rest] = await exportersOf({
+    OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4317",
+    OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+  })
+  assert.deepEqual(rest, [])
+  assert.deepEqual(
+    otlp,
+    Exporter.otlp({
+      endpoint: "http://collector:4317",
+      protocol: "grpc",
+      signals: ["traces", "metrics", "logs"],
+    }),
+  )
+  const resolved = await Effect.runPromise(
+    resolveOtlp("exporters[0]", (otlp as Exporter.OtlpExporter).options),
+  )
+  assert.deepEqual(resolved.urls, {
+    traces: "http://collector:4317",
+    metrics: "http://collector:4317",
+    logs: "http://collector:4317",
+  })
+})
+
+Deno.test("protocol grpc without an endpoint defaults to http://localhost:4317, with no /v1 suffix", async () => {
+  const resolved = await Effect.runPromise(resolveOtlp("exporters[0]", { protocol: "grpc" }))
+  assert.equal(resolved.urls.traces, "http://localhost:4317")
+  assert.equal(resolved.urls.logs, "http://localhost:4317")
+  const http = await Effect.runPromise(resolveOtlp("exporters[0]", {}))
+  assert.equal(http.urls.traces, "http://localhost:4318/v1/traces")
+})
+
+Deno.test("per-signal OTEL_EXPORTER_OTLP_*_PROTOCOL mixes gRPC and HTTP exporters", async () => {
+  const exporters = await exportersOf({
+    OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "grpc",
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "collector:4317",
+    OTEL_EXPORTER_OTLP_TRACES_INSECURE: "true",
+  })
+  assert.deepEqual(exporters, [
+    Exporter.otlp({
+      endpoint: "http://collector:4318",
+      tracesEndpoint: "collector:4317",
+      protocol: "grpc",
+      insecure: true,
+      signals: ["traces"],
+    }),
+    Exporter.otlp({ endpoint: "http://collector:4318", signals: ["metrics", "logs"] }),
+  ])
+  const traces = await Effect.runPromise(
+    resolveOtlp("exporters[0]", (exporters[0] as Exporter.OtlpExporter).options),
+  )
+  assert.equal(traces.urls.traces, "http://collector:4317", "host:port with INSECURE=true is cleartext")
+  const tls = await Effect.runPromise(resolveOtlp("x", { protocol: "grpc", endpoint: "collector:4317" }))
+  assert.equal(tls.urls.traces, "https://collector:4317", "host:port is TLS by default")
+  const scheme = await Effect.runPromise(
+    resolveOtlp("x", { protocol: "grpc", endpoint: "https://collector:4317", insecure: true }),
+  )
+  assert.equal(scheme.urls.traces, "https://collector:4317", "a scheme wins over insecure")
+})
+
+Deno.test("OTEL_EXPORTER_OTLP_CERTIFICATE is read for gRPC (and ignored for OTLP/HTTP)", async () => {
+  const pem = await Deno.readTextFile(new URL("../integration/fixtures/grpc_tls_cert.pem", import.meta.url))
+  const file = await Deno.makeTempFile({ suffix: ".pem" })
+  try {
+    await Deno.writeTextFile(file, pem)
+    const [grpc] = await exportersOf({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "https://collector:4317",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+      OTEL_EXPORTER_OTLP_CERTIFICATE: file,
+    })
+    assert.equal((grpc as Exporter.OtlpExporter).options.certificate, pem)
+    const [http] = await exportersOf({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "https://collector:4318",
+      OTEL_EXPORTER_OTLP_CERTIFICATE: file,
+    })
+    assert.equal((http as Exporter.OtlpExporter).options.certificate, undefined)
+  } finally {
+    await Deno.remove(file)
+  }
+})

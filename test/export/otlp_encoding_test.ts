@@ -22,6 +22,8 @@ import {
 import { encodeLogsJson, encodeLogsProto, type LogItem } from "../../src/export/internal/otlpSignals.ts"
 import { decodeOtlp } from "../integration/_otlp_receiver.ts"
 import { LocalSpan } from "../../src/stage/internal/tracking.ts"
+import { Exporter } from "../../mod.ts"
+import { compile, defaultConfig } from "../../src/log/internal/redact.ts"
 
 const resource = {
   attributes: [["service.name", "svc"], ["service.version", "1.0.0"]] as const,
@@ -263,4 +265,52 @@ Deno.test("OTLP trace encoders: a span that deferred its stage attributes encode
   )
   // Reading the map writes the deferred attributes in first, as an eager stage has them.
   assert.deepEqual([...deferred.attributes], [...eager.attributes])
+})
+
+Deno.test("Exporter.memory() and the OTLP encoders agree on a failed and an interrupted span", () => {
+  const failed = span("failed")
+  failed.event("cache.miss", 1_700_000_000_000_000_500n, { key: "k1" })
+  failed.end(1_700_000_000_000_000_900n, Exit.fail(new TypeError("boom for ada@example.com")))
+  const interrupted = span("interrupted")
+  interrupted.end(1_700_000_000_000_000_002n, Exit.interrupt())
+  const memory = Exporter.memory()
+  memory.recordSpan(failed)
+  memory.recordSpan(interrupted)
+  const redactor = compile(defaultConfig)
+  memory.redactor = () => redactor
+  const writer = new ProtoWriter()
+  const decoded = decodeOtlp(
+    "/v1/traces",
+    "application/x-protobuf",
+    encodeTracesProto(writer, protoResourceAndScope(writer, resource), [failed, interrupted], redactor),
+  ).resourceSpans[0].scopeSpans[0].spans
+  const fromOtlp = (value: Record<string, unknown>) => Object.values(value)[0]
+  for (const [i, exported] of memory.spans().entries()) {
+    const otlp = decoded[i]
+    assert.deepEqual(
+      exported.events.map((e) => ({
+        name: e.name,
+        timeUnixNano: String(e.timeNanos),
+        attributes: Object.entries(e.attributes).map(([key, value]) => ({ key, value: String(value) })),
+      })),
+      otlp.events.map((
+        e: { name: string; timeUnixNano: string; attributes: Array<{ key: string; value: never }> },
+      ) => ({
+        name: e.name,
+        timeUnixNano: e.timeUnixNano,
+        attributes: e.attributes.map((kv) => ({ key: kv.key, value: String(fromOtlp(kv.value)) })),
+      })),
+      exported.name,
+    )
+    assert.deepEqual(
+      Object.entries(exported.attributes).map(([key, value]) => [key, String(value)]),
+      otlp.attributes.map((kv: { key: string; value: never }) => [kv.key, String(fromOtlp(kv.value))]),
+    )
+    assert.equal(exported.statusMessage, otlp.status.message)
+  }
+  const [exception] = memory.spans()[0]!.events.filter((e) => e.name === "exception")
+  assert.deepEqual(exception?.attributes, {
+    "exception.type": "TypeError",
+    "exception.message": "boom for [EMAIL]",
+  })
 })

@@ -55,6 +55,23 @@ const get = (path: string, headers: Record<string, string> = {}, init: RequestIn
 // Http.middleware
 // ---------------------------------------------------------------------------------------------------------
 
+Deno.test("middleware: without the runtime option it refuses to build, naming the option", () => {
+  const handler = () => new Response("ok")
+  for (const options of [undefined, {}, { route: "/x" }, { runtime: undefined }]) {
+    assert.throws(
+      // @ts-expect-error: `runtime` is required, so a handler that would export nothing does not compile
+      () => Http.middleware(handler, options),
+      (error: unknown) =>
+        error instanceof TypeError && /Http\.middleware/.test(error.message) &&
+        /`runtime`/.test(error.message),
+      JSON.stringify(options),
+    )
+  }
+  // The process-wide recorder, on purpose: a runtime without the telemetry layer.
+  const bare = ManagedRuntime.make(Layer.empty)
+  assert.equal(typeof Http.middleware(handler, { runtime: bare }), "function")
+})
+
 Deno.test("middleware: a request is a server span with the HTTP attributes, and feeds the metrics", async () => {
   await using service = makeService()
   const handler = Http.middleware(() => new Response("ok", { status: 201 }), {
@@ -447,12 +464,16 @@ Deno.test("middleware: with the kill switch the handler runs and nothing is reco
   assert.equal(await service.metric("http_requests_total", {}), undefined)
 })
 
-Deno.test("middleware: without a runtime requests still run and are tracked", async () => {
+Deno.test("middleware: with a runtime without the telemetry layer requests still run and are tracked", async () => {
+  // The process-wide recorder, chosen explicitly (a missing runtime is refused, see above).
+  const runtime = ManagedRuntime.make(Layer.empty)
   const handler = Http.middleware(
     () =>
       Effect.map(Request.currentId, (id) => new Response(id._tag === "Some" ? "in request" : "no request")),
+    { runtime },
   )
   assert.equal(await (await handler(get("/"))).text(), "in request")
+  await runtime.dispose()
 })
 
 // ---------------------------------------------------------------------------------------------------------
@@ -529,7 +550,7 @@ effectTest("fetch outside a request is a client span, not a stage", () => {
     assert.equal(client.attributes.get("stage.id"), undefined)
     assert.equal(yield* StageStats.get("http_fetch"), undefined)
     assert.equal(fake.calls[0]?.headers.get("traceparent"), `00-${client.traceId}-${client.spanId}-03`)
-  }).pipe(Effect.provide(Layer.merge(spans.layer, Telemetry.layer())))
+  }).pipe(Effect.provide(Telemetry.layer().pipe(Layer.provideMerge(spans.layer))))
 })
 
 effectTest("fetch with a stage id is always a stage; with stage: false never", () => {
@@ -544,7 +565,7 @@ effectTest("fetch with a stage id is always a stage; with stage: false never", (
     }).pipe(Request.track("r"))
     assert.equal(summary.stages.length, 0)
     assert.equal(spans.spans.filter((s) => s.kind === "client").length, 2)
-  }).pipe(Effect.provide(Layer.merge(spans.layer, Telemetry.layer())))
+  }).pipe(Effect.provide(Telemetry.layer().pipe(Layer.provideMerge(spans.layer))))
 })
 
 effectTest("fetch: a 4xx or 5xx response fails the client span and stage, and is still returned", () => {

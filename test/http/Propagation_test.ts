@@ -121,12 +121,31 @@ effectTest(
     withTelemetry((recorder) =>
       Effect.gen(function* () {
         const extracted = yield* Propagation.extract(
-          new Headers({ traceparent: traceparent(), tracestate: "foo=1,foo=2" }),
+          new Headers({ traceparent: traceparent(), tracestate: "foo=1,Bar=2" }),
         )
         assert.equal(extracted.parent?.traceId, TRACE)
         assert.equal(extracted.parent?.traceState, undefined)
         assert.deepEqual(extracted.issues, ["invalid_tracestate"])
         assert.deepEqual(drops(recorder), { invalid_tracestate: 1 })
+      })
+    ),
+)
+
+effectTest(
+  "a tracestate with duplicate keys is inherited: the first occurrence kept, each later one counted",
+  () =>
+    withTelemetry((recorder) =>
+      Effect.gen(function* () {
+        // The same key twice in one field, and across two header fields (combined with a comma).
+        const headers = new Headers({ traceparent: traceparent() })
+        headers.append("tracestate", "foo=1,bar=2,foo=3")
+        headers.append("tracestate", "bar=4,baz=5")
+        const extracted = yield* Propagation.extract(headers)
+        assert.equal(extracted.parent?.traceState, "foo=1,bar=2,baz=5")
+        assert.deepEqual(extracted.issues, ["tracestate_duplicate"])
+        assert.deepEqual(drops(recorder), { tracestate_duplicate: 2 })
+        const sent = yield* serve(headers, Propagation.inject(new Headers()))
+        assert.equal(sent.get("tracestate"), "foo=1,bar=2,baz=5")
       })
     ),
 )

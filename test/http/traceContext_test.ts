@@ -165,11 +165,20 @@ Deno.test("tracestate: fields combined from several headers keep their order", (
   )
 })
 
-Deno.test("tracestate: duplicate keys make the whole header invalid", () => {
-  assert.equal(parseTraceState("foo=1,foo=1"), undefined)
-  assert.equal(parseTraceState("foo=1,foo=2"), undefined)
-  assert.equal(parseTraceState("foo=1, foo=1"), undefined)
-  assert.equal(parseTraceState("a=1,foo=1,b=2,foo=2"), undefined)
+// The W3C suite (test_tracestate_duplicated_keys, since 2022) expects the header to be inherited with the
+// duplicates kept or the later ones dropped; vendors SHOULD NOT delete other vendors' keys.
+Deno.test("tracestate: a duplicate key keeps its first occurrence, the later ones are dropped and counted", () => {
+  assert.deepEqual(parseTraceState("foo=1,foo=1"), [["foo", "1"]])
+  assert.deepEqual(parseTraceState("foo=1,foo=2"), [["foo", "1"]])
+  assert.deepEqual(parseTraceState("foo=1, foo=1"), [["foo", "1"]])
+  assert.deepEqual(parseTraceState("a=1,foo=1,b=2,foo=2"), [["a", "1"], ["foo", "1"], ["b", "2"]])
+  const dropped = { duplicates: 0 }
+  assert.equal(readTraceState("a=1,foo=1,b=2,foo=2,a=3", dropped), "a=1,foo=1,b=2")
+  assert.equal(dropped.duplicates, 2)
+  // A duplicate does not count towards the 32 members.
+  assert.equal(parseTraceState(`${members(32)},bar01=x`)?.length, 32)
+  // A malformed member still discards the whole header, duplicates or not.
+  assert.equal(parseTraceState("foo=1,foo=2,Bar=3"), undefined)
 })
 
 Deno.test("tracestate: 32 members are kept, 33 make the header invalid", () => {

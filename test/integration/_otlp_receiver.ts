@@ -107,6 +107,86 @@ const attributesOf = (list: any): Record<string, unknown> => {
   return out
 }
 
+/** A received log record, normalized. */
+export interface ReceivedLog {
+  body: unknown
+  severityText: string
+  attributes: Record<string, unknown>
+  traceId?: string
+}
+
+/** The spans of decoded `ExportTraceServiceRequest`s, in order. */
+// deno-lint-ignore no-explicit-any
+export const spansOf = (messages: ReadonlyArray<any>): Array<ReceivedSpan> => {
+  const out: Array<ReceivedSpan> = []
+  for (const message of messages) {
+    for (const rs of message.resourceSpans ?? []) {
+      const resource = attributesOf(rs.resource?.attributes)
+      for (const ss of rs.scopeSpans ?? []) {
+        for (const span of ss.spans ?? []) {
+          out.push({
+            traceId: hex(span.traceId)!,
+            spanId: hex(span.spanId)!,
+            parentSpanId: hex(span.parentSpanId),
+            traceState: span.traceState || undefined,
+            name: span.name,
+            kind: span.kind ?? 0,
+            startTimeUnixNano: String(span.startTimeUnixNano),
+            endTimeUnixNano: String(span.endTimeUnixNano),
+            attributes: attributesOf(span.attributes),
+            // deno-lint-ignore no-explicit-any
+            events: (span.events ?? []).map((e: any) => ({
+              name: e.name,
+              attributes: attributesOf(e.attributes),
+            })),
+            statusCode: span.status?.code ?? 0,
+            statusMessage: span.status?.message || undefined,
+            resource,
+            scope: ss.scope?.name ?? "",
+          })
+        }
+      }
+    }
+  }
+  return out
+}
+
+/** The metrics of decoded `ExportMetricsServiceRequest`s, as `name → metric` (the last one wins). */
+// deno-lint-ignore no-explicit-any
+export const metricsOf = (messages: ReadonlyArray<any>): Map<string, any> => {
+  // deno-lint-ignore no-explicit-any
+  const out = new Map<string, any>()
+  for (const message of messages) {
+    for (const rm of message.resourceMetrics ?? []) {
+      for (const sm of rm.scopeMetrics ?? []) {
+        for (const metric of sm.metrics ?? []) out.set(metric.name, metric)
+      }
+    }
+  }
+  return out
+}
+
+/** The log records of decoded `ExportLogsServiceRequest`s, with attributes flattened. */
+// deno-lint-ignore no-explicit-any
+export const logsOf = (messages: ReadonlyArray<any>): Array<ReceivedLog> => {
+  const out: Array<ReceivedLog> = []
+  for (const message of messages) {
+    for (const rl of message.resourceLogs ?? []) {
+      for (const sl of rl.scopeLogs ?? []) {
+        for (const record of sl.logRecords ?? []) {
+          out.push({
+            body: anyValue(record.body),
+            severityText: record.severityText,
+            attributes: attributesOf(record.attributes),
+            ...(hex(record.traceId) !== undefined ? { traceId: hex(record.traceId)! } : {}),
+          })
+        }
+      }
+    }
+  }
+  return out
+}
+
 /** Decodes (and type-checks) an OTLP request body for `path` with the generated decoders. */
 export const decodeOtlp = (path: string, contentType: string, bytes: Uint8Array) => {
   const type = path.endsWith("/v1/traces")
@@ -129,6 +209,16 @@ export const decodeOtlp = (path: string, contentType: string, bytes: Uint8Array)
   const error = type.verify(message)
   if (error) throw new Error(`invalid ${path} message: ${error}`)
   return type.toObject(message, { longs: String, enums: Number, defaults: false, arrays: true })
+}
+
+/** An `Export*ServiceResponse` with a `partial_success` rejecting `rejected` items, as protobuf. */
+export const partialSuccessResponse = (
+  signal: "traces" | "metrics" | "logs",
+  rejected: number,
+  errorMessage: string,
+): Uint8Array => {
+  const [type, field] = responses[signal]!
+  return type.encode(type.fromObject({ partialSuccess: { [field]: rejected, errorMessage } })).finish()
 }
 
 /** A running receiver. */
@@ -233,77 +323,23 @@ export class OtlpReceiver {
 
   /** Every span accepted (status 200), in arrival order. */
   spans(): Array<ReceivedSpan> {
-    const out: Array<ReceivedSpan> = []
-    for (const request of this.requests) {
-      if (request.status !== 200 || !request.path.endsWith("/v1/traces")) continue
-      for (const rs of request.message.resourceSpans ?? []) {
-        const resource = attributesOf(rs.resource?.attributes)
-        for (const ss of rs.scopeSpans ?? []) {
-          for (const span of ss.spans ?? []) {
-            out.push({
-              traceId: hex(span.traceId)!,
-              spanId: hex(span.spanId)!,
-              parentSpanId: hex(span.parentSpanId),
-              traceState: span.traceState || undefined,
-              name: span.name,
-              kind: span.kind ?? 0,
-              startTimeUnixNano: String(span.startTimeUnixNano),
-              endTimeUnixNano: String(span.endTimeUnixNano),
-              attributes: attributesOf(span.attributes),
-              // deno-lint-ignore no-explicit-any
-              events: (span.events ?? []).map((e: any) => ({
-                name: e.name,
-                attributes: attributesOf(e.attributes),
-              })),
-              statusCode: span.status?.code ?? 0,
-              statusMessage: span.status?.message || undefined,
-              resource,
-              scope: ss.scope?.name ?? "",
-            })
-          }
-        }
-      }
-    }
-    return out
+    return spansOf(this.accepted("/v1/traces"))
   }
 
   /** Every accepted metric, as `name → data points`. */
   // deno-lint-ignore no-explicit-any
   metrics(): Map<string, any> {
-    // deno-lint-ignore no-explicit-any
-    const out = new Map<string, any>()
-    for (const request of this.requests) {
-      if (request.status !== 200 || !request.path.endsWith("/v1/metrics")) continue
-      for (const rm of request.message.resourceMetrics ?? []) {
-        for (const sm of rm.scopeMetrics ?? []) {
-          for (const metric of sm.metrics ?? []) out.set(metric.name, metric)
-        }
-      }
-    }
-    return out
+    return metricsOf(this.accepted("/v1/metrics"))
   }
 
   /** Every accepted log record, with attributes flattened. */
-  logs(): Array<
-    { body: unknown; severityText: string; attributes: Record<string, unknown>; traceId?: string }
-  > {
-    const out = []
-    for (const request of this.requests) {
-      if (request.status !== 200 || !request.path.endsWith("/v1/logs")) continue
-      for (const rl of request.message.resourceLogs ?? []) {
-        for (const sl of rl.scopeLogs ?? []) {
-          for (const record of sl.logRecords ?? []) {
-            out.push({
-              body: anyValue(record.body),
-              severityText: record.severityText,
-              attributes: attributesOf(record.attributes),
-              ...(hex(record.traceId) !== undefined ? { traceId: hex(record.traceId)! } : {}),
-            })
-          }
-        }
-      }
-    }
-    return out
+  logs(): Array<ReceivedLog> {
+    return logsOf(this.accepted("/v1/logs"))
+  }
+
+  // deno-lint-ignore no-explicit-any
+  private accepted(path: string): Array<any> {
+    return this.requests.filter((r) => r.status === 200 && r.path.endsWith(path)).map((r) => r.message)
   }
 
   async close(): Promise<void> {

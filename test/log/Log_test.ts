@@ -8,7 +8,7 @@ import type * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import { TestConsole } from "effect/testing"
 import { Log, Request, Stage, Telemetry } from "../../mod.ts"
-import { CurrentRecorder, type Recorder } from "../../src/internal/recorder.ts"
+import { CurrentRecorder, globalRecorder, type Recorder } from "../../src/internal/recorder.ts"
 import { toSummaryLine } from "../../src/internal/jsonl.ts"
 import { isoTimestamp, toJsonLine } from "../../src/log/internal/record.ts"
 import { RedactorSlot } from "../../src/internal/slots.ts"
@@ -52,7 +52,8 @@ effectTest(
         return ids
       })
       const { lines, result } = yield* withLayer(
-        Layer.provideMerge(Log.layer(), Telemetry.layer(service)),
+        // The program's own records only (Log.layer adds the lifecycle records, see below).
+        Layer.provideMerge(Log.layer({ lifecycle: false }), Telemetry.layer(service)),
         program,
       )
       assert.equal(lines.length, 3)
@@ -270,6 +271,84 @@ effectTest(
       ]])
       const off = yield* withLayer(Telemetry.layer({ log: { lifecycle: false } }), workload)
       assert.deepEqual(off.lines, [])
+    }),
+)
+
+effectTest(
+  "Log.layer gives the lifecycle records with Telemetry.layer() however the two layers are composed",
+  () =>
+    Effect.gen(function* () {
+      const expected = [
+        ["info", "stage completed", "auth_check"],
+        ["info", "stage completed", "llm_request"],
+        ["warn", "stage failed", "kb_access"],
+        ["info", "request completed", "chat"],
+      ]
+      const telemetry = Telemetry.layer({ ...service, redaction: { patterns: [/index \w+/] } })
+      const compositions = {
+        "Log.layer inside": Layer.provideMerge(Log.layer(), telemetry),
+        "Log.layer outside": Layer.provideMerge(telemetry, Log.layer()),
+        merged: Layer.mergeAll(telemetry, Log.layer()),
+        "with Telemetry.layer({ log }) too (one record per event)": Layer.provideMerge(
+          Log.layer(),
+          Telemetry.layer({ ...service, log: true, redaction: { patterns: [/index \w+/] } }),
+        ),
+      }
+      for (const [name, layer] of Object.entries(compositions)) {
+        const { lines } = yield* withLayer(layer, workload)
+        assert.deepEqual(
+          lines.map((l) => [l.level, l.message, l.stage_id ?? l.request_name]),
+          expected,
+          name,
+        )
+        // The records are the telemetry layer's: its service, its redactor.
+        assert.equal(lines[0]?.service, "chat", name)
+        assert.equal(lines[2]?.error_message, "[REDACTED]", name)
+      }
+    }),
+)
+
+effectTest(
+  "Log.layer lifecycle options: levels, and lifecycle: false for none",
+  () =>
+    Effect.gen(function* () {
+      const debug = yield* withLayer(
+        Layer.mergeAll(Telemetry.layer(), Log.layer({ level: "debug", lifecycle: { stageEnd: "None" } })),
+        workload,
+      )
+      assert.deepEqual(debug.lines.map((l) => l.message), [
+        "request started",
+        "stage started",
+        "stage started",
+        "stage started",
+        "stage failed",
+        "request completed",
+      ])
+      const off = yield* withLayer(
+        Layer.mergeAll(Telemetry.layer(), Log.layer({ lifecycle: false })),
+        workload,
+      )
+      assert.deepEqual(off.lines, [])
+    }),
+)
+
+effectTest(
+  "Log.layer alone logs the lifecycle of the process-wide recorder and takes its hooks off when it closes",
+  () =>
+    Effect.gen(function* () {
+      const hooks = () =>
+        globalRecorder.stageStart.length + globalRecorder.stageEnd.length +
+        globalRecorder.requestStart.length +
+        globalRecorder.requestEnd.length
+      const before = hooks()
+      const { lines } = yield* withLayer(Log.layer(), workload)
+      assert.deepEqual(lines.map((l) => l.message), [
+        "stage completed",
+        "stage completed",
+        "stage failed",
+        "request completed",
+      ])
+      assert.equal(hooks(), before)
     }),
 )
 

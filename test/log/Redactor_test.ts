@@ -1,8 +1,11 @@
 import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { Redactor, Telemetry } from "../../mod.ts"
+import * as Stream from "effect/Stream"
+import { Exporter, Redactor, Request, Stage, Summaries, Telemetry } from "../../mod.ts"
+import type { RequestSummary } from "../../src/stage/Request.ts"
 import { luhn } from "../../src/log/internal/redact.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { RedactorSlot } from "../../src/internal/slots.ts"
@@ -162,3 +165,100 @@ effectTest(
       assert.equal(error.name, "redaction.patterns[0]")
     }),
 )
+
+// ---------------------------------------------------------------------------------------------------------
+// Summaries handed to user code
+// ---------------------------------------------------------------------------------------------------------
+
+const secretRequest = Effect.gen(function* () {
+  yield* Effect.void.pipe(
+    Stage.track("auth_check", { metadata: { password: "hunter2", user: "ada@example.com", tokens: 12 } }),
+  )
+  yield* Request.annotate("authorization", "Bearer abcdefgh12345678")
+  yield* Effect.fail(new Error("no index for bob@example.com")).pipe(Stage.track("kb_access"), Effect.ignore)
+  return yield* Request.summary
+}).pipe(
+  Request.track("chat", {
+    requestId: "r-1",
+    attributes: { "user.email": "ada@example.com", api_key: "k-1" },
+  }),
+)
+
+const assertMasked = (summary: RequestSummary | undefined) => {
+  assert.ok(summary !== undefined)
+  assert.deepEqual(summary.attributes, {
+    "user.email": "[EMAIL]",
+    api_key: "[REDACTED]",
+    authorization: "[REDACTED]",
+  })
+  assert.deepEqual(summary.stages[0]?.metadata, { password: "[REDACTED]", user: "[EMAIL]", tokens: 12 })
+  assert.equal(summary.stages[1]?.error?.message, "no index for [EMAIL]")
+  assert.equal(summary.requestId, "r-1")
+}
+
+effectTest(
+  "summaries are redacted once, when the request ends: Summaries.recent, stream and exporters",
+  () =>
+    Effect.gen(function* () {
+      const memory = Exporter.memory()
+      yield* Effect.gen(function* () {
+        const streamed = yield* Summaries.stream().pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+        yield* Effect.yieldNow
+        yield* secretRequest
+        const [recent] = yield* Summaries.recent(1)
+        assertMasked(recent)
+        assertMasked([...(yield* Fiber.join(streamed))][0])
+        assertMasked(memory.summaries()[0])
+      }).pipe(Effect.provide(Telemetry.layer({ exporters: [memory] })))
+    }),
+)
+
+effectTest(
+  "Request.summary of a running request is redacted like the stored one",
+  () =>
+    Effect.gen(function* () {
+      const own = yield* secretRequest.pipe(Effect.provide(Telemetry.layer()))
+      assert.equal(own.status, "running")
+      assertMasked(own)
+    }),
+)
+
+effectTest(
+  "without a telemetry layer summaries are redacted with the default redactor",
+  () =>
+    Effect.gen(function* () {
+      yield* secretRequest
+      const [recent] = (yield* Summaries.recent(100)).filter((s) => s.requestId === "r-1")
+      assertMasked(recent)
+    }),
+)
+
+effectTest(
+  "redaction: false keeps summaries as recorded (Redacted values still masked)",
+  () =>
+    Effect.gen(function* () {
+      yield* Effect.gen(function* () {
+        yield* Effect.void.pipe(
+          Request.track("chat", { attributes: { email: "ada@example.com", secret: Redacted.make("s") } }),
+        )
+        const [recent] = yield* Summaries.recent(1)
+        assert.deepEqual(recent?.attributes, { email: "ada@example.com", secret: "[REDACTED]" })
+      }).pipe(Effect.provide(Telemetry.layer({ redaction: false })))
+    }),
+)
+
+Deno.test("the Promise API's endRequest and recentSummaries are redacted", async () => {
+  const rt = await Telemetry.makeRuntime()
+  try {
+    rt.startRequest("r-1", "chat", { attributes: { "user.email": "ada@example.com", api_key: "k-1" } })
+    rt.recordStage("r-1", "auth_check", 3, {
+      metadata: { password: "hunter2", user: "ada@example.com", tokens: 12 },
+    })
+    const ended = await rt.endRequest("r-1")
+    assert.deepEqual(ended?.attributes, { "user.email": "[EMAIL]", api_key: "[REDACTED]" })
+    assert.deepEqual(ended?.stages[0]?.metadata, { password: "[REDACTED]", user: "[EMAIL]", tokens: 12 })
+    assert.deepEqual(rt.recentSummaries(1)[0]?.attributes, { "user.email": "[EMAIL]", api_key: "[REDACTED]" })
+  } finally {
+    await rt.dispose()
+  }
+})

@@ -629,3 +629,21 @@ Deno.test("wrappers add no error and no requirement (type-checked)", () => {
   const cache: Effect.Effect<readonly [number, boolean], "e"> = cached.pipe(Metrics.cacheMetrics("c"))
   assert.equal(tracked.length + (Effect.isEffect(cache) ? 1 : 0), 5)
 })
+
+effectTest(
+  "a user's system_cpu_usage_percent / system_memory_usage_bytes series win over the built-in sampler",
+  () =>
+    Effect.gen(function* () {
+      yield* Effect.gen(function* () {
+        yield* Metrics.set(MetricCatalogue.systemCpuUsagePercent, 55)
+        yield* Metrics.set(MetricCatalogue.systemMemoryUsageBytes, { type: "rss" }, 123)
+        // A scrape refreshes the sampled series; the user's are left as the user set them.
+        const text = yield* Prometheus.format()
+        assert.match(text, /^system_cpu_usage_percent 55$/m)
+        assert.match(text, /^system_memory_usage_bytes\{type="rss"\} 123$/m)
+        assert.match(text, /^system_memory_usage_bytes\{type="heap_used"\} [1-9]\d*$/m)
+        yield* Metrics.set(MetricCatalogue.systemCpuUsagePercent, 60)
+        assert.match(yield* Prometheus.format(), /^system_cpu_usage_percent 60$/m)
+      }).pipe(Effect.provide(Metrics.layer()))
+    }),
+)

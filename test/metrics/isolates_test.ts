@@ -15,6 +15,7 @@ import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import { MetricCatalogue, Metrics, Prometheus, Request, Stage, Telemetry } from "../../mod.ts"
+import type { Aggregator } from "../../src/metrics/internal/isolates.ts"
 import { snapshotVersion, takeSnapshot } from "../../src/metrics/internal/snapshot.ts"
 import { Store } from "../../src/metrics/internal/store.ts"
 import { effectTest, liveTest } from "../_harness.ts"
@@ -76,7 +77,10 @@ const ticks = (n = 10): Effect.Effect<void> =>
     for (let i = 0; i < n; i++) await new Promise((resolve) => setTimeout(resolve, 1))
   })
 
-const peersOf = (i: Isolate): number => i.store.aggregator?.peers.size ?? -1
+/** The aggregator of `i`'s store (the store itself only knows it as an `Aggregation`). */
+const aggregatorOf = (i: Isolate): Aggregator | undefined => i.store.aggregator as Aggregator | undefined
+
+const peersOf = (i: Isolate): number => aggregatorOf(i)?.peers.size ?? -1
 
 const value = (text: string, series: string): number | undefined => {
   const found = text.split("\n").find((l) => l.startsWith(series + " "))
@@ -235,7 +239,7 @@ effectTest(
       peer.say("here")
       yield* until(
         "the peer is responsive again",
-        () => a.store.aggregator!.peers.get("fake-peer")!.responsive,
+        () => aggregatorOf(a)!.peers.get("fake-peer")!.responsive,
       )
       text = yield* a.run(Prometheus.format())
       assert.equal(value(text, 'shop_orders_total{channel="web"}'), 9)

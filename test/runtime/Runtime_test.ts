@@ -152,6 +152,67 @@ Deno.test("Telemetry.makeRuntime manual lifecycle: startRequest, recordStage, ti
   }
 })
 
+Deno.test("Telemetry.makeRuntime recordStage takes the seeds' positional duration", async () => {
+  const clock = manualClock(1_700_000_000_000)
+  const rt = await Telemetry.makeRuntime({ layer: clock.layer })
+  try {
+    rt.startRequest("r-1", "rag")
+    clock.advance(500)
+    rt.recordStage("r-1", "auth_check", 15.3)
+    rt.recordStage("r-1", "llm_call", 120, { metadata: { model: "m" } })
+    rt.recordStage("r-1", "grading")
+    const summary = await rt.endRequest("r-1")
+    assert.deepEqual(
+      summary?.stages.map((s) => [s.stageId, s.durationMs, s.recorded]),
+      [["auth_check", 15.3, true], ["llm_call", 120, true], ["grading", 0, true]],
+    )
+    assert.deepEqual(summary?.stages[1]?.metadata, { model: "m" })
+    const recorder = await rt.runPromise(
+      Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder) as Recorder)),
+    )
+    rt.startRequest("r-2", "rag")
+    rt.recordStage("r-2", "untyped", "120" as never)
+    rt.recordStage("r-2", "negative", -1)
+    assert.equal(recorder.drops.get("invalid_duration"), 2)
+    assert.deepEqual((await rt.endRequest("r-2"))?.stages, [])
+  } finally {
+    await rt.dispose()
+  }
+})
+
+Deno.test("Telemetry.makeRuntime recordStage and timingScope see requests started with request()", async () => {
+  const clock = manualClock(1_700_000_000_000)
+  const rt = await Telemetry.makeRuntime({ layer: clock.layer })
+  const recorder = await rt.runPromise(
+    Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder) as Recorder)),
+  )
+  try {
+    await rt.request("chat", { requestId: "q-1" }, async () => {
+      clock.advance(40)
+      rt.recordStage("q-1", "kb_access")
+      await rt.timingScope("q-1", "llm_request", () => clock.advance(60))
+    })
+    const [summary] = rt.recentSummaries(1)
+    assert.equal(summary?.requestId, "q-1")
+    assert.deepEqual(summary?.stages.map((s) => [s.stageId, s.durationMs]), [["kb_access", 40], [
+      "llm_request",
+      60,
+    ]])
+    assert.equal(recorder.drops.get("unknown_request_id"), undefined)
+    // Once it ended, the id is unknown again (counted).
+    rt.recordStage("q-1", "late", 5)
+    assert.equal(recorder.drops.get("unknown_request_id"), 1)
+    // An id already open with startRequest is not taken over by request(): counted, the request still runs.
+    rt.startRequest("dup", "job")
+    assert.equal(await rt.request("chat", { requestId: "dup" }, () => 7), 7)
+    assert.equal(recorder.drops.get("duplicate_request_id"), 1)
+    assert.equal(rt.startRequest("dup", "job"), false)
+    await rt.endRequest("dup")
+  } finally {
+    await rt.dispose()
+  }
+})
+
 Deno.test("Telemetry.makeRuntime bounds open requests and expires forgotten ones (counted)", async () => {
   const clock = manualClock(1_700_000_000_000)
   const rt = await Telemetry.makeRuntime({

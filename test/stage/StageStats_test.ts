@@ -2,7 +2,7 @@ import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
 import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
-import { binLimit, StageStatsEntry } from "../../src/stage/internal/stats.ts"
+import { binLimit, StageStatsEntry } from "../../src/internal/stageStats.ts"
 import { effectTest } from "../_harness.ts"
 
 /** A deterministic pseudo-random source (mulberry32), so failures reproduce. */

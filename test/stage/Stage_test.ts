@@ -7,7 +7,16 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import * as Tracer from "effect/Tracer"
-import { Exporter, Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
+import {
+  Exporter,
+  MetricCatalogue,
+  Metrics,
+  Request,
+  Stage,
+  StageStats,
+  Summaries,
+  Telemetry,
+} from "../../mod.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { effectTest, runFor, typeAndMessage } from "../_harness.ts"
 import { recordSpans } from "../_spans.ts"
@@ -363,3 +372,65 @@ effectTest("Stage.track() survives error values whose properties throw", () =>
     assert.equal(summary?.stages[0]?.error?.type, "Unknown")
     assert.equal(summary?.stages[0]?.success, false)
   }).pipe(Effect.provide(Telemetry.layer())))
+
+// ---------------------------------------------------------------------------------------------------------
+// Memory delta
+// ---------------------------------------------------------------------------------------------------------
+
+/** Keeps about 8 MB reachable while the stage runs, so the heap grows whatever else runs. */
+const allocate = Effect.sync(() => Array.from({ length: 1_000_000 }, (_, i) => i + 0.5))
+
+effectTest(
+  "Stage.track(id, { memory: true }) records the heap delta in the summary, on the span and in a histogram",
+  () =>
+    Effect.gen(function* () {
+      const spans = recordSpans()
+      const summary = yield* Effect.gen(function* () {
+        const kept = yield* allocate.pipe(Stage.track("embed", { memory: true }))
+        yield* Effect.void.pipe(Stage.track("plain"))
+        yield* Stage.fn("fn_stage", { memory: true })(function* () {
+          return yield* allocate
+        })()
+        const summary = yield* Request.summary
+        assert.ok(kept.length > 0)
+        return summary
+      }).pipe(Request.track("chat"), Effect.provide(Telemetry.layer()), Effect.provide(spans.layer))
+      const [embed, plain, fnStage] = summary.stages
+      assert.equal(typeof fnStage?.memoryDeltaBytes, "number")
+      assert.equal(typeof embed?.memoryDeltaBytes, "number")
+      assert.ok(embed!.memoryDeltaBytes! > 1_000_000, String(embed?.memoryDeltaBytes))
+      assert.equal(
+        spans.byName("embed").attributes.get("stagetrace.memory_delta_bytes"),
+        embed!.memoryDeltaBytes,
+      )
+      // Off by default: no field, no attribute.
+      assert.equal("memoryDeltaBytes" in plain!, false)
+      assert.equal(spans.byName("plain").attributes.has("stagetrace.memory_delta_bytes"), false)
+    }),
+)
+
+effectTest(
+  "Telemetry.layer({ stageMemory: true }) measures every stage; summaries keep the delta",
+  () =>
+    Effect.gen(function* () {
+      yield* Effect.gen(function* () {
+        yield* Effect.gen(function* () {
+          yield* allocate.pipe(Stage.track("a"))
+          yield* Stage.record("recorded", { durationMs: 1 })
+        }).pipe(Request.track("chat"))
+        const [summary] = yield* Summaries.recent(1)
+        const [a, recorded] = summary!.stages
+        assert.ok(a!.memoryDeltaBytes! > 1_000_000, String(a?.memoryDeltaBytes))
+        // A recorded stage ran elsewhere: nothing to measure.
+        assert.equal(recorded?.memoryDeltaBytes, undefined)
+        const histogram = yield* Metrics.value(MetricCatalogue.stageMemoryDelta, { stage: "a" })
+        assert.equal(histogram?.count, 1)
+      }).pipe(Effect.provide(Telemetry.layer({ stageMemory: true })))
+      // From the environment too.
+      const fromEnv = yield* Effect.gen(function* () {
+        yield* Effect.void.pipe(Stage.track("b"), Request.track("chat"))
+        return (yield* Summaries.recent(1))[0]?.stages[0]?.memoryDeltaBytes
+      }).pipe(Effect.provide(Telemetry.layerFromEnv({ env: { STAGETRACE_STAGE_MEMORY: "true" } })))
+      assert.equal(typeof fromEnv, "number")
+    }),
+)

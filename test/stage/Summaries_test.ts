@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { Request, Stage, Summaries, Telemetry } from "../../mod.ts"
-import { stagesPerSummary, SummaryStore } from "../../src/stage/internal/summaries.ts"
+import { stagesPerSummary, SummaryStore } from "../../src/internal/summaryStore.ts"
 import type { StageExecution } from "../../src/stage/Stage.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { effectTest } from "../_harness.ts"
@@ -176,3 +176,47 @@ effectTest("Summaries.stream() stays bounded whatever bufferSize it is given", (
     assert.equal(recorder.drops.get("summary_stream_full"), 3 * 2100 - received.reduce((a, b) => a + b))
     for (const fiber of fibers) yield* Fiber.interrupt(fiber)
   }).pipe(Effect.provide(Telemetry.layer())))
+
+Deno.test("SummaryStore keeps a stage's heap delta only where one was measured, across ring growth", () => {
+  const store = new SummaryStore(200)
+  const summaryOf = (requestId: string, memoryDeltaBytes: number | undefined) => ({
+    requestId,
+    name: "chat",
+    traceId: "0".repeat(32),
+    spanId: "0".repeat(16),
+    startTime: 0,
+    durationMs: 1,
+    success: true,
+    status: "ok" as const,
+    stageCount: 1,
+    stages: [{
+      stageId: "s",
+      name: "s",
+      startOffsetMs: 0,
+      durationMs: 1,
+      success: true,
+      status: "ok" as const,
+      metadata: {},
+      substages: [],
+      ...(memoryDeltaBytes === undefined ? {} : { memoryDeltaBytes }),
+    }],
+    bottlenecks: [],
+    attributes: {},
+    truncated: false,
+    overBudget: false,
+    sampled: true,
+    keptBecause: "head" as const,
+  })
+  // Before the column exists, then measured ones among unmeasured ones, past the first growth (256 slots).
+  const deltas = Array.from(
+    { length: 300 },
+    (_, i) => (i >= 10 && i % 3 === 0 ? i * 1000 - 50_000 : undefined),
+  )
+  deltas.forEach((delta, i) => store.add(summaryOf(`r${i}`, delta), 0.3))
+  const read = new Map(store.recent(200).map((s) => [s.requestId, s.stages[0]!]))
+  for (let i = 100; i < 300; i++) {
+    const stage = read.get(`r${i}`)!
+    if (deltas[i] === undefined) assert.equal("memoryDeltaBytes" in stage, false, `r${i}`)
+    else assert.equal(stage.memoryDeltaBytes, deltas[i], `r${i}`)
+  }
+})

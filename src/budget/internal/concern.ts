@@ -29,9 +29,8 @@ import {
   type RequestEndHook,
   type StageEndHook,
 } from "../../internal/recorder.ts"
-import type { Concern } from "../../telemetry/internal/concern.ts"
-import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
-import type { BudgetViolation } from "../Budgets.ts"
+import type { Concern } from "../../internal/concern.ts"
+import type { BudgetOptions, BudgetViolation } from "../Budgets.ts"
 import { BudgetsSlot, BudgetsState } from "./state.ts"
 
 /** Violation warnings waiting for the background logger. */
@@ -45,7 +44,7 @@ export const budgetVariables: ReadonlyArray<string> = ["STAGETRACE_BUDGETS"]
 // ---------------------------------------------------------------------------------------------------------
 
 const validateTable = (
-  value: TelemetryOptions["budgets"],
+  value: BudgetOptions["budgets"],
 ): Effect.Effect<ReadonlyMap<string, number>, TelemetryConfigError> =>
   Effect.gen(function* () {
     const table = new Map<string, number>()
@@ -62,7 +61,7 @@ const validateTable = (
   })
 
 /** Reads `STAGETRACE_BUDGETS` (`auth_check=1ms,kb_access=2 seconds,chat=3s`). */
-export const budgetsFromEnv = (env: Env): Effect.Effect<Partial<TelemetryOptions>, TelemetryConfigError> =>
+export const budgetsFromEnv = (env: Env): Effect.Effect<Partial<BudgetOptions>, TelemetryConfigError> =>
   Effect.gen(function* () {
     const raw = firstSet(env, ["STAGETRACE_BUDGETS"])
     if (raw === undefined) return {}
@@ -184,7 +183,7 @@ export const requestEndHook = (state: BudgetsState, recorder: Recorder): Request
 // Concern
 // ---------------------------------------------------------------------------------------------------------
 
-const install = (recorder: Recorder, options: TelemetryOptions) =>
+const install = (recorder: Recorder, options: BudgetOptions) =>
   Effect.gen(function* () {
     const table = yield* validateTable(options.budgets)
     const maxStages = recorder.config.maxStageIds
@@ -203,7 +202,7 @@ const install = (recorder: Recorder, options: TelemetryOptions) =>
   })
 
 /** The budget concern (per-stage and per-request latency budgets). */
-export const budgetsConcern: Concern = {
+export const budgetsConcern: Concern<BudgetOptions> = {
   name: "budgets",
   environmentVariables: budgetVariables,
   fromEnv: budgetsFromEnv,

@@ -9,7 +9,7 @@ import type { BackgroundLog, LogRecord } from "../../internal/backgroundLog.ts"
 import type { CounterFamily } from "../../internal/counterFamily.ts"
 import { Slot } from "../../internal/recorder.ts"
 import { WindowStore } from "../../internal/window.ts"
-import type { BudgetSummary, BudgetViolation, StageBudgetSummary } from "../Budgets.ts"
+import type { BudgetSummary, BudgetViolation, StageBudgetSummary } from "./budgetsModel.ts"
 
 /** The budget concern's state on a recorder. */
 export class BudgetsState {

@@ -31,9 +31,13 @@ export interface Resolved {
 
 /** The outcome of classifying a failure. */
 export interface Classification {
+  /** The category the error falls in. */
   readonly category: ErrorCategory
+  /** The error's `_tag`, else its class name (`Interrupted` for an interruption). */
   readonly errorType: string
+  /** The error's message. */
   readonly message: string
+  /** Whether retrying may succeed: a rule's `retryable`, else `ErrorCategory.isRetryable(category)`. */
   readonly retryable: boolean
 }
 
@@ -82,14 +86,15 @@ const resolvedOf = (category: ErrorCategory): Resolved => {
   return resolved
 }
 
+/** The rule fields as users write them, before `compile`. */
+export interface RuleInput {
+  readonly tags?: Readonly<Record<string, unknown>> | undefined
+  readonly classes?: ReadonlyArray<readonly [AnyClass, unknown]> | undefined
+  readonly match?: ReadonlyArray<(error: unknown) => Target | undefined> | undefined
+}
+
 /** Compiles rule inputs (later inputs win for the same tag; classes and matchers keep their order). */
-export const compile = (
-  inputs: ReadonlyArray<{
-    readonly tags?: Readonly<Record<string, unknown>> | undefined
-    readonly classes?: ReadonlyArray<readonly [AnyClass, unknown]> | undefined
-    readonly match?: ReadonlyArray<(error: unknown) => Target | undefined> | undefined
-  }>,
-): Compiled => {
+export const compile = (inputs: ReadonlyArray<RuleInput>): Compiled => {
   const tags = new Map<string, Resolved>()
   const classes: Array<readonly [AnyClass, Resolved]> = []
   const match: Array<(error: unknown) => Target | undefined> = []
@@ -100,17 +105,56 @@ export const compile = (
       if (resolved === undefined) invalid.push([`tags.${tag}`, target])
       else tags.set(tag, resolved)
     }
-    ;(input.classes ?? []).forEach(([ctor, target], i) => {
-      const resolved = resolveTarget(target)
-      if (resolved === undefined || typeof ctor !== "function") invalid.push([`classes[${i}]`, target])
-      else classes.push([ctor, resolved])
-    })
-    for (const matcher of input.match ?? []) {
-      if (typeof matcher === "function") match.push(matcher)
-      else invalid.push([`match`, matcher])
+    const classList: ReadonlyArray<unknown> = input.classes ?? []
+    if (!Array.isArray(classList)) invalid.push(["classes", classList])
+    else {
+      classList.forEach((entry, i) => {
+        const [ctor, target] = Array.isArray(entry) ? entry : [undefined, entry]
+        const resolved = resolveTarget(target)
+        if (resolved === undefined || typeof ctor !== "function") invalid.push([`classes[${i}]`, target])
+        else classes.push([ctor, resolved])
+      })
+    }
+    const matchers: ReadonlyArray<unknown> = input.match ?? []
+    if (!Array.isArray(matchers)) invalid.push(["match", matchers])
+    else {
+      for (const matcher of matchers) {
+        if (typeof matcher === "function") match.push(matcher as (error: unknown) => Target | undefined)
+        else invalid.push([`match`, matcher])
+      }
     }
   }
   return { tags, classes, match, invalid }
+}
+
+const compiledPlain = new WeakMap<object, Compiled>()
+
+/**
+ * The compiled form of what a caller gave as rules: compiled rules (`Errors.rules`) as they are, the plain
+ * `{ tags, classes, match }` form (untyped and JavaScript callers) compiled once per object, `undefined`
+ * for anything else.
+ */
+export const toCompiled = (value: unknown): Compiled | undefined => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined
+  if ((value as { _tag?: unknown })._tag === "ErrorRules") {
+    const rules = value as Partial<Compiled>
+    if (rules.tags instanceof Map && Array.isArray(rules.classes) && Array.isArray(rules.match)) {
+      return value as Compiled
+    }
+    return undefined
+  }
+  const { tags, classes, match } = value as Record<string, unknown>
+  if (tags !== undefined && (typeof tags !== "object" || tags === null || Array.isArray(tags))) {
+    return undefined
+  }
+  if (classes !== undefined && !Array.isArray(classes)) return undefined
+  if (match !== undefined && !Array.isArray(match)) return undefined
+  let compiled = compiledPlain.get(value)
+  if (compiled === undefined) {
+    compiled = compile([value as RuleInput])
+    compiledPlain.set(value, compiled)
+  }
+  return compiled
 }
 
 /** Merges compiled rules: later ones win for the same tag; classes and matchers keep their order. */

@@ -8,15 +8,18 @@
  *
  * @internal
  */
-import { errorsMetric } from "../../internal/sharedMetrics.ts"
+import { errorsMetric, latencyAnomaliesMetric } from "../../internal/sharedMetrics.ts"
 import type * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as BackgroundLog from "../../internal/backgroundLog.ts"
 import {
+  durationOption,
   type Env,
   envBoolean,
   envError,
   firstSet,
+  integerOption,
   optionError,
   parseKeyValueList,
   positiveDurationOption,
@@ -31,13 +34,13 @@ import {
   type StageEndHook,
   type StageNode,
 } from "../../internal/recorder.ts"
-import type { Concern } from "../../telemetry/internal/concern.ts"
-import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
+import type { Concern } from "../../internal/concern.ts"
 import type { StageError } from "../../stage/Stage.ts"
 import { envPositiveDuration } from "../../internal/envDuration.ts"
-import type { Alert, AlertOptions } from "../Alerts.ts"
+import type { Alert, AlertOptions, LatencyAnomalyOptions } from "../Alerts.ts"
+import { type AnomalyConfig, AnomalyDetector, defaultAnomalyConfig } from "./anomaly.ts"
 import { type ErrorCategory, isErrorCategory } from "../ErrorCategory.ts"
-import type { ErrorRules } from "../Errors.ts"
+import type { ErrorOptions, ErrorRules } from "../Errors.ts"
 import { type Classification, classifyCause, type Compiled, merge } from "./classify.ts"
 import { type AlertConfig, AlertState, ErrorsSlot, ErrorsState } from "./state.ts"
 import { subscribeTo } from "./subscribe.ts"
@@ -61,6 +64,8 @@ export const errorVariables: ReadonlyArray<string> = [
   "STAGETRACE_ALERTS_ENABLED",
   "STAGETRACE_ALERT_WINDOW",
   "STAGETRACE_ALERT_THRESHOLDS",
+  "STAGETRACE_LATENCY_ANOMALY",
+  "STAGETRACE_LATENCY_ANOMALY_WINDOW",
 ]
 
 // ---------------------------------------------------------------------------------------------------------
@@ -84,6 +89,70 @@ const validateRules = (
   }
   return Effect.succeed(merge(list as ReadonlyArray<ErrorRules>))
 }
+
+const numberAtLeast = (
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  strict: boolean,
+): Effect.Effect<number, TelemetryConfigError> =>
+  value === undefined
+    ? Effect.succeed(fallback)
+    : typeof value === "number" && Number.isFinite(value) && (strict ? value > min : value >= min)
+    ? Effect.succeed(value)
+    : Effect.fail(optionError(name, value, `Expected a finite number ${strict ? ">" : "≥"} ${min}`))
+
+/** Validates `alerts.latencyAnomaly`; `undefined` when it is off. */
+export const validateAnomaly = (
+  value: LatencyAnomalyOptions | false | undefined,
+): Effect.Effect<AnomalyConfig | undefined, TelemetryConfigError> =>
+  Effect.gen(function* () {
+    if (value === false) return undefined
+    const prefix = "alerts.latencyAnomaly"
+    if (value !== undefined && (typeof value !== "object" || value === null)) {
+      return yield* Effect.fail(optionError(prefix, value, "Expected latency anomaly options or false"))
+    }
+    const d = defaultAnomalyConfig
+    const windowMs = (yield* positiveDurationOption(`${prefix}.window`, value?.window)) ?? d.windowMs
+    const baselineWindows = yield* integerOption(
+      `${prefix}.baselineWindows`,
+      value?.baselineWindows,
+      d.baselineWindows,
+      3,
+      1000,
+    )
+    const minBaselineWindows = yield* integerOption(
+      `${prefix}.minBaselineWindows`,
+      value?.minBaselineWindows,
+      Math.min(d.minBaselineWindows, baselineWindows),
+      3,
+      baselineWindows,
+    )
+    return {
+      windowMs,
+      baselineWindows,
+      minBaselineWindows,
+      madMultiplier: yield* numberAtLeast(
+        `${prefix}.madMultiplier`,
+        value?.madMultiplier,
+        d.madMultiplier,
+        0,
+        true,
+      ),
+      minSamples: yield* integerOption(`${prefix}.minSamples`, value?.minSamples, d.minSamples, 1, 1e9),
+      minRelativeIncrease: yield* numberAtLeast(
+        `${prefix}.minRelativeIncrease`,
+        value?.minRelativeIncrease,
+        d.minRelativeIncrease,
+        0,
+        false,
+      ),
+      minAbsoluteIncreaseMs:
+        (yield* durationOption(`${prefix}.minAbsoluteIncrease`, value?.minAbsoluteIncrease)) ??
+          d.minAbsoluteIncreaseMs,
+    }
+  })
 
 const validateAlerts = (
   value: AlertOptions | false | undefined,
@@ -114,14 +183,27 @@ const validateAlerts = (
     if (onAlert !== undefined && typeof onAlert !== "function") {
       return yield* Effect.fail(optionError("alerts.onAlert", onAlert, "Expected a function"))
     }
-    return { windowMs, thresholds }
+    const latencyAnomaly = yield* validateAnomaly(value?.latencyAnomaly)
+    return { windowMs, thresholds, latencyAnomaly }
   })
 
 /** Reads the error concern's options from the environment. */
-export const errorsFromEnv = (env: Env): Effect.Effect<Partial<TelemetryOptions>, TelemetryConfigError> =>
+export const errorsFromEnv = (env: Env): Effect.Effect<Partial<ErrorOptions>, TelemetryConfigError> =>
   Effect.gen(function* () {
     if ((yield* envBoolean(env, ["STAGETRACE_ALERTS_ENABLED"])) === false) return { alerts: false }
-    const alerts: { window?: number; thresholds?: Partial<Record<ErrorCategory, number | false>> } = {}
+    const alerts: {
+      window?: number
+      thresholds?: Partial<Record<ErrorCategory, number | false>>
+      latencyAnomaly?: LatencyAnomalyOptions | false
+    } = {}
+    const anomaly = yield* envBoolean(env, ["STAGETRACE_LATENCY_ANOMALY"])
+    const anomalyWindow = yield* envPositiveDuration(
+      env,
+      ["STAGETRACE_LATENCY_ANOMALY_WINDOW"],
+      'Expected a duration such as "1 minute" or "60s"',
+    )
+    if (anomaly === false) alerts.latencyAnomaly = false
+    else if (anomalyWindow !== undefined) alerts.latencyAnomaly = { window: anomalyWindow }
     const window = yield* envPositiveDuration(
       env,
       ["STAGETRACE_ALERT_WINDOW"],
@@ -241,7 +323,7 @@ export const requestEndHook = (state: ErrorsState): RequestEndHook => (record, s
 // ---------------------------------------------------------------------------------------------------------
 
 /** Installs the error concern on `recorder`. */
-const install = (recorder: Recorder, options: TelemetryOptions) =>
+const install = (recorder: Recorder, options: ErrorOptions) =>
   Effect.gen(function* () {
     const rules = yield* validateRules(options.errorRules)
     const alertConfig = yield* validateAlerts(options.alerts)
@@ -260,6 +342,32 @@ const install = (recorder: Recorder, options: TelemetryOptions) =>
       if (onAlert !== undefined) {
         yield* subscribeTo(recorder, alerts, onAlert as (alert: Alert) => Effect.Effect<void>, 256)
       }
+      const anomaly = alertConfig!.latencyAnomaly
+      if (anomaly !== undefined) {
+        const anomalies = yield* makeCounterFamily(
+          latencyAnomaliesMetric.name,
+          latencyAnomaliesMetric.description,
+          [...latencyAnomaliesMetric.labels],
+          maxStages + 1,
+        )
+        const detector = new AnomalyDetector(
+          anomaly,
+          recorder.stats,
+          yield* Clock.currentTimeMillis,
+          (alert) => alerts.publish(alert),
+          anomalies,
+        )
+        alerts.anomalies = detector
+        // One check per window, off the hot path: the window's statistics come from the stage sketches.
+        yield* Effect.forkScoped(
+          Effect.forever(
+            Effect.sleep(anomaly.windowMs).pipe(
+              Effect.andThen(Clock.currentTimeMillis),
+              Effect.map((now) => detector.evaluate(now)),
+            ),
+          ),
+        )
+      }
     }
     recorder.set(ErrorsSlot, state)
     recorder.stageEnd.push(stageEndHook(state))
@@ -268,7 +376,7 @@ const install = (recorder: Recorder, options: TelemetryOptions) =>
   })
 
 /** The error concern (classification, error window, alerts). */
-export const errorsConcern: Concern = {
+export const errorsConcern: Concern<ErrorOptions> = {
   name: "errors",
   environmentVariables: errorVariables,
   fromEnv: errorsFromEnv,

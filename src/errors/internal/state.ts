@@ -12,8 +12,9 @@ import type { BackgroundLog, LogRecord } from "../../internal/backgroundLog.ts"
 import { Slot } from "../../internal/recorder.ts"
 import { CountRing, overflowKey, WindowStore } from "../../internal/window.ts"
 import { all as allCategories, type ErrorCategory } from "../ErrorCategory.ts"
-import type { Alert } from "../Alerts.ts"
-import type { ErrorSummary, StageErrorSummary } from "../Errors.ts"
+import type { Alert, ErrorFrequencyAlert, LatencyAnomalyAlert } from "./alertsModel.ts"
+import type { ErrorSummary, StageErrorSummary } from "./errorsModel.ts"
+import type { AnomalyConfig, AnomalyDetector } from "./anomaly.ts"
 import type { Compiled } from "./classify.ts"
 
 /** A live alert subscriber; returns `false` when it had to drop the alert. */
@@ -23,6 +24,8 @@ export type AlertListener = (alert: Alert) => boolean
 export interface AlertConfig {
   readonly windowMs: number
   readonly thresholds: ReadonlyMap<ErrorCategory, number>
+  /** Latency-anomaly detection, when on. */
+  readonly latencyAnomaly?: AnomalyConfig | undefined
 }
 
 /** Alerts kept for `Alerts.recent`. */
@@ -59,6 +62,8 @@ export class AlertState {
   /** The most recent alerts, oldest first (bounded). */
   readonly recent: Array<Alert> = []
   log: BackgroundLog | undefined
+  /** The latency-anomaly detector, when on. */
+  anomalies: AnomalyDetector | undefined
   /** Alerts ever published. */
   published = 0
 
@@ -110,6 +115,7 @@ export class AlertState {
     if (count < threshold) return undefined
     ring.armed = false
     const alert: Alert = {
+      kind: "error_frequency",
       category,
       stageId,
       count,
@@ -122,12 +128,16 @@ export class AlertState {
     return alert
   }
 
-  private publish(alert: Alert): void {
+  /** Publishes `alert`: recent ring, subscribers, and a log record (error level, warning for anomalies). */
+  publish(alert: Alert): void {
     this.published++
     if (this.recent.length >= recentAlertCapacity) this.recent.shift()
     this.recent.push(alert)
     for (const listener of this.listeners) listener(alert)
-    this.log?.offer({ level: "Error", render: () => alertRecord(alert) })
+    this.log?.offer({
+      level: alert.kind === "error_frequency" ? "Error" : "Warn",
+      render: () => alert.kind === "error_frequency" ? alertRecord(alert) : anomalyRecord(alert),
+    })
   }
 
   /** Alert counters held (for memory-bound tests). */
@@ -136,8 +146,8 @@ export class AlertState {
   }
 }
 
-/** The error logged for an alert (rendered in the background). */
-const alertRecord = (alert: Alert): LogRecord => ({
+/** The error logged for an error-frequency alert (rendered in the background). */
+const alertRecord = (alert: ErrorFrequencyAlert): LogRecord => ({
   message: `Error alert: ${alert.count} ${alert.category} error${
     alert.count === 1 ? "" : "s"
   } in ${alert.stageId} within ${formatWindow(alert.windowMs)} (threshold ${alert.threshold})`,
@@ -147,6 +157,27 @@ const alertRecord = (alert: Alert): LogRecord => ({
     "stage.id": alert.stageId,
     "alert.count": alert.count,
     "alert.threshold": alert.threshold,
+    "alert.window_ms": alert.windowMs,
+    "alert.first_at": new Date(alert.firstAt).toISOString(),
+    "alert.last_at": new Date(alert.lastAt).toISOString(),
+  },
+})
+
+const round2 = (ms: number): number => Math.round(ms * 100) / 100
+
+/** The warning logged for a latency anomaly (rendered in the background). */
+const anomalyRecord = (alert: LatencyAnomalyAlert): LogRecord => ({
+  message: `Latency anomaly: ${alert.stageId} p95 ${round2(alert.p95Ms)} ms over the last ${
+    formatWindow(alert.windowMs)
+  }, above ${round2(alert.thresholdMs)} ms (baseline p95 median ${round2(alert.baselineMs)} ms)`,
+  annotations: {
+    "alert.type": "latency_anomaly",
+    "stage.id": alert.stageId,
+    "alert.p95_ms": round2(alert.p95Ms),
+    "alert.baseline_ms": round2(alert.baselineMs),
+    "alert.mad_ms": round2(alert.madMs),
+    "alert.threshold_ms": round2(alert.thresholdMs),
+    "alert.count": alert.count,
     "alert.window_ms": alert.windowMs,
     "alert.first_at": new Date(alert.firstAt).toISOString(),
     "alert.last_at": new Date(alert.lastAt).toISOString(),

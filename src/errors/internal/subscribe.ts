@@ -12,8 +12,8 @@ import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { Recorder } from "../../internal/recorder.ts"
-import type { Alert } from "../Alerts.ts"
 import * as daemon from "../../internal/daemon.ts"
+import type { Alert } from "./alertsModel.ts"
 import type { AlertState } from "./state.ts"
 
 /** How long closing a subscription waits for queued alerts to be handled. */

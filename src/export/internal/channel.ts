@@ -1,10 +1,11 @@
 /**
- * One OTLP/HTTP export channel (one exporter × one signal): a bounded queue fed synchronously from the
- * hot path, and one background fiber that sleeps without a timer while the queue is empty, then batches by
- * size and interval (a partial batch waits at most `scheduleDelay`), encodes, POSTs with a
- * per-request timeout, retries 429/502/503/504 and network errors with exponential backoff and jitter
- * (honouring `Retry-After`), and accounts for every item: exported, or dropped with a reason. One batch
- * is in flight at a time, so memory is bounded by the queue plus one batch.
+ * One OTLP export channel (one exporter × one signal): a bounded queue fed synchronously from the hot
+ * path, and one background fiber that sleeps without a timer while the queue is empty, then batches by
+ * size and interval (a partial batch waits at most `scheduleDelay`), encodes, sends with a per-request
+ * timeout — an OTLP/HTTP POST (a `Post`, whose 429/502/503/504 and network errors are retried, honouring
+ * `Retry-After`) or a unary OTLP/gRPC call (a `Transport`, which classifies its own status codes) —
+ * retries with exponential backoff and jitter, and accounts for every item: exported, or dropped with a
+ * reason. One batch is in flight at a time, so memory is bounded by the queue plus one batch.
  *
  * Shutdown: the channel stops waiting for its interval, drains the queue in batches until the deadline,
  * and counts whatever is left as dropped (`shutdown`).
@@ -17,7 +18,8 @@ import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
 import type * as Scope from "effect/Scope"
 import * as daemon from "../../internal/daemon.ts"
-import { BoundedQueue, type ExportStats, type Signal } from "./stats.ts"
+import { forEachField } from "./protobuf.ts"
+import { BoundedQueue, type DropReason, type ExportStats, type Signal } from "./stats.ts"
 
 /** What a POST answered. */
 export interface PostResult {
@@ -133,7 +135,8 @@ export const rawPost: Post = async (url, body, headers, signal) => {
   }
 }
 
-const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
+/** Joins `chunks` (of `total` bytes) into one array. */
+export const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
   const out = new Uint8Array(total)
   let offset = 0
   for (const chunk of chunks) {
@@ -300,49 +303,6 @@ const jsonRejectedField: Readonly<Record<string, readonly [string, string]>> = {
 
 const utf8 = new TextDecoder()
 
-/** Reads a varint at `pos`: `[value, next]` (values past 2^53 lose precision), or `undefined`. */
-const readVarint = (bytes: Uint8Array, pos: number): [number, number] | undefined => {
-  let value = 0
-  let scale = 1
-  for (let i = 0; i < 10 && pos < bytes.length; i++) {
-    const byte = bytes[pos++]!
-    value += (byte & 0x7f) * scale
-    if (byte < 0x80) return [value, pos]
-    scale *= 128
-  }
-  return undefined
-}
-
-/** Walks the fields of a protobuf message; `false` when it is malformed. */
-const forEachField = (
-  bytes: Uint8Array,
-  f: (field: number, wireType: number, value: number, data: Uint8Array | undefined) => void,
-): boolean => {
-  let pos = 0
-  while (pos < bytes.length) {
-    const tag = readVarint(bytes, pos)
-    if (tag === undefined) return false
-    pos = tag[1]
-    const field = Math.floor(tag[0] / 8)
-    const wireType = tag[0] % 8
-    if (wireType === 0) {
-      const value = readVarint(bytes, pos)
-      if (value === undefined) return false
-      pos = value[1]
-      f(field, 0, value[0], undefined)
-    } else if (wireType === 2) {
-      const length = readVarint(bytes, pos)
-      if (length === undefined || length[1] + length[0] > bytes.length) return false
-      pos = length[1] + length[0]
-      f(field, 2, 0, bytes.subarray(length[1], pos))
-    } else if (wireType === 1 || wireType === 5) {
-      pos += wireType === 1 ? 8 : 4
-      if (pos > bytes.length) return false
-    } else return false
-  }
-  return true
-}
-
 /**
  * The `partial_success` of an `Export*ServiceResponse` (protobuf or JSON, by the answer's content type,
  * else by the request's), or `undefined` when there is none or the body cannot be read.
@@ -387,10 +347,29 @@ export const parsePartialSuccess = (
   return ok ? { rejected, message } : undefined
 }
 
-type Outcome =
+/**
+ * What one export attempt came to: accepted (perhaps partially), worth retrying (after at least
+ * `retryAfterMs` when the receiver said so), or refused for good (its items dropped with `reason`,
+ * `rejected` when absent).
+ */
+export type Outcome =
   | { readonly _tag: "ok"; readonly partial: PartialSuccess | undefined }
   | { readonly _tag: "retry"; readonly error: string; readonly retryAfterMs: number | undefined }
-  | { readonly _tag: "fatal"; readonly error: string }
+  | { readonly _tag: "fatal"; readonly error: string; readonly reason?: DropReason | undefined }
+
+/**
+ * A transport that classifies its own answers (OTLP/gRPC): sends one encoded batch, already compressed
+ * when `compressed`, within `timeoutMs`; resolves to an `Outcome` (a transport error is a `retry`), and
+ * stops when `signal` aborts. The channel keeps everything else: queue, batching, backoff, drop accounting.
+ */
+export interface Transport {
+  readonly send: (
+    body: Uint8Array,
+    compressed: boolean,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ) => Promise<Outcome>
+}
 
 /** An export channel; see the module description. */
 export class ExportChannel<T> {
@@ -411,7 +390,8 @@ export class ExportChannel<T> {
     private readonly encode: (items: ReadonlyArray<T>) => Uint8Array,
     private readonly stats: ExportStats,
     private readonly clock: Clock.Clock,
-    private readonly post: Post = fetchPost,
+    /** OTLP/HTTP: a `Post` (its status codes are classified here); OTLP/gRPC: a `Transport`. */
+    private readonly post: Post | Transport = fetchPost,
     private readonly random: () => number = Math.random,
   ) {
     this.queue = new BoundedQueue<T>(config.maxQueueSize)
@@ -503,12 +483,30 @@ export class ExportChannel<T> {
   }
 
   private send(body: Uint8Array, timeoutMs: number): Effect.Effect<Outcome> {
+    const transport = this.post
+    if (typeof transport !== "function") {
+      const compressed = this.config.compression === "gzip"
+      return Effect.tryPromise({
+        try: (signal) => transport.send(body, compressed, timeoutMs, signal),
+        catch: (error) => error,
+      }).pipe(
+        Effect.timeoutOption(Math.max(1, timeoutMs)),
+        Effect.map((result): Outcome =>
+          result._tag === "None"
+            ? { _tag: "retry", error: `timed out after ${timeoutMs} ms`, retryAfterMs: undefined }
+            : result.value
+        ),
+        Effect.catch((error) =>
+          Effect.succeed<Outcome>({ _tag: "retry", error: describeError(error), retryAfterMs: undefined })
+        ),
+      )
+    }
     const headers = this.config.compression === "gzip"
       ? { ...this.config.headers, "content-type": this.config.contentType, "content-encoding": "gzip" }
       : { ...this.config.headers, "content-type": this.config.contentType }
     const nowMs = () => this.clock.currentTimeMillisUnsafe()
     return Effect.tryPromise({
-      try: (signal) => this.post(this.config.url, body, headers, signal),
+      try: (signal) => transport(this.config.url, body, headers, signal),
       catch: (error) => error,
     }).pipe(
       Effect.timeoutOption(Math.max(1, timeoutMs)),
@@ -584,7 +582,7 @@ export class ExportChannel<T> {
           return
         }
         if (outcome._tag === "fatal") {
-          self.stats.drop(signal, "rejected", batch.length)
+          self.stats.drop(signal, outcome.reason ?? "rejected", batch.length)
           self.stats.failed(outcome.error, after)
           return
         }

@@ -16,10 +16,12 @@ import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import {
+  Bool,
   durationOption,
   NonEmpty,
   NonNegativeInt,
   option,
+  optionalOption,
   optionError,
   positiveDurationOption,
   PositiveInt,
@@ -30,12 +32,20 @@ import {
 import { denoTracesFetch } from "../../internal/killSwitch.ts"
 import type { Recorder, ServiceDescription } from "../../internal/recorder.ts"
 import { ExportStatsSlot, type RedactorLike, RedactorSlot } from "../../internal/slots.ts"
-import type { Concern, Installed } from "../../telemetry/internal/concern.ts"
-import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
+import type { Concern, Installed } from "../../internal/concern.ts"
 import type * as Exporter from "../Exporter.ts"
 import type { RequestSummary } from "../../stage/Request.ts"
-import { type ChannelConfig, ExportChannel, fetchPost, headerProblem, type Post, rawPost } from "./channel.ts"
+import {
+  type ChannelConfig,
+  ExportChannel,
+  fetchPost,
+  headerProblem,
+  type Post,
+  rawPost,
+  type Transport,
+} from "./channel.ts"
 import { exportEnvironmentVariables, exportersFromEnv } from "./env.ts"
+import { GrpcConnections, grpcMetadata, grpcTransport, parseGrpcTarget } from "./grpc.ts"
 import { denoOtelEnabled, makeDenoBase, makeSdkBase, type OtelBase, scopeVersion } from "./otel.ts"
 import {
   encodeLogsJson,
@@ -56,15 +66,8 @@ import {
   protoSpan,
 } from "./otlpTraces.ts"
 import { JsonWriter, ProtoWriter } from "./protobuf.ts"
-import { dropReasons, ExportStats, signals } from "./stats.ts"
-import {
-  consoleHandler,
-  isKept,
-  JsonlFiles,
-  jsonlHandler,
-  redactSummary,
-  SummaryWorker,
-} from "./summaries.ts"
+import { type DropReason, dropReasons, ExportStats, grpcRejections, signals } from "./stats.ts"
+import { consoleHandler, isKept, JsonlFiles, jsonlHandler, SummaryWorker } from "./summaries.ts"
 import * as daemon from "../../internal/daemon.ts"
 import { makeRecordingTracer, SpanPipeline } from "./tracer.ts"
 
@@ -78,6 +81,7 @@ export type ExportOptions = Exporter.ExportOptions
 /** The defaults of the OTLP exporter. */
 export const otlpDefaults = {
   endpoint: "http://localhost:4318",
+  grpcEndpoint: "http://localhost:4317",
   protocol: "http/protobuf",
   compression: "none",
   timeoutMs: 10_000,
@@ -93,9 +97,13 @@ export const otlpDefaults = {
 
 /** A validated `Exporter.otlp`. */
 export interface ResolvedOtlp {
+  /** OTLP/HTTP: the URL of each signal; OTLP/gRPC: the origin of each signal's target. */
   readonly urls: Readonly<Record<Exporter.OtlpSignal, string>>
-  readonly protocol: "http/protobuf" | "http/json"
+  readonly protocol: "http/protobuf" | "http/json" | "grpc"
+  /** HTTP headers, or gRPC metadata (names lowercased). */
   readonly headers: Readonly<Record<string, string>>
+  /** gRPC: PEM certificate(s) trusted for the receiver's TLS certificate. */
+  readonly certificate: string | undefined
   readonly compression: "gzip" | "none"
   readonly timeoutMs: number
   readonly signals: ReadonlySet<Exporter.OtlpSignal>
@@ -115,6 +123,18 @@ const checkUrl = (name: string, value: string): Effect.Effect<string, TelemetryC
     // Reported below.
   }
   return Effect.fail(optionError(name, value, "Expected an http:// or https:// URL"))
+}
+
+/** Checks an OTLP/gRPC target (see `parseGrpcTarget`) and returns its origin. */
+const checkTarget = (
+  name: string,
+  value: string,
+  insecure: boolean,
+): Effect.Effect<string, TelemetryConfigError> => {
+  const target = parseGrpcTarget(value, insecure)
+  return target === undefined
+    ? Effect.fail(optionError(name, value, "Expected an http:// or https:// URL, or host:port"))
+    : Effect.succeed(target.origin)
 }
 
 /** Appends the signal path to a base endpoint, as `OTEL_EXPORTER_OTLP_ENDPOINT` requires. */
@@ -139,12 +159,30 @@ export const resolveOtlp = (
   options: Exporter.OtlpOptions,
 ): Effect.Effect<ResolvedOtlp, TelemetryConfigError> =>
   Effect.gen(function* () {
-    const base = yield* checkUrl(
+    const protocol = yield* literal(
+      `${path}.protocol`,
+      options.protocol,
+      ["http/protobuf", "http/json", "grpc"],
+      "http/protobuf",
+    )
+    const grpc = protocol === "grpc"
+    const insecure = yield* option(`${path}.insecure`, Bool, options.insecure, false)
+    const endpoint = yield* option(
       `${path}.endpoint`,
-      yield* option(`${path}.endpoint`, NonEmpty, options.endpoint, otlpDefaults.endpoint),
+      NonEmpty,
+      options.endpoint,
+      grpc ? otlpDefaults.grpcEndpoint : otlpDefaults.endpoint,
+    )
+    const base = grpc ? yield* checkTarget(`${path}.endpoint`, endpoint, insecure) : yield* checkUrl(
+      `${path}.endpoint`,
+      endpoint,
     )
     const own = (signal: Exporter.OtlpSignal, value: string | undefined) =>
-      value === undefined
+      grpc
+        ? value === undefined
+          ? Effect.succeed(base)
+          : checkTarget(`${path}.${signal}Endpoint`, value, insecure)
+        : value === undefined
         ? Effect.succeed(signalUrl(base, signal))
         : checkUrl(`${path}.${signal}Endpoint`, value)
     const urls = {
@@ -185,17 +223,45 @@ export const resolveOtlp = (
       `${path}.metricExportInterval`,
       options.metricExportInterval,
     )
+    const implementation = yield* literal(
+      `${path}.implementation`,
+      options.implementation,
+      ["effect", "otel-sdk"],
+      "effect",
+    )
+    if (grpc && implementation === "otel-sdk" && signalList.includes("traces")) {
+      return yield* Effect.fail(
+        optionError(
+          `${path}.implementation`,
+          implementation,
+          'The OpenTelemetry SDK path sends OTLP/HTTP only: use implementation "effect" with protocol "grpc"',
+        ),
+      )
+    }
+    const certificate = yield* optionalOption(`${path}.certificate`, NonEmpty, options.certificate)
+    if (certificate !== undefined && !grpc) {
+      return yield* Effect.fail(
+        optionError(`${path}.certificate`, "(PEM)", 'Only protocol "grpc" takes a certificate'),
+      )
+    }
+    if (certificate !== undefined && !certificate.includes("-----BEGIN CERTIFICATE-----")) {
+      return yield* Effect.fail(
+        optionError(`${path}.certificate`, "(not PEM)", "Expected PEM text (-----BEGIN CERTIFICATE-----)"),
+      )
+    }
     return {
       urls,
-      protocol: yield* literal(
-        `${path}.protocol`,
-        options.protocol,
-        ["http/protobuf", "http/json"],
-        "http/protobuf",
-      ),
+      protocol,
+      certificate,
       headers: yield* Effect.flatMap(
         option(`${path}.headers`, StringRecord, options.headers, {}),
-        (headers) => {
+        (headers): Effect.Effect<Readonly<Record<string, string>>, TelemetryConfigError> => {
+          if (grpc) {
+            const checked = grpcMetadata(headers)
+            return "problem" in checked
+              ? Effect.fail(optionError(`${path}.headers`, headers, checked.problem))
+              : Effect.succeed(checked.metadata)
+          }
           const problem = headerProblem(headers)
           return problem === undefined
             ? Effect.succeed(headers)
@@ -207,12 +273,7 @@ export const resolveOtlp = (
       timeoutMs: (yield* positiveDurationOption(`${path}.timeout`, options.timeout)) ??
         otlpDefaults.timeoutMs,
       signals: new Set(signalList),
-      implementation: yield* literal(
-        `${path}.implementation`,
-        options.implementation,
-        ["effect", "otel-sdk"],
-        "effect",
-      ),
+      implementation,
       maxQueueSize,
       maxExportBatchSize,
       scheduleDelayMs: (yield* durationOption(`${path}.scheduleDelay`, options.scheduleDelay)) ??
@@ -257,7 +318,7 @@ const failuresTotal = Metric.counter("stagetrace_export_failures_total", {
   incremental: true,
 })
 
-const registerSelfMetrics = (stats: ExportStats): Effect.Effect<void, never, Scope.Scope> =>
+const registerSelfMetrics = (stats: ExportStats, grpc: boolean): Effect.Effect<void, never, Scope.Scope> =>
   Effect.withFiber((fiber) => {
     const registrations = [
       Metric.registerUnsafe(failuresTotal, fiber.context, {
@@ -266,8 +327,11 @@ const registerSelfMetrics = (stats: ExportStats): Effect.Effect<void, never, Sco
         modify: () => {},
       }),
     ]
+    // The gRPC rejection reasons exist only where a gRPC exporter can produce them.
+    const reasons: ReadonlyArray<DropReason> = grpc ? [...dropReasons, ...grpcRejections] : dropReasons
     for (const signal of signals) {
-      for (const reason of dropReasons) {
+      for (const reason of reasons) {
+        if (signal === "summaries" && reason.startsWith("rejected_")) continue
         registrations.push(
           Metric.registerUnsafe(Metric.withAttributes(droppedTotal, { signal, reason }), fiber.context, {
             get: () => ({ count: stats.droppedCount(signal, reason), incremental: true }),
@@ -418,7 +482,7 @@ export const installExport = (
     const context = yield* Effect.context<never>()
     const stats = new ExportStats()
     recorder.set(ExportStatsSlot, () => stats.snapshot())
-    yield* registerSelfMetrics(stats)
+    yield* registerSelfMetrics(stats, resolved.some((r) => r?.protocol === "grpc"))
     const service = recorder.config.service
     const resource = resourceOf(service)
     const redactor = () => recorder.get(RedactorSlot)
@@ -448,6 +512,7 @@ export const installExport = (
     // Under Deno's OpenTelemetry every fetch is traced, the telemetry's own export calls included (with or
     // without Exporter.denoNative()): send them over a plain TCP connection instead.
     const post: Post = overrides.post ?? (denoActive || denoTracesFetch ? rawPost : fetchPost)
+    const grpcConnections = new GrpcConnections()
 
     for (let i = 0; i < exporters.length; i++) {
       const exporter = exporters[i]!
@@ -455,6 +520,12 @@ export const installExport = (
         case "Otlp": {
           const r = resolved[i]!
           const json = r.protocol === "http/json"
+          const grpc = r.protocol === "grpc"
+          // OTLP/gRPC: each signal's transport over the layer's connection to its endpoint.
+          const transport = (signal: Exporter.OtlpSignal): Post | Transport =>
+            grpc
+              ? grpcTransport(grpcConnections.get(r.urls[signal], { ca: r.certificate }), signal, r.headers)
+              : post
           const writer = new ProtoWriter()
           const jsonWriter = new JsonWriter()
           const protoCached = protoResourceAndScope(writer, resource)
@@ -468,7 +539,7 @@ export const installExport = (
           ): ChannelConfig => ({
             signal,
             url: r.urls[signal],
-            contentType: json ? "application/json" : "application/x-protobuf",
+            contentType: grpc ? "application/grpc" : json ? "application/json" : "application/x-protobuf",
             headers: r.headers,
             compression: r.compression,
             timeoutMs: r.timeoutMs,
@@ -484,7 +555,8 @@ export const installExport = (
             if (r.implementation === "otel-sdk") {
               base = yield* makeSdkBase({
                 url: r.urls.traces,
-                protocol: r.protocol,
+                // resolveOtlp refuses "otel-sdk" with grpc traces.
+                protocol: json ? "http/json" : "http/protobuf",
                 headers: r.headers,
                 compression: r.compression,
                 timeoutMs: r.timeoutMs,
@@ -504,7 +576,7 @@ export const installExport = (
                   : (spans) => encodeEncodedTracesProto(writer, protoCached, spans),
                 stats,
                 clock,
-                post,
+                transport("traces"),
                 overrides.random,
               )
               spanChannels.push(channel)
@@ -522,7 +594,7 @@ export const installExport = (
                 : (batches) => encodeMetricsProto(writer, protoCached, batches, redactor()),
               stats,
               clock,
-              post,
+              transport("metrics"),
               overrides.random,
             )
             metricChannels.push(channel)
@@ -545,7 +617,7 @@ export const installExport = (
                 : (logs) => encodeLogsProto(writer, protoCached, logs, redactor()),
               stats,
               clock,
-              post,
+              transport("logs"),
               overrides.random,
             )
             logChannels.push(channel)
@@ -558,7 +630,8 @@ export const installExport = (
           exporter.metricContext = context
           pipeline.sinks.push((span) => exporter.recordSpan(span))
           recorder.summary.push((summary) => {
-            if (isKept(summary)) exporter.recordSummary(redactSummary(summary, redactor()))
+            // Redacted already, once, when the request ended.
+            if (isKept(summary)) exporter.recordSummary(summary)
           })
           break
         }
@@ -569,7 +642,6 @@ export const installExport = (
               exporter.options.format ?? "pretty",
               exporter.options.width ?? 40,
               service,
-              redactor,
               stats,
               clock,
             ),
@@ -597,7 +669,7 @@ export const installExport = (
           jsonlFiles.push(files)
           const worker = new SummaryWorker(
             exporter.options.maxQueueSize ?? 2048,
-            jsonlHandler(files, service, redactor, stats, clock),
+            jsonlHandler(files, service, stats, clock),
             stats,
           )
           workers.push(worker)
@@ -645,6 +717,9 @@ export const installExport = (
         }
         yield* Effect.all(drains, { concurrency: "unbounded", discard: true })
         for (const files of jsonlFiles) files.close()
+        // Every channel is done (or was cut off at the deadline, cancelling its call): close the gRPC
+        // connections.
+        if (grpcConnections.size > 0) yield* Effect.promise(() => grpcConnections.close())
       })
     )
 
@@ -658,16 +733,15 @@ export const installExport = (
   })
 
 /** The export concern. */
-export const exportConcern: Concern = {
+export const exportConcern: Concern<ExportOptions> = {
   name: "export",
   environmentVariables: exportEnvironmentVariables,
   fromEnv: (env) =>
     Effect.map(
       exportersFromEnv(env),
-      (environmentExporters) =>
-        environmentExporters.length === 0 ? {} : { environmentExporters } as Partial<TelemetryOptions>,
+      (environmentExporters) => environmentExporters.length === 0 ? {} : { environmentExporters },
     ),
-  install: (recorder, options) => installExport(recorder, options as ExportOptions),
+  install: (recorder, options) => installExport(recorder, options),
 }
 
 /** A summary filter option: a function, or absent. */

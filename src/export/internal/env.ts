@@ -12,6 +12,7 @@
 import * as Effect from "effect/Effect"
 import {
   type Env,
+  envBoolean,
   envError,
   envLiteral,
   envNumber,
@@ -24,6 +25,7 @@ import {
 import type { TelemetryConfigError } from "../../internal/config.ts"
 import * as Exporter from "../Exporter.ts"
 import { headerProblem } from "./channel.ts"
+import { grpcMetadata, parseGrpcTarget } from "./grpc.ts"
 
 /** Every variable this concern reads. */
 export const exportEnvironmentVariables: ReadonlyArray<string> = [
@@ -35,8 +37,10 @@ export const exportEnvironmentVariables: ReadonlyArray<string> = [
   "OTEL_EXPORTER_OTLP_PROTOCOL",
   "OTEL_EXPORTER_OTLP_TIMEOUT",
   "OTEL_EXPORTER_OTLP_COMPRESSION",
+  "OTEL_EXPORTER_OTLP_INSECURE",
+  "OTEL_EXPORTER_OTLP_CERTIFICATE",
   ...["TRACES", "METRICS", "LOGS"].flatMap((signal) =>
-    ["HEADERS", "PROTOCOL", "TIMEOUT", "COMPRESSION"].map((setting) =>
+    ["HEADERS", "PROTOCOL", "TIMEOUT", "COMPRESSION", "INSECURE", "CERTIFICATE"].map((setting) =>
       `OTEL_EXPORTER_OTLP_${signal}_${setting}`
     )
   ),
@@ -70,24 +74,15 @@ const exporterList = (
   return Effect.succeed(values as ReadonlyArray<ExporterName>)
 }
 
-const url = (env: Env, name: string): Effect.Effect<string | undefined, TelemetryConfigError> => {
-  const raw = envString(env, [name])
-  if (raw === undefined) return Effect.succeed(undefined)
-  try {
-    const parsed = new URL(raw)
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error("not http")
-    return Effect.succeed(raw)
-  } catch {
-    return Effect.fail(envError(name, raw, "Expected an http:// or https:// URL"))
-  }
-}
-
 /** The OTLP settings of one signal: `OTEL_EXPORTER_OTLP_{SIGNAL}_*` when set, else `OTEL_EXPORTER_OTLP_*`. */
 interface SignalSettings {
-  readonly protocol: "http/protobuf" | "http/json" | undefined
+  readonly protocol: "http/protobuf" | "http/json" | "grpc" | undefined
   readonly compression: "gzip" | "none" | undefined
   readonly timeout: number | undefined
-  readonly headers: Readonly<Record<string, string>> | undefined
+  readonly headers: readonly [name: string, raw: string] | undefined
+  readonly insecure: boolean | undefined
+  /** The variable naming a certificate file, and the path. */
+  readonly certificate: readonly [name: string, path: string] | undefined
 }
 
 const signalSettings = (
@@ -98,25 +93,54 @@ const signalSettings = (
     const names = (
       setting: string,
     ) => [`OTEL_EXPORTER_OTLP_${signal}_${setting}`, `OTEL_EXPORTER_OTLP_${setting}`]
-    const rawProtocol = firstSet(env, names("PROTOCOL"))
-    if (rawProtocol !== undefined && rawProtocol[1].trim().toLowerCase() === "grpc") {
-      return yield* Effect.fail(
-        envError(rawProtocol[0], rawProtocol[1], "grpc is not supported: use http/protobuf or http/json"),
-      )
-    }
-    const protocol = yield* envLiteral(env, names("PROTOCOL"), ["http/protobuf", "http/json"])
+    const protocol = yield* envLiteral(env, names("PROTOCOL"), ["http/protobuf", "http/json", "grpc"])
     const compression = yield* envLiteral(env, names("COMPRESSION"), ["gzip", "none"])
     const timeout = yield* envNumber(env, names("TIMEOUT"), PositiveInt)
+    const insecure = yield* envBoolean(env, names("INSECURE"))
     const rawHeaders = firstSet(env, names("HEADERS"))
-    let headers: Record<string, string> | undefined
-    if (rawHeaders !== undefined) {
-      const [name, raw] = rawHeaders
-      headers = yield* parseKeyValueList(name, raw)
-      const problem = headerProblem(headers)
-      if (problem !== undefined) return yield* Effect.fail(envError(name, raw, problem))
+    if (rawHeaders !== undefined) yield* parseKeyValueList(rawHeaders[0], rawHeaders[1])
+    const certificate = firstSet(env, names("CERTIFICATE"))
+    return {
+      protocol,
+      compression,
+      timeout,
+      headers: rawHeaders,
+      insecure,
+      certificate: certificate === undefined ? undefined : [certificate[0], certificate[1].trim()],
     }
-    return { protocol, compression, timeout, headers }
   })
+
+/**
+ * An endpoint variable for `protocol`: OTLP/HTTP takes an http(s) URL; OTLP/gRPC also a bare `host:port`
+ * (TLS unless insecure).
+ */
+const endpoint = (
+  env: Env,
+  name: string,
+  grpc: boolean,
+  insecure: boolean,
+): Effect.Effect<string | undefined, TelemetryConfigError> => {
+  const raw = envString(env, [name])
+  if (raw === undefined) return Effect.succeed(undefined)
+  if (grpc) {
+    return parseGrpcTarget(raw, insecure) === undefined
+      ? Effect.fail(envError(name, raw, "Expected an http:// or https:// URL, or host:port"))
+      : Effect.succeed(raw)
+  }
+  try {
+    const parsed = new URL(raw)
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error("not http")
+    return Effect.succeed(raw)
+  } catch {
+    return Effect.fail(envError(name, raw, "Expected an http:// or https:// URL"))
+  }
+}
+
+const signalVariable: Readonly<Record<Exporter.OtlpSignal, "TRACES" | "METRICS" | "LOGS">> = {
+  traces: "TRACES",
+  metrics: "METRICS",
+  logs: "LOGS",
+}
 
 /** The exporters described by the environment (empty when it configures none). */
 export const exportersFromEnv = (
@@ -131,10 +155,6 @@ export const exportersFromEnv = (
       "prometheus",
     ])
     const logs = yield* exporterList(env, "OTEL_LOGS_EXPORTER", ["otlp", "console", "none"])
-    const endpoint = yield* url(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
-    const tracesEndpoint = yield* url(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    const metricsEndpoint = yield* url(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
-    const logsEndpoint = yield* url(env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
     const settings = {
       traces: yield* signalSettings(env, "TRACES"),
       metrics: yield* signalSettings(env, "METRICS"),
@@ -147,16 +167,18 @@ export const exportersFromEnv = (
     const metricExportInterval = yield* envNumber(env, ["OTEL_METRIC_EXPORT_INTERVAL"], PositiveInt)
     const implementation = yield* envLiteral(env, ["STAGETRACE_OTLP_IMPLEMENTATION"], ["effect", "otel-sdk"])
 
-    const anyEndpoint = endpoint !== undefined
+    const anyEndpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"] !== undefined
+    const ownEndpoint = (signal: Exporter.OtlpSignal) =>
+      env[`OTEL_EXPORTER_OTLP_${signalVariable[signal]}_ENDPOINT`]
     const signals: Array<Exporter.OtlpSignal> = []
     const wants = (list: ReadonlyArray<ExporterName> | undefined, own: string | undefined) =>
       list !== undefined ? list.includes("otlp") : anyEndpoint || own !== undefined
     // Under OTEL_DENO=true, Deno itself exports traces to the OTLP endpoint: spans go there through
     // Exporter.denoNative() instead of a second, duplicate OTLP trace exporter.
     const denoOtel = env["OTEL_DENO"]?.trim() === "true"
-    if (!denoOtel && wants(traces, tracesEndpoint)) signals.push("traces")
-    if (wants(metrics, metricsEndpoint)) signals.push("metrics")
-    if (wants(logs, logsEndpoint)) signals.push("logs")
+    if (!denoOtel && wants(traces, ownEndpoint("traces"))) signals.push("traces")
+    if (wants(metrics, ownEndpoint("metrics"))) signals.push("metrics")
+    if (wants(logs, ownEndpoint("logs"))) signals.push("logs")
 
     const out: Array<Exporter.Exporter> = []
     // One exporter per distinct per-signal setting (usually one for every signal).
@@ -168,16 +190,53 @@ export const exportersFromEnv = (
       else group.push(signal)
     }
     for (const group of groups.values()) {
-      const { protocol, compression, timeout, headers } = settings[group[0]!]
+      const { protocol, compression, timeout, headers: rawHeaders, insecure, certificate: certificateFile } =
+        settings[group[0]!]
+      const grpc = protocol === "grpc"
+      const base = yield* endpoint(env, "OTEL_EXPORTER_OTLP_ENDPOINT", grpc, insecure === true)
+      // Only this group's own endpoints: another group may use another protocol.
+      const own: Record<string, string | undefined> = {}
+      for (const signal of group) {
+        own[`${signal}Endpoint`] = yield* endpoint(
+          env,
+          `OTEL_EXPORTER_OTLP_${signalVariable[signal]}_ENDPOINT`,
+          grpc,
+          insecure === true,
+        )
+      }
+      let headers: Record<string, string> | undefined
+      if (rawHeaders !== undefined) {
+        const [name, raw] = rawHeaders
+        headers = yield* parseKeyValueList(name, raw)
+        const checked = grpc ? grpcMetadata(headers) : undefined
+        const problem = checked === undefined
+          ? headerProblem(headers)
+          : "problem" in checked
+          ? checked.problem
+          : undefined
+        if (problem !== undefined) return yield* Effect.fail(envError(name, raw, problem))
+      }
+      // OTEL_EXPORTER_OTLP_CERTIFICATE applies to gRPC's TLS (OTLP/HTTP uses the runtime's roots).
+      let certificate: string | undefined
+      if (grpc && certificateFile !== undefined) {
+        const [name, path] = certificateFile
+        certificate = yield* Effect.tryPromise({
+          try: () => Deno.readTextFile(path),
+          catch: (error) => envError(name, path, `Cannot read the certificate file: ${String(error)}`),
+        })
+        if (!certificate.includes("-----BEGIN CERTIFICATE-----")) {
+          return yield* Effect.fail(envError(name, path, "Expected a PEM certificate file"))
+        }
+      }
       const options: Record<string, unknown> = {
-        endpoint,
-        tracesEndpoint,
-        metricsEndpoint,
-        logsEndpoint,
+        endpoint: base,
+        ...own,
         protocol,
         compression,
         headers,
         timeout,
+        insecure: grpc ? insecure : undefined,
+        certificate,
         signals: group,
         implementation,
         scheduleDelay,

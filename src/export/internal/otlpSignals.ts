@@ -53,6 +53,8 @@ const attributeEntries = (
   if (attributes === undefined) return []
   const out: Array<[string, unknown]> = []
   for (const [key, value] of Object.entries(attributes as Record<string, string>)) {
+    // The unit is the metric's own field (`unitOf`), not an attribute of its data points.
+    if (key === "unit" || key === "time_unit") continue
     out.push([key, redactAttr(redactor, key, value)])
   }
   return out

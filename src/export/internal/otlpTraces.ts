@@ -24,7 +24,7 @@ export interface FinishedSpan {
   readonly links: ReadonlyArray<Tracer.SpanLink>
   readonly status: Tracer.SpanStatus
   readonly _attributes: Map<string, unknown> | undefined
-  readonly _events: ReadonlyArray<readonly [string, bigint, Record<string, unknown> | undefined]> | undefined
+  readonly _events: ReadonlyArray<SpanEvent> | undefined
   /** W3C tracestate of the span (set by the sampling concern). */
   readonly traceState?: string | undefined
   /** Stage attributes the span deferred (stagetrace's own spans): they come before `_attributes`. */
@@ -79,7 +79,7 @@ export const formatUnknown = (value: unknown): string => {
 }
 
 /** Span status derived from the exit: OTLP code, message and whether it was an interruption. */
-interface SpanOutcome {
+export interface SpanOutcome {
   readonly code: 0 | 1 | 2
   readonly message: string | undefined
   readonly interrupted: boolean
@@ -102,6 +102,28 @@ export const outcomeOfExit = (exit: Exit.Exit<unknown, unknown>): SpanOutcome =>
   const error = errorOf(exit.cause)
   return { code: 2, message: error.message, interrupted: false, errorType: error.type }
 }
+
+/** A span event as Effect keeps it: name, epoch nanoseconds, attributes. */
+export type SpanEvent = readonly [
+  name: string,
+  timeNanos: bigint,
+  attributes: Record<string, unknown> | undefined,
+]
+
+/** The attribute every exporter sets on a span that ended by interruption (its status stays unset). */
+export const interruptedAttribute = "effect.fiber.interrupted"
+
+/**
+ * The `exception` event (OpenTelemetry semantic conventions) of a failed span, at its end time: the one
+ * place that builds it, so the OTLP encoders and `Exporter.memory()` show the same span. `undefined` for a
+ * span that did not fail.
+ */
+export const exceptionEvent = (outcome: SpanOutcome, endTime: bigint): SpanEvent | undefined =>
+  outcome.code !== 2 ? undefined : [
+    "exception",
+    endTime,
+    { "exception.type": outcome.errorType, "exception.message": outcome.message ?? "" },
+  ]
 
 const endedOf = (span: FinishedSpan) => span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
 
@@ -197,6 +219,16 @@ export const protoResourceScope = (
   w.end(resource, 5)
 }
 
+const protoEvent = (w: ProtoWriter, [name, time, attrs]: SpanEvent, redactor: RedactorLike | undefined) => {
+  const e = w.begin(11, 1)
+  w.fixed64(1, time)
+  w.string(2, redactor === undefined ? name : redactor.redactString(name))
+  if (attrs !== undefined) {
+    for (const key in attrs) protoKeyValue(w, 3, key, redactAttr(redactor, key, attrs[key]))
+  }
+  w.end(e, 1)
+}
+
 /** Writes one span as field 2 of `ScopeSpans` (what `encodeEncodedTracesProto` concatenates). */
 export const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
   const ended = endedOf(span)
@@ -228,33 +260,11 @@ export const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: Redactor
     for (const [key, value] of attributes) protoKeyValue(w, 9, key, redactAttr(redactor, key, value))
   }
   const outcome = outcomeOfExit(ended.exit)
-  if (outcome.interrupted) protoKeyValue(w, 9, "effect.fiber.interrupted", true)
+  if (outcome.interrupted) protoKeyValue(w, 9, interruptedAttribute, true)
   const events = span._events
-  if (events !== undefined) {
-    for (let i = 0; i < events.length; i++) {
-      const [name, time, attrs] = events[i]!
-      const e = w.begin(11, 1)
-      w.fixed64(1, time)
-      w.string(2, redactor === undefined ? name : redactor.redactString(name))
-      if (attrs !== undefined) {
-        for (const key in attrs) protoKeyValue(w, 3, key, redactAttr(redactor, key, attrs[key]))
-      }
-      w.end(e, 1)
-    }
-  }
-  if (outcome.code === 2) {
-    const e = w.begin(11, 1)
-    w.fixed64(1, ended.endTime)
-    w.string(2, "exception")
-    protoKeyValue(w, 3, "exception.type", outcome.errorType)
-    protoKeyValue(
-      w,
-      3,
-      "exception.message",
-      redactor === undefined ? outcome.message : redactor.redactString(outcome.message ?? ""),
-    )
-    w.end(e, 1)
-  }
+  if (events !== undefined) { for (let i = 0; i < events.length; i++) protoEvent(w, events[i]!, redactor) }
+  const exception = exceptionEvent(outcome, ended.endTime)
+  if (exception !== undefined) protoEvent(w, exception, redactor)
   const links = span.links
   for (let i = 0; i < links.length; i++) {
     const link = links[i]!
@@ -441,6 +451,19 @@ const jsonRecordBytes = (
   }
 }
 
+const jsonEventBytes = (
+  w: JsonWriter,
+  [name, time, attrs]: SpanEvent,
+  first: boolean,
+  redactor: RedactorLike | undefined,
+) => {
+  w.ascii(`${first ? "" : ","}{"timeUnixNano":"${time}","name":`)
+  w.str(redactor === undefined ? name : redactor.redactString(name))
+  w.ascii(`,"attributes":[`)
+  if (attrs !== undefined) jsonRecordBytes(w, attrs, redactor)
+  w.ascii("]}")
+}
+
 /** Writes one span as a JSON object (what `encodeEncodedTracesJson` joins). */
 export const jsonSpanBytes = (
   w: JsonWriter,
@@ -497,30 +520,21 @@ export const jsonSpanBytes = (
       if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, value), first)) first = false
     }
   }
-  if (outcome.interrupted) jsonKeyValueBytes(w, "effect.fiber.interrupted", true, first)
+  if (outcome.interrupted) jsonKeyValueBytes(w, interruptedAttribute, true, first)
   w.ascii(`],"events":[`)
   const events = span._events
   first = true
   if (events !== undefined) {
     for (let i = 0; i < events.length; i++) {
-      const [name, time, attrs] = events[i]!
-      w.ascii(`${first ? "" : ","}{"timeUnixNano":"${time}","name":`)
-      w.str(redactor === undefined ? name : redactor.redactString(name))
-      w.ascii(`,"attributes":[`)
-      if (attrs !== undefined) jsonRecordBytes(w, attrs, redactor)
-      w.ascii("]}")
+      jsonEventBytes(w, events[i]!, first, redactor)
       first = false
     }
   }
+  const exception = exceptionEvent(outcome, ended.endTime)
+  if (exception !== undefined) jsonEventBytes(w, exception, first, redactor)
   const message = outcome.message === undefined || redactor === undefined
     ? outcome.message
     : redactor.redactString(outcome.message)
-  if (outcome.code === 2) {
-    w.ascii(`${first ? "" : ","}{"timeUnixNano":"${ended.endTime}","name":"exception","attributes":[`)
-    jsonKeyValueBytes(w, "exception.type", outcome.errorType, true)
-    jsonKeyValueBytes(w, "exception.message", message ?? "", false)
-    w.ascii("]}")
-  }
   w.ascii(`],"links":[`)
   for (let i = 0; i < span.links.length; i++) {
     const link = span.links[i]!

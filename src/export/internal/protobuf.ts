@@ -367,3 +367,50 @@ export class JsonWriter extends ByteWriter {
     this.ascii(Number.isFinite(value) ? String(value) : `"${value}"`)
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Reading (small answers: partial success, google.rpc.Status)
+// ---------------------------------------------------------------------------------------------------------
+
+/** Reads a varint at `pos`: `[value, next]` (values past 2^53 lose precision), or `undefined`. */
+export const readVarint = (bytes: Uint8Array, pos: number): [number, number] | undefined => {
+  let value = 0
+  let scale = 1
+  for (let i = 0; i < 10 && pos < bytes.length; i++) {
+    const byte = bytes[pos++]!
+    value += (byte & 0x7f) * scale
+    if (byte < 0x80) return [value, pos]
+    scale *= 128
+  }
+  return undefined
+}
+
+/** Walks the fields of a protobuf message; `false` when it is malformed. */
+export const forEachField = (
+  bytes: Uint8Array,
+  f: (field: number, wireType: number, value: number, data: Uint8Array | undefined) => void,
+): boolean => {
+  let pos = 0
+  while (pos < bytes.length) {
+    const tag = readVarint(bytes, pos)
+    if (tag === undefined) return false
+    pos = tag[1]
+    const field = Math.floor(tag[0] / 8)
+    const wireType = tag[0] % 8
+    if (wireType === 0) {
+      const value = readVarint(bytes, pos)
+      if (value === undefined) return false
+      pos = value[1]
+      f(field, 0, value[0], undefined)
+    } else if (wireType === 2) {
+      const length = readVarint(bytes, pos)
+      if (length === undefined || length[1] + length[0] > bytes.length) return false
+      pos = length[1] + length[0]
+      f(field, 2, 0, bytes.subarray(length[1], pos))
+    } else if (wireType === 1 || wireType === 5) {
+      pos += wireType === 1 ? 8 : 4
+      if (pos > bytes.length) return false
+    } else return false
+  }
+  return true
+}

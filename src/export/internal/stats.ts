@@ -25,6 +25,28 @@ export type DropReason =
   | "shutdown"
   /** The item could not be encoded or written (for example a JSONL write error). */
   | "error"
+  /**
+   * OTLP/gRPC: the receiver answered a status that is not retried; the reason names it
+   * (`rejected_unauthenticated`, `rejected_invalid_argument`…).
+   */
+  | GrpcRejection
+
+/** The gRPC status codes the OTLP specification does not retry, as drop reasons. */
+export const grpcRejections = [
+  "rejected_unknown",
+  "rejected_invalid_argument",
+  "rejected_not_found",
+  "rejected_already_exists",
+  "rejected_permission_denied",
+  "rejected_resource_exhausted",
+  "rejected_failed_precondition",
+  "rejected_unimplemented",
+  "rejected_internal",
+  "rejected_unauthenticated",
+] as const
+
+/** A drop reason naming a gRPC status that is not retried. */
+export type GrpcRejection = typeof grpcRejections[number]
 
 /** Every signal and reason, so the self-metrics expose all series from the start. */
 export const signals: ReadonlyArray<Signal> = ["traces", "metrics", "logs", "summaries"]

@@ -14,9 +14,7 @@ import * as Latch from "effect/Latch"
 import type * as Scope from "effect/Scope"
 import { type SummaryLine, toSummaryLine } from "../../internal/jsonl.ts"
 import type { ServiceDescription } from "../../internal/recorder.ts"
-import type { RedactorLike } from "../../internal/slots.ts"
 import type { RequestSummary } from "../../stage/Request.ts"
-import type { StageError, StageExecution } from "../../stage/Stage.ts"
 import * as daemon from "../../internal/daemon.ts"
 import { BoundedQueue, type ExportStats } from "./stats.ts"
 
@@ -24,53 +22,12 @@ import { BoundedQueue, type ExportStats } from "./stats.ts"
 export const isKept = (summary: RequestSummary): boolean =>
   summary.keptBecause !== undefined || summary.sampled
 
-// ---------------------------------------------------------------------------------------------------------
-// Redaction
-// ---------------------------------------------------------------------------------------------------------
-
-const redactRecord = (
-  record: Readonly<Record<string, unknown>>,
-  redactor: RedactorLike,
-): Record<string, unknown> => {
-  const out: Record<string, unknown> = {}
-  for (const key in record) out[key] = redactor.redactValue(key, record[key])
-  return out
-}
-
-const redactError = (error: StageError, redactor: RedactorLike): StageError => ({
-  ...error,
-  message: redactor.redactString(error.message),
-})
-
-const redactStages = (stages: ReadonlyArray<StageExecution>, redactor: RedactorLike): Array<StageExecution> =>
-  stages.map((stage) => ({
-    ...stage,
-    metadata: redactRecord(stage.metadata, redactor),
-    ...(stage.error !== undefined ? { error: redactError(stage.error, redactor) } : {}),
-    substages: redactStages(stage.substages, redactor),
-  }))
-
-/** A copy of `summary` with attributes, stage metadata and error messages redacted. */
-export const redactSummary = (
-  summary: RequestSummary,
-  redactor: RedactorLike | undefined,
-): RequestSummary => {
-  if (redactor === undefined) return summary
-  return {
-    ...summary,
-    attributes: redactRecord(summary.attributes, redactor),
-    stages: redactStages(summary.stages, redactor),
-    ...(summary.error !== undefined ? { error: redactError(summary.error, redactor) } : {}),
-  }
-}
-
-/** The JSONL line of a summary, redacted, without the trailing newline. */
-export const summaryLineText = (
-  summary: RequestSummary,
-  service: ServiceDescription,
-  redactor: RedactorLike | undefined,
-): string => {
-  const line: SummaryLine = toSummaryLine(redactSummary(summary, redactor), service)
+/**
+ * The JSONL line of a summary, without the trailing newline. Summaries reach exporters redacted already
+ * (once, when their request ended), so nothing is masked here.
+ */
+export const summaryLineText = (summary: RequestSummary, service: ServiceDescription): string => {
+  const line: SummaryLine = toSummaryLine(summary, service)
   return JSON.stringify(line, (_key, value) => typeof value === "bigint" ? String(value) : value)
 }
 
@@ -156,17 +113,13 @@ export const consoleHandler = (
   format: "pretty" | "json",
   width: number,
   service: ServiceDescription,
-  redactor: () => RedactorLike | undefined,
   stats: ExportStats,
   clock: Clock.Clock,
 ) =>
 (batch: ReadonlyArray<RequestSummary>): Effect.Effect<void> =>
   Effect.suspend(() => {
-    const r = redactor()
     const text = batch.map((summary) =>
-      format === "json"
-        ? summaryLineText(summary, service, r)
-        : renderWaterfall(redactSummary(summary, r), { width })
+      format === "json" ? summaryLineText(summary, service) : renderWaterfall(summary, { width })
     ).join("\n")
     stats.exportedOk("summaries", batch.length, clock.currentTimeMillisUnsafe())
     return Console.log(text)
@@ -265,16 +218,14 @@ const writeAll = async (file: Deno.FsFile, bytes: Uint8Array): Promise<void> => 
 export const jsonlHandler = (
   files: JsonlFiles,
   service: ServiceDescription,
-  redactor: () => RedactorLike | undefined,
   stats: ExportStats,
   clock: Clock.Clock,
 ) =>
 (batch: ReadonlyArray<RequestSummary>): Effect.Effect<void> =>
   Effect.promise(async () => {
-    const r = redactor()
     for (const summary of batch) {
       try {
-        await files.append(dayOf(summary.startTime), summaryLineText(summary, service, r))
+        await files.append(dayOf(summary.startTime), summaryLineText(summary, service))
         stats.exportedOk("summaries", 1, clock.currentTimeMillisUnsafe())
       } catch (error) {
         stats.drop("summaries", "error")

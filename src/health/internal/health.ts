@@ -26,9 +26,8 @@ import {
 import { envPositiveDuration } from "../../internal/envDuration.ts"
 import { type Recorder, Slot } from "../../internal/recorder.ts"
 import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
-import type { Concern } from "../../telemetry/internal/concern.ts"
-import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
-import type { CheckResult, CheckStatus, HealthReport, SystemMetrics } from "../Health.ts"
+import type { Concern } from "../../internal/concern.ts"
+import type { CheckResult, CheckStatus, HealthOptions, HealthReport, SystemMetrics } from "./healthModel.ts"
 import type { SystemSource } from "./system.ts"
 import * as Schema from "effect/Schema"
 
@@ -82,7 +81,7 @@ const thresholds = (
   warning: "memoryWarningPercent" | "errorWarning",
   critical: "memoryCriticalPercent" | "errorCritical",
   schema: Schema.Codec<number, unknown>,
-  value: NonNullable<TelemetryOptions["health"]>,
+  value: NonNullable<HealthOptions["health"]>,
 ): Effect.Effect<readonly [warning: number, critical: number], TelemetryConfigError> =>
   Effect.gen(function* () {
     const d = defaultHealthConfig
@@ -103,7 +102,7 @@ const thresholds = (
 
 /** Validates the `health` option. */
 export const validateHealth = (
-  value: TelemetryOptions["health"],
+  value: HealthOptions["health"],
 ): Effect.Effect<HealthConfig, TelemetryConfigError> =>
   Effect.gen(function* () {
     if (value === undefined) return defaultHealthConfig
@@ -166,7 +165,7 @@ export const parseBytes = (text: string): number | undefined => {
 }
 
 /** Reads the health options from the environment. */
-export const healthFromEnv = (env: Env): Effect.Effect<Partial<TelemetryOptions>, TelemetryConfigError> =>
+export const healthFromEnv = (env: Env): Effect.Effect<Partial<HealthOptions>, TelemetryConfigError> =>
   Effect.gen(function* () {
     const health: Record<string, unknown> = {
       memoryWarningPercent: yield* envNumber(env, ["STAGETRACE_HEALTH_MEMORY_WARNING_PERCENT"], Percent),
@@ -190,11 +189,11 @@ export const healthFromEnv = (env: Env): Effect.Effect<Partial<TelemetryOptions>
       'Expected a duration such as "1 hour" or "60m"',
     )
     for (const key of Object.keys(health)) if (health[key] === undefined) delete health[key]
-    return Object.keys(health).length > 0 ? { health: health as TelemetryOptions["health"] } : {}
+    return Object.keys(health).length > 0 ? { health: health as HealthOptions["health"] } : {}
   })
 
 /** The health concern: validates thresholds and keeps them on the recorder. */
-export const healthConcern: Concern = {
+export const healthConcern: Concern<HealthOptions> = {
   name: "health",
   environmentVariables: healthVariables,
   fromEnv: healthFromEnv,

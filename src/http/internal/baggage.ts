@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import type { BaggageEntry, BaggageProperty } from "../Propagation.ts"
+import type { BaggageEntry, BaggageProperty } from "./propagationModel.ts"
 import { hexDigit, trimOws } from "../../internal/grammar.ts"
 
 /** Members of a `baggage-string` (the grammar's `0*179` repetitions after the first). */

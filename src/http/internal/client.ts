@@ -9,7 +9,7 @@
 import { denoTracesFetch } from "../../internal/killSwitch.ts"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import { CurrentRecorder } from "../../internal/recorder.ts"
+import { CurrentRecorder, stageSpanAnnotations } from "../../internal/recorder.ts"
 import { currentRequest, makeSpec, trackStage } from "../../stage/internal/tracking.ts"
 import { injectInto, TracingDisabled } from "./context.ts"
 import { hostOf, normalizeMethod, portOf, redactUrl, spanName } from "./semconv.ts"
@@ -160,7 +160,12 @@ export const tracedFetch = (
         }),
       )
     } else {
-      traced = Effect.withSpan(call, name, { kind: "client", captureStackTrace: false })
+      // Marked as stagetrace's own span: the adoption of Effect's client spans leaves it alone.
+      traced = Effect.withSpan(call, name, {
+        kind: "client",
+        captureStackTrace: false,
+        annotations: stageSpanAnnotations,
+      })
     }
     return Effect.catchIf(
       traced,

@@ -16,7 +16,7 @@ import {
   requestOf,
   type RequestRecord,
 } from "../../internal/recorder.ts"
-import type { Baggage } from "../Propagation.ts"
+import type { Baggage } from "./propagationModel.ts"
 import { serializeBaggage } from "./baggage.ts"
 import { deleteHeader, type HeadersCarrier, setHeader } from "./headers.ts"
 import {

@@ -5,7 +5,7 @@
  * @internal
  */
 import type { Recorder } from "../../internal/recorder.ts"
-import type { Baggage, Extracted, Issue, RemoteContext } from "../Propagation.ts"
+import type { Baggage, Extracted, Issue, RemoteContext } from "./propagationModel.ts"
 import { parseBaggage } from "./baggage.ts"
 import { emptyBaggage } from "./context.ts"
 import { getHeader, type HeadersInput, isHeaders } from "./headers.ts"
@@ -49,11 +49,18 @@ export const parseHeaders = (headers: HeadersInput): Parsed => {
       let traceState: string | undefined
       const tracestate = web ? headers.get("tracestate") ?? undefined : getHeader(headers, "tracestate")
       if (tracestate !== undefined) {
-        const normalized = readTraceState(tracestate)
+        const drops = { duplicates: 0 }
+        const normalized = readTraceState(tracestate, drops)
         if (normalized === null) {
           ;(issues ??= []).push("invalid_tracestate")
           ;(counts ??= []).push(["invalid_tracestate", 1])
-        } else traceState = normalized
+        } else {
+          traceState = normalized
+          if (drops.duplicates > 0) {
+            ;(issues ??= []).push("tracestate_duplicate")
+            ;(counts ??= []).push(["tracestate_duplicate", drops.duplicates])
+          }
+        }
       }
       parent = {
         traceId: parsed.traceId,

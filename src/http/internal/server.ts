@@ -71,7 +71,8 @@ export class StatusFailure {
 /** Whether `u` is a `StatusFailure`. */
 export const isStatusFailure = (u: unknown): u is StatusFailure => u instanceof StatusFailure
 
-const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
+/** A request id received in a header: 1–128 visible ASCII characters. */
+export const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
 
 /** The `Response` class, read once: under Deno the global is a getter, costly on every request. */
 const ResponseClass: typeof Response = Response

@@ -1,12 +1,13 @@
 /**
  * W3C Trace Context Level 2 codec: `traceparent` (version rules, ids, the sampled and random-trace-id
- * flags) here, and `tracestate` (the Level 2 list-member grammar, 32 members, duplicate keys,
+ * flags) here, and `tracestate` (the Level 2 list-member grammar, 32 members, duplicate keys kept first,
  * truncation to the propagated size) re-exported from `src/internal/traceState.ts`, which the sampling
  * concern shares. Pure functions, no allocation beyond the results.
  *
  * Parsing follows the specification's rules for receivers: a `traceparent` that does not parse is
  * ignored (the trace restarts); a `tracestate` that does not parse is discarded as a whole, as the W3C
- * test suite expects (an invalid member, a duplicate key, more than 32 members).
+ * test suite expects (an invalid member, more than 32 members), while a duplicate key keeps its first
+ * occurrence (the later ones are dropped and counted).
  *
  * @internal
  */

@@ -1,6 +1,7 @@
 /**
  * The two concerns of the log folder. `redactionConcern` installs the redactor on the recorder first of
- * all (on by default), so every later concern (export, metrics) finds it under `RedactorSlot`;
+ * all (on by default), so every later concern (export, metrics) finds it under `RedactorSlot` and every
+ * summary is redacted once, when its request ends, before it is stored or published;
  * `logConcern` installs the structured logger and the lifecycle hooks after budgets and errors have
  * marked the stage.
  *
@@ -10,23 +11,22 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import { type Env, envBoolean, envError, envString } from "../../internal/config.ts"
-import { RedactorSlot } from "../../internal/slots.ts"
-import type { Concern } from "../../telemetry/internal/concern.ts"
-import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
-import { logger, type LogOptions, parseLevel, replaceDefault, validate } from "../Log.ts"
+import type { Concern } from "../../internal/concern.ts"
+import { logger, type LoggingOptions, type LogOptions, parseLevel, replaceDefault, validate } from "../Log.ts"
 import { makeEngine } from "../Redactor.ts"
 import * as Lifecycle from "./lifecycle.ts"
+import { installRedactor } from "./redact.ts"
 import type * as Logger from "effect/Logger"
 import { Slot } from "../../internal/recorder.ts"
 
 /** The validated log options and the loggers the log concern installed, for the lifecycle concern. */
 const LoggingSlot: Slot<{
-  readonly config: Parameters<typeof Lifecycle.install>[1]
+  readonly config: Parameters<typeof Lifecycle.make>[0]
   readonly loggers: ReadonlySet<Logger.Logger<unknown, unknown>>
 }> = new Slot("logging")
 
 /** Installs the redactor (always, unless `redaction: false`). */
-export const redactionConcern: Concern = {
+export const redactionConcern: Concern<LoggingOptions> = {
   name: "redaction",
   environmentVariables: ["STAGETRACE_REDACTION", "STAGETRACE_REDACT_IP_ADDRESSES"],
   fromEnv: (env: Env) =>
@@ -37,15 +37,15 @@ export const redactionConcern: Concern = {
       if (enabled === false) return { redaction: false }
       return { redaction: ips === undefined ? true : { ipAddresses: ips } }
     }),
-  install: (recorder, options: TelemetryOptions) =>
+  install: (recorder, options: LoggingOptions) =>
     Effect.map(makeEngine(options.redaction, "redaction"), (engine) => {
-      recorder.set(RedactorSlot, engine)
+      installRedactor(recorder, engine)
       return {}
     }),
 }
 
 /** Installs the structured logger and the lifecycle records when `log` is set. */
-export const logConcern: Concern = {
+export const logConcern: Concern<LoggingOptions> = {
   name: "log",
   environmentVariables: ["STAGETRACE_LOG_FORMAT", "STAGETRACE_LOG_LEVEL"],
   fromEnv: (env: Env) =>
@@ -76,7 +76,7 @@ export const logConcern: Concern = {
       }
       return { log }
     }),
-  install: (recorder, options: TelemetryOptions) =>
+  install: (recorder, options: LoggingOptions) =>
     Effect.gen(function* () {
       const given = options.log
       if (given === undefined || given === false) return {}
@@ -108,14 +108,14 @@ export const logConcern: Concern = {
  * The stage and request lifecycle records. Installed after budgets and errors, so its records see a
  * stage's `overBudget` and error category; uses the loggers the log concern installed.
  */
-export const lifecycleConcern: Concern = {
+export const lifecycleConcern: Concern<LoggingOptions> = {
   name: "log-lifecycle",
   environmentVariables: [],
   fromEnv: () => Effect.succeed({}),
   install: (recorder) =>
     Effect.gen(function* () {
       const logging = recorder.get(LoggingSlot)
-      if (logging !== undefined) yield* Lifecycle.install(recorder, logging.config, logging.loggers)
+      if (logging !== undefined) (yield* Lifecycle.make(logging.config, logging.loggers))?.attachTo(recorder)
       return {}
     }),
 }

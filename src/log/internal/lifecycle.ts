@@ -2,10 +2,17 @@
  * Request and stage lifecycle records without running effects or building records on the hot path:
  * recorder hooks offer a small event (only when its level is enabled) holding references to the stage or
  * request, its failure if any and its times, synchronously, to the shared background logger
- * (`src/internal/backgroundLog.ts`); its fiber in the telemetry layer's scope renders the records (fields,
- * correlation ids, error description) and hands them to the log concern's loggers, a batch at a time in
- * one effect. A full queue drops the event and counts `log_queue_full`; when the layer closes, events still
- * queued are written first.
+ * (`src/internal/backgroundLog.ts`); its fiber in the owning layer's scope renders the records (fields,
+ * correlation ids, error description) and hands them to that layer's loggers, a batch at a time in one
+ * effect, each with the recorder it came from in context (its service, its redactor). A full queue drops
+ * the event and counts `log_queue_full` on that recorder; when the layer closes, its hooks are removed and
+ * the events still queued are written.
+ *
+ * One sink per log configuration, attachable to recorders: `Telemetry.layer({ log })` attaches its own when
+ * it is built; `Log.layer` provides its sink as the context's `Attachment`, so it attaches to the recorder
+ * of the first request or stage run with it, whichever way the two layers are composed. A recorder has at
+ * most one sink (the first attached, `Telemetry.layer({ log })`'s when it has one), so a record is never
+ * written twice.
  *
  * Rendering later reads the same values: a stage's execution record and a request's summary are final once
  * their end hooks ran (this concern is installed after budgets and errors, which mark them), and causes are
@@ -22,11 +29,38 @@ import * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
 import * as BackgroundLog from "../../internal/backgroundLog.ts"
-import { nanosToMillis, type Recorder, type RequestRecord, type StageNode } from "../../internal/recorder.ts"
+import type * as Exit from "effect/Exit"
+import {
+  type Attachment,
+  CurrentRecorder,
+  nanosToMillis,
+  type Recorder,
+  type RequestRecord,
+  Slot,
+  type StageNode,
+} from "../../internal/recorder.ts"
 import type { RequestSummary } from "../../stage/Request.ts"
 import { errorOf } from "../../stage/internal/tracking.ts"
-import type { LogConfig } from "../Log.ts"
 import { basicCategory } from "./category.ts"
+
+/**
+ * What the lifecycle records need of a validated log configuration (`LogConfig` of `Log.ts`, which imports
+ * this module, has it): the minimum level, the level of each record (`undefined`: none) and the queue size.
+ */
+export interface LifecycleConfig {
+  readonly level: LogLevel.LogLevel
+  readonly lifecycle:
+    | {
+      readonly stageStart: LogLevel.LogLevel
+      readonly stageEnd: LogLevel.LogLevel
+      readonly stageFailure: LogLevel.LogLevel
+      readonly requestStart: LogLevel.LogLevel
+      readonly requestEnd: LogLevel.LogLevel
+      readonly requestFailure: LogLevel.LogLevel
+    }
+    | undefined
+  readonly queueCapacity: number
+}
 
 /** One lifecycle record, rendered. */
 export interface Entry {
@@ -51,6 +85,7 @@ const enum Kind {
  */
 class Event {
   constructor(
+    readonly recorder: Recorder,
     readonly kind: Kind,
     readonly level: LogLevel.LogLevel,
     readonly stage: StageNode | undefined,
@@ -102,6 +137,7 @@ export const render = (event: Event): Entry => {
       fields.duration_ms = round(event.durationMs)
       fields.success = success
       if (node.exec.recorded === true) fields.recorded = true
+      if (node.exec.memoryDeltaBytes !== undefined) fields.memory_delta_bytes = node.exec.memoryDeltaBytes
       if (node.exec.overBudget === true) {
         fields.over_budget = true
         if (node.exec.budgetMs !== undefined) fields.budget_ms = node.exec.budgetMs
@@ -180,7 +216,14 @@ const writeAll = (
             fields: {},
           }
         }
-        fiber.setContext(Context.add(base, References.CurrentLogAnnotations, entry.fields))
+        const event = events[i]!
+        fiber.setContext(
+          Context.add(
+            Context.add(base, References.CurrentLogAnnotations, entry.fields),
+            CurrentRecorder,
+            event.recorder,
+          ),
+        )
         const options = {
           message: [entry.message],
           logLevel: entry.level,
@@ -202,18 +245,22 @@ const writeAll = (
     return Effect.void
   })
 
+/** The sink whose hooks a recorder runs, if any (so that no event is recorded twice). */
+const LifecycleSlot: Slot<Attachment | undefined> = new Slot("log-lifecycle")
+
 /**
- * Installs the lifecycle hooks on `recorder` and starts the background writer in the current scope.
- * `loggers` are the loggers the entries go to (the layer's logger set).
+ * Starts the background writer of a log configuration in the current scope and returns the sink that
+ * installs the lifecycle hooks on a recorder (`attachTo`, once per recorder); `undefined` when every
+ * record is off. When the scope closes, the hooks are removed from every recorder they were installed on,
+ * then the queued records are written. `loggers` are the loggers the records go to.
  */
-export const install = (
-  recorder: Recorder,
-  config: LogConfig,
+export const make = (
+  config: LifecycleConfig,
   loggers: ReadonlySet<Logger.Logger<unknown, unknown>>,
-): Effect.Effect<void, never, Scope.Scope> =>
+): Effect.Effect<Attachment | undefined, never, Scope.Scope> =>
   Effect.gen(function* () {
     const levels = config.lifecycle
-    if (levels === undefined) return
+    if (levels === undefined) return undefined
     const enabled = (level: LogLevel.LogLevel) =>
       level !== "None" && !LogLevel.isGreaterThan(config.level, level)
     const stageStart = enabled(levels.stageStart)
@@ -222,46 +269,99 @@ export const install = (
     const requestStart = enabled(levels.requestStart)
     const requestEnd = enabled(levels.requestEnd)
     const requestFailure = enabled(levels.requestFailure)
-    if (!stageStart && !stageEnd && !stageFailure && !requestStart && !requestEnd && !requestFailure) return
+    if (!stageStart && !stageEnd && !stageFailure && !requestStart && !requestEnd && !requestFailure) {
+      return undefined
+    }
 
     const list = [...loggers]
-    const { offer } = yield* BackgroundLog.makeWith<Event>(
-      recorder,
+    const { offer: offerUnsafe } = yield* BackgroundLog.makeWith<Event>(
+      undefined,
       config.queueCapacity,
       "log_queue_full",
       (events) => writeAll(events, list),
     )
+    const offer = (event: Event) => {
+      if (!offerUnsafe(event)) event.recorder.countDrop("log_queue_full")
+    }
 
-    if (stageStart) {
-      const level = levels.stageStart
-      recorder.stageStart.push((node) => {
-        offer(new Event(Kind.StageStart, level, node, undefined, undefined, undefined, 0n, 0))
-      })
+    /** What was installed on each recorder, to take it off again. */
+    const installed = new Map<Recorder, () => void>()
+    const sink: Attachment = {
+      attachTo: (recorder) => {
+        if (installed.has(recorder) || recorder.get(LifecycleSlot) !== undefined) return
+        recorder.set(LifecycleSlot, sink)
+        installed.set(recorder, installHooks(recorder))
+      },
     }
-    if (stageEnd || stageFailure) {
-      recorder.stageEnd.push((node, exit, endNanos, durationMs) => {
-        const success = exit._tag === "Success"
-        if (success ? !stageEnd : !stageFailure) return
-        const level = success ? levels.stageEnd : levels.stageFailure
-        const failure = exit._tag === "Failure" ? exit.cause : undefined
-        offer(new Event(Kind.StageEnd, level, node, undefined, failure, undefined, endNanos, durationMs))
-      })
+
+    const installHooks = (recorder: Recorder): () => void => {
+      const removals: Array<() => void> = []
+      const add = <H>(list: Array<H>, hook: H) => {
+        list.push(hook)
+        removals.push(() => {
+          const index = list.indexOf(hook)
+          if (index >= 0) list.splice(index, 1)
+        })
+      }
+      if (stageStart) {
+        const level = levels.stageStart
+        add(recorder.stageStart, (node: StageNode) => {
+          offer(new Event(recorder, Kind.StageStart, level, node, undefined, undefined, undefined, 0n, 0))
+        })
+      }
+      if (stageEnd || stageFailure) {
+        add(recorder.stageEnd, (node: StageNode, exit: Exit.Exit<unknown, unknown>, endNanos, durationMs) => {
+          const success = exit._tag === "Success"
+          if (success ? !stageEnd : !stageFailure) return
+          const level = success ? levels.stageEnd : levels.stageFailure
+          const failure = exit._tag === "Failure" ? exit.cause : undefined
+          offer(
+            new Event(
+              recorder,
+              Kind.StageEnd,
+              level,
+              node,
+              undefined,
+              failure,
+              undefined,
+              endNanos,
+              durationMs,
+            ),
+          )
+        })
+      }
+      if (requestStart) {
+        const level = levels.requestStart
+        add(recorder.requestStart, (record: RequestRecord) => {
+          offer(new Event(recorder, Kind.RequestStart, level, undefined, record, undefined, undefined, 0n, 0))
+        })
+      }
+      if (requestEnd || requestFailure) {
+        // A request-end hook (not a summary sink) sees the exit; it runs after the budgets and errors hooks
+        // (installed when their layer was built), so `overBudget` and the error category are already set.
+        add(
+          recorder.requestEnd,
+          (record: RequestRecord, summary: RequestSummary, exit: Exit.Exit<unknown, unknown>) => {
+            const success = summary.success
+            if (success ? !requestEnd : !requestFailure) return
+            const level = success ? levels.requestEnd : levels.requestFailure
+            const failure = exit._tag === "Failure" ? exit.cause : undefined
+            offer(new Event(recorder, Kind.RequestEnd, level, undefined, record, failure, summary, 0n, 0))
+          },
+        )
+      }
+      return () => {
+        for (const remove of removals) remove()
+        if (recorder.get(LifecycleSlot) === sink) recorder.set(LifecycleSlot, undefined)
+      }
     }
-    if (requestStart) {
-      const level = levels.requestStart
-      recorder.requestStart.push((record) => {
-        offer(new Event(Kind.RequestStart, level, undefined, record, undefined, undefined, 0n, 0))
+
+    // Registered after the writer's: runs first, so no event is offered while the queue is written out.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const uninstall of installed.values()) uninstall()
+        installed.clear()
       })
-    }
-    if (requestEnd || requestFailure) {
-      // A request-end hook (not a summary sink) sees the exit; the log concern is installed after budgets
-      // and errors, so `overBudget` and the error category are already set.
-      recorder.requestEnd.push((record, summary: RequestSummary, exit) => {
-        const success = summary.success
-        if (success ? !requestEnd : !requestFailure) return
-        const level = success ? levels.requestEnd : levels.requestFailure
-        const failure = exit._tag === "Failure" ? exit.cause : undefined
-        offer(new Event(Kind.RequestEnd, level, undefined, record, failure, summary, 0n, 0))
-      })
-    }
+    )
+    return sink
   })

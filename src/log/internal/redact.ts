@@ -7,7 +7,9 @@
  * @internal
  */
 import * as Redacted from "effect/Redacted"
-import type { RedactorLike } from "../../internal/slots.ts"
+import type { Recorder, SummaryRedaction } from "../../internal/recorder.ts"
+import { type RedactorLike, RedactorSlot } from "../../internal/slots.ts"
+import type { StageError, StageExecution } from "../../internal/stageModel.ts"
 
 /** The validated configuration of a redactor. */
 export interface RedactConfig {
@@ -450,4 +452,70 @@ export const passThrough: Engine = {
   redactValue: (_key, value) => Redacted.isRedacted(value) ? Mask.secret : value,
   redactDeep: (value) => Redacted.isRedacted(value) ? Mask.secret : value,
   isMaskedKey: () => false,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Summaries
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * `record` with every value redacted under its key; the same object when nothing changed, an empty one
+ * when it cannot be read (fail closed: a getter that throws, a hostile proxy).
+ */
+const redactRecord = (
+  record: Readonly<Record<string, unknown>>,
+  redactor: RedactorLike,
+): Readonly<Record<string, unknown>> => {
+  try {
+    let copy: Record<string, unknown> | undefined
+    for (const key in record) {
+      const value = record[key]
+      const next = redactor.redactValue(key, value)
+      if (next !== value) {
+        copy ??= { ...record }
+        copy[key] = next
+      }
+    }
+    return copy ?? record
+  } catch {
+    return {}
+  }
+}
+
+const redactError = (error: StageError, redactor: RedactorLike): StageError => {
+  const message = redactor.redactString(error.message)
+  return message === error.message ? error : { ...error, message }
+}
+
+type MutableExecution = { -readonly [K in keyof StageExecution]: StageExecution[K] }
+
+/** Redacts a stage tree in place: the executions belong to the recorder (or are a snapshot's copies). */
+const redactStages = (stages: ReadonlyArray<StageExecution>, redactor: RedactorLike): void => {
+  for (let i = 0; i < stages.length; i++) {
+    const stage = stages[i] as MutableExecution
+    // Metadata is the user's object (shared by every execution of a call site): replaced, never written.
+    stage.metadata = redactRecord(stage.metadata, redactor)
+    if (stage.error !== undefined) stage.error = redactError(stage.error, redactor)
+    if (stage.substages.length > 0) redactStages(stage.substages, redactor)
+  }
+}
+
+/**
+ * The summary redaction of a redactor: request attributes, stage metadata and error messages, each value
+ * under its key as `redactValue` does (always-masked keys whole, personal data inside strings), objects
+ * copied only where something changed.
+ */
+export const summaryRedaction = (redactor: RedactorLike): SummaryRedaction => (summary) => {
+  summary.attributes = redactRecord(summary.attributes, redactor)
+  if (summary.error !== undefined) summary.error = redactError(summary.error, redactor)
+  redactStages(summary.stages, redactor)
+}
+
+/**
+ * Installs `redactor` on `recorder`: every concern reads it from `RedactorSlot`, and every summary is
+ * redacted with it when its request ends.
+ */
+export const installRedactor = (recorder: Recorder, redactor: RedactorLike): void => {
+  recorder.set(RedactorSlot, redactor)
+  recorder.redactSummary = summaryRedaction(redactor)
 }

@@ -20,6 +20,16 @@ export const httpRequestDurationDef = defineUnsafe({
   labels: ["method", "route"],
 })
 
+export const httpClientRequestDurationDef = defineUnsafe({
+  name: "http_client_request_duration_seconds",
+  type: "histogram",
+  description:
+    "Outgoing HTTP request duration (OpenTelemetry http.client.request.duration), by method, server address and status code",
+  unit: "seconds",
+  labels: ["method", "server_address", "status"],
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
+})
+
 export const dbQueriesTotalDef = defineUnsafe({
   name: "db_queries_total",
   type: "counter",

@@ -13,10 +13,10 @@ import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import { outcomeOf, type Recorder } from "../../internal/recorder.ts"
 import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
-import type { Concern } from "../../telemetry/internal/concern.ts"
+import type { Concern } from "../../internal/concern.ts"
 import { Metrics } from "../Metrics.ts"
 import type { DefinitionImpl } from "./definition.ts"
-import { environmentVariables, fromEnv, type MetricsConfig } from "./options.ts"
+import { environmentVariables, fromEnv, type MetricsConfig, type MetricsOptions } from "./options.ts"
 import { buildStore } from "./service.ts"
 import { type Family, observeInto, type Series, type Store } from "./store.ts"
 import {
@@ -28,10 +28,11 @@ import {
   exportQueuedDef,
   recorderDroppedSamplesDef,
   requestsTotalDef,
+  stageMemoryDeltaDef,
 } from "./toolkit.ts"
 
 /** The metrics concern. */
-export const metricsConcern: Concern = {
+export const metricsConcern: Concern<MetricsOptions> = {
   name: "metrics",
   environmentVariables,
   fromEnv,
@@ -96,6 +97,11 @@ const installRecorderMetrics = (store: Store, recorder: Recorder, config: Metric
     observeInto(series, seconds)
     series.touched = store.epoch
     if (stageFamily.watchers !== undefined) stageFamily.check(series, seconds)
+    // Set only on stages measured for memory (off by default), by hooks and wrappers that run before.
+    const memoryDelta = node.exec.memoryDeltaBytes
+    if (memoryDelta !== undefined) {
+      store.observe(stageMemoryDeltaDef, { stage: node.exec.stageId }, memoryDelta)
+    }
   })
 
   const requestCounts = new StatusCache(familyOf(store, requestsTotalDef), config.maxSeriesPerMetric)

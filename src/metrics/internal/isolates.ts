@@ -29,7 +29,7 @@ import * as Effect from "effect/Effect"
 import type { AggregateConfig } from "./options.ts"
 import { render } from "./render.ts"
 import { mergeSnapshots, type Snapshot, snapshotVersion, takeSnapshot } from "./snapshot.ts"
-import type { Family, Store } from "./store.ts"
+import type { Aggregation, Family, Store } from "./store.ts"
 import { metricIsolatesDef, metricIsolateTimeoutsDef } from "./toolkit.ts"
 
 /** The `metric` label of the aggregation's own drops. */
@@ -101,7 +101,7 @@ const decode = (data: unknown): (Message & { readonly from: string }) | string =
 }
 
 /** The aggregation of one store; lives as long as the layer that opened it. */
-export class Aggregator {
+export class Aggregator implements Aggregation {
   /** This isolate's id (random): the sender of its messages and the `worker` label of its summaries. */
   readonly id: string = crypto.randomUUID()
   readonly peers: Map<string, Peer> = new Map()
@@ -329,6 +329,21 @@ export class Aggregator {
     )
     this.setIsolates(merged.store, collected)
     return render(merged.store, context, om, merged.registry)
+  }
+
+  /**
+   * Collects, then renders what every isolate reports. A failure to merge is a counted drop and falls back
+   * to this isolate's metrics.
+   */
+  scrape(context: Context.Context<never>, om: boolean): Effect.Effect<string> {
+    return Effect.map(this.collect, (collected) => {
+      try {
+        return this.render(collected, context, om)
+      } catch {
+        this.store.drop("aggregate_isolates", "merge_failed")
+        return render(this.store, context, om)
+      }
+    })
   }
 
   /** Says goodbye, closes the channel and releases waiting scrapes. Idempotent. */

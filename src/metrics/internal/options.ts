@@ -147,7 +147,9 @@ export interface MetricsOptions {
   readonly stageDurationBuckets?: ReadonlyArray<number> | undefined
   /**
    * Report the process' memory (`system_memory_usage_bytes{type}`) and CPU usage
-   * (`system_cpu_usage_percent`) at every scrape.
+   * (`system_cpu_usage_percent`) at every scrape. A series of these two gauges that your code sets
+   * (`Metrics.set(MetricCatalogue.systemCpuUsagePercent, …)`) is yours from then on: the sampler no longer
+   * writes it, and keeps refreshing the others.
    * @default true
    */
   readonly systemMetrics?: boolean | undefined

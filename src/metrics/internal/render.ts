@@ -56,14 +56,7 @@ export const renderScrape = (
 ): Effect.Effect<string> => {
   const aggregator = store.aggregator
   if (aggregator === undefined) return Effect.sync(() => render(store, context, om))
-  return Effect.map(aggregator.collect, (collected) => {
-    try {
-      return aggregator.render(collected, context, om)
-    } catch {
-      store.drop("aggregate_isolates", "merge_failed")
-      return render(store, context, om)
-    }
-  })
+  return aggregator.scrape(context, om)
 }
 
 const renderFamily = (family: Family, om: boolean): string => {

@@ -14,6 +14,7 @@ import { optionError, type TelemetryConfigError } from "../../internal/config.ts
 import type { HandlerConfig, ServerConfig } from "./options.ts"
 import { render, renderScrape } from "./render.ts"
 import type { Store } from "./store.ts"
+import { safeEqual } from "../../internal/safeEqual.ts"
 
 /** Content type of the text format 0.0.4. */
 export const textContentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -46,17 +47,6 @@ export const negotiate = (accept: string | null | undefined): "text" | "openmetr
   }
   if (text < 0) text = any
   return om > 0 && om >= text ? "openmetrics" : "text"
-}
-
-const encoder = new TextEncoder()
-
-/** Compares two strings in time independent of where they differ. */
-const safeEqual = (a: string, b: string): boolean => {
-  const x = encoder.encode(a)
-  const y = encoder.encode(b)
-  let diff = x.length ^ y.length
-  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ (y[i % Math.max(1, y.length)] ?? 0)
-  return diff === 0
 }
 
 /** The web handler serving `store`. */

@@ -10,9 +10,9 @@
  * @internal
  */
 import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import type { RedactorLike } from "../../internal/slots.ts"
-import type { Aggregator } from "./isolates.ts"
 import { type DefinitionImpl, isDefinition, type MetricDefinition } from "./definition.ts"
 import { metricDroppedSamplesDef, metricSeriesOverflowDef } from "./toolkit.ts"
 
@@ -79,6 +79,8 @@ export class Series {
   /** Store epoch of the last update. */
   touched: number
   evicted = false
+  /** Set when user code wrote this series of a collected family: its collector no longer writes it. */
+  userOwned = false
   index = -1
   registration: Metric.Registration | undefined = undefined
   private record: Readonly<Record<string, string>> | undefined = undefined
@@ -505,6 +507,19 @@ export const formatOmFloat = (value: number): string => {
   return Number.isInteger(value) && !text.includes("e") ? text + ".0" : text
 }
 
+/**
+ * What a store's readers (scrapes, the Prometheus server) need of the aggregation across isolates attached
+ * to it: `Aggregator` (isolates.ts, which builds on this module) implements it.
+ */
+export interface Aggregation {
+  /** Renders what every isolate reports, after waiting (bounded) for their answers. */
+  scrape(context: Context.Context<never>, om: boolean): Effect.Effect<string>
+  /** Waits (bounded) for a peer serving `address`; `true` when one does. */
+  awaitServer(address: string): Effect.Effect<boolean>
+  /** Tells the peers which address this isolate serves (`undefined`: none any more). */
+  announceServing(address: string | undefined): void
+}
+
 /** A store of metric families; see the module documentation. */
 export class Store {
   readonly config: StoreConfig
@@ -520,7 +535,7 @@ export class Store {
   /** The address of the Prometheus server serving this store, once one listens. */
   server: { readonly hostname: string; readonly port: number; readonly url: string } | undefined = undefined
   /** Aggregation across isolates (`aggregateIsolates`), while the layer that opened it lives. */
-  aggregator: Aggregator | undefined = undefined
+  aggregator: Aggregation | undefined = undefined
   private readonly registryContext: Context.Context<never> | undefined
 
   constructor(config: StoreConfig) {
@@ -656,6 +671,8 @@ export class Store {
     if (series === undefined) return
     series.value = delta ? series.value + value : value
     series.touched = this.epoch
+    // A collected gauge (the system metrics) that the user sets is the user's from now on.
+    if (family.collected) series.userOwned = true
     if (family.watchers !== undefined) family.check(series, series.value)
   }
 
@@ -718,9 +735,13 @@ export class Store {
     }
   }
 
-  /** Sets a collected value (counters and gauges) for label values in declared order. */
+  /**
+   * Sets a collected value (counters and gauges) for label values in declared order, unless user code set
+   * that series itself (its value wins).
+   */
   setCollected(family: Family, values: ReadonlyArray<string>, value: number): void {
     const series = family.seriesForValues(values)
+    if (series.userOwned) return
     series.value = value
     series.touched = this.epoch
   }

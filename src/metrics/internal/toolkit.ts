@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { budgetViolationsMetric, errorsMetric } from "../../internal/sharedMetrics.ts"
+import { budgetViolationsMetric, errorsMetric, latencyAnomaliesMetric } from "../../internal/sharedMetrics.ts"
 import { defineUnsafe } from "./definition.ts"
 
 /** Buckets of the stage and request duration histograms, in seconds (1 ms to 60 s). */
@@ -33,6 +33,34 @@ export const stageDurationDef = defineUnsafe({
   unit: "seconds",
   labels: ["stage", "status"],
   buckets: stageBuckets,
+})
+
+/** Buckets of the stage heap-delta histogram, in bytes: ±64 KiB to ±64 MiB by powers of 4, up to 256 MiB. */
+export const memoryDeltaBuckets: ReadonlyArray<number> = Object.freeze([
+  -67_108_864,
+  -16_777_216,
+  -4_194_304,
+  -1_048_576,
+  -262_144,
+  -65_536,
+  0,
+  65_536,
+  262_144,
+  1_048_576,
+  4_194_304,
+  16_777_216,
+  67_108_864,
+  268_435_456,
+])
+
+export const stageMemoryDeltaDef = defineUnsafe({
+  name: "stagetrace_stage_memory_delta_bytes",
+  type: "histogram",
+  description:
+    "Heap growth while a stage ran, by stage id, for stages measured with memory: true or stageMemory (negative when garbage collection freed more)",
+  unit: "bytes",
+  labels: ["stage"],
+  buckets: memoryDeltaBuckets,
 })
 
 export const requestsTotalDef = defineUnsafe({
@@ -67,6 +95,12 @@ export const errorsByCategoryDef = defineUnsafe({
   ...errorsMetric,
   type: "counter",
   labels: [...errorsMetric.labels],
+})
+
+export const latencyAnomaliesDef = defineUnsafe({
+  ...latencyAnomaliesMetric,
+  type: "counter",
+  labels: [...latencyAnomaliesMetric.labels],
 })
 
 export const recorderDroppedSamplesDef = defineUnsafe({
@@ -152,6 +186,7 @@ export const toolkitDefinitions = [
   requestsInFlightDef,
   budgetViolationsDef,
   errorsByCategoryDef,
+  latencyAnomaliesDef,
   recorderDroppedSamplesDef,
   droppedStageExecutionsDef,
   metricDroppedSamplesDef,

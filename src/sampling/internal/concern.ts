@@ -20,9 +20,9 @@ import {
   type TelemetryConfigError,
   UnitInterval,
 } from "../../internal/config.ts"
-import type { Concern } from "../../telemetry/internal/concern.ts"
-import type { TelemetryOptions } from "../../telemetry/Telemetry.ts"
+import type { Concern } from "../../internal/concern.ts"
 import * as Sampler from "../Sampler.ts"
+import type { SamplingOptions } from "../Sampler.ts"
 import { issueOf } from "./issues.ts"
 import { SamplingCounters, SamplingSlot, type SamplingState } from "./state.ts"
 import { requestEndHook, requestStartHook, TailTracer } from "./tail.ts"
@@ -68,9 +68,9 @@ const otelSampler = (env: Env): Effect.Effect<Sampler.Sampler | undefined, Telem
     }
   })
 
-const fromEnv = (env: Env): Effect.Effect<Partial<TelemetryOptions>, TelemetryConfigError> =>
+const fromEnv = (env: Env): Effect.Effect<Partial<SamplingOptions>, TelemetryConfigError> =>
   Effect.gen(function* () {
-    const options: { -readonly [K in keyof TelemetryOptions]: TelemetryOptions[K] } = {}
+    const options: { -readonly [K in keyof SamplingOptions]: SamplingOptions[K] } = {}
     // Each rate variable is validated even when another one wins.
     const rate = yield* envNumber(env, ["STAGETRACE_SAMPLE_RATE"], UnitInterval)
     const seedRate = yield* envNumber(env, ["EXECUTION_TRACKING_SAMPLE_RATE"], UnitInterval)
@@ -90,7 +90,7 @@ const NonNegativeFinite: Schema.Codec<number, unknown> = Schema.Finite.check(
   Schema.isGreaterThanOrEqualTo(0),
 ) as unknown as Schema.Codec<number, unknown>
 
-const resolveSampler = (options: TelemetryOptions): Effect.Effect<Sampler.Sampler, TelemetryConfigError> =>
+const resolveSampler = (options: SamplingOptions): Effect.Effect<Sampler.Sampler, TelemetryConfigError> =>
   Effect.gen(function* () {
     if (options.sampleRate !== undefined) {
       const rate = yield* option("sampleRate", UnitInterval, options.sampleRate, 1)
@@ -116,7 +116,7 @@ const unsampledRequestEndHook = (state: SamplingState): RequestEndHook => (_reco
 }
 
 /** The sampling concern. Must come after the export concern: it wraps the exporting tracer. */
-export const samplingConcern: Concern = {
+export const samplingConcern: Concern<SamplingOptions> = {
   name: "sampling",
   environmentVariables: [
     "STAGETRACE_SAMPLE_RATE",

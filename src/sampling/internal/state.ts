@@ -6,7 +6,7 @@
  */
 import { Slot } from "../../internal/recorder.ts"
 import type { KeptBecause } from "../../stage/Request.ts"
-import type { Sampler } from "../Sampler.ts"
+import type { Sampler } from "./samplerModel.ts"
 
 /** Mutable counters, incremented on the hot path (plain fields, no maps). */
 export class SamplingCounters {

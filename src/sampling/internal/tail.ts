@@ -401,8 +401,10 @@ export const requestStartHook = (recorder: Recorder, state: SamplingState): Requ
       const received = record.parentTraceState
       if (received === undefined) input.traceState = externalTraceState(parent)
       else {
-        const valid = normalizeTraceState(received)
+        const drops = { duplicates: 0 }
+        const valid = normalizeTraceState(received, drops)
         if (valid === undefined) recorder.countDrop("invalid_tracestate")
+        for (let i = 0; i < drops.duplicates; i++) recorder.countDrop("tracestate_duplicate")
         input.traceState = valid
       }
     } else {

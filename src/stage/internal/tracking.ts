@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
 import {
+  CurrentAttachment,
   CurrentRecorder,
   type MutableStageExecution,
   nanosToMillis,
@@ -28,6 +29,7 @@ import {
   requestSpanAnnotations,
   setOwner,
   type StageNode,
+  stageSpanAnnotations,
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { nowNanos } from "../../internal/clock.ts"
@@ -40,9 +42,9 @@ import {
   materializeStageAttributes,
 } from "../../internal/stageAttributes.ts"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
-import type { RequestOptions, RequestSummary } from "../Request.ts"
-import { bottlenecksOf } from "./bottlenecks.ts"
-import type { StageError, StageExecution, StageOptions } from "../Stage.ts"
+import type { RequestOptions, RequestSummary } from "../../internal/requestModel.ts"
+import { bottlenecksOf } from "../../internal/bottlenecks.ts"
+import type { StageError, StageExecution, StageOptions } from "../../internal/stageModel.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Specs: everything about a stage that is known when the wrapper is built
@@ -160,9 +162,12 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
     hasAnnotations = true
     break
   }
+  const recorder = fiber.getRef(CurrentRecorder)
+  // A layer of this context that hooks into whichever recorder runs here (Log.layer's lifecycle records).
+  fiber.getRef(CurrentAttachment)?.attachTo(recorder)
   lastResolved = {
     context,
-    recorder: fiber.getRef(CurrentRecorder),
+    recorder,
     clock: fiber.getRef(Clock.Clock),
     tracer: tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer,
     tracerEnabled,
@@ -220,7 +225,8 @@ let scratchInUse = false
 
 /**
  * Creates a span the way `Effect.withSpan` does (same tracer, parent, annotations, links and trace-level
- * sampling), without capturing a stack trace. Request spans pass `requestSpanAnnotations`.
+ * sampling), without capturing a stack trace. Stage spans carry `stageSpanAnnotations` and request spans
+ * `requestSpanAnnotations`, so tracers can tell stagetrace's own spans from others.
  */
 export const makeSpan = (
   env: Resolved,
@@ -228,7 +234,7 @@ export const makeSpan = (
   kind: Tracer.SpanKind,
   parent: Tracer.AnySpan | undefined,
   startNanos: bigint,
-  annotations: Context.Context<never> = noAnnotations,
+  annotations: Context.Context<never> = stageSpanAnnotations,
 ): Tracer.Span => {
   const tracer = env.tracer
   const native = tracer === Tracer.nativeTracer
@@ -356,8 +362,11 @@ const safeString = (value: unknown): string => {
 // Stages
 // ---------------------------------------------------------------------------------------------------------
 
-/** Opens a stage node under the current request (if any) and attaches it to the summary tree. */
-const openStage = (
+/**
+ * Opens a stage node on `span` under `owner`'s request (if any) and attaches it to the summary tree. Shared
+ * by `Stage.track`, `Stage.record` and the adoption of Effect's own spans (`instrument`).
+ */
+export const openStage = (
   recorder: Recorder,
   spec: StageSpec,
   span: Tracer.Span,
@@ -417,7 +426,7 @@ const openStage = (
 }
 
 /** Fills the node from the exit, feeds statistics and every installed hook. */
-const closeStage = (
+export const closeStage = (
   recorder: Recorder,
   node: StageNode,
   exit: Exit.Exit<unknown, unknown>,
@@ -591,8 +600,8 @@ export const generateRequestId = (): string => randomUUID()
 /** A cheap process-unique id, for places that need uniqueness but not randomness. */
 export const nextLocalId = (): string => `${idPrefix}-${(++idCounter).toString(36)}`
 
-/** Opens the request record (and its span) described by `spec` on `fiber`. */
-const openRequest = (
+/** Opens the request (record and span) that `spec` describes, as `Request.track` runs it on `fiber`. */
+const openTrackedRequest = (
   env: Resolved,
   spec: RequestSpec,
   fiber: Fiber.Fiber<unknown, unknown>,
@@ -602,7 +611,6 @@ const openRequest = (
   const invalid = spec.invalid
   for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
   const startNanos = nowNanos(env.clock)
-  const requestId = options.requestId ?? generateRequestId()
   const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
   const span = makeSpan(
     env,
@@ -621,22 +629,82 @@ const openRequest = (
       span.attribute(key, given[key])
     }
   }
+  return openRequest(
+    recorder,
+    span,
+    spec.name,
+    options.requestId ?? generateRequestId(),
+    parentSpan,
+    spec.parentTraceState,
+    startNanos,
+    attributes,
+    options.force === true,
+    spec.budgetMs,
+  )
+}
+
+/** Runs `self` as one request (opened once its exit handler is on the stack, as a stage is). */
+export const trackRequest = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  spec: RequestSpec,
+): Effect.Effect<A, E, R> =>
+  disabledByEnvironment ? self : Effect.withFiber((fiber) => {
+    const env = resolve(fiber)
+    const recorder = env.recorder
+    if (!recorder.enabled) return self
+    let record: RequestRecord | undefined
+    let previous: Context.Context<never> | undefined
+    return Effect.onExitPrimitive(
+      Effect.withFiber(() => {
+        record = openTrackedRequest(env, spec, fiber)
+        previous = fiber.context
+        fiber.setContext(withParentSpan(previous, record.span, env))
+        return self
+      }),
+      (exit) => {
+        if (record === undefined) return undefined
+        fiber.setContext(previous!)
+        const endNanos = nowNanos(env.clock)
+        closeRequest(recorder, record, exit, endNanos)
+        endSpan(env, record.span, endNanos, exit)
+        return undefined
+      },
+    )
+  })
+
+/**
+ * Opens a request record on `span` (which must carry `requestSpanAnnotations` when a tail-sampling tracer
+ * created it), counts it in flight and runs the request start hooks. Shared by `Request.track` and the
+ * adoption of Effect's own server spans (`instrument`).
+ */
+export const openRequest = (
+  recorder: Recorder,
+  span: Tracer.Span,
+  name: string,
+  requestId: string,
+  parentSpan: Tracer.AnySpan | undefined,
+  parentTraceState: string | undefined,
+  startNanos: bigint,
+  attributes: Record<string, unknown>,
+  force: boolean,
+  budgetMs: number | undefined,
+): RequestRecord => {
   span.attribute("request.id", requestId)
   const record: RequestRecord = {
     _tag: "Request",
     recorder,
     requestId,
-    name: spec.name,
+    name,
     span,
     parentSpan,
-    parentTraceState: spec.parentTraceState,
+    parentTraceState,
     traceState: undefined,
     startNanos,
     startTime: nanosToMillis(startNanos),
     stages: [],
     attributes,
-    force: options.force === true,
-    budgetMs: spec.budgetMs,
+    force,
+    budgetMs,
     sampled: span.sampled,
     stageCount: 0,
     openStages: 0,
@@ -653,35 +721,16 @@ const openRequest = (
   return record
 }
 
-/** Runs `self` as one request (opened once its exit handler is on the stack, as a stage is). */
-export const trackRequest = <A, E, R>(
-  self: Effect.Effect<A, E, R>,
-  spec: RequestSpec,
-): Effect.Effect<A, E, R> =>
-  disabledByEnvironment ? self : Effect.withFiber((fiber) => {
-    const env = resolve(fiber)
-    const recorder = env.recorder
-    if (!recorder.enabled) return self
-    let record: RequestRecord | undefined
-    let previous: Context.Context<never> | undefined
-    return Effect.onExitPrimitive(
-      Effect.withFiber(() => {
-        record = openRequest(env, spec, fiber)
-        previous = fiber.context
-        fiber.setContext(withParentSpan(previous, record.span, env))
-        return self
-      }),
-      (exit) => {
-        if (record === undefined) return undefined
-        fiber.setContext(previous!)
-        const endNanos = nowNanos(env.clock)
-        recorder.inFlight--
-        finishRequest(recorder, record, exit, endNanos)
-        endSpan(env, record.span, endNanos, exit)
-        return undefined
-      },
-    )
-  })
+/** Ends a request opened with `openRequest`: summary, hooks, store (the caller ends the span after). */
+export const closeRequest = (
+  recorder: Recorder,
+  record: RequestRecord,
+  exit: Exit.Exit<unknown, unknown>,
+  endNanos: bigint,
+): void => {
+  recorder.inFlight--
+  finishRequest(recorder, record, exit, endNanos)
+}
 
 /** Marks stages that did not end with their request as unfinished, with the time they had run. */
 const closeOpenStages = (stages: ReadonlyArray<StageExecution>, requestEndMs: number) => {
@@ -764,6 +813,8 @@ const finishRequest = (
   record.closed = true
   const endHooks = recorder.requestEnd
   for (let i = 0; i < endHooks.length; i++) endHooks[i]!(record, summary, exit)
+  // Redacted once, before anything outside the recorder (store, stream, sinks, user code) sees it.
+  if (recorder.redactSummary !== undefined) recorder.redactSummary(summary)
   recorder.summaries.add(summary, recorder.config.bottleneckShare)
   const sinks = recorder.summary
   for (let i = 0; i < sinks.length; i++) sinks[i]!(summary, record)

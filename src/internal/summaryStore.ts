@@ -12,8 +12,8 @@
  * @internal
  */
 import { bottlenecksOf } from "./bottlenecks.ts"
-import type { KeptBecause, RequestSummary } from "../Request.ts"
-import type { StageError, StageExecution, StageOutcome } from "../Stage.ts"
+import type { KeptBecause, RequestSummary } from "./requestModel.ts"
+import type { StageError, StageExecution, StageOutcome } from "./stageModel.ts"
 
 /** A live subscriber; returns `false` when it had to drop the summary. */
 export type SummaryListener = (summary: RequestSummary) => boolean
@@ -60,6 +60,8 @@ class StageColumns {
   budget: Float64Array
   parent: Int32Array
   flags: Uint8Array
+  /** Heap deltas (`NaN`: not measured); allocated when the first measured stage is written. */
+  memory: Float64Array | undefined = undefined
 
   constructor(size: number) {
     this.startOffset = new Float64Array(size)
@@ -75,6 +77,16 @@ class StageColumns {
     this.budget = grown(this.budget, size)
     this.parent = grown(this.parent, size)
     this.flags = grown(this.flags, size)
+    if (this.memory !== undefined) {
+      const previous = this.memory.length
+      this.memory = grown(this.memory, size)
+      this.memory.fill(Number.NaN, previous)
+    }
+  }
+
+  /** The heap-delta column, allocated (every slot unmeasured) on first use. */
+  memoryColumn(): Float64Array {
+    return this.memory ??= new Float64Array(this.startOffset.length).fill(Number.NaN)
   }
 }
 
@@ -186,6 +198,9 @@ export class SummaryStore {
         (stage.success ? SUCCESS : 0) |
         (stage.recorded === true ? RECORDED : 0) |
         (stage.overBudget === true ? OVER_BUDGET : 0)
+      const memory = stage.memoryDeltaBytes
+      if (memory !== undefined) columns.memoryColumn()[i] = memory
+      else if (columns.memory !== undefined) columns.memory[i] = Number.NaN
       if (stage.substages.length > 0) this.writeStages(stage.substages, seq - first, first)
     }
   }
@@ -271,6 +286,8 @@ export class SummaryStore {
         stage.budgetMs = budget
         stage.overBudget = (flags & OVER_BUDGET) !== 0
       }
+      const memory = columns.memory?.[i]
+      if (memory !== undefined && !Number.isNaN(memory)) stage.memoryDeltaBytes = memory
       bySeq.set(seq, stage)
       const parent = columns.parent[i]!
       const parentStage = parent < 0 ? undefined : bySeq.get(first + parent)

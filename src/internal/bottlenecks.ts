@@ -3,8 +3,8 @@
  *
  * @internal
  */
-import type { Bottleneck } from "../Request.ts"
-import type { StageExecution } from "../Stage.ts"
+import type { Bottleneck } from "./requestModel.ts"
+import type { StageExecution } from "./stageModel.ts"
 
 /** Computes the stages whose own time (without their sub-stages) is at least `share` of the request. */
 export const bottlenecksOf = (

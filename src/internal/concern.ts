@@ -5,16 +5,19 @@
  * layers to merge, and optionally a transformation of the tracer (the export concern creates the tracer
  * that records spans for export; the sampling concern wraps it with the tail-sampling tracer).
  *
+ * A concern is generic over its own options type (`BudgetOptions`, `SamplingOptions`…): it never sees
+ * `TelemetryOptions`, which extends every concern's options and is composed in `src/telemetry/`.
+ *
  * @internal
  */
+import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
-import type { TelemetryConfigError } from "../../internal/config.ts"
-import type { Recorder } from "../../internal/recorder.ts"
-import type { Env } from "../../internal/config.ts"
-import type { TelemetryOptions } from "../Telemetry.ts"
+import type { TelemetryConfigError } from "./config.ts"
+import type { Recorder } from "./recorder.ts"
+import type { Env } from "./config.ts"
 
 /** What a concern adds to the telemetry layer. */
 export interface Installed {
@@ -30,21 +33,26 @@ export interface Installed {
    * fibers they fork at install see it.
    */
   readonly provide?: (<A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) | undefined
+  /**
+   * Runs once the telemetry layer is built, with the services it provides, in the context it is built in
+   * (the instrument concern registers its `HttpRouter` middleware there).
+   */
+  readonly built?: ((telemetry: Context.Context<never>) => Effect.Effect<void>) | undefined
 }
 
-/** One concern of the telemetry layer. */
-export interface Concern {
+/** One concern of the telemetry layer, reading its own `Options` (a part of `TelemetryOptions`). */
+export interface Concern<Options> {
   readonly name: string
   /** Environment variables the concern reads (so `--allow-env` can be narrowed to them). */
   readonly environmentVariables: ReadonlyArray<string>
   /** Options from environment variables; only the fields that are set. */
-  readonly fromEnv: (env: Env) => Effect.Effect<Partial<TelemetryOptions>, TelemetryConfigError>
+  readonly fromEnv: (env: Env) => Effect.Effect<Partial<Options>, TelemetryConfigError>
   /**
    * Validates options and installs the concern on the recorder. Runs in the layer's scope: background
    * fibers and finalizers (flush on shutdown) belong there.
    */
   readonly install: (
     recorder: Recorder,
-    options: TelemetryOptions,
+    options: Options,
   ) => Effect.Effect<Installed, TelemetryConfigError, Scope.Scope>
 }
