@@ -140,6 +140,25 @@ effectTest(
     }).pipe(Effect.orDie, Effect.provide(Telemetry.layer())),
 )
 
+for (const instrument of [true, false]) {
+  effectTest(
+    `Stage.track() under Effect's own tracer (instrument: ${instrument}): each stage's span keeps its own name and attributes`,
+    () =>
+      Effect.gen(function* () {
+        const spans: Array<Tracer.Span> = []
+        const capture = Effect.flatMap(Effect.currentSpan, (span) => Effect.sync(() => spans.push(span)))
+        yield* Effect.gen(function* () {
+          yield* capture.pipe(Stage.track("retrieve"))
+          yield* capture.pipe(Stage.track("answer", { metadata: { model: "small" } }))
+        }).pipe(Request.track("chat", { requestId: "r-2" }))
+        assert.deepEqual(spans.map((span) => [span.name, Object.fromEntries(span.attributes)]), [
+          ["retrieve", { "request.id": "r-2", "stage.id": "retrieve", "stage.name": "retrieve" }],
+          ["answer", { "request.id": "r-2", "stage.id": "answer", "stage.name": "answer", model: "small" }],
+        ])
+      }).pipe(Effect.orDie, Effect.provide(Telemetry.layer({ instrument }))),
+  )
+}
+
 effectTest(
   "Stage.track() records into the recorder of its own context, even one provided inside a stage",
   () =>
