@@ -36,7 +36,6 @@ import {
   outcomeOf,
   ownerOf,
   type Recorder,
-  requestOf,
   type RequestRecord,
   requestSpanAnnotations,
   setOwner,
@@ -70,6 +69,7 @@ import {
   type TokenUsage,
 } from "./metrics.ts"
 import type { InstrumentConfig, StageIdFunction } from "./options.ts"
+import { openRequestOf, ServedRequestSpan } from "./server.ts"
 import { operationOf, summarizeSql } from "./sql.ts"
 
 type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
@@ -147,8 +147,9 @@ export class AdoptingTracer implements Tracer.Tracer {
       const value = parent.value
       // Under a request whose real span is not sampled, children get the real parent and decision (its
       // proxy says `sampled: true` only so that Effect records the route).
-      if (value instanceof AdoptedRequestSpan && !value.inner.sampled) {
-        options = underUnsampled(options, value)
+      if (value instanceof ServedRequestSpan || value instanceof AdoptedRequestSpan) {
+        const inner = value.inner
+        if (!inner.sampled) options = underUnsampled(options, inner)
       }
     }
     const annotations = options.annotations
@@ -393,13 +394,6 @@ export class AdoptingTracer implements Tracer.Tracer {
   }
 }
 
-/** The request `span` belongs to, if it is still running. */
-const openRequestOf = (span: Tracer.AnySpan | undefined): RequestRecord | undefined => {
-  if (span === undefined || span._tag !== "Span") return undefined
-  const request = requestOf(ownerOf(span))
-  return request === undefined || request.closed ? undefined : request
-}
-
 /**
  * Span times come from the span (Effect reads the fiber's clock for them) unless span timing is off, when
  * they are 0: then the fiber's clock is read here, as `Stage.track` does.
@@ -413,9 +407,9 @@ const startOf = (timing: Clock.Clock | undefined, options: SpanOptions): bigint 
 const metricsOf = (context: Context.Context<never>): Metrics => Context.get(context, Metrics)
 
 /** The options of a child of an adopted request whose real span is not sampled. */
-const underUnsampled = (options: SpanOptions, parent: AdoptedRequestSpan): SpanOptions => ({
+const underUnsampled = (options: SpanOptions, parent: Tracer.Span): SpanOptions => ({
   name: options.name,
-  parent: Option.some(parent.inner),
+  parent: Option.some(parent),
   annotations: options.annotations,
   links: options.links,
   startTime: options.startTime,
