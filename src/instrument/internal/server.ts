@@ -167,19 +167,11 @@ const formatRedacted = (path: { readonly text: string; readonly kinds: string })
   return out + path.text.slice(last)
 }
 
-/** What a served request knows before its span exists. */
-interface Served {
+/** What every request of one router shares. */
+interface Server {
   readonly http: HttpModule
   readonly recorder: Recorder
   readonly config: HttpServerConfig
-  readonly env: Resolved
-  readonly context: Context.Context<never>
-  readonly request: ServerRequest
-  readonly method: string
-  readonly requestId: string | undefined
-  readonly parent: Tracer.AnySpan | undefined
-  readonly parentTraceState: string | undefined
-  readonly startNanos: bigint
 }
 
 /**
@@ -188,15 +180,25 @@ interface Served {
  */
 export class ServedRequestSpan implements Tracer.Span {
   readonly _tag = "Span"
-  readonly served: Served
   /** The route template, as the router set it (`http.route`). */
   route: string | undefined = undefined
   record: RequestRecord | undefined = undefined
   private real: Tracer.Span | undefined = undefined
 
-  constructor(served: Served) {
-    this.served = served
-  }
+  constructor(
+    readonly server: Server,
+    readonly env: Resolved,
+    /** The request fiber's context when the request started (metrics registry, Effect's settings). */
+    readonly context: Context.Context<never>,
+    readonly request: ServerRequest,
+    readonly method: string,
+    readonly requestId: string | undefined,
+    readonly parentSpan: Tracer.AnySpan | undefined,
+    readonly parentTraceState: string | undefined,
+    readonly startNanos: bigint,
+    /** The user's `TracerHeaderFilter`, if one is provided. */
+    readonly headerFilter: ((name: string, phase: "request" | "response") => boolean) | undefined,
+  ) {}
 
   /** The real span, opened now if it was not yet. */
   get inner(): Tracer.Span {
@@ -204,32 +206,33 @@ export class ServedRequestSpan implements Tracer.Span {
   }
 
   private open(): Tracer.Span {
-    const served = this.served
-    const { request, method, env } = served
+    const { request, method, env } = this
     const name = spanName(method, this.route)
-    const generator = Context.getOrUndefined(served.context, SpanNameGenerator)
+    const generator = Context.getOrUndefined(this.context, SpanNameGenerator)
     let span: Tracer.Span
     try {
       span = makeSpan(
         env,
         generator === undefined ? name : generator(request),
         "server",
-        served.parent,
-        served.startNanos,
+        this.parentSpan,
+        this.startNanos,
         requestSpanAnnotations,
       )
     } catch {
-      served.recorder.countDrop("instrument_span_name_failed")
-      span = makeSpan(env, name, "server", served.parent, served.startNanos, requestSpanAnnotations)
+      this.server.recorder.countDrop("instrument_span_name_failed")
+      span = makeSpan(env, name, "server", this.parentSpan, this.startNanos, requestSpanAnnotations)
     }
     this.real = span
     const headers = request.headers
     const attributes: Record<string, unknown> = { "http.request.method": method }
     if (method === "_OTHER") attributes["http.request.method_original"] = request.method
     attributes["url.path"] = pathOf(request.url)
-    const scheme = request.protocol ?? (request.originalUrl.startsWith("https:") ? "https" : "http")
+    const protocol = request.protocol
+    const url = protocol === undefined ? request.originalUrl : undefined
+    const scheme = protocol ?? (url!.startsWith("https:") ? "https" : "http")
     attributes["url.scheme"] = scheme
-    const host = headers["host"] ?? authorityOf(request.originalUrl)
+    const host = headers["host"] ?? authorityOf(url ?? request.originalUrl)
     if (host !== undefined) addHost(attributes, host, scheme)
     if (this.route !== undefined) attributes["http.route"] = this.route
     const userAgent = headers["user-agent"]
@@ -238,30 +241,31 @@ export class ServedRequestSpan implements Tracer.Span {
     if (remote._tag === "Some") attributes["client.address"] = remote.value
     for (const key in attributes) span.attribute(key, attributes[key])
     this.record = openRequest(
-      served.recorder,
+      this.server.recorder,
       span,
       name,
-      served.requestId ?? generateRequestId(),
-      served.parent,
-      served.parentTraceState,
-      served.startNanos,
+      this.requestId ?? generateRequestId(),
+      this.parentSpan,
+      this.parentTraceState,
+      this.startNanos,
       attributes,
       false,
       undefined,
     )
-    this.headerAttributes("request", headers)
+    if (this.headerFilter !== undefined) this.headerAttributes(this.headerFilter, "request", headers)
     return span
   }
 
   /** `http.{phase}.header.*` for the headers the user's `TracerHeaderFilter` selects, as Effect records them. */
-  private headerAttributes(phase: "request" | "response", headers: Http.Headers.Headers): void {
-    const context = this.served.context
-    const filter = Context.getOrUndefined(context, TracerHeaderFilter)
-    if (filter === undefined) return
-    const http = this.served.http
-    const state = Context.getOrUndefined(context, CurrentRequestState)
+  private headerAttributes(
+    filter: (name: string, phase: "request" | "response") => boolean,
+    phase: "request" | "response",
+    headers: Http.Headers.Headers,
+  ): void {
+    const context = this.context
+    const http = this.server.http
     let redacted = Context.get(context, http.Headers.CurrentRedactedNames)
-    const more = state?.redactedHeaderNames
+    const more = Context.getOrUndefined(context, CurrentRequestState)?.redactedHeaderNames
     if (more !== undefined && more.length > 0) redacted = [...redacted, ...more]
     const span = this.real!
     try {
@@ -273,14 +277,14 @@ export class ServedRequestSpan implements Tracer.Span {
         )
       }
     } catch {
-      this.served.recorder.countDrop("instrument_header_filter_failed")
+      this.server.recorder.countDrop("instrument_header_filter_failed")
     }
   }
 
-  /** Ends the request with the response the client gets and, if the handler failed, its cause. */
+  /** Ends the request with the response the client gets and, if the handler failed, its exit. */
   finish(response: ServerResponse, exit: Exit.Exit<unknown, unknown>, endNanos: bigint): void {
-    const served = this.served
-    const recorder = served.recorder
+    const server = this.server
+    const recorder = server.recorder
     const span = this.inner
     const record = this.record!
     const status = response.status
@@ -291,22 +295,25 @@ export class ServedRequestSpan implements Tracer.Span {
       else if (status >= 500 && status < 600) spanExit = Exit.fail(this.serverError(response))
       else spanExit = exit._tag === "Success" ? exit : Exit.succeed(response)
       const route = this.route
-      record.name = spanName(served.method, route)
+      record.name = spanName(this.method, route)
       const attributes = record.attributes
       if (route !== undefined) attributes["http.route"] = route
       attributes["http.response.status_code"] = status
       span.attribute("http.response.status_code", status)
-      const state = Context.getOrUndefined(served.context, CurrentRequestState)
-      if (state?.redactedPath !== undefined) {
-        attributes["url.path"] = formatRedacted(state.redactedPath)
-        span.attribute("url.path", attributes["url.path"])
+      const redactedPath = Context.getOrUndefined(this.context, CurrentRequestState)?.redactedPath
+      if (redactedPath !== undefined) {
+        const path = formatRedacted(redactedPath)
+        attributes["url.path"] = path
+        span.attribute("url.path", path)
       }
-      this.headerAttributes("response", response.headers)
+      if (this.headerFilter !== undefined) {
+        this.headerAttributes(this.headerFilter, "response", response.headers)
+      }
       closeRequest(recorder, record, spanExit, endNanos)
-      if (served.config.metrics) {
+      if (server.config.metrics) {
         recordServerRequest(
-          served.context,
-          served.method,
+          this.context,
+          this.method,
           route ?? NO_ROUTE,
           status,
           secondsBetween(record.startNanos, endNanos),
@@ -317,13 +324,13 @@ export class ServedRequestSpan implements Tracer.Span {
       recorder.countDrop("instrument_close_failed")
       spanExit = exit
     }
-    span.end(served.env.timingEnabled ? endNanos : BigInt(0), spanExit)
+    span.end(this.env.timingEnabled ? endNanos : BigInt(0), spanExit)
   }
 
   /** The failure Effect gives a 5xx response (`HttpServerError` with a `ResponseError`). */
   private serverError(response: ServerResponse): unknown {
-    const http = this.served.http
-    const request = this.served.request
+    const http = this.server.http
+    const request = this.request
     const limit = Error.stackTraceLimit
     Error.stackTraceLimit = 0
     try {
@@ -446,6 +453,7 @@ export const serverMiddleware = (
   telemetry: Context.Context<never>,
 ) =>
 (app: App): App => {
+  const server: Server = { http, recorder, config }
   const serve = (fiber: Fiber.Fiber<unknown, unknown>, request: ServerRequest): App => {
     if (!fiber.cache.tracerEnabled) return app
     const parentSpan = fiber.cache.span
@@ -463,19 +471,18 @@ export const serverMiddleware = (
       }
     }
     const remote = remoteOf(http, recorder, headers)
-    const span = new ServedRequestSpan({
-      http,
-      recorder,
-      config,
+    const span = new ServedRequestSpan(
+      server,
       env,
-      context: fiber.context,
+      fiber.context,
       request,
-      method: normalizeMethod(request.method),
+      normalizeMethod(request.method),
       requestId,
-      parent: remote.parent ?? parentSpan,
-      parentTraceState: remote.traceState,
+      remote.parent ?? parentSpan,
+      remote.traceState,
       startNanos,
-    })
+      Context.getOrUndefined(fiber.context, TracerHeaderFilter),
+    )
     const clock = env.clock
     // What `Effect.provideService` does, without a second effect per request; the remote trace and
     // baggage as `Propagation.withRemote` provides them.
@@ -516,10 +523,18 @@ export const serverMiddleware = (
     }
   }
 
-  // A span opened by another tracer (Effect's, where the request does not see ours) is not the parent.
-  const withTelemetry = (context: Context.Context<never>) =>
-    Context.omit(Tracer.ParentSpan)(Context.merge(context, telemetry))
-  const withServices = (context: Context.Context<never>) => Context.merge(context, telemetry)
+  // The telemetry services (not the memo map of the layer's build), added with one copy of the request's
+  // context; a span opened by another tracer (Effect's, where the request does not see ours) is dropped:
+  // it is not the request's parent.
+  const services = [...telemetry.mapUnsafe].filter(([key]) => key !== "effect/Layer/CurrentMemoMap")
+  const provide = (omitParent: boolean) => (context: Context.Context<never>): Context.Context<never> => {
+    const map = new Map(context.mapUnsafe)
+    for (let i = 0; i < services.length; i++) map.set(services[i]![0], services[i]![1])
+    if (omitParent) map.delete(Tracer.ParentSpan.key)
+    return Context.makeUnsafe(map)
+  }
+  const withTelemetry = provide(true)
+  const withServices = provide(false)
   const provided = Effect.withFiber((fiber) =>
     serve(fiber, Context.getUnsafe(fiber.context, ServerRequestKey) as ServerRequest)
   )
