@@ -226,6 +226,13 @@ Deno.test("the user's SpanNameGenerator names the span; the request keeps its ro
     assert.deepEqual(app.memory.spans().map((s) => s.name), ["http GET"])
     assert.deepEqual(app.memory.summaries().map((s) => s.name), ["GET /chat/:id"])
   })
+  const failing = Layer.succeed(HttpMiddleware.SpanNameGenerator)(() => {
+    throw new Error("boom")
+  })
+  await withApp({ outer: failing }, async (app) => {
+    assert.equal((await app.fetch("/chat/1")).status, 200, "a generator that throws breaks nothing")
+    assert.deepEqual(app.memory.spans().map((s) => s.name), ["GET /chat/:id"])
+  })
 })
 
 Deno.test("the user's TracerHeaderFilter records request and response headers, credentials redacted", async () => {

@@ -224,6 +224,17 @@ export class ServedRequestSpan implements Tracer.Span {
       span = makeSpan(env, name, "server", this.parentSpan, this.startNanos, requestSpanAnnotations)
     }
     this.real = span
+    try {
+      this.record = this.openRecord(span, name)
+    } catch {
+      // Telemetry never breaks the program: the span stays, this request is not recorded.
+      this.server.recorder.countDrop("instrument_open_failed")
+    }
+    return span
+  }
+
+  private openRecord(span: Tracer.Span, name: string): RequestRecord {
+    const { request, method } = this
     const headers = request.headers
     const attributes: Record<string, unknown> = { "http.request.method": method }
     if (method === "_OTHER") attributes["http.request.method_original"] = request.method
@@ -240,7 +251,7 @@ export class ServedRequestSpan implements Tracer.Span {
     const remote = request.remoteAddress
     if (remote._tag === "Some") attributes["client.address"] = remote.value
     for (const key in attributes) span.attribute(key, attributes[key])
-    this.record = openRequest(
+    const record = openRequest(
       this.server.recorder,
       span,
       name,
@@ -253,7 +264,7 @@ export class ServedRequestSpan implements Tracer.Span {
       undefined,
     )
     if (this.headerFilter !== undefined) this.headerAttributes(this.headerFilter, "request", headers)
-    return span
+    return record
   }
 
   /** `http.{phase}.header.*` for the headers the user's `TracerHeaderFilter` selects, as Effect records them. */
@@ -283,48 +294,61 @@ export class ServedRequestSpan implements Tracer.Span {
 
   /** Ends the request with the response the client gets and, if the handler failed, its exit. */
   finish(response: ServerResponse, exit: Exit.Exit<unknown, unknown>, endNanos: bigint): void {
-    const server = this.server
-    const recorder = server.recorder
     const span = this.inner
-    const record = this.record!
-    const status = response.status
-    let spanExit: Exit.Exit<unknown, unknown>
-    try {
-      // As `HttpMiddleware.tracer`: OpenTelemetry fails a server span on 5xx only (and on interruption).
-      if (exit._tag === "Failure" && (status >= 500 || Cause.hasInterrupts(exit.cause))) spanExit = exit
-      else if (status >= 500 && status < 600) spanExit = Exit.fail(this.serverError(response))
-      else spanExit = exit._tag === "Success" ? exit : Exit.succeed(response)
-      const route = this.route
-      record.name = spanName(this.method, route)
-      const attributes = record.attributes
-      if (route !== undefined) attributes["http.route"] = route
-      attributes["http.response.status_code"] = status
-      span.attribute("http.response.status_code", status)
-      const redactedPath = Context.getOrUndefined(this.context, CurrentRequestState)?.redactedPath
-      if (redactedPath !== undefined) {
-        const path = formatRedacted(redactedPath)
-        attributes["url.path"] = path
-        span.attribute("url.path", path)
+    let spanExit: Exit.Exit<unknown, unknown> = exit
+    const record = this.record
+    if (record !== undefined) {
+      try {
+        spanExit = this.close(record, span, response, exit, endNanos)
+      } catch {
+        // Telemetry never breaks the program: a hostile value or hook failure only loses this record.
+        this.server.recorder.countDrop("instrument_close_failed")
       }
-      if (this.headerFilter !== undefined) {
-        this.headerAttributes(this.headerFilter, "response", response.headers)
-      }
-      closeRequest(recorder, record, spanExit, endNanos)
-      if (server.config.metrics) {
-        recordServerRequest(
-          this.context,
-          this.method,
-          route ?? NO_ROUTE,
-          status,
-          secondsBetween(record.startNanos, endNanos),
-        )
-      }
-    } catch {
-      // Telemetry never breaks the program: a hostile value or hook failure only loses this record.
-      recorder.countDrop("instrument_close_failed")
-      spanExit = exit
     }
     span.end(this.env.timingEnabled ? endNanos : BigInt(0), spanExit)
+  }
+
+  /** Closes the request record; returns the exit the span ends with. */
+  private close(
+    record: RequestRecord,
+    span: Tracer.Span,
+    response: ServerResponse,
+    exit: Exit.Exit<unknown, unknown>,
+    endNanos: bigint,
+  ): Exit.Exit<unknown, unknown> {
+    const status = response.status
+    let spanExit: Exit.Exit<unknown, unknown>
+    // As `HttpMiddleware.tracer`: OpenTelemetry fails a server span on 5xx only (and on interruption).
+    if (exit._tag === "Failure" && (status >= 500 || Cause.hasInterrupts(exit.cause))) spanExit = exit
+    else if (status >= 500 && status < 600) spanExit = Exit.fail(this.serverError(response))
+    else spanExit = exit._tag === "Success" ? exit : Exit.succeed(response)
+    const route = this.route
+    record.name = spanName(this.method, route)
+    const attributes = record.attributes
+    if (route !== undefined) attributes["http.route"] = route
+    attributes["http.response.status_code"] = status
+    span.attribute("http.response.status_code", status)
+    const redactedPath = Context.getOrUndefined(this.context, CurrentRequestState)?.redactedPath
+    if (redactedPath !== undefined) {
+      const path = formatRedacted(redactedPath)
+      attributes["url.path"] = path
+      span.attribute("url.path", path)
+    }
+    if (this.headerFilter !== undefined) {
+      this.headerAttributes(this.headerFilter, "response", response.headers)
+    }
+    const recorder = this.server.recorder
+    closeRequest(recorder, record, spanExit, endNanos)
+    if (this.server.config.metrics) {
+      recordServerRequest(
+        this.context,
+        this.method,
+        route ?? NO_ROUTE,
+        status,
+        secondsBetween(record.startNanos, endNanos),
+      )
+    }
+    return spanExit
   }
 
   /** The failure Effect gives a 5xx response (`HttpServerError` with a `ResponseError`). */
@@ -410,6 +434,12 @@ export class ServedRequestSpan implements Tracer.Span {
   }
 }
 
+let internalErrorResponse: ServerResponse | undefined
+
+/** An empty 500 response (what Effect answers when a failure's own response cannot be built). */
+const internalError = (http: HttpModule): ServerResponse =>
+  internalErrorResponse ??= http.HttpServerResponse.empty({ status: 500 })
+
 /** The remote trace context of a request: W3C (ours), else B3 (Effect's). */
 interface Remote {
   readonly parent: Tracer.AnySpan | undefined
@@ -455,6 +485,15 @@ export const serverMiddleware = (
 (app: App): App => {
   const server: Server = { http, recorder, config }
   const serve = (fiber: Fiber.Fiber<unknown, unknown>, request: ServerRequest): App => {
+    try {
+      return serveUnsafe(fiber, request)
+    } catch {
+      // Telemetry never breaks the program: a request whose headers cannot be read is served untracked.
+      recorder.countDrop("instrument_request_failed")
+      return app
+    }
+  }
+  const serveUnsafe = (fiber: Fiber.Fiber<unknown, unknown>, request: ServerRequest): App => {
     if (!fiber.cache.tracerEnabled) return app
     const parentSpan = fiber.cache.span
     // Effect's own server span was adopted (the user's predicate replaced ours), or a request encloses it.
@@ -506,8 +545,8 @@ export const serverMiddleware = (
         return undefined
       }
       // The response Effect sends for this failure (404 for no route, a `Respondable` error's own…).
-      return Effect.map(http.HttpServerError.causeResponse(exit.cause), ([response]) => {
-        span.finish(response, exit, endNanos)
+      return Effect.map(Effect.exit(http.HttpServerError.causeResponse(exit.cause)), (responded) => {
+        span.finish(responded._tag === "Success" ? responded.value[0] : internalError(http), exit, endNanos)
       })
     })
   }
