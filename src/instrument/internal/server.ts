@@ -28,7 +28,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import { constFalse } from "effect/Function"
-import type * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import type * as Http from "effect/http"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
@@ -57,6 +56,7 @@ import {
 } from "../../stage/internal/tracking.ts"
 import type { HttpServerConfig } from "./options.ts"
 import { secondsBetween } from "./metrics.ts"
+import { ForwardingSpan } from "./span.ts"
 
 type HttpModule = typeof Http
 type ServerRequest = Http.HttpServerRequest.HttpServerRequest
@@ -106,6 +106,20 @@ export const openRequestOf = (span: Tracer.AnySpan | undefined): RequestRecord |
   if (span === undefined || span._tag !== "Span") return undefined
   const request = requestOf(ownerOf(span))
   return request === undefined || request.closed ? undefined : request
+}
+
+/** The request id the request brings in `config.requestIdHeader`; one that is not valid is counted. */
+export const requestIdOf = (
+  recorder: Recorder,
+  config: HttpServerConfig,
+  headers: Http.Headers.Headers,
+): string | undefined => {
+  if (config.requestIdHeader === undefined) return undefined
+  const header = headers[config.requestIdHeader]
+  if (header === undefined) return undefined
+  if (REQUEST_ID.test(header)) return header
+  recorder.countDrop("invalid_request_id")
+  return undefined
 }
 
 /** The user's predicate in force for `fiber` (ours stands for the one it wraps). */
@@ -178,8 +192,7 @@ interface Server {
  * The parent span of a served request's handler: it opens the real server span (and the request record)
  * when the router names the route, or when anything needs the span before that.
  */
-export class ServedRequestSpan implements Tracer.Span {
-  readonly _tag = "Span"
+export class ServedRequestSpan extends ForwardingSpan {
   /** The route template, as the router set it (`http.route`). */
   route: string | undefined = undefined
   record: RequestRecord | undefined = undefined
@@ -198,7 +211,9 @@ export class ServedRequestSpan implements Tracer.Span {
     readonly startNanos: bigint,
     /** The user's `TracerHeaderFilter`, if one is provided. */
     readonly headerFilter: ((name: string, phase: "request" | "response") => boolean) | undefined,
-  ) {}
+  ) {
+    super()
+  }
 
   /** The real span, opened now if it was not yet. */
   get inner(): Tracer.Span {
@@ -378,42 +393,18 @@ export class ServedRequestSpan implements Tracer.Span {
     // The record is attached to the real span; this proxy only reports it.
   }
 
-  get name(): string {
-    return this.inner.name
-  }
-  get spanId(): string {
-    return this.inner.spanId
-  }
-  get traceId(): string {
-    return this.inner.traceId
-  }
-  get parent(): Option.Option<Tracer.AnySpan> {
-    return this.inner.parent
-  }
-  get annotations(): Context.Context<never> {
-    return this.inner.annotations
-  }
-  get status(): Tracer.SpanStatus {
-    return this.inner.status
-  }
-  get attributes(): ReadonlyMap<string, unknown> {
-    return this.inner.attributes
-  }
-  get links(): ReadonlyArray<Tracer.SpanLink> {
-    return this.inner.links
-  }
   /**
    * Always `true`, so that `HttpRouter` names the route on this span whatever the head decision; the spans
    * created under it get the real decision (`AdoptingTracer`).
    */
-  get sampled(): boolean {
+  override get sampled(): boolean {
     return true
   }
-  get kind(): Tracer.SpanKind {
+  override get kind(): Tracer.SpanKind {
     return "server"
   }
 
-  attribute(key: string, value: unknown): void {
+  override attribute(key: string, value: unknown): void {
     if (key === "http.route" && typeof value === "string") {
       this.route = value
       if (this.real === undefined) {
@@ -422,12 +413,6 @@ export class ServedRequestSpan implements Tracer.Span {
       }
     }
     this.inner.attribute(key, value)
-  }
-  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
-    this.inner.event(name, startTime, attributes)
-  }
-  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
-    this.inner.addLinks(links)
   }
   end(): void {
     // Ended by the middleware that opened it (`finish`).
@@ -501,14 +486,7 @@ export const serverMiddleware = (
     const env = resolve(fiber)
     const startNanos = env.clock.currentTimeNanosUnsafe()
     const headers = request.headers
-    let requestId: string | undefined
-    if (config.requestIdHeader !== undefined) {
-      const header = headers[config.requestIdHeader]
-      if (header !== undefined) {
-        if (REQUEST_ID.test(header)) requestId = header
-        else recorder.countDrop("invalid_request_id")
-      }
-    }
+    const requestId = requestIdOf(recorder, config, headers)
     const remote = remoteOf(http, recorder, headers)
     const span = new ServedRequestSpan(
       server,

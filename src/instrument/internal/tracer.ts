@@ -44,7 +44,6 @@ import {
 } from "../../internal/recorder.ts"
 import { Metrics } from "../../metrics/Metrics.ts"
 import { recordServerRequest } from "../../http/internal/metrics.ts"
-import { REQUEST_ID } from "../../http/internal/server.ts"
 import { normalizeMethod, spanName } from "../../http/internal/semconv.ts"
 import {
   closeRequest,
@@ -69,7 +68,8 @@ import {
   type TokenUsage,
 } from "./metrics.ts"
 import type { InstrumentConfig, StageIdFunction } from "./options.ts"
-import { openRequestOf, ServedRequestSpan } from "./server.ts"
+import { openRequestOf, requestIdOf, ServedRequestSpan } from "./server.ts"
+import { ForwardingSpan } from "./span.ts"
 import { operationOf, summarizeSql } from "./sql.ts"
 
 type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
@@ -204,14 +204,7 @@ export class AdoptingTracer implements Tracer.Tracer {
     })
     const startNanos = startOf(timing, options)
     const headers = request.headers
-    let requestId: string | undefined
-    if (config.requestIdHeader !== undefined) {
-      const header = headers[config.requestIdHeader]
-      if (header !== undefined) {
-        if (REQUEST_ID.test(header)) requestId = header
-        else recorder.countDrop("invalid_request_id")
-      }
-    }
+    const requestId = requestIdOf(recorder, config, headers)
     const method = normalizeMethod(request.method)
     const url = request.url
     const query = url.indexOf("?")
@@ -423,10 +416,9 @@ const underUnsampled = (options: SpanOptions, parent: Tracer.Span): SpanOptions 
 // ---------------------------------------------------------------------------------------------------------
 
 /** A proxy of the span Effect asked for; `end` closes the stagetrace record first. */
-abstract class AdoptedSpan implements Tracer.Span {
-  readonly _tag = "Span"
+abstract class AdoptedSpan extends ForwardingSpan {
   readonly recorder: Recorder
-  readonly inner: Tracer.Span
+  private readonly target: Tracer.Span
   /** The fiber's clock when span timing is off (`Effect.withTracerTiming(false)`), else `undefined`. */
   readonly timing: Clock.Clock | undefined
   /** The context of the fiber that opened the span (metric registry, `Metrics`). */
@@ -439,51 +431,15 @@ abstract class AdoptedSpan implements Tracer.Span {
     timing: Clock.Clock | undefined,
     context: Context.Context<never>,
   ) {
+    super()
     this.recorder = recorder
-    this.inner = inner
+    this.target = inner
     this.timing = timing
     this.context = context
   }
 
-  get name(): string {
-    return this.inner.name
-  }
-  get spanId(): string {
-    return this.inner.spanId
-  }
-  get traceId(): string {
-    return this.inner.traceId
-  }
-  get parent(): Option.Option<Tracer.AnySpan> {
-    return this.inner.parent
-  }
-  get annotations(): Context.Context<never> {
-    return this.inner.annotations
-  }
-  get status(): Tracer.SpanStatus {
-    return this.inner.status
-  }
-  get attributes(): ReadonlyMap<string, unknown> {
-    return this.inner.attributes
-  }
-  get links(): ReadonlyArray<Tracer.SpanLink> {
-    return this.inner.links
-  }
-  get sampled(): boolean {
-    return this.inner.sampled
-  }
-  get kind(): Tracer.SpanKind {
-    return this.inner.kind
-  }
-
-  attribute(key: string, value: unknown): void {
-    this.inner.attribute(key, value)
-  }
-  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
-    this.inner.event(name, startTime, attributes)
-  }
-  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
-    this.inner.addLinks(links)
+  get inner(): Tracer.Span {
+    return this.target
   }
 
   end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
