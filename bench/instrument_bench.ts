@@ -1,15 +1,19 @@
 /**
- * The cost of adopting Effect's own spans, in one `deno bench` run: the same `HttpRouter` app, turned into
- * a web handler with `HttpRouter.toWebHandler` and called in process (no socket), under
+ * The cost of stagetrace's server requests and adopted spans, in one `deno bench` run: the same
+ * `HttpRouter` app, turned into a web handler with `HttpRouter.toWebHandler` and called in process (no
+ * socket), under
  *
- * - Effect's native tracer alone (the baseline: what an Effect user has without stagetrace);
- * - `Telemetry.layer()`: the server span becomes a request (summary, statistics, metrics by route);
+ * - Effect's native tracer alone (the baseline: what an Effect user has without stagetrace; Effect opens no
+ *   server span at all then);
+ * - `Telemetry.layer()`: each request is a stagetrace request with its own server span (Effect's stays
+ *   off), summary, statistics and HTTP metrics by route;
+ * - the same with `Layer.provide` of the telemetry layer (the router middleware provides the telemetry
+ *   services to every request);
  * - `Telemetry.layer({ instrument: false })`: the telemetry layer without adoption (with no exporter and no
  *   sampler it installs no tracer: this is the native tracer again);
  * - a pass-through tracer (`Tracer.make` over the native one): what Effect itself does for a request as soon
  *   as any tracer other than the native one is installed (an OpenTelemetry tracer, any exporter): it opens
- *   the server span and records the URL, route and response attributes. The difference between this row
- *   and the adopted one is stagetrace's own cost;
+ *   the server span and records the URL, route and response attributes;
  *
  * and, in a second group, a route that calls `LanguageModel.generateText` on a simulated provider, with and
  * without adoption (the model call becomes a stage with token metrics).
@@ -42,6 +46,10 @@ const apps = {
     Routes.pipe(Layer.provideMerge(telemetry({})), Layer.provideMerge(registry())),
     { disableLogger: true },
   ),
+  provided: HttpRouter.toWebHandler(
+    Routes.pipe(Layer.provide(telemetry({})), Layer.provideMerge(registry())),
+    { disableLogger: true },
+  ),
   passThrough: HttpRouter.toWebHandler(
     Routes.pipe(
       Layer.provideMerge(
@@ -70,6 +78,11 @@ Deno.bench(
   call("native", "/chat/1"),
 )
 Deno.bench("HttpRouter request, Telemetry.layer() (adopted)", { group: "router" }, call("adopted", "/chat/1"))
+Deno.bench(
+  "HttpRouter request, Telemetry.layer() with Layer.provide",
+  { group: "router" },
+  call("provided", "/chat/1"),
+)
 Deno.bench(
   "HttpRouter request, Telemetry.layer({ instrument: false })",
   { group: "router" },

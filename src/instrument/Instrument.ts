@@ -5,7 +5,7 @@
  *
  * | Effect span | becomes | default stage id |
  * | --- | --- | --- |
- * | the server span of `HttpRouter` / `HttpMiddleware.tracer` | a request (`GET /chat/:id`) | — |
+ * | a request `HttpRouter` serves (its one server span; elsewhere `HttpMiddleware.tracer`'s) | a request (`GET /chat/:id`) | — |
  * | an `HttpClient` call | a stage | `http.client GET api.kb.local` |
  * | `LanguageModel.generateText` / `generateObject` / `streamText` | a stage | `llm.generateText gpt-4o` |
  * | `EmbeddingModel.embed` / `embedMany` | a stage | `embedding.embed text-embedding-3-small` |
@@ -53,7 +53,8 @@ import { summarizeSql as summarize } from "./internal/sql.ts"
  */
 export interface InstrumentOptions {
   /**
-   * `effect/http` server spans (`HttpRouter.toWebHandler`, `HttpRouter.serve`) become requests.
+   * Requests served by `HttpRouter` (`HttpRouter.toWebHandler`, `HttpRouter.serve`) become requests, each
+   * with one server span (Effect's own server span stays off); other `effect/http` server spans are adopted.
    * @default true
    */
   readonly httpServer?: boolean | HttpServerOptions | undefined

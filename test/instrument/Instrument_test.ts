@@ -54,7 +54,7 @@ Deno.test("an HttpRouter request is one request with its HttpClient and Language
     assert.deepEqual(spans.map((s) => `${s.kind} ${s.name}`).sort(), [
       "client GET",
       "client LanguageModel.generateText",
-      "server GET",
+      "server GET /chat/:id",
     ])
     assert.equal(new Set(spans.map((s) => s.spanId)).size, 3)
     const server = spans.find((s) => s.kind === "server")!
@@ -388,7 +388,7 @@ Deno.test("spans that are not Effect's modules' stay plain: a nested server span
     assert.equal(summaries.length, 1)
     assert.deepEqual(summaries[0]?.stages, [])
     const names = app.memory.spans().map((s) => s.name).sort()
-    assert.deepEqual(names, ["GET", "inner-server", "rpc-call"])
+    assert.deepEqual(names, ["GET /nested", "inner-server", "rpc-call"])
   })
 })
 
@@ -401,7 +401,7 @@ Deno.test("tail sampling: a dropped request exports nothing, a failed one keeps 
     assert.deepEqual(kept.map((s) => [s.name, s.keptBecause]), [["GET /fail", "error"]])
     assert.deepEqual(spans.map((s) => `${s.kind} ${s.name}`).sort(), [
       "client LanguageModel.generateText",
-      "server GET",
+      "server GET /fail",
     ])
     const server = spans.find((s) => s.kind === "server")!
     assert.equal(server.attributes["http.route"], "/fail")

@@ -265,7 +265,7 @@ Deno.test({
     assert.equal(new Set(spans.map((s) => s.spanId)).size, spans.length, "no span twice")
     assert.deepEqual(spans.map((s) => s.name).sort(), [
       "GET",
-      "GET",
+      "GET /chat/:id",
       "LanguageModel.generateText",
       "postgres",
     ])

@@ -37,7 +37,6 @@ import {
   outcomeOf,
   ownerOf,
   type Recorder,
-  requestOf,
   type RequestRecord,
   requestSpanAnnotations,
   setOwner,
@@ -46,7 +45,6 @@ import {
 } from "../../internal/recorder.ts"
 import { Metrics } from "../../metrics/Metrics.ts"
 import { recordServerRequest } from "../../http/internal/metrics.ts"
-import { REQUEST_ID } from "../../http/internal/server.ts"
 import { normalizeMethod, spanName } from "../../http/internal/semconv.ts"
 import {
   closeRequest,
@@ -72,6 +70,8 @@ import {
   type TokenUsage,
 } from "./metrics.ts"
 import type { InstrumentConfig, StageIdFunction } from "./options.ts"
+import { openRequestOf, requestIdOf, ServedRequestSpan } from "./server.ts"
+import { ForwardingSpan } from "./span.ts"
 import { operationOf, summarizeSql } from "./sql.ts"
 
 type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
@@ -156,8 +156,9 @@ export class AdoptingTracer implements Tracer.Tracer {
       const value = parent.value
       // Under a request whose real span is not sampled, children get the real parent and decision (its
       // proxy says `sampled: true` only so that Effect records the route).
-      if (value instanceof AdoptedRequestSpan && !value.inner.sampled) {
-        options = underUnsampled(options, value)
+      if (value instanceof ServedRequestSpan || value instanceof AdoptedRequestSpan) {
+        const inner = value.inner
+        if (!inner.sampled) options = underUnsampled(options, inner)
       }
     }
     const annotations = options.annotations
@@ -212,14 +213,7 @@ export class AdoptingTracer implements Tracer.Tracer {
     })
     const startNanos = startOf(timing, options)
     const headers = request.headers
-    let requestId: string | undefined
-    if (config.requestIdHeader !== undefined) {
-      const header = headers[config.requestIdHeader]
-      if (header !== undefined) {
-        if (REQUEST_ID.test(header)) requestId = header
-        else recorder.countDrop("invalid_request_id")
-      }
-    }
+    const requestId = requestIdOf(recorder, config, headers)
     const method = normalizeMethod(request.method)
     const url = request.url
     const query = url.indexOf("?")
@@ -402,13 +396,6 @@ export class AdoptingTracer implements Tracer.Tracer {
   }
 }
 
-/** The request `span` belongs to, if it is still running. */
-const openRequestOf = (span: Tracer.AnySpan | undefined): RequestRecord | undefined => {
-  if (span === undefined || span._tag !== "Span") return undefined
-  const request = requestOf(ownerOf(span))
-  return request === undefined || request.closed ? undefined : request
-}
-
 /**
  * Span times come from the span (Effect reads the fiber's clock for them) unless span timing is off, when
  * they are 0: then the fiber's clock is read here, as `Stage.track` does.
@@ -422,9 +409,9 @@ const startOf = (timing: Clock.Clock | undefined, options: SpanOptions): bigint 
 const metricsOf = (context: Context.Context<never>): Metrics => Context.get(context, Metrics)
 
 /** The options of a child of an adopted request whose real span is not sampled. */
-const underUnsampled = (options: SpanOptions, parent: AdoptedRequestSpan): SpanOptions => ({
+const underUnsampled = (options: SpanOptions, parent: Tracer.Span): SpanOptions => ({
   name: options.name,
-  parent: Option.some(parent.inner),
+  parent: Option.some(parent),
   annotations: options.annotations,
   links: options.links,
   startTime: options.startTime,
@@ -438,10 +425,9 @@ const underUnsampled = (options: SpanOptions, parent: AdoptedRequestSpan): SpanO
 // ---------------------------------------------------------------------------------------------------------
 
 /** A proxy of the span Effect asked for; `end` closes the stagetrace record first. */
-abstract class AdoptedSpan implements Tracer.Span {
-  readonly _tag = "Span"
+abstract class AdoptedSpan extends ForwardingSpan {
   readonly recorder: Recorder
-  readonly inner: Tracer.Span
+  private readonly target: Tracer.Span
   /** The fiber's clock when span timing is off (`Effect.withTracerTiming(false)`), else `undefined`. */
   readonly timing: Clock.Clock | undefined
   /** The context of the fiber that opened the span (metric registry, `Metrics`). */
@@ -454,51 +440,15 @@ abstract class AdoptedSpan implements Tracer.Span {
     timing: Clock.Clock | undefined,
     context: Context.Context<never>,
   ) {
+    super()
     this.recorder = recorder
-    this.inner = inner
+    this.target = inner
     this.timing = timing
     this.context = context
   }
 
-  get name(): string {
-    return this.inner.name
-  }
-  get spanId(): string {
-    return this.inner.spanId
-  }
-  get traceId(): string {
-    return this.inner.traceId
-  }
-  get parent(): Option.Option<Tracer.AnySpan> {
-    return this.inner.parent
-  }
-  get annotations(): Context.Context<never> {
-    return this.inner.annotations
-  }
-  get status(): Tracer.SpanStatus {
-    return this.inner.status
-  }
-  get attributes(): ReadonlyMap<string, unknown> {
-    return this.inner.attributes
-  }
-  get links(): ReadonlyArray<Tracer.SpanLink> {
-    return this.inner.links
-  }
-  get sampled(): boolean {
-    return this.inner.sampled
-  }
-  get kind(): Tracer.SpanKind {
-    return this.inner.kind
-  }
-
-  attribute(key: string, value: unknown): void {
-    this.inner.attribute(key, value)
-  }
-  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
-    this.inner.event(name, startTime, attributes)
-  }
-  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
-    this.inner.addLinks(links)
+  get inner(): Tracer.Span {
+    return this.target
   }
 
   end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
