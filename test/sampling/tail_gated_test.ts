@@ -6,11 +6,10 @@
  */
 import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
-import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { Exporter, Request, Sampler, Stage, Summaries, Telemetry } from "../../mod.ts"
 import { effectTest } from "../_harness.ts"
+import { fiveStageRequests, threeStages, timed } from "./_tail.ts"
 
 type Options = Parameters<typeof Telemetry.layer>[0]
 
@@ -20,21 +19,6 @@ const exported = <A, E>(effect: Effect.Effect<A, E>, options: Options) =>
     const memory = Exporter.memory()
     const value = yield* effect.pipe(Effect.provide(Telemetry.layer({ ...options, exporters: [memory] })))
     return { value, memory, names: memory.spans().map((span) => span.name) }
-  })
-
-const threeStages = (fail: boolean) =>
-  Effect.gen(function* () {
-    yield* Effect.sleep("10 millis").pipe(Stage.track("auth"))
-    yield* Effect.sleep("20 millis").pipe(Stage.track("kb"))
-    yield* Effect.sleep("30 millis").pipe(Stage.track("llm"))
-    if (fail) return yield* Effect.fail(new Error("llm down"))
-  })
-
-const timed = <A, E>(effect: Effect.Effect<A, E>, millis = 1000) =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.forkChild(effect)
-    yield* TestClock.adjust(millis)
-    return yield* Fiber.join(fiber)
   })
 
 effectTest(
@@ -119,20 +103,8 @@ effectTest(
   "gated: the buffer is bounded; past tailBufferSize spans are dropped, counted, and truncated",
   () =>
     Effect.gen(function* () {
-      const fiveStages = Effect.gen(function* () {
-        for (let i = 0; i < 5; i++) yield* Effect.void.pipe(Stage.track(`s${i}`))
-      })
       const { value, names } = yield* exported(
-        Effect.gen(function* () {
-          yield* fiveStages.pipe(Request.track("dropped"))
-          yield* Effect.andThen(fiveStages, Effect.fail("boom")).pipe(Request.track("kept"), Effect.ignore)
-          const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
-          return {
-            summaries: yield* Summaries.recent(2),
-            stats: yield* Sampler.stats,
-            drops: recorder.drops.get("tail_buffer_full"),
-          }
-        }),
+        fiveStageRequests,
         { sampler: Sampler.alwaysOff, tailBufferSize: 3 },
       )
       const [kept, dropped] = value.summaries
