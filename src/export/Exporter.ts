@@ -570,10 +570,19 @@ const toExportedSpan = (span: FinishedSpan, redactor: RedactorLike | undefined):
   const redact = (key: string, value: unknown) =>
     redactor === undefined ? value : redactor.redactValue(key, value)
   const attributes: Record<string, unknown> = {}
+  const add = (key: string, value: unknown) => {
+    if (value !== undefined && value !== null) attributes[key] = redact(key, value)
+  }
+  // Stage attributes stagetrace's own spans deferred come first, as the encoders write them.
+  const deferred = span.deferredStage
+  if (deferred !== undefined) {
+    if (span.deferredRequestId !== undefined) add("request.id", span.deferredRequestId)
+    add("stage.id", deferred.stageId)
+    add("stage.name", deferred.name)
+    for (const key of deferred.metadataKeys) add(key, deferred.metadata[key])
+  }
   if (span._attributes !== undefined) {
-    for (const [key, value] of span._attributes) {
-      if (value !== undefined && value !== null) attributes[key] = redact(key, value)
-    }
+    for (const [key, value] of span._attributes) add(key, value)
   }
   if (outcome.interrupted) attributes[interruptedAttribute] = true
   const exception = exceptionEvent(outcome, status.endTime)

@@ -28,9 +28,9 @@ import { FetchError, type FetchOptionsShape, tracedFetch } from "./internal/clie
 import { TracingDisabled as TracingDisabledRef } from "./internal/context.ts"
 import {
   type AnyHandler,
+  type Forker,
   type HandlerContextShape,
   makeWebHandler,
-  type Runner,
   type ServeInfoLike,
   type ServerConfig,
 } from "./internal/server.ts"
@@ -138,9 +138,13 @@ export interface MiddlewareOptions {
   /** Extra request attributes (set on the span and kept in the summary). */
   readonly attributes?: ((request: globalThis.Request) => Readonly<Record<string, unknown>>) | undefined
   /**
-   * Interrupt an Effect handler when the client disconnects (the request's `AbortSignal`). Deno without
-   * `--unstable-no-legacy-abort` prints a one-time notice about that signal.
-   * @default true
+   * Interrupt the handler's effect when the client disconnects (the request's `AbortSignal`); the request
+   * is then recorded as interrupted, status 499. Off by default: a wrapped handler runs to completion as a
+   * plain `Deno.serve` handler does (and as Effect's own web handlers do), and the signal is never read.
+   * When on, the signal is read only for requests still running after their synchronous part; Deno
+   * without `--unstable-no-legacy-abort` then prints a one-time notice about that signal ("request.signal
+   * aborts on successful responses"), which the flag silences.
+   * @default false
    */
   readonly interruptOnAbort?: boolean | undefined
 }
@@ -234,13 +238,12 @@ const validate = (options: MiddlewareOptions | undefined): ServerConfig => {
 export const middleware = <E, R>(handler: Handler<E, R>, options: RuntimeOptions<R>): WebHandler => {
   const runtime = (options as Partial<RuntimeOptions<R>> | undefined)?.runtime
   if (runtime === undefined || runtime === null) throw missingRuntime()
-  const run: Runner<R> = (effect, signal) =>
-    runtime.runPromiseExit(effect, signal === undefined ? undefined : { signal })
+  const fork: Forker<R> = (effect) => runtime.runFork(effect)
   return makeWebHandler(
     validate(options),
     handler as AnyHandler<E, R>,
-    run,
-    options.interruptOnAbort !== false,
+    fork,
+    options.interruptOnAbort === true,
   )
 }
 
@@ -280,13 +283,12 @@ export const toHandler = <E = never, R = never>(
 ): Effect.Effect<WebHandler, never, R> =>
   Effect.map(Effect.context<R>(), (context) => {
     const bound = Context.omit(Tracer.ParentSpan)(context) as Context.Context<R>
-    const runWith = Effect.runPromiseExitWith(bound)
-    const run: Runner<R> = (effect, signal) => runWith(effect, signal === undefined ? undefined : { signal })
+    const fork: Forker<R> = Effect.runForkWith(bound)
     return makeWebHandler(
       validate(options),
       handler as AnyHandler<E, R>,
-      run,
-      options?.interruptOnAbort !== false,
+      fork,
+      options?.interruptOnAbort === true,
     )
   })
 

@@ -21,6 +21,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
 import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
+import * as daemon from "./daemon.ts"
 import type { Recorder } from "./recorder.ts"
 
 /** A log record's content. */
@@ -110,7 +111,7 @@ export const makeWith = <A>(
     const queue = yield* Queue.dropping<A>(capacity)
     // A batch taken is written whole: closing waits for it rather than losing its tail.
     const fiber = yield* Effect.forkDetach(
-      Effect.forever(
+      daemon.forever(
         Effect.flatMap(Queue.takeAll(queue), (batch) => Effect.uninterruptible(writeAll(batch))),
       ),
     )

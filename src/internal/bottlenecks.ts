@@ -14,24 +14,33 @@ export const bottlenecksOf = (
 ): Array<Bottleneck> => {
   const out: Array<Bottleneck> = []
   if (!(requestMs > 0)) return out
-  const visit = (list: ReadonlyArray<StageExecution>) => {
-    for (const stage of list) {
-      let childMs = 0
-      for (const sub of stage.substages) childMs += sub.durationMs
-      const selfMs = Math.max(0, stage.durationMs - childMs)
-      const fraction = selfMs / requestMs
-      if (fraction >= share) {
-        out.push({
-          stageId: stage.stageId,
-          name: stage.name,
-          durationMs: stage.durationMs,
-          selfMs,
-          share: fraction,
-        })
-      }
-      if (stage.substages.length > 0) visit(stage.substages)
+  visit(stages, requestMs, share, out)
+  return out.length < 2 ? out : out.sort((a, b) => b.selfMs - a.selfMs)
+}
+
+// Index loops and no closure: this runs for every request, and iterators allocate when not optimized.
+const visit = (
+  list: ReadonlyArray<StageExecution>,
+  requestMs: number,
+  share: number,
+  out: Array<Bottleneck>,
+): void => {
+  for (let i = 0; i < list.length; i++) {
+    const stage = list[i]!
+    const substages = stage.substages
+    let childMs = 0
+    for (let j = 0; j < substages.length; j++) childMs += substages[j]!.durationMs
+    const selfMs = Math.max(0, stage.durationMs - childMs)
+    const fraction = selfMs / requestMs
+    if (fraction >= share) {
+      out.push({
+        stageId: stage.stageId,
+        name: stage.name,
+        durationMs: stage.durationMs,
+        selfMs,
+        share: fraction,
+      })
     }
+    if (substages.length > 0) visit(substages, requestMs, share, out)
   }
-  visit(stages)
-  return out.sort((a, b) => b.selfMs - a.selfMs)
 }

@@ -178,7 +178,8 @@ export class SummaryStore {
    * has seen (absolute sequence numbers pass 2^31 in a long-running service).
    */
   private writeStages(stages: ReadonlyArray<StageExecution>, parent: number, first: number): void {
-    for (const stage of stages) {
+    for (let s = 0; s < stages.length; s++) {
+      const stage = stages[s]!
       const seq = this.stageTotal++
       const i = seq % this.stageCapacity
       const columns = this.stages

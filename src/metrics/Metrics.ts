@@ -20,6 +20,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
@@ -278,6 +279,18 @@ export const layer = (options: MetricsOptions = {}): Layer.Layer<never, Telemetr
 // Recording
 // ---------------------------------------------------------------------------------------------------------
 
+/** The store of the last context a recording ran in: contexts are immutable, so it stays right for it. */
+let lastContext: Context.Context<never> | undefined
+let lastStore: Metrics | undefined
+
+/** The `Metrics` service of `fiber`'s context (one context lookup per new context). */
+const metricsOf = (fiber: Fiber.Fiber<unknown, unknown>): Metrics => {
+  const context = fiber.context
+  if (context === lastContext) return lastStore!
+  lastContext = context
+  return lastStore = fiber.getRef(Metrics)
+}
+
 /**
  * Adds `amount` (default 1) to a counter. A negative, NaN or infinite amount, or labels other than the
  * declared ones, is a counted drop.
@@ -306,9 +319,8 @@ export const increment: {
   (metric: Counter<never>, amount?: number): Effect.Effect<void>
   <L extends string>(metric: Counter<L>, labels: LabelValues<L>, amount?: number): Effect.Effect<void>
 } = (metric: MetricDefinition, a?: unknown, b?: unknown): Effect.Effect<void> =>
-  Effect.withFiber((fiber) => {
-    ;(fiber.getRef(Metrics).increment as (m: unknown, a: unknown, b: unknown) => void)(metric, a, b)
-    return Effect.void
+  Effect.sync(() => {
+    ;(metricsOf(Fiber.getCurrent()!).increment as (m: unknown, a: unknown, b: unknown) => void)(metric, a, b)
   })
 
 /**
@@ -335,9 +347,8 @@ export const set: {
   (metric: Gauge<never>, value: number): Effect.Effect<void>
   <L extends string>(metric: Gauge<L>, labels: LabelValues<L>, value: number): Effect.Effect<void>
 } = (metric: MetricDefinition, a?: unknown, b?: unknown): Effect.Effect<void> =>
-  Effect.withFiber((fiber) => {
-    ;(fiber.getRef(Metrics).set as (m: unknown, a: unknown, b: unknown) => void)(metric, a, b)
-    return Effect.void
+  Effect.sync(() => {
+    ;(metricsOf(Fiber.getCurrent()!).set as (m: unknown, a: unknown, b: unknown) => void)(metric, a, b)
   })
 
 /**
@@ -367,9 +378,8 @@ export const add: {
   (metric: Gauge<never>, delta: number): Effect.Effect<void>
   <L extends string>(metric: Gauge<L>, labels: LabelValues<L>, delta: number): Effect.Effect<void>
 } = (metric: MetricDefinition, a?: unknown, b?: unknown): Effect.Effect<void> =>
-  Effect.withFiber((fiber) => {
-    ;(fiber.getRef(Metrics).add as (m: unknown, a: unknown, b: unknown) => void)(metric, a, b)
-    return Effect.void
+  Effect.sync(() => {
+    ;(metricsOf(Fiber.getCurrent()!).add as (m: unknown, a: unknown, b: unknown) => void)(metric, a, b)
   })
 
 /**
@@ -398,9 +408,8 @@ export const observe: {
   (metric: Histogram<never>, value: number): Effect.Effect<void>
   <L extends string>(metric: Histogram<L>, labels: LabelValues<L>, value: number): Effect.Effect<void>
 } = (metric: MetricDefinition, a?: unknown, b?: unknown): Effect.Effect<void> =>
-  Effect.withFiber((fiber) => {
-    ;(fiber.getRef(Metrics).observe as (m: unknown, a: unknown, b: unknown) => void)(metric, a, b)
-    return Effect.void
+  Effect.sync(() => {
+    ;(metricsOf(Fiber.getCurrent()!).observe as (m: unknown, a: unknown, b: unknown) => void)(metric, a, b)
   })
 
 /**

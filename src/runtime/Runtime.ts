@@ -38,6 +38,7 @@ import type { RecordOptions, StageOptions } from "../stage/Stage.ts"
 import * as StageStats from "../stage/StageStats.ts"
 import type { StageStatistics } from "../stage/StageStats.ts"
 import * as Summaries from "../stage/Summaries.ts"
+import * as daemon from "../internal/daemon.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Models
@@ -245,7 +246,7 @@ export const make = async (
   }
   const sweepInterval = Math.min(Math.max(bounds.timeoutMs / 4, 10), 60_000)
   const sweeper = runtime.runFork(
-    Effect.forever(Effect.andThen(Effect.sleep(sweepInterval), Effect.sync(sweep))),
+    daemon.forever(Effect.andThen(Effect.sleep(sweepInterval), Effect.sync(sweep))),
   )
 
   const stage = <A>(stageId: string, fn: () => A | PromiseLike<A>, stageOptions?: StageOptions): Promise<A> =>

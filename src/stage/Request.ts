@@ -14,7 +14,6 @@
 import type * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import { CurrentRecorder } from "../internal/recorder.ts"
 import { currentRequest, makeRequestSpec, noRequest, summarize, trackRequest } from "./internal/tracking.ts"
@@ -60,11 +59,17 @@ export * from "../internal/requestModel.ts"
 export const track: {
   (name: string, options?: RequestOptions): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, name: string, options?: RequestOptions): Effect.Effect<A, E, R>
-} = dual(
-  (args) => Effect.isEffect(args[0]),
-  <A, E, R>(self: Effect.Effect<A, E, R>, name: string, options?: RequestOptions): Effect.Effect<A, E, R> =>
-    trackRequest(self, makeRequestSpec(name, options)),
-)
+} =
+  // Written out rather than with `dual` (which copies `arguments` on every call): it runs on every build.
+  (<A, E, R>(
+    first: Effect.Effect<A, E, R> | string,
+    second?: string | RequestOptions,
+    third?: RequestOptions,
+  ): Effect.Effect<A, E, R> | (<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => {
+    if (Effect.isEffect(first)) return trackRequest(first, makeRequestSpec(second as string, third))
+    const spec = makeRequestSpec(first as string, second as RequestOptions | undefined)
+    return <A, E, R>(self: Effect.Effect<A, E, R>) => trackRequest(self, spec)
+  }) as never
 
 /**
  * The current request's summary so far: finished stages as they ended, running ones with status

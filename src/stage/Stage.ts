@@ -14,7 +14,6 @@
  * @module
  */
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
 import type { StageOptions } from "../internal/stageModel.ts"
 import { measureMemory } from "./internal/memory.ts"
 import { makeSpec, recordStage, type StageSpec, trackStage } from "./internal/tracking.ts"
@@ -82,11 +81,25 @@ export interface RecordOptions extends StageOptions {
 export const track: {
   (stageId: string, options?: StageOptions): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, stageId: string, options?: StageOptions): Effect.Effect<A, E, R>
-} = dual(
-  (args) => Effect.isEffect(args[0]),
-  <A, E, R>(self: Effect.Effect<A, E, R>, stageId: string, options?: StageOptions): Effect.Effect<A, E, R> =>
-    trackStage(options?.memory === true ? measureMemory(self, stageId) : self, makeSpec(stageId, options)),
-)
+} =
+  // Written out rather than with `dual` (which copies `arguments` on every call): it runs on every build.
+  (<A, E, R>(
+    first: Effect.Effect<A, E, R> | string,
+    second?: string | StageOptions,
+    third?: StageOptions,
+  ): Effect.Effect<A, E, R> | (<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => {
+    if (Effect.isEffect(first)) {
+      const stageId = second as string
+      return trackStage(
+        third?.memory === true ? measureMemory(first, stageId) : first,
+        makeSpec(stageId, third),
+      )
+    }
+    const options = second as StageOptions | undefined
+    const spec = makeSpec(first, options)
+    return <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      trackStage(options?.memory === true ? measureMemory(self, first) : self, spec)
+  }) as never
 
 /**
  * Like `Effect.fn`: returns a function whose every call runs as the stage `stageId`. The body is a

@@ -112,6 +112,50 @@ effectTest("ExportChannel drops and counts items offered to a full queue", () =>
   }))
 
 effectTest(
+  "ExportChannel.offerWith() makes items only when they are queued; a throw is an error drop",
+  () =>
+    Effect.gen(function* () {
+      const { channel, stats } = yield* make([], { maxQueueSize: 2, maxBatchSize: 2 })
+      const made: Array<number> = []
+      const encode = (n: number) => {
+        if (n === 1) throw new Error("unencodable")
+        made.push(n)
+        return n
+      }
+      for (let n = 0; n < 5; n++) channel.offerWith(n, encode)
+      assert.deepEqual(made, [0, 2])
+      assert.equal(stats.droppedCount("traces", "error"), 1)
+      assert.equal(stats.droppedCount("traces", "queue_full"), 2)
+    }),
+)
+
+effectTest(
+  "ExportChannel exports from a succession of fibers, even when its queue never empties",
+  () =>
+    Effect.gen(function* () {
+      // Under Deno a fiber that never ends retains an async resource per suspension (src/internal/daemon.ts).
+      const clock = yield* Clock.Clock
+      const fibers = new Set<number>()
+      const post: Post = () => Promise.resolve({ status: 200, retryAfter: null })
+      const channel = new ExportChannel<number>(
+        config({ maxBatchSize: 1, maxQueueSize: 1000 }),
+        (items) => {
+          // Encoding runs on the channel's own fiber.
+          fibers.add(Fiber.getCurrent()!.id)
+          return new TextEncoder().encode(items.join(","))
+        },
+        new ExportStats(),
+        clock,
+        post,
+      )
+      yield* channel.start()
+      for (let n = 0; n < 200; n++) channel.offer(n)
+      while (channel.queue.size > 0) yield* settle
+      assert.ok(fibers.size > 1, `every batch was sent from fiber ${[...fibers]}`)
+    }),
+)
+
+effectTest(
   "ExportChannel retries 503 with exponential backoff, then succeeds",
   () =>
     Effect.gen(function* () {

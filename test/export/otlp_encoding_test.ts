@@ -10,13 +10,18 @@ import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { JsonWriter, ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import {
+  encodeEncodedTracesJson,
+  encodeEncodedTracesProto,
   encodeTracesJson,
   encodeTracesProto,
   jsonResourceAndScope,
+  jsonSpanBytes,
   protoResourceAndScope,
+  protoSpan,
 } from "../../src/export/internal/otlpTraces.ts"
 import { encodeLogsJson, encodeLogsProto, type LogItem } from "../../src/export/internal/otlpSignals.ts"
 import { decodeOtlp } from "../integration/_otlp_receiver.ts"
+import { LocalSpan } from "../../src/stage/internal/tracking.ts"
 import { Exporter } from "../../mod.ts"
 import { compile, defaultConfig } from "../../src/log/internal/redact.ts"
 
@@ -169,6 +174,97 @@ Deno.test("OTLP log encoders: body, severity, attributes and trace context, iden
   assert.equal(first.traceId.length, 16)
   assert.deepEqual(second.body, { arrayValue: { values: [{ stringValue: "multi" }, { intValue: "2" }] } })
   assert.equal(second.traceId, undefined)
+})
+
+Deno.test("OTLP trace encoders: spans encoded one by one when they end make the same request as a batch", () => {
+  const root = span("root")
+  const children = Array.from({ length: 40 }, (_, i) => {
+    const child = span(`child-${i}`, root)
+    child.attribute("index", i)
+    // Large records: some spans outgrow the slab headroom, so both slab switches and growth happen.
+    if (i % 7 === 0) child.attribute("payload", "y".repeat(40_000))
+    child.end(1_700_000_000_000_100_000n + BigInt(i), Exit.void)
+    return child
+  })
+  root.end(1_700_000_000_001_000_000n, Exit.void)
+  const spans = [...children, root]
+  const slab = 64 * 1024
+  const protoWriter = new ProtoWriter(slab)
+  const jsonWriter = new JsonWriter(slab)
+  const protoChunks: Array<Uint8Array> = []
+  const jsonChunks: Array<Uint8Array> = []
+  for (const s of spans) {
+    protoWriter.startRecord(slab)
+    protoSpan(protoWriter, s, undefined)
+    protoChunks.push(protoWriter.takeRecord())
+    jsonWriter.startRecord(slab)
+    jsonSpanBytes(jsonWriter, s, undefined)
+    jsonChunks.push(jsonWriter.takeRecord())
+  }
+  // A record begun and discarded leaves nothing behind.
+  protoWriter.startRecord(slab)
+  protoSpan(protoWriter, root, undefined)
+  protoWriter.discardRecord()
+  const writer = new ProtoWriter(32)
+  const cached = protoResourceAndScope(writer, resource)
+  assert.deepEqual(
+    encodeEncodedTracesProto(new ProtoWriter(32), cached, protoChunks),
+    encodeTracesProto(new ProtoWriter(32), cached, spans, undefined),
+  )
+  const jsonCached = jsonResourceAndScope(resource)
+  assert.deepEqual(
+    encodeEncodedTracesJson(new JsonWriter(16), jsonCached, jsonChunks),
+    encodeTracesJson(new JsonWriter(16), jsonCached, spans, undefined),
+  )
+})
+
+Deno.test("OTLP trace encoders: a span that deferred its stage attributes encodes as one that set them", () => {
+  const stage = {
+    stageId: "kb",
+    name: "Knowledge base",
+    metadata: { model: "small", n: 3 },
+    metadataKeys: ["model", "n"],
+  }
+  const options = {
+    name: "Knowledge base",
+    parent: Option.none(),
+    annotations: Context.empty(),
+    links: [],
+    startTime: 1_700_000_000_000_000_001n,
+    kind: "internal" as const,
+    sampled: true,
+  }
+  const eager = new Tracer.NativeSpan(options)
+  for (
+    const [key, value] of [["request.id", "r-1"], ["stage.id", "kb"], ["stage.name", "Knowledge base"], [
+      "model",
+      "small",
+    ], ["n", 3]] as const
+  ) {
+    eager.attribute(key, value)
+  }
+  eager.attribute("app.hits", 2)
+  const deferred = new LocalSpan(options)
+  deferred.deferredStage = stage
+  deferred.deferredRequestId = "r-1" // Read only by the encoders: the map holds what was added after the stage attributes.
+  ;(deferred as unknown as { _attributes: Map<string, unknown> })._attributes = new Map([["app.hits", 2]])
+  for (const span of [eager, deferred]) {
+    ;(span as unknown as { _spanId: string })._spanId = "00f067aa0ba902b7"
+    ;(span as unknown as { _traceId: string })._traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+    span.end(1_700_000_000_000_100_000n, Exit.void)
+  }
+  const cached = protoResourceAndScope(new ProtoWriter(32), resource)
+  assert.deepEqual(
+    encodeTracesProto(new ProtoWriter(32), cached, [deferred], undefined),
+    encodeTracesProto(new ProtoWriter(32), cached, [eager], undefined),
+  )
+  const jsonCached = jsonResourceAndScope(resource)
+  assert.deepEqual(
+    encodeTracesJson(new JsonWriter(16), jsonCached, [deferred], undefined),
+    encodeTracesJson(new JsonWriter(16), jsonCached, [eager], undefined),
+  )
+  // Reading the map writes the deferred attributes in first, as an eager stage has them.
+  assert.deepEqual([...deferred.attributes], [...eager.attributes])
 })
 
 Deno.test("Exporter.memory() and the OTLP encoders agree on a failed and an interrupted span", () => {

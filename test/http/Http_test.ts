@@ -390,12 +390,12 @@ Deno.test("middleware: options name, attributes and metrics: false", async () =>
   assert.equal(await service.metric("http_requests_total", {}), undefined)
 })
 
-Deno.test("middleware: a client that goes away interrupts an Effect handler", async () => {
+Deno.test("middleware: with interruptOnAbort, a client that goes away interrupts an Effect handler", async () => {
   await using service = makeService()
   const started = Promise.withResolvers<void>()
   const handler = Http.middleware(
     () => Effect.andThen(Effect.sync(() => started.resolve()), Effect.never),
-    { runtime: service.runtime },
+    { runtime: service.runtime, interruptOnAbort: true },
   )
   const abort = new AbortController()
   const pending = handler(get("/", {}, { signal: abort.signal }))
@@ -406,6 +406,53 @@ Deno.test("middleware: a client that goes away interrupts an Effect handler", as
   const [summary] = await service.summaries()
   assert.equal(summary?.status, "interrupted")
   assert.equal(await service.metric("http_requests_total", { status: "499" }), 1)
+})
+
+/** A request that counts how often its `signal` is read (Deno creates and later aborts it when read). */
+const watchedRequest = (init: RequestInit = {}) => {
+  const request = get("/", {}, init)
+  const signal = request.signal
+  let reads = 0
+  Object.defineProperty(request, "signal", {
+    get: () => {
+      reads++
+      return signal
+    },
+  })
+  return { request, reads: () => reads }
+}
+
+Deno.test("middleware: by default the handler runs to completion when the client goes away, and the signal is never read", async () => {
+  await using service = makeService()
+  const abort = new AbortController()
+  const { request, reads } = watchedRequest({ signal: abort.signal })
+  const handler = Http.middleware(
+    () =>
+      Effect.gen(function* () {
+        abort.abort()
+        yield* Effect.sleep(1)
+        return new Response("done")
+      }),
+    { runtime: service.runtime },
+  )
+  const response = await handler(request)
+  assert.equal(await response.text(), "done")
+  assert.equal(reads(), 0)
+  const [summary] = await service.summaries()
+  assert.equal(summary?.status, "ok")
+})
+
+Deno.test("middleware: with interruptOnAbort, a request that completes synchronously never reads the signal", async () => {
+  await using service = makeService()
+  const { request, reads } = watchedRequest()
+  const handler = Http.middleware(() => Effect.succeed(new Response("ok")), {
+    runtime: service.runtime,
+    interruptOnAbort: true,
+  })
+  await service.runtime.runPromise(Effect.void)
+  const response = await handler(request)
+  assert.equal(await response.text(), "ok")
+  assert.equal(reads(), 0)
 })
 
 Deno.test("middleware: with the kill switch the handler runs and nothing is recorded", async () => {

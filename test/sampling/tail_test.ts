@@ -8,6 +8,7 @@ import { TestClock } from "effect/testing"
 import { CurrentRecorder, ownerOf, requestOf } from "../../src/internal/recorder.ts"
 import { Exporter, Request, Sampler, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { effectTest } from "../_harness.ts"
+import { fiveStageRequests, threeStages, timed } from "./_tail.ts"
 import { recordSpans, type SpanRecorder } from "../_spans.ts"
 
 type Options = Parameters<typeof Telemetry.layer>[0]
@@ -19,22 +20,6 @@ const withTelemetry = <A, E>(
   rec: SpanRecorder,
 ): Effect.Effect<A, E | Telemetry.TelemetryConfigError> =>
   effect.pipe(Effect.provide(Telemetry.layer(options)), Effect.withTracer(rec.tracer))
-
-const threeStages = (fail: boolean) =>
-  Effect.gen(function* () {
-    yield* Effect.sleep("10 millis").pipe(Stage.track("auth"))
-    yield* Effect.sleep("20 millis").pipe(Stage.track("kb"))
-    yield* Effect.sleep("30 millis").pipe(Stage.track("llm"))
-    if (fail) return yield* Effect.fail(new Error("llm down"))
-  })
-
-/** Forks `effect`, lets the test clock run `millis`, joins it. */
-const timed = <A, E>(effect: Effect.Effect<A, E>, millis = 1000) =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.forkChild(effect)
-    yield* TestClock.adjust(millis)
-    return yield* Fiber.join(fiber)
-  })
 
 effectTest("head-sampled requests export their spans at once with ot=th:0", () =>
   Effect.gen(function* () {
@@ -203,21 +188,8 @@ effectTest(
   () =>
     Effect.gen(function* () {
       const rec = recordSpans()
-      const fiveStages = Effect.gen(function* () {
-        for (let i = 0; i < 5; i++) yield* Effect.void.pipe(Stage.track(`s${i}`))
-      })
-      const program = Effect.gen(function* () {
-        yield* fiveStages.pipe(Request.track("dropped"))
-        yield* Effect.andThen(fiveStages, Effect.fail("boom")).pipe(Request.track("kept"), Effect.ignore)
-        const recorder = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.getRef(CurrentRecorder)))
-        return {
-          summaries: yield* Summaries.recent(2),
-          stats: yield* Sampler.stats,
-          drops: recorder.drops.get("tail_buffer_full"),
-        }
-      })
       const { summaries, stats, drops } = yield* withTelemetry(
-        program,
+        fiveStageRequests,
         { sampler: Sampler.alwaysOff, tailBufferSize: 3 },
         rec,
       )

@@ -1,10 +1,22 @@
 import assert from "node:assert/strict"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
-import { MetricCatalogue, Metrics, Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
+import * as Tracer from "effect/Tracer"
+import {
+  Exporter,
+  MetricCatalogue,
+  Metrics,
+  Request,
+  Stage,
+  StageStats,
+  Summaries,
+  Telemetry,
+} from "../../mod.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { effectTest, runFor, typeAndMessage } from "../_harness.ts"
 import { recordSpans } from "../_spans.ts"
@@ -81,6 +93,110 @@ effectTest("Stage.track() makes child spans with stage and request attributes", 
     assert.ok(stage.status._tag === "Ended" && Exit.isSuccess(stage.status.exit))
   }).pipe(Effect.withTracer(tracer), Effect.provide(Telemetry.layer()))
 })
+
+effectTest(
+  "Stage.track() is the current span inside the stage, and its request is again after it",
+  () =>
+    Effect.gen(function* () {
+      // Effect.currentSpan reads the fiber's cache of hot references, ParentSpan the context itself.
+      const inside = Effect.all([Effect.currentSpan, Effect.currentParentSpan])
+      const [request, requestParent] = yield* inside
+      const [[stage, stageParent], [child, childParent]] = yield* Effect.all([
+        inside,
+        inside.pipe(Effect.withSpan("user span")),
+      ]).pipe(Stage.track("auth_check"))
+      const [after, afterParent] = yield* inside
+      assert.equal(request.name, "chat")
+      assert.equal(requestParent, request)
+      assert.equal(stage.name, "auth_check")
+      assert.equal(stageParent, stage)
+      assert.equal(child.name, "user span")
+      assert.equal(childParent, child)
+      assert.equal(child.parent._tag === "Some" ? child.parent.value : undefined, stage)
+      assert.equal(after, request)
+      assert.equal(afterParent, request)
+    }).pipe(Effect.orDie, Request.track("chat"), Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Stage.track() under Effect's own tracer: the stage attributes are there when read, first",
+  () =>
+    Effect.gen(function* () {
+      const span = yield* Effect.gen(function* () {
+        const span = yield* Effect.currentSpan
+        span.attribute("app.step", 1)
+        return span
+      }).pipe(
+        Stage.track("auth_check", { name: "Authentication", metadata: { model: "small" } }),
+        Request.track("chat", { requestId: "r-1" }),
+      )
+      assert.deepEqual([...span.attributes], [
+        ["request.id", "r-1"],
+        ["stage.id", "auth_check"],
+        ["stage.name", "Authentication"],
+        ["model", "small"],
+        ["app.step", 1],
+      ])
+    }).pipe(Effect.orDie, Effect.provide(Telemetry.layer())),
+)
+
+for (const instrument of [true, false]) {
+  effectTest(
+    `Stage.track() under Effect's own tracer (instrument: ${instrument}): each stage's span keeps its own name and attributes`,
+    () =>
+      Effect.gen(function* () {
+        const spans: Array<Tracer.Span> = []
+        const capture = Effect.flatMap(Effect.currentSpan, (span) => Effect.sync(() => spans.push(span)))
+        yield* Effect.gen(function* () {
+          yield* capture.pipe(Stage.track("retrieve"))
+          yield* capture.pipe(Stage.track("answer", { metadata: { model: "small" } }))
+        }).pipe(Request.track("chat", { requestId: "r-2" }))
+        assert.deepEqual(spans.map((span) => [span.name, Object.fromEntries(span.attributes)]), [
+          ["retrieve", { "request.id": "r-2", "stage.id": "retrieve", "stage.name": "retrieve" }],
+          ["answer", { "request.id": "r-2", "stage.id": "answer", "stage.name": "answer", model: "small" }],
+        ])
+      }).pipe(Effect.orDie, Effect.provide(Telemetry.layer({ instrument }))),
+  )
+}
+
+effectTest(
+  "Stage.track() records into the recorder of its own context, even one provided inside a stage",
+  () =>
+    Effect.gen(function* () {
+      const other = Context.get(yield* Layer.build(Telemetry.layer()), CurrentRecorder)
+      yield* Effect.void.pipe(
+        Stage.track("inner"),
+        Effect.provideService(CurrentRecorder, other),
+        Stage.track("outer"),
+        Request.track("chat"),
+      )
+      const own = (yield* StageStats.all).map((s) => s.stageId)
+      assert.deepEqual(own, ["outer"])
+      assert.deepEqual([...other.stats.entries.keys()], ["inner"])
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest("Stage.track(): links added to one stage's span stay on that span", () =>
+  Effect.gen(function* () {
+    const link = {
+      span: Tracer.externalSpan({ traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" }),
+      attributes: {},
+    }
+    const linked = (id: string) =>
+      Effect.gen(function* () {
+        const span = yield* Effect.currentSpan
+        if (id === "a") span.addLinks([link])
+        return span
+      }).pipe(Stage.track(id))
+    for (const layer of [Telemetry.layer(), Telemetry.layer({ exporters: [Exporter.memory()] })]) {
+      const [a, b] = yield* Effect.all([linked("a"), linked("b")]).pipe(
+        Request.track("chat"),
+        Effect.provide(layer),
+      )
+      assert.deepEqual(a.links, [link])
+      assert.deepEqual(b.links, [])
+    }
+  }).pipe(Effect.orDie))
 
 effectTest("Stage.track() records typed failures, defects and interruptions", () =>
   Effect.gen(function* () {

@@ -20,6 +20,7 @@ import { LogCapture } from "./logs.ts"
 import { validateDashboard } from "./options.ts"
 import { formatEvent, SseHub } from "./sse.ts"
 import { DashboardState } from "./state.ts"
+import * as daemon from "../../internal/daemon.ts"
 
 /** What the dashboard concern keeps on the recorder. */
 export interface Installed {
@@ -68,7 +69,7 @@ const install = (recorder: Recorder, value: boolean | DashboardOptions | undefin
     recorder.summary.push(state.onSummary)
     yield* Effect.addFinalizer(() => Effect.sync(() => hub.closeAll()))
     yield* Effect.forkScoped(
-      Effect.forever(
+      daemon.forever(
         Effect.sleep(config.intervalMs).pipe(
           Effect.andThen(Effect.sync(() => tick(state, clock.currentTimeMillisUnsafe()))),
         ),

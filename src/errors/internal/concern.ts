@@ -44,6 +44,7 @@ import type { ErrorOptions, ErrorRules } from "../Errors.ts"
 import { type Classification, classifyCause, type Compiled, merge } from "./classify.ts"
 import { type AlertConfig, AlertState, ErrorsSlot, ErrorsState } from "./state.ts"
 import { subscribeTo } from "./subscribe.ts"
+import * as daemon from "../../internal/daemon.ts"
 
 /** Default alert window: five minutes, as in the seeds. */
 export const defaultAlertWindowMs = 300_000
@@ -360,7 +361,7 @@ const install = (recorder: Recorder, options: ErrorOptions) =>
         alerts.anomalies = detector
         // One check per window, off the hot path: the window's statistics come from the stage sketches.
         yield* Effect.forkScoped(
-          Effect.forever(
+          daemon.forever(
             Effect.sleep(anomaly.windowMs).pipe(
               Effect.andThen(Clock.currentTimeMillis),
               Effect.map((now) => detector.evaluate(now)),

@@ -12,6 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { Recorder } from "../../internal/recorder.ts"
+import * as daemon from "../../internal/daemon.ts"
 import type { Alert } from "./alertsModel.ts"
 import type { AlertState } from "./state.ts"
 
@@ -38,7 +39,7 @@ export const subscribeTo = (
       )
     state.listeners.add(listener)
     const fiber = yield* Effect.forkDetach(
-      Effect.forever(Effect.flatMap(Queue.take(queue), run)).pipe(Effect.ignore),
+      daemon.forever(Effect.flatMap(Queue.take(queue), run)).pipe(Effect.ignore),
     )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {

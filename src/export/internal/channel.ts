@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
 import type * as Scope from "effect/Scope"
+import * as daemon from "../../internal/daemon.ts"
 import { forEachField } from "./protobuf.ts"
 import { BoundedQueue, type DropReason, type ExportStats, type Signal } from "./stats.ts"
 
@@ -412,6 +413,29 @@ export class ExportChannel<T> {
     if (size === this.config.maxBatchSize) this.wake.openUnsafe()
   }
 
+  /**
+   * Like `offer`, making the item from `source` only when it will be queued (encoding a span that is
+   * dropped would be wasted). A `make` that throws drops the item as `error`: the hot path never fails.
+   */
+  offerWith<S>(source: S, make: (source: S) => T): void {
+    if (this.closing && this.fiber === undefined) {
+      this.stats.drop(this.config.signal, "shutdown")
+      return
+    }
+    if (this.queue.size >= this.queue.capacity) {
+      this.stats.drop(this.config.signal, "queue_full")
+      return
+    }
+    let item: T
+    try {
+      item = make(source)
+    } catch {
+      this.stats.drop(this.config.signal, "error")
+      return
+    }
+    this.offer(item)
+  }
+
   /** Starts the background fiber in `scope`. */
   start(): Effect.Effect<void, never, Scope.Scope> {
     return Effect.forkScoped(this.loop()).pipe(
@@ -424,38 +448,38 @@ export class ExportChannel<T> {
   private loop(): Effect.Effect<void> {
     // deno-lint-ignore no-this-alias
     const self = this
-    return Effect.gen(function* () {
-      while (true) {
-        if (self.queue.size === 0) {
-          if (self.closing) return
-          // Idle: wait for the first item, with no timer (a zero scheduleDelay must not spin).
-          self.nonEmpty.closeUnsafe()
-          yield* self.nonEmpty.await
-          continue
-        }
-        // Re-arm the wake-up before deciding to wait: an offer that fills a batch from now on opens it.
-        self.wake.closeUnsafe()
-        if (!self.closing && self.queue.size < self.config.maxBatchSize) {
-          yield* Effect.raceFirst(Effect.sleep(self.config.scheduleDelayMs), self.wake.await)
-        }
-        while (self.queue.size > 0) {
-          const batch = self.queue.take(self.config.maxBatchSize)
-          self.inFlight = batch.length
-          // A defect must not end the loop (every later item would pile up as queue_full): drop the batch.
-          yield* Effect.catchDefect(self.exportBatch(batch), (defect) =>
-            Effect.sync(() => {
-              self.stats.drop(self.config.signal, "error", batch.length)
-              self.stats.failed(
-                `${self.config.signal}: ${defect instanceof Error ? defect.message : String(defect)}`,
-                self.clock.currentTimeMillisUnsafe(),
-              )
-            }))
-          self.inFlight = 0
-          if (!self.closing && self.queue.size < self.config.maxBatchSize) break
-        }
-        if (self.closing && self.queue.size === 0) return
+    // One batch per step, on a succession of fibers (see daemon.ts); `false` ends the loop. A step must stay
+    // short: a queue that never empties would otherwise keep one fiber (and its async context) forever.
+    return daemon.loop(Effect.gen(function* () {
+      if (self.queue.size === 0) {
+        if (self.closing) return false
+        // Idle: wait for the first item, with no timer (a zero scheduleDelay must not spin).
+        self.nonEmpty.closeUnsafe()
+        yield* self.nonEmpty.await
+        return true
       }
-    })
+      // Re-arm the wake-up before deciding to wait: an offer that fills a batch from now on opens it.
+      self.wake.closeUnsafe()
+      // A full batch (or shutdown) goes at once; a partial one waits at most scheduleDelay.
+      if (!self.closing && self.queue.size < self.config.maxBatchSize) {
+        yield* Effect.raceFirst(Effect.sleep(self.config.scheduleDelayMs), self.wake.await)
+      }
+      if (self.queue.size > 0) {
+        const batch = self.queue.take(self.config.maxBatchSize)
+        self.inFlight = batch.length
+        // A defect must not end the loop (every later item would pile up as queue_full): drop the batch.
+        yield* Effect.catchDefect(self.exportBatch(batch), (defect) =>
+          Effect.sync(() => {
+            self.stats.drop(self.config.signal, "error", batch.length)
+            self.stats.failed(
+              `${self.config.signal}: ${defect instanceof Error ? defect.message : String(defect)}`,
+              self.clock.currentTimeMillisUnsafe(),
+            )
+          }))
+        self.inFlight = 0
+      }
+      return !(self.closing && self.queue.size === 0)
+    }))
   }
 
   private send(body: Uint8Array, timeoutMs: number): Effect.Effect<Outcome> {

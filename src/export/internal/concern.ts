@@ -31,7 +31,7 @@ import {
 } from "../../internal/config.ts"
 import { denoTracesFetch } from "../../internal/killSwitch.ts"
 import type { Recorder, ServiceDescription } from "../../internal/recorder.ts"
-import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
+import { ExportStatsSlot, type RedactorLike, RedactorSlot } from "../../internal/slots.ts"
 import type { Concern, Installed } from "../../internal/concern.ts"
 import type * as Exporter from "../Exporter.ts"
 import type { RequestSummary } from "../../stage/Request.ts"
@@ -56,16 +56,19 @@ import {
   type MetricBatch,
 } from "./otlpSignals.ts"
 import {
-  encodeTracesJson,
-  encodeTracesProto,
+  encodeEncodedTracesJson,
+  encodeEncodedTracesProto,
   type FinishedSpan,
   jsonResourceAndScope,
+  jsonSpanBytes,
   type OtlpResource,
   protoResourceAndScope,
+  protoSpan,
 } from "./otlpTraces.ts"
 import { JsonWriter, ProtoWriter } from "./protobuf.ts"
 import { type DropReason, dropReasons, ExportStats, grpcRejections, signals } from "./stats.ts"
 import { consoleHandler, isKept, JsonlFiles, jsonlHandler, SummaryWorker } from "./summaries.ts"
+import * as daemon from "../../internal/daemon.ts"
 import { makeRecordingTracer, SpanPipeline } from "./tracer.ts"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -392,6 +395,26 @@ export interface InstallOverrides {
   readonly random?: (() => number) | undefined
 }
 
+/** Size of the shared buffers encoded spans are views of. */
+const slabSize = 256 * 1024
+
+/** Encodes one finished span into `writer`'s slabs (a throw leaves nothing behind). */
+const slabEncoder = <W extends ProtoWriter | JsonWriter>(
+  writer: W,
+  write: (writer: W, span: FinishedSpan, redactor: RedactorLike | undefined) => void,
+  redactor: () => RedactorLike | undefined,
+) =>
+(span: FinishedSpan): Uint8Array => {
+  writer.startRecord(slabSize)
+  try {
+    write(writer, span, redactor())
+  } catch (error) {
+    writer.discardRecord()
+    throw error
+  }
+  return writer.takeRecord()
+}
+
 /** Installs the export concern (see the module description). */
 export const installExport = (
   recorder: Recorder,
@@ -468,7 +491,7 @@ export const installExport = (
 
     let base: OtelBase | undefined
     let denoActive = false
-    const spanChannels: Array<ExportChannel<FinishedSpan>> = []
+    const spanChannels: Array<ExportChannel<Uint8Array>> = []
     const metricChannels: Array<ExportChannel<MetricBatch>> = []
     const logChannels: Array<ExportChannel<LogItem>> = []
     const workers: Array<SummaryWorker> = []
@@ -544,18 +567,23 @@ export const installExport = (
                 resource: Object.fromEntries(resource.attributes) as Record<string, string>,
               })
             } else {
-              const channel = new ExportChannel<FinishedSpan>(
+              // Spans are encoded when they end and queued as bytes (views of shared slabs): the queue
+              // holds no span objects, so spans die young, and a batch is the spans' bytes in an envelope.
+              const channel = new ExportChannel<Uint8Array>(
                 channelConfig("traces", r.maxQueueSize, r.maxExportBatchSize, r.scheduleDelayMs),
                 json
-                  ? (spans) => encodeTracesJson(jsonWriter, jsonCached, spans, redactor())
-                  : (spans) => encodeTracesProto(writer, protoCached, spans, redactor()),
+                  ? (spans) => encodeEncodedTracesJson(jsonWriter, jsonCached, spans)
+                  : (spans) => encodeEncodedTracesProto(writer, protoCached, spans),
                 stats,
                 clock,
                 transport("traces"),
                 overrides.random,
               )
               spanChannels.push(channel)
-              pipeline.sinks.push((span) => channel.offer(span))
+              const encodeSpan = json
+                ? slabEncoder(new JsonWriter(slabSize), jsonSpanBytes, redactor)
+                : slabEncoder(new ProtoWriter(slabSize), protoSpan, redactor)
+              pipeline.sinks.push((span) => channel.offerWith(span, encodeSpan))
             }
           }
           if (r.signals.has("metrics")) {
@@ -578,7 +606,7 @@ export const installExport = (
               })
             )
             yield* Effect.forkScoped(
-              Effect.forever(Effect.andThen(Effect.sleep(r.metricExportIntervalMs), collect)),
+              daemon.forever(Effect.andThen(Effect.sleep(r.metricExportIntervalMs), collect)),
             )
           }
           if (r.signals.has("logs")) {

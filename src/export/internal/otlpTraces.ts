@@ -10,6 +10,7 @@ import type * as Exit from "effect/Exit"
 import type * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import type { RedactorLike } from "../../internal/slots.ts"
+import type { DeferredStage } from "../../internal/stageAttributes.ts"
 import { errorOf } from "../../stage/internal/tracking.ts"
 import { type JsonWriter, type ProtoWriter, varintSize } from "./protobuf.ts"
 
@@ -26,6 +27,9 @@ export interface FinishedSpan {
   readonly _events: ReadonlyArray<SpanEvent> | undefined
   /** W3C tracestate of the span (set by the sampling concern). */
   readonly traceState?: string | undefined
+  /** Stage attributes the span deferred (stagetrace's own spans): they come before `_attributes`. */
+  readonly deferredStage?: DeferredStage | undefined
+  readonly deferredRequestId?: string | undefined
 }
 
 /**
@@ -225,7 +229,8 @@ const protoEvent = (w: ProtoWriter, [name, time, attrs]: SpanEvent, redactor: Re
   w.end(e, 1)
 }
 
-const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
+/** Writes one span as field 2 of `ScopeSpans` (what `encodeEncodedTracesProto` concatenates). */
+export const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
   const ended = endedOf(span)
   const start = w.begin(2, 2)
   w.hexBytes(1, span.traceId.length === 32 ? span.traceId : span.traceId.padStart(32, "0"))
@@ -237,6 +242,19 @@ const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | 
   w.uint(6, spanKindCode[span.kind] ?? 1)
   w.fixed64(7, ended.startTime)
   w.fixed64(8, ended.endTime)
+  const deferred = span.deferredStage
+  if (deferred !== undefined) {
+    const requestId = span.deferredRequestId
+    if (requestId !== undefined) {
+      protoKeyValue(w, 9, "request.id", redactAttr(redactor, "request.id", requestId))
+    }
+    protoKeyValue(w, 9, "stage.id", redactAttr(redactor, "stage.id", deferred.stageId))
+    protoKeyValue(w, 9, "stage.name", redactAttr(redactor, "stage.name", deferred.name))
+    const keys = deferred.metadataKeys
+    for (let i = 0; i < keys.length; i++) {
+      protoKeyValue(w, 9, keys[i]!, redactAttr(redactor, keys[i]!, deferred.metadata[keys[i]!]))
+    }
+  }
   const attributes = span._attributes
   if (attributes !== undefined) {
     for (const [key, value] of attributes) protoKeyValue(w, 9, key, redactAttr(redactor, key, value))
@@ -277,6 +295,22 @@ export const encodeTracesProto = (
   w.reset()
   protoResourceScope(w, cached, () => {
     for (let i = 0; i < spans.length; i++) protoSpan(w, spans[i]!, redactor)
+  })
+  return w.finish()
+}
+
+/**
+ * An `ExportTraceServiceRequest` (protobuf) from spans already encoded one by one with `protoSpan`: the
+ * cached resource and scope around the spans' bytes.
+ */
+export const encodeEncodedTracesProto = (
+  w: ProtoWriter,
+  cached: CachedResource<Uint8Array>,
+  spans: ReadonlyArray<Uint8Array>,
+): Uint8Array => {
+  w.reset()
+  protoResourceScope(w, cached, () => {
+    for (let i = 0; i < spans.length; i++) w.raw(spans[i]!)
   })
   return w.finish()
 }
@@ -430,7 +464,12 @@ const jsonEventBytes = (
   w.ascii("]}")
 }
 
-const jsonSpanBytes = (w: JsonWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
+/** Writes one span as a JSON object (what `encodeEncodedTracesJson` joins). */
+export const jsonSpanBytes = (
+  w: JsonWriter,
+  span: FinishedSpan,
+  redactor: RedactorLike | undefined,
+): void => {
   const ended = endedOf(span)
   const outcome = outcomeOfExit(ended.exit)
   w.ascii(`{"traceId":"`)
@@ -455,6 +494,26 @@ const jsonSpanBytes = (w: JsonWriter, span: FinishedSpan, redactor: RedactorLike
     },"startTimeUnixNano":"${ended.startTime}","endTimeUnixNano":"${ended.endTime}","attributes":[`,
   )
   let first = true
+  const deferred = span.deferredStage
+  if (deferred !== undefined) {
+    const requestId = span.deferredRequestId
+    if (requestId !== undefined) {
+      if (jsonKeyValueBytes(w, "request.id", redactAttr(redactor, "request.id", requestId), first)) {
+        first = false
+      }
+    }
+    if (jsonKeyValueBytes(w, "stage.id", redactAttr(redactor, "stage.id", deferred.stageId), first)) {
+      first = false
+    }
+    if (jsonKeyValueBytes(w, "stage.name", redactAttr(redactor, "stage.name", deferred.name), first)) {
+      first = false
+    }
+    const keys = deferred.metadataKeys
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!
+      if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, deferred.metadata[key]), first)) first = false
+    }
+  }
   const attributes = span._attributes
   if (attributes !== undefined) {
     for (const [key, value] of attributes) {
@@ -497,6 +556,16 @@ const jsonSpanBytes = (w: JsonWriter, span: FinishedSpan, redactor: RedactorLike
   w.ascii("}}")
 }
 
+/** Resets `w` and writes an OTLP/JSON `ExportTraceServiceRequest` up to its first span. */
+const jsonTracesStart = (w: JsonWriter, cached: CachedResource<string>): void => {
+  w.reset()
+  w.ascii(`{"resourceSpans":[{`)
+  w.utf8(cached.resource)
+  w.ascii(`,"scopeSpans":[{`)
+  w.utf8(cached.scope)
+  w.ascii(`,"spans":[`)
+}
+
 /** Encodes spans as an `ExportTraceServiceRequest` in OTLP/JSON (UTF-8 bytes). */
 export const encodeTracesJson = (
   w: JsonWriter,
@@ -504,15 +573,28 @@ export const encodeTracesJson = (
   spans: ArrayLike<FinishedSpan>,
   redactor: RedactorLike | undefined,
 ): Uint8Array => {
-  w.reset()
-  w.ascii(`{"resourceSpans":[{`)
-  w.utf8(cached.resource)
-  w.ascii(`,"scopeSpans":[{`)
-  w.utf8(cached.scope)
-  w.ascii(`,"spans":[`)
+  jsonTracesStart(w, cached)
   for (let i = 0; i < spans.length; i++) {
     if (i > 0) w.ascii(",")
     jsonSpanBytes(w, spans[i]!, redactor)
+  }
+  w.ascii("]}]}]}")
+  return w.finish()
+}
+
+/** An `ExportTraceServiceRequest` in OTLP/JSON from spans already encoded one by one with `jsonSpanBytes`. */
+export const encodeEncodedTracesJson = (
+  w: JsonWriter,
+  cached: CachedResource<string>,
+  spans: ReadonlyArray<Uint8Array>,
+): Uint8Array => {
+  jsonTracesStart(w, cached)
+  for (let i = 0; i < spans.length; i++) {
+    const span = spans[i]!
+    w.ensure(span.length + 1)
+    if (i > 0) w.buf[w.pos++] = 44
+    w.buf.set(span, w.pos)
+    w.pos += span.length
   }
   w.ascii("]}]}]}")
   return w.finish()

@@ -72,7 +72,40 @@ export class ByteWriter {
 
   /** Called after the buffer was replaced by a larger one. */
   protected grown(): void {}
+
+  // Records: encoding one item after another into large shared buffers ("slabs") and handing each out as
+  // a view of its slab — no buffer and no copy per item (what a queue of encoded spans holds instead of
+  // the spans). A record larger than the headroom grows the slab as `ensure` does; earlier views keep the
+  // old slab alive.
+
+  /** Where the current record started. */
+  private mark = 0
+
+  /** Begins a record, in a fresh slab of `slabSize` bytes when the current one is nearly full. */
+  startRecord(slabSize: number): void {
+    if (this.buf.length - this.pos < slabHeadroom) {
+      this.buf = new Uint8Array(slabSize)
+      this.grown()
+      this.pos = 0
+    }
+    this.mark = this.pos
+  }
+
+  /** The record written since `startRecord`, as a view of its slab. */
+  takeRecord(): Uint8Array {
+    const out = this.buf.subarray(this.mark, this.pos)
+    this.mark = this.pos
+    return out
+  }
+
+  /** Forgets the record begun with `startRecord`. */
+  discardRecord(): void {
+    this.pos = this.mark
+  }
 }
+
+/** How much room a slab must have left for a new record to start in it. */
+const slabHeadroom = 32 * 1024
 
 /** A growable protobuf output buffer. */
 export class ProtoWriter extends ByteWriter {

@@ -15,6 +15,7 @@ import type * as Scope from "effect/Scope"
 import { type SummaryLine, toSummaryLine } from "../../internal/jsonl.ts"
 import type { ServiceDescription } from "../../internal/recorder.ts"
 import type { RequestSummary } from "../../stage/Request.ts"
+import * as daemon from "../../internal/daemon.ts"
 import { BoundedQueue, type ExportStats } from "./stats.ts"
 
 /** Whether a request's summary is exported: kept by the sampler, or sampled when no sampler is installed. */
@@ -65,17 +66,17 @@ export class SummaryWorker {
   start(): Effect.Effect<void, never, Scope.Scope> {
     // deno-lint-ignore no-this-alias
     const self = this
-    const loop = Effect.gen(function* () {
-      while (true) {
-        if (self.queue.size === 0) {
-          if (self.closing) return
-          yield* self.wake.await
-          self.wake.closeUnsafe()
-        }
-        const batch = self.queue.take(64)
-        if (batch.length > 0) yield* self.handleSafely(batch)
+    // One step per batch, on a succession of fibers (see daemon.ts); `false` ends the loop.
+    const loop = daemon.loop(Effect.gen(function* () {
+      if (self.queue.size === 0) {
+        if (self.closing) return false
+        yield* self.wake.await
+        self.wake.closeUnsafe()
       }
-    })
+      const batch = self.queue.take(64)
+      if (batch.length > 0) yield* self.handleSafely(batch)
+      return true
+    }))
     return Effect.forkScoped(loop).pipe(Effect.map((fiber) => {
       self.fiber = fiber
     }))

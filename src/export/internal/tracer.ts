@@ -12,7 +12,14 @@ import type * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
 import type * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
-import { DiscardKey, ownerOf, requestOf } from "../../internal/recorder.ts"
+import { type GatedSpan, GateKey, type SpanGate } from "../../internal/gate.ts"
+import { DiscardKey, OwnerKey, ownerOf, requestOf } from "../../internal/recorder.ts"
+import {
+  type DeferredStage,
+  type DeferringSpan,
+  materializeStageAttributes,
+} from "../../internal/stageAttributes.ts"
+import { OptionsNotKept, ownLinks } from "../../internal/spanOptions.ts"
 import type { FinishedSpan } from "./otlpTraces.ts"
 
 /** Receives every span that ended sampled. */
@@ -99,28 +106,45 @@ export class OpenSpans {
 export class SpanPipeline {
   readonly sinks: Array<SpanSink> = []
   readonly open: OpenSpans
+  /** Set while `endOpen` ends what is still open at shutdown: gates no longer hold spans. */
+  private ending = false
   constructor(openCapacity: number) {
     this.open = new OpenSpans(openCapacity)
   }
 
-  ended(span: RecordedSpan & FinishedSpan): void {
+  /** A span ended: exported when sampled, or when its gate (tail sampling) admits it. */
+  ended(span: RecordedSpan & FinishedSpan & { readonly gate?: SpanGate | undefined }): void {
     if (span.isOpen) this.open.remove(span)
-    if (!span.sampled) return
+    const gate = span.gate
+    if (gate === undefined) {
+      if (!span.sampled) return
+    } else if (!this.ending && !gate.admit(span as unknown as GatedSpan)) return
+    this.export(span)
+  }
+
+  /** Hands a finished span to every sink. */
+  export(span: FinishedSpan): void {
     const sinks = this.sinks
     for (let i = 0; i < sinks.length; i++) sinks[i]!(span)
   }
 
   /**
-   * Ends every open span that is still alive as interrupted at `endNanos` — except spans of requests that
-   * already ended (those were dropped by tail sampling and must stay unexported).
+   * Ends every open span that is still alive as interrupted at `endNanos` and exports it, even when its
+   * request's tail decision is still pending — except spans of requests that already ended (those were
+   * dropped by tail sampling and must stay unexported).
    */
   endOpen(endNanos: bigint): number {
     let ended = 0
     this.open.sweep()
-    for (const span of this.open.alive()) {
-      if (span.status._tag !== "Started") continue
-      span.end(endNanos, interruptedExit)
-      ended++
+    this.ending = true
+    try {
+      for (const span of this.open.alive()) {
+        if (span.status._tag !== "Started") continue
+        span.end(endNanos, interruptedExit)
+        ended++
+      }
+    } finally {
+      this.ending = false
     }
     return ended
   }
@@ -140,18 +164,40 @@ export interface RecordedSpan {
 
 type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
 
-/** A native Effect span that reports its end to the pipeline. */
-export class RecordingNativeSpan extends Tracer.NativeSpan implements RecordedSpan, FinishedSpan {
+/**
+ * A native Effect span that reports its end to the pipeline. Tail sampling attaches a gate to the spans of
+ * a request whose decision is pending (`GateKey`): the span then reports the head decision as `sampled`,
+ * and its gate holds it when it ends until the decision releases (exports) or drops it — no proxy span,
+ * no second span.
+ */
+export class RecordingNativeSpan extends Tracer.NativeSpan
+  implements RecordedSpan, FinishedSpan, GatedSpan, DeferringSpan {
+  /** The stagetrace stage or request behind the span (declared, so setting it keeps the span's shape). */
+  [OwnerKey]: unknown = undefined
   isOpen = false
   openPrev: RecordedSpan | undefined = undefined
   openNext: RecordedSpan | undefined = undefined
   traceState: string | undefined = undefined
+  gate: SpanGate | undefined = undefined
+  heldNext: GatedSpan | undefined = undefined
+  /** Stage attributes written only when read or exported (see `stageAttributes.ts`). */
+  deferredStage: DeferredStage | undefined = undefined
+  deferredRequestId: string | undefined = undefined
   readonly pipeline: SpanPipeline
 
   constructor(options: SpanOptions, pipeline: SpanPipeline) {
     super(options)
     this.pipeline = pipeline
     if (options.sampled) pipeline.open.add(this)
+  }
+
+  override get attributes(): Map<string, unknown> {
+    return materializeStageAttributes(this)
+  }
+
+  override addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    ownLinks(this)
+    super.addLinks(links)
   }
 
   override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
@@ -164,6 +210,21 @@ export class RecordingNativeSpan extends Tracer.NativeSpan implements RecordedSp
   [DiscardKey](): void {
     this.pipeline.open.remove(this)
   }
+
+  /** Tail sampling holds the span's export (see the class description). */
+  [GateKey](gate: SpanGate, sampled: boolean, traceState: string | undefined): void {
+    this.gate = gate
+    ;(this as { sampled: boolean }).sampled = sampled
+    this.traceState = traceState
+  }
+
+  /** The gate kept the span: export it. */
+  release(): void {
+    this.pipeline.export(this)
+  }
+
+  /** The gate dropped the span (it already left the open-span registry when it ended). */
+  discard(): void {}
 }
 
 /** A span over another tracer's span (OpenTelemetry, Deno): records what the exporters need, forwards all. */
@@ -245,7 +306,12 @@ export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, Finishe
  */
 export const makeRecordingTracer = (inner: Tracer.Tracer, pipeline: SpanPipeline): Tracer.Tracer => {
   if (inner === Tracer.nativeTracer) {
-    return Tracer.make({ span: (options) => new RecordingNativeSpan(options, pipeline) })
+    // Its spans copy what they need from the options (so the stage wrapper may reuse one options object)
+    // and copy the shared empty links array before writing to it.
+    return Tracer.make({
+      span: (options) => new RecordingNativeSpan(options, pipeline),
+      [OptionsNotKept]: true,
+    } as Tracer.Tracer)
   }
   return Tracer.make({
     // A span without an Effect parent continues the active OpenTelemetry context (Deno.serve's server

@@ -13,9 +13,12 @@ export type HeadersInput =
 /** Headers to write trace context into: web `Headers` or a mutable record of strings. */
 export type HeadersCarrier = Headers | Record<string, string>
 
+/** The web `Headers` class, read once: under Deno the global is a lazy getter, costly on every request. */
+const HeadersClass: typeof Headers | undefined = typeof Headers === "undefined" ? undefined : Headers
+
 /** Whether `headers` is a web `Headers`. */
 export const isHeaders = (headers: unknown): headers is Headers =>
-  typeof Headers !== "undefined" && headers instanceof Headers
+  HeadersClass !== undefined && headers instanceof HeadersClass
 
 /**
  * The value of header `name` (lowercase), fields of the same name combined with `", "` as RFC 9110 says

@@ -11,7 +11,9 @@ import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import { CurrentRecorder } from "../../internal/recorder.ts"
+import { nowNanos } from "../../internal/clock.ts"
 import { currentRequest, makeRequestSpec, trackRequest } from "../../stage/internal/tracking.ts"
 import type { Extracted } from "../Propagation.ts"
 import { withRemoteContext } from "./context.ts"
@@ -72,6 +74,9 @@ export const isStatusFailure = (u: unknown): u is StatusFailure => u instanceof 
 /** A request id received in a header: 1–128 visible ASCII characters. */
 export const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
 
+/** The `Response` class, read once: under Deno the global is a getter, costly on every request. */
+const ResponseClass: typeof Response = Response
+
 const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
@@ -89,7 +94,7 @@ const callHandler = <E, R>(
     return Effect.fail(error)
   }
   const checked = (value: unknown): Effect.Effect<Response, unknown> =>
-    value instanceof Response
+    value instanceof ResponseClass
       ? Effect.succeed(value)
       : Effect.fail(new TypeError("The HTTP handler did not return a Response"))
   if (Effect.isEffect(out)) return Effect.flatMap(out, checked)
@@ -143,7 +148,7 @@ export const serveRequest = <E, R>(
       return callHandler(handler, request, info, contextFor<R>(fiber.context, "", "", ""))
     }
     const clock = fiber.getRef(Clock.Clock)
-    const startNanos = clock.currentTimeNanosUnsafe()
+    const startNanos = nowNanos(clock)
     const method = normalizeMethod(request.method)
     const url = requestUrlParts(request.url)
     const given = safeCall(config.route === undefined ? undefined : () => config.route!(request))
@@ -236,7 +241,7 @@ export const serveRequest = <E, R>(
     const recovered = Effect.catchIf(tracked, isStatusFailure, (failure) => Effect.succeed(failure.response))
     const measured = config.metrics
       ? Effect.onExitPrimitive(recovered, (exit) => {
-        const seconds = Number(clock.currentTimeNanosUnsafe() - startNanos) / 1e9
+        const seconds = Number(nowNanos(clock) - startNanos) / 1e9
         recordServerRequest(fiber.context, method, metricRoute, statusOf(exit), seconds)
         return undefined
       })
@@ -244,26 +249,61 @@ export const serveRequest = <E, R>(
     return withRemoteContext(measured, extracted.parent, extracted.baggage)
   })
 
-/** How a web handler runs the per-request effect. */
-export type Runner<R> = (
-  effect: Effect.Effect<Response, unknown, R>,
-  signal: AbortSignal | undefined,
-) => Promise<Exit.Exit<Response, unknown>>
+/** How a web handler starts the per-request effect: on a new fiber, run as far as it goes synchronously. */
+export type Forker<R> = (effect: Effect.Effect<Response, unknown, R>) => Fiber.Fiber<Response, unknown>
 
-/** Builds the web handler: runs the request effect, rethrows a failure for the server's `onError`. */
-export const makeWebHandler = <E, R>(
-  config: ServerConfig,
-  handler: AnyHandler<E, R>,
-  run: Runner<R>,
-  interruptOnAbort: boolean,
-): (request: globalThis.Request, info?: ServeInfoLike) => Promise<Response> =>
-async (request, info) => {
-  const exit = await run(
-    serveRequest(config, handler, request, info),
-    interruptOnAbort ? request.signal : undefined,
-  )
+/** The response for a request effect's exit; a failure is rethrown for the server's `onError`. */
+const responseOf = (exit: Exit.Exit<Response, unknown>): Response => {
   if (exit._tag === "Success") return exit.value
   // The client went away: nobody reads this response.
   if (Cause.hasInterruptsOnly(exit.cause)) return new Response(null, { status: 499 })
   throw Cause.squash(exit.cause)
+}
+
+const settled = (exit: Exit.Exit<Response, unknown>): Promise<Response> => {
+  try {
+    return Promise.resolve(responseOf(exit))
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/**
+ * Interrupts `fiber` when the client disconnects. Read only for a request still running after its
+ * synchronous part: Deno creates the request's `AbortSignal` (and, without `--unstable-no-legacy-abort`,
+ * aborts it after every response, an exception object with a stack trace each time) only once it is read.
+ */
+const interruptOnAbortOf = (fiber: Fiber.Fiber<Response, unknown>, request: globalThis.Request): void => {
+  const signal = request.signal
+  if (signal.aborted) return fiber.interruptUnsafe()
+  const onAbort = () => fiber.interruptUnsafe()
+  signal.addEventListener("abort", onAbort, { once: true })
+  fiber.addObserver(() => signal.removeEventListener("abort", onAbort))
+}
+
+/**
+ * Builds the web handler: starts the request effect on a fiber and answers its response (a request that
+ * completes synchronously never waits on a promise of its own), rethrowing a failure for the server's
+ * `onError`.
+ */
+export const makeWebHandler = <E, R>(
+  config: ServerConfig,
+  handler: AnyHandler<E, R>,
+  fork: Forker<R>,
+  interruptOnAbort: boolean,
+): (request: globalThis.Request, info?: ServeInfoLike) => Promise<Response> =>
+(request, info) => {
+  const fiber = fork(serveRequest(config, handler, request, info))
+  const exit = fiber.pollUnsafe()
+  if (exit !== undefined) return settled(exit)
+  if (interruptOnAbort) interruptOnAbortOf(fiber, request)
+  return new Promise((resolve, reject) => {
+    fiber.addObserver((exit) => {
+      try {
+        resolve(responseOf(exit))
+      } catch (error) {
+        reject(error)
+      }
+    })
+  })
 }

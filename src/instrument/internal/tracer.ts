@@ -29,9 +29,10 @@ import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
-import type * as Tracer from "effect/Tracer"
+import * as Tracer from "effect/Tracer"
 import type { HttpServerRequest } from "effect/http"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
+import { keepsNoOptions, OptionsNotKept } from "../../internal/spanOptions.ts"
 import {
   outcomeOf,
   ownerOf,
@@ -51,6 +52,7 @@ import {
   emptyAttributes,
   errorOf,
   generateRequestId,
+  LocalSpan,
   makeSpec,
   openRequest,
   openStage,
@@ -134,10 +136,17 @@ export class AdoptingTracer implements Tracer.Tracer {
   private readonly summaries = new Map<string, string>()
   private readonly transactionSpec: StageSpec = makeSpec("db.transaction", { kind: "internal" })
 
+  /**
+   * stagetrace's own spans pass through to a tracer that keeps no options (or become `LocalSpan`s), so the
+   * stage wrapper may reuse one options object (spanOptions.ts); other spans get their options as they are.
+   */
+  readonly [OptionsNotKept]: boolean
+
   constructor(inner: Tracer.Tracer, recorder: Recorder, config: InstrumentConfig) {
     this.inner = inner
     this.recorder = recorder
     this.config = config
+    this[OptionsNotKept] = inner === Tracer.nativeTracer || keepsNoOptions(inner)
     if (inner.context !== undefined) this.context = inner.context
   }
 
@@ -153,11 +162,11 @@ export class AdoptingTracer implements Tracer.Tracer {
       }
     }
     const annotations = options.annotations
-    if (
-      annotations === stageSpanAnnotations || annotations === requestSpanAnnotations || disabledByEnvironment
-    ) {
-      return this.inner.span(options)
+    if (annotations === stageSpanAnnotations || annotations === requestSpanAnnotations) {
+      // stagetrace's own spans: under Effect's native tracer, the span Stage.track would make itself.
+      return this.inner === Tracer.nativeTracer ? new LocalSpan(options) : this.inner.span(options)
     }
+    if (disabledByEnvironment) return this.inner.span(options)
     switch (options.kind) {
       case "server":
         return this.config.httpServer === undefined ? this.inner.span(options) : this.server(options)

@@ -16,6 +16,7 @@ import { type MetricsConfig, type MetricsOptions, validateMetricsOptions } from 
 import { Aggregator } from "./isolates.ts"
 import { serve } from "./server.ts"
 import { Store } from "./store.ts"
+import * as daemon from "../../internal/daemon.ts"
 import { systemCpuUsagePercentDef, systemMemoryUsageBytesDef } from "./catalogue.ts"
 
 /** The process-wide store used when no layer provides one (no eviction clock, global registry). */
@@ -63,7 +64,7 @@ export const buildStore = (
     if (config.systemMetrics) installSystemMetrics(store, clock)
     const tickMs = tickMillis(config.seriesTtlMs)
     yield* Effect.forkScoped(
-      Effect.forever(Effect.sleep(tickMs).pipe(Effect.andThen(Effect.sync(() => store.tick(tickMs))))),
+      daemon.forever(Effect.sleep(tickMs).pipe(Effect.andThen(Effect.sync(() => store.tick(tickMs))))),
     )
     const context = yield* Effect.context<never>()
     const aggregate = config.aggregate

@@ -33,6 +33,8 @@ import {
   type RequestStartHook,
   type StageNode,
 } from "../../internal/recorder.ts"
+import { type GatedSpan, GateKey, isGatable, type SpanGate } from "../../internal/gate.ts"
+import { keepsNoOptions, OptionsNotKept } from "../../internal/spanOptions.ts"
 import type { KeptBecause } from "../../stage/Request.ts"
 import { alwaysOn, parentBased, type Sampler, type SamplingParent, type SamplingResult } from "../Sampler.ts"
 import type { SamplingCounters, SamplingState } from "./state.ts"
@@ -47,23 +49,51 @@ const DROPPED = 2
 
 const bigint0 = BigInt(0)
 
-/** The tail-sampling state of one request, owned by its request span. */
-export class RequestTail {
+/**
+ * The tail-sampling state of one request, owned by its request span: the gate every span of the request
+ * passes when it ends (see `SpanGate`), and the buffer of spans it holds until the decision.
+ */
+export class RequestTail implements SpanGate {
   decision: number
   readonly record: RequestRecord
   /** What spans of the request report as `sampled`: the head decision, or forced. */
   readonly sampled: boolean
   readonly traceState: string | undefined
+  readonly counters: SamplingCounters
+  readonly bufferSize: number
   count = 0
   overflowed = 0
-  first: TailSpan | undefined = undefined
-  last: TailSpan | undefined = undefined
+  first: GatedSpan | undefined = undefined
+  last: GatedSpan | undefined = undefined
 
-  constructor(record: RequestRecord, sampled: boolean, traceState: string | undefined) {
+  constructor(record: RequestRecord, sampled: boolean, traceState: string | undefined, state: SamplingState) {
     this.record = record
     this.sampled = sampled
     this.decision = sampled ? KEPT : PENDING
     this.traceState = traceState
+    this.counters = state.counters
+    this.bufferSize = state.tailBufferSize
+  }
+
+  /** A span of the request ended: export it now (kept), drop it, or hold it until the decision. */
+  admit(span: GatedSpan): boolean {
+    const decision = this.decision
+    if (decision === KEPT) return true
+    if (decision === DROPPED) {
+      this.counters.spansDropped++
+      span.discard()
+    } else if (this.count < this.bufferSize) {
+      this.count++
+      if (this.last === undefined) this.first = span
+      else this.last.heldNext = span
+      this.last = span
+    } else {
+      this.overflowed++
+      this.record.truncated = true
+      this.counters.spansOverflowed++
+      span.discard()
+    }
+    return false
   }
 }
 
@@ -86,7 +116,7 @@ const release = (span: TailSpan): void => {
  * A span of the tail tracer: a thin proxy of the inner span whose `end` is deferred while its request's
  * decision is pending.
  */
-export class TailSpan implements Tracer.Span {
+export class TailSpan implements Tracer.Span, GatedSpan {
   readonly _tag: "Span" = "Span"
   readonly inner: Tracer.Span
   readonly tracer: TailTracer
@@ -97,7 +127,7 @@ export class TailSpan implements Tracer.Span {
   /** The W3C tracestate of the span (the request's): exporters read it from the inner span. */
   traceState: string | undefined
   /** Next buffered span of the same request. */
-  next: TailSpan | undefined = undefined
+  heldNext: GatedSpan | undefined = undefined
   endTime: bigint = bigint0
   exit: Exit.Exit<unknown, unknown> | undefined = undefined
 
@@ -155,22 +185,17 @@ export class TailSpan implements Tracer.Span {
       else this.tracer.counters.spansDropped++
       return
     }
-    const decision = tail.decision
-    if (decision === KEPT) release(this)
-    else if (decision === DROPPED) {
-      this.tracer.counters.spansDropped++
-      discardSpan(this.inner)
-    } else if (tail.count < this.tracer.bufferSize) {
-      tail.count++
-      if (tail.last === undefined) tail.first = this
-      else tail.last.next = this
-      tail.last = this
-    } else {
-      tail.overflowed++
-      tail.record.truncated = true
-      this.tracer.counters.spansOverflowed++
-      discardSpan(this.inner)
-    }
+    if (tail.admit(this)) release(this)
+  }
+
+  /** The request was kept: end the inner span with the original times. */
+  release(): void {
+    release(this)
+  }
+
+  /** The span was dropped: it never ends on the inner tracer. */
+  discard(): void {
+    discardSpan(this.inner)
   }
 
   attribute(key: string, value: unknown): void {
@@ -208,11 +233,13 @@ const externalTraceState = (parent: Tracer.ExternalSpan): string | undefined => 
   return typeof value === "string" ? normalizeTraceState(value) : undefined
 }
 
-/** The tail state of the request that owns `record`, if its span is ours. */
+/** The tail state of the request that owns `record`, if its span is ours (or gated by us). */
 const tailOf = (record: RequestRecord | undefined): RequestTail | undefined => {
   if (record === undefined) return undefined
   const span = record.span
-  return span instanceof TailSpan ? span.tail : undefined
+  if (span instanceof TailSpan) return span.tail
+  const gate = (span as { readonly gate?: SpanGate | undefined }).gate
+  return gate instanceof RequestTail ? gate : undefined
 }
 
 /** What decides when the configured sampler throws or returns something else than a decision. */
@@ -276,14 +303,26 @@ export class TailTracer implements Tracer.Tracer {
   readonly recorder: Recorder
   readonly context?: Tracer.Tracer["context"]
   private readonly input: MutableInput = newInput()
+  /** The gate of spans outside any request that the sampler declined: counted when they end. */
+  private readonly declined: SpanGate
+  /** Keeps no span options when its inner tracer keeps none (it copies them when it changes them). */
+  readonly [OptionsNotKept]: boolean
 
   constructor(inner: Tracer.Tracer, recorder: Recorder, state: SamplingState) {
     this.inner = inner
+    this[OptionsNotKept] = keepsNoOptions(inner)
     this.recorder = recorder
     this.sampler = state.sampler
     this.counters = state.counters
     this.bufferSize = state.tailBufferSize
     if (inner.context !== undefined) this.context = inner.context
+    const counters = state.counters
+    this.declined = {
+      admit: () => {
+        counters.spansDropped++
+        return false
+      },
+    }
   }
 
   span(options: SpanOptions): Tracer.Span {
@@ -306,12 +345,17 @@ export class TailTracer implements Tracer.Tracer {
         return inner
       }
       if (tail.decision === DROPPED) discardSpan(inner)
+      // stagetrace's own recording spans take the request's gate instead of a proxy.
+      if (isGatable(inner)) {
+        inner[GateKey](tail, tail.sampled, tail.traceState)
+        return inner
+      }
       return new TailSpan(this, inner, tail, tail.sampled, tail.traceState)
     }
     // A request span outside any request: its requestStart hook, which runs right after this returns, makes
     // the head decision (with the request id and attributes) and sets `tail`, `sampled` and `traceState`.
     if (options.annotations === requestSpanAnnotations) {
-      return new TailSpan(this, inner, undefined, true, undefined)
+      return isGatable(inner) ? inner : new TailSpan(this, inner, undefined, true, undefined)
     }
     // Outside any request: the sampler decides now, from the span's name and parent.
     const input = this.input
@@ -329,6 +373,11 @@ export class TailTracer implements Tracer.Tracer {
     const result = decide(this.sampler, input, this.recorder)
     input.traceState = undefined
     if (!result.sampled) discardSpan(inner)
+    if (isGatable(inner)) {
+      if (!result.sampled) inner[GateKey](this.declined, false, result.traceState)
+      else if (result.traceState !== undefined) (inner as Tracer.Span & Owned).traceState = result.traceState
+      return inner
+    }
     return new TailSpan(this, inner, undefined, result.sampled, result.traceState)
   }
 }
@@ -367,11 +416,13 @@ export const requestStartHook = (recorder: Recorder, state: SamplingState): Requ
     input.traceState = undefined
     record.sampled = result.sampled
     record.traceState = result.traceState
+    const sampled = result.sampled || record.force
     if (span instanceof TailSpan) {
-      const sampled = result.sampled || record.force
-      span.tail = new RequestTail(record, sampled, result.traceState)
+      span.tail = new RequestTail(record, sampled, result.traceState, state)
       span.sampled = sampled
       span.traceState = result.traceState
+    } else if (isGatable(span)) {
+      span[GateKey](new RequestTail(record, sampled, result.traceState, state), sampled, result.traceState)
     }
   }
 }
@@ -392,29 +443,19 @@ export const requestEndHook = (recorder: Recorder, state: SamplingState): Reques
     if (reason === undefined) counters.requestsDropped++
     else counters.requestsKept[reason]++
     const span = record.span
-    if (!(span instanceof TailSpan)) return
-    const tail = span.tail
+    const tail = tailOf(record)
     if (tail === undefined || tail.record !== record) return
     if (tail.decision === PENDING) {
-      if (reason === undefined) {
-        tail.decision = DROPPED
-        counters.spansDropped += tail.count
-        let buffered = tail.first
-        while (buffered !== undefined) {
-          const next = buffered.next
-          buffered.next = undefined
-          discardSpan(buffered.inner)
-          buffered = next
-        }
-      } else {
-        tail.decision = KEPT
-        let buffered = tail.first
-        while (buffered !== undefined) {
-          const next = buffered.next
-          buffered.next = undefined
-          release(buffered)
-          buffered = next
-        }
+      const keep = reason !== undefined
+      tail.decision = keep ? KEPT : DROPPED
+      if (!keep) counters.spansDropped += tail.count
+      let buffered = tail.first
+      while (buffered !== undefined) {
+        const next = buffered.heldNext
+        buffered.heldNext = undefined
+        if (keep) buffered.release()
+        else buffered.discard()
+        buffered = next
       }
       tail.first = undefined
       tail.last = undefined

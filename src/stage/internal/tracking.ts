@@ -6,7 +6,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -21,6 +21,7 @@ import {
   type MutableStageExecution,
   nanosToMillis,
   outcomeOf,
+  OwnerKey,
   ownerOf,
   type Recorder,
   requestOf,
@@ -31,6 +32,15 @@ import {
   stageSpanAnnotations,
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
+import { nowNanos } from "../../internal/clock.ts"
+import { keepsNoOptions, noLinks, ownLinks } from "../../internal/spanOptions.ts"
+import {
+  type DeferredStage,
+  type DeferringSpan,
+  deferStageAttributes,
+  isDeferring,
+  materializeStageAttributes,
+} from "../../internal/stageAttributes.ts"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
 import type { RequestOptions, RequestSummary } from "../../internal/requestModel.ts"
 import { bottlenecksOf } from "../../internal/bottlenecks.ts"
@@ -50,7 +60,14 @@ export interface StageSpec {
   readonly kind: Tracer.SpanKind
   /** Why an option was ignored, if one was (reported as a counted drop when the stage runs). */
   readonly invalid: string | undefined
+  /**
+   * Whether the span attributes can be deferred (`stageAttributes.ts`): no metadata key overrides
+   * `request.id`, `stage.id` or `stage.name`.
+   */
+  readonly deferrable: boolean
 }
+
+const stageAttributeKeys: ReadonlySet<string> = new Set(["request.id", "stage.id", "stage.name"])
 
 const emptyMetadata: Readonly<Record<string, unknown>> = Object.freeze({})
 
@@ -63,8 +80,24 @@ export const budgetToMillis = (budget: Duration.Input | undefined): number | und
   return ms >= 0 && ms !== Infinity ? ms : Number.NaN
 }
 
-/** Builds the static description of a stage. */
+/**
+ * Specs of stages built without options, by stage id: `Stage.track("id")` written inside a handler builds
+ * its wrapper on every request. Bounded; ids past the bound get a fresh spec each time.
+ */
+const plainSpecs = new Map<string, StageSpec>()
+const maxPlainSpecs = 1024
+
+/** The static description of a stage (shared by every wrapper of an id built without options). */
 export const makeSpec = (stageId: string, options: StageOptions | undefined): StageSpec => {
+  if (options !== undefined) return buildSpec(stageId, options)
+  const cached = plainSpecs.get(stageId)
+  if (cached !== undefined) return cached
+  const spec = buildSpec(stageId, undefined)
+  if (plainSpecs.size < maxPlainSpecs) plainSpecs.set(stageId, spec)
+  return spec
+}
+
+const buildSpec = (stageId: string, options: StageOptions | undefined): StageSpec => {
   const budgetMs = budgetToMillis(options?.budget)
   const metadata = options?.metadata ?? emptyMetadata
   return {
@@ -75,6 +108,7 @@ export const makeSpec = (stageId: string, options: StageOptions | undefined): St
     budgetMs: budgetMs !== undefined && Number.isNaN(budgetMs) ? undefined : budgetMs,
     kind: options?.kind ?? "internal",
     invalid: budgetMs !== undefined && Number.isNaN(budgetMs) ? "invalid_budget" : undefined,
+    deferrable: !Object.keys(metadata).some((key) => stageAttributeKeys.has(key)),
   }
 }
 
@@ -83,6 +117,8 @@ export const makeSpec = (stageId: string, options: StageOptions | undefined): St
 // ---------------------------------------------------------------------------------------------------------
 
 const bigint0 = BigInt(0)
+const noAnnotations: Context.Context<never> = Context.empty()
+const noParent: Option.Option<Tracer.AnySpan> = Option.none()
 
 /**
  * What a stage needs from the fiber's context. Contexts are immutable, so the values are resolved once per
@@ -104,9 +140,20 @@ export interface Resolved {
 
 let lastResolved: Resolved | undefined
 
-/** The resolved context values of `fiber` (one-entry cache keyed by the context object). */
+/** Where the fiber cache of a stage's or request's context keeps its `Resolved` (see `withParentSpan`). */
+const ResolvedEnv: unique symbol = Symbol.for("@stagetrace/stagetrace/resolved")
+
+/**
+ * The resolved context values of `fiber`: those of the stage or request whose context it runs in (kept in
+ * that context's fiber cache, so concurrent requests do not evict each other), else a one-entry cache
+ * keyed by the context object.
+ */
 export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
   const context = fiber.context
+  // Valid only for the very context the cache was made for (its own cache root): a reference provided
+  // inside a stage makes a context that shares the cache but may resolve differently.
+  const kept = (fiber.cache as { readonly [ResolvedEnv]?: Resolved })[ResolvedEnv]
+  if (kept !== undefined && (context as CacheCarrier).cacheRoot === context) return kept
   if (lastResolved !== undefined && lastResolved.context === context) return lastResolved
   const tracerEnabled = fiber.cache.tracerEnabled
   const annotations = fiber.getRef(References.TracerSpanAnnotations)
@@ -137,6 +184,46 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
 }
 
 /**
+ * The spans of stages and requests under Effect's native tracer (no exporter installed): `NativeSpan`s that
+ * defer their stage attributes until read (see `stageAttributes.ts`), with the stagetrace owner as a
+ * declared field.
+ */
+export class LocalSpan extends Tracer.NativeSpan implements DeferringSpan {
+  [OwnerKey]: unknown = undefined
+  deferredStage: DeferredStage | undefined = undefined
+  deferredRequestId: string | undefined = undefined
+
+  override get attributes(): Map<string, unknown> {
+    return materializeStageAttributes(this)
+  }
+
+  override addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    ownLinks(this)
+    super.addLinks(links)
+  }
+}
+
+type SpanOptions = {
+  -readonly [K in keyof Parameters<Tracer.Tracer["span"]>[0]]: Parameters<Tracer.Tracer["span"]>[0][K]
+}
+
+/**
+ * The options object reused for spans of tracers that keep none (`LocalSpan`s, stagetrace's exporting
+ * tracer); `scratchInUse` guards against a tracer that creates a span while creating one.
+ */
+const scratch: SpanOptions = {
+  name: "",
+  parent: Option.none(),
+  annotations: noAnnotations,
+  links: noLinks,
+  startTime: bigint0,
+  kind: "internal",
+  root: true,
+  sampled: false,
+}
+let scratchInUse = false
+
+/**
  * Creates a span the way `Effect.withSpan` does (same tracer, parent, annotations, links and trace-level
  * sampling), without capturing a stack trace. Stage spans carry `stageSpanAnnotations` and request spans
  * `requestSpanAnnotations`, so tracers can tell stagetrace's own spans from others.
@@ -149,21 +236,71 @@ export const makeSpan = (
   startNanos: bigint,
   annotations: Context.Context<never> = stageSpanAnnotations,
 ): Tracer.Span => {
-  const span = env.tracer.span({
-    name,
-    parent: parent === undefined ? Option.none() : Option.some(parent),
-    annotations,
-    links: env.links.length === 0 ? [] : env.links.slice(),
-    startTime: env.timingEnabled ? startNanos : bigint0,
-    kind,
-    root: parent === undefined,
-    sampled: env.tracerEnabled && (parent === undefined || parent.sampled !== false) && env.sampledByLevel,
-  })
+  const tracer = env.tracer
+  const native = tracer === Tracer.nativeTracer
+  const reuse = !scratchInUse && (native || keepsNoOptions(tracer))
+  const options: SpanOptions = reuse ? scratch : { ...scratch }
+  options.name = name
+  options.parent = parent === undefined ? Option.none() : Option.some(parent)
+  options.annotations = annotations
+  // Only stagetrace's own spans (those of the tracers that keep no options) share the empty links array.
+  options.links = env.links.length > 0 ? env.links.slice() : reuse ? noLinks : []
+  options.startTime = env.timingEnabled ? startNanos : bigint0
+  options.kind = kind
+  options.root = parent === undefined
+  options.sampled = env.tracerEnabled && (parent === undefined || parent.sampled !== false) &&
+    env.sampledByLevel
+  let span: Tracer.Span
+  if (reuse) {
+    scratchInUse = true
+    try {
+      // What Effect's native tracer would create, as a span that defers its stage attributes.
+      span = native ? new LocalSpan(options) : tracer.span(options)
+    } finally {
+      scratchInUse = false
+      // Hold on to nothing of this span's.
+      scratch.parent = noParent
+      scratch.annotations = noAnnotations
+      scratch.links = noLinks
+    }
+  } else span = tracer.span(options)
   if (env.hasAnnotations) {
     const annotations = env.annotations
     for (const key in annotations) span.attribute(key, annotations[key])
   }
   return span
+}
+
+/** The private fields of Effect 4.1's context through which fibers share the cache of hot references. */
+interface CacheCarrier {
+  readonly cacheRoot?: CacheCarrier | undefined
+  _fiberCache?: Fiber.Fiber.Cache | undefined
+}
+
+/**
+ * `previous` with `span` as the parent span. Effect recomputes a fiber's cache of hot references
+ * (scheduler, tracer, parent span, log levels…: a dozen context lookups) for every new context that sets
+ * one of them; this one differs from `previous` in its parent span only, so its cache is `previous`'s
+ * with that span — and with `env`, the values `resolve` gives for `previous`, which hold for the new
+ * context too (none of them is the parent span). Falls back to Effect's own computation when the context
+ * is not laid out as expected.
+ */
+const withParentSpan = (
+  previous: Context.Context<never>,
+  span: Tracer.Span,
+  env: Resolved,
+): Context.Context<never> => {
+  const next = Context.add(previous, Tracer.ParentSpan, span)
+  const base = (previous as CacheCarrier).cacheRoot?._fiberCache
+  const carrier = next as CacheCarrier
+  if (base !== undefined && carrier.cacheRoot === carrier && carrier._fiberCache === undefined) {
+    // Two copies of the same literal, so each sees one shape of cache (Effect's, or one made here): a
+    // spread that sees both falls off V8's fast path (about 3x slower).
+    carrier._fiberCache = (base as { readonly [ResolvedEnv]?: Resolved })[ResolvedEnv] === undefined
+      ? { ...base, span, [ResolvedEnv]: env } as Fiber.Fiber.Cache
+      : { ...base, span, [ResolvedEnv]: env } as Fiber.Fiber.Cache
+  }
+  return next
 }
 
 const endSpan = (env: Resolved, span: Tracer.Span, endNanos: bigint, exit: Exit.Exit<unknown, unknown>) =>
@@ -250,8 +387,11 @@ export const openStage = (
     substages: [],
   }
   let attached = false
+  // stagetrace's own spans write the stage attributes only if they are read or exported.
+  const deferred = spec.deferrable && isDeferring(span) &&
+    deferStageAttributes(span, spec, request?.requestId)
   if (request !== undefined) {
-    span.attribute("request.id", request.requestId)
+    if (!deferred) span.attribute("request.id", request.requestId)
     if (
       request.stageCount < recorder.config.maxStagesPerRequest && (parent === undefined || parent.attached)
     ) {
@@ -264,9 +404,11 @@ export const openStage = (
     }
     request.openStages++
   }
-  span.attribute("stage.id", spec.stageId)
-  span.attribute("stage.name", spec.name)
-  for (const key of spec.metadataKeys) span.attribute(key, spec.metadata[key])
+  if (!deferred) {
+    span.attribute("stage.id", spec.stageId)
+    span.attribute("stage.name", spec.name)
+    for (const key of spec.metadataKeys) span.attribute(key, spec.metadata[key])
+  }
   if (spec.invalid !== undefined) recorder.countDrop(spec.invalid)
   const node: StageNode = {
     _tag: "Stage",
@@ -316,25 +458,41 @@ export const closeStage = (
   }
 }
 
-/** Runs `self` as the stage described by `spec`. */
+/**
+ * Runs `self` as the stage described by `spec`. The stage opens (and its span becomes the fiber's parent
+ * span) only once its exit handler is on the fiber's stack, so whatever happens it closes and the context
+ * is restored; the span is set on the fiber's context directly, without the two primitives and closures
+ * `Effect.provideService` would add.
+ */
 export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpec): Effect.Effect<A, E, R> =>
   disabledByEnvironment ? self : Effect.withFiber((fiber) => {
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return self
     const clock = env.clock
-    const startNanos = clock.currentTimeNanosUnsafe()
-    const parentSpan = fiber.cache.span
-    const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
-    const node = openStage(recorder, spec, span, ownerOf(parentSpan), startNanos)
-    const startHooks = recorder.stageStart
-    for (let i = 0; i < startHooks.length; i++) startHooks[i]!(node)
-    return Effect.onExitPrimitive(Effect.provideService(self, Tracer.ParentSpan, span), (exit) => {
-      const endNanos = clock.currentTimeNanosUnsafe()
-      closeStage(recorder, node, exit, endNanos)
-      endSpan(env, span, endNanos, exit)
-      return undefined
-    })
+    let node: StageNode | undefined
+    let previous: Context.Context<never> | undefined
+    return Effect.onExitPrimitive(
+      Effect.withFiber(() => {
+        const startNanos = nowNanos(clock)
+        const parentSpan = fiber.cache.span
+        const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
+        node = openStage(recorder, spec, span, ownerOf(parentSpan), startNanos)
+        const startHooks = recorder.stageStart
+        for (let i = 0; i < startHooks.length; i++) startHooks[i]!(node)
+        previous = fiber.context
+        fiber.setContext(withParentSpan(previous, span, env))
+        return self
+      }),
+      (exit) => {
+        if (node === undefined) return undefined
+        fiber.setContext(previous!)
+        const endNanos = nowNanos(clock)
+        closeStage(recorder, node, exit, endNanos)
+        endSpan(env, node.span, endNanos, exit)
+        return undefined
+      },
+    )
   })
 
 /** Options of `Stage.record`, see the public module. */
@@ -352,7 +510,7 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return Effect.void
-    const endNanos = env.clock.currentTimeNanosUnsafe()
+    const endNanos = nowNanos(env.clock)
     const parentSpan = fiber.cache.span
     const owner = ownerOf(parentSpan)
     const request = requestOf(owner)
@@ -433,13 +591,59 @@ export const emptyAttributes: Record<string, unknown> = Object.freeze({}) as Rec
 let idCounter = 0
 const idPrefix = crypto.randomUUID().slice(0, 8)
 
+/** `crypto.randomUUID`, read once: under Deno the `crypto` global is a getter, costly on every request. */
+const randomUUID: () => string = crypto.randomUUID.bind(crypto)
+
 /** A new request id: a random UUID (version 4). */
-export const generateRequestId = (): string => crypto.randomUUID()
+export const generateRequestId = (): string => randomUUID()
 
 /** A cheap process-unique id, for places that need uniqueness but not randomness. */
 export const nextLocalId = (): string => `${idPrefix}-${(++idCounter).toString(36)}`
 
-/** Runs `self` as one request. */
+/** Opens the request (record and span) that `spec` describes, as `Request.track` runs it on `fiber`. */
+const openTrackedRequest = (
+  env: Resolved,
+  spec: RequestSpec,
+  fiber: Fiber.Fiber<unknown, unknown>,
+): RequestRecord => {
+  const recorder = env.recorder
+  const options = spec.options
+  const invalid = spec.invalid
+  for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
+  const startNanos = nowNanos(env.clock)
+  const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
+  const span = makeSpan(
+    env,
+    spec.name,
+    options.kind ?? "internal",
+    parentSpan,
+    startNanos,
+    requestSpanAnnotations,
+  )
+  let attributes: Record<string, unknown> = emptyAttributes
+  const given = options.attributes
+  if (given !== undefined && spec.attributeKeys.length > 0) {
+    attributes = {}
+    for (const key of spec.attributeKeys) {
+      attributes[key] = given[key]
+      span.attribute(key, given[key])
+    }
+  }
+  return openRequest(
+    recorder,
+    span,
+    spec.name,
+    options.requestId ?? generateRequestId(),
+    parentSpan,
+    spec.parentTraceState,
+    startNanos,
+    attributes,
+    options.force === true,
+    spec.budgetMs,
+  )
+}
+
+/** Runs `self` as one request (opened once its exit handler is on the stack, as a stage is). */
 export const trackRequest = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   spec: RequestSpec,
@@ -448,47 +652,24 @@ export const trackRequest = <A, E, R>(
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return self
-    const options = spec.options
-    const invalid = spec.invalid
-    for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
-    const clock = env.clock
-    const startNanos = clock.currentTimeNanosUnsafe()
-    const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
-    const span = makeSpan(
-      env,
-      spec.name,
-      options.kind ?? "internal",
-      parentSpan,
-      startNanos,
-      requestSpanAnnotations,
+    let record: RequestRecord | undefined
+    let previous: Context.Context<never> | undefined
+    return Effect.onExitPrimitive(
+      Effect.withFiber(() => {
+        record = openTrackedRequest(env, spec, fiber)
+        previous = fiber.context
+        fiber.setContext(withParentSpan(previous, record.span, env))
+        return self
+      }),
+      (exit) => {
+        if (record === undefined) return undefined
+        fiber.setContext(previous!)
+        const endNanos = nowNanos(env.clock)
+        closeRequest(recorder, record, exit, endNanos)
+        endSpan(env, record.span, endNanos, exit)
+        return undefined
+      },
     )
-    let attributes: Record<string, unknown> = emptyAttributes
-    const given = options.attributes
-    if (given !== undefined && spec.attributeKeys.length > 0) {
-      attributes = {}
-      for (const key of spec.attributeKeys) {
-        attributes[key] = given[key]
-        span.attribute(key, given[key])
-      }
-    }
-    const record = openRequest(
-      recorder,
-      span,
-      spec.name,
-      options.requestId ?? generateRequestId(),
-      parentSpan,
-      spec.parentTraceState,
-      startNanos,
-      attributes,
-      options.force === true,
-      spec.budgetMs,
-    )
-    return Effect.onExitPrimitive(Effect.provideService(self, Tracer.ParentSpan, span), (exit) => {
-      const endNanos = clock.currentTimeNanosUnsafe()
-      closeRequest(recorder, record, exit, endNanos)
-      endSpan(env, span, endNanos, exit)
-      return undefined
-    })
   })
 
 /**

@@ -1,0 +1,100 @@
+/**
+ * The end-to-end app's request path without sockets: every set-up's handler called in one process with
+ * web `Request` objects, one request at a time, set-ups interleaved over rounds. Prints the CPU time per
+ * request (`process.cpuUsage`, so other load on the machine matters less than for wall time), its
+ * ratio to the bare app, and the heap bytes allocated per request (V8's own counter: the steadiest
+ * figure on a busy machine, and what garbage collection pays for). For profiling and quick checks; the figures that count come from `main.ts`.
+ *
+ *     deno run -A bench/e2e/inprocess.ts [--only core,mw] [--requests 20000] [--rounds 5]
+ *     deno run -A --cpu-prof bench/e2e/inprocess.ts --only mw --rounds 1 --requests 200000
+ */
+import process from "node:process"
+import v8 from "node:v8"
+import { type Handler, makeHandler } from "./app.ts"
+
+const argValue = (name: string): string | undefined => {
+  const index = Deno.args.indexOf(name)
+  return index < 0 ? undefined : Deno.args[index + 1]
+}
+const requests = Number(argValue("--requests") ?? 20_000)
+const rounds = Number(argValue("--rounds") ?? 5)
+const only = argValue("--only")?.split(",")
+const all = ["bare", "withspan", "core", "mw", "mw-abort", "mw-otlp10", "mw-otlp100", "otel-sdk"]
+const realistic = only?.some((v) => v.endsWith("-real")) === true
+const base = realistic ? "bare-real" : "bare"
+const chosen = only === undefined ? all : [base, ...only.filter((v) => v !== base)]
+
+// The OTLP set-ups export to a sink in another process, so its work is not counted here.
+let sinkUrl = argValue("--sink")
+let sink: Deno.ChildProcess | undefined
+if (sinkUrl === undefined && chosen.some((v) => v.includes("otlp") || v === "otel-sdk")) {
+  sink = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("sink.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn()
+  const reader = sink.stdout.getReader()
+  const { value } = await reader.read()
+  sinkUrl = `http://127.0.0.1:${(JSON.parse(new TextDecoder().decode(value)) as { port: number }).port}`
+  reader.releaseLock()
+}
+
+const handlers = new Map<string, { handler: Handler; dispose: () => Promise<void> }>()
+for (const variant of chosen) {
+  handlers.set(variant, await makeHandler(variant, sinkUrl ?? "http://127.0.0.1:9"))
+}
+
+/** Bytes the heap allocated so far (V8's counter: steady, unlike CPU time on a busy machine). */
+const allocated = (): number =>
+  (v8.getHeapStatistics() as { total_allocated_bytes?: number }).total_allocated_bytes ?? 0
+
+const runMany = async (handler: Handler, n: number): Promise<[cpuUs: number, bytes: number]> => {
+  const bytes = allocated()
+  const start = process.cpuUsage()
+  for (let i = 0; i < n; i++) {
+    const response = await handler(new Request("http://127.0.0.1:8000/"))
+    if (response.status !== 200) throw new Error(`status ${response.status}`)
+    // Let timers and background fibers (the exporters) run, as a server's event loop would.
+    if ((i & 63) === 63) await new Promise((resolve) => setTimeout(resolve, 0))
+  }
+  const used = process.cpuUsage(start)
+  return [(used.user + used.system) / n, (allocated() - bytes) / n]
+}
+
+for (const { handler } of handlers.values()) await runMany(handler, Math.min(requests, 5000))
+const results = new Map<string, Array<number>>(chosen.map((v) => [v, []]))
+const allocations = new Map<string, Array<number>>(chosen.map((v) => [v, []]))
+for (let round = 0; round < rounds; round++) {
+  for (let i = 0; i < chosen.length; i++) {
+    const variant = chosen[(i + round) % chosen.length]!
+    const [us, bytes] = await runMany(handlers.get(variant)!.handler, requests)
+    results.get(variant)!.push(us)
+    allocations.get(variant)!.push(bytes)
+  }
+}
+
+const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+const bare = median(results.get(base)!)
+console.log(
+  "| set-up | CPU µs/request | of bare (throughput) | fastest round | heap bytes allocated/request |",
+)
+console.log("| --- | ---: | ---: | ---: | ---: |")
+for (const [variant, values] of results) {
+  const us = median(values)
+  const bytes = median(allocations.get(variant)!)
+  console.log(
+    `| ${variant} | ${us.toFixed(2)} | ${(bare / us).toFixed(2)} | ${Math.min(...values).toFixed(2)} | ${
+      bytes.toFixed(0)
+    } |`,
+  )
+}
+
+for (const { dispose } of handlers.values()) await dispose()
+if (sink !== undefined) {
+  sink.kill("SIGTERM")
+  await sink.status
+}

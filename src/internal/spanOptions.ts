@@ -1,0 +1,26 @@
+/**
+ * Cheaper span creation between stagetrace's own tracers and the stage wrapper: a tracer marked with
+ * `OptionsNotKept` never keeps the options object it is given (so the wrapper may reuse one), and spans
+ * created without links share one empty links array until their first `addLinks`.
+ *
+ * @internal
+ */
+import type * as Tracer from "effect/Tracer"
+
+/** Set (to `true`) on a tracer whose `span(options)` reads the options object and never keeps it. */
+export const OptionsNotKept: unique symbol = Symbol.for("@stagetrace/stagetrace/optionsNotKept")
+
+/** Whether `tracer` never keeps the options object it is given. */
+export const keepsNoOptions = (tracer: Tracer.Tracer): boolean =>
+  (tracer as { readonly [OptionsNotKept]?: boolean })[OptionsNotKept] === true
+
+/**
+ * The links of every span created without links, shared: only spans whose `addLinks` copies it first
+ * (`ownLinks`) may be given it.
+ */
+export const noLinks: Array<Tracer.SpanLink> = []
+
+/** Gives `span` its own links array before a first `addLinks` writes into the shared one. */
+export const ownLinks = (span: { readonly links: Array<Tracer.SpanLink> }): void => {
+  if (span.links === noLinks) (span as { links: Array<Tracer.SpanLink> }).links = []
+}

@@ -1,0 +1,63 @@
+/**
+ * A stage's span attributes (`request.id`, `stage.id`, `stage.name`, then its metadata), deferred on the
+ * spans stagetrace creates itself: most spans are never exported (no exporter, or dropped by sampling) and
+ * never read, so building their attribute map is wasted. Such a span keeps the stage's spec and request id,
+ * and writes the attributes into its map when the map is first read or written (so the map ends up as an
+ * eager stage's would); encoders write them straight from the spec, so an exported span needs no map.
+ *
+ * @internal
+ */
+
+/** What a stage span defers: the fields of a stage spec its attributes come from. */
+export interface DeferredStage {
+  readonly stageId: string
+  readonly name: string
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly metadataKeys: ReadonlyArray<string>
+}
+
+/** A span that can defer its stage attributes. */
+export interface DeferringSpan {
+  /** The stage whose attributes are not in the attribute map yet. */
+  deferredStage: DeferredStage | undefined
+  /** The id of the stage's request, when it runs in one. */
+  deferredRequestId: string | undefined
+  /** The attribute map, created on first use. */
+  _attributes: Map<string, unknown> | undefined
+}
+
+/** Whether `span` is one of stagetrace's spans that defer their stage attributes. */
+export const isDeferring = (span: object): span is DeferringSpan => "deferredStage" in span
+
+/**
+ * Defers `stage`'s attributes on `span` when nothing is in its attribute map yet (annotations set before
+ * must stay first); returns whether it did.
+ */
+export const deferStageAttributes = (
+  span: DeferringSpan,
+  stage: DeferredStage,
+  requestId: string | undefined,
+): boolean => {
+  if (span._attributes !== undefined) return false
+  span.deferredStage = stage
+  span.deferredRequestId = requestId
+  return true
+}
+
+/** The attribute map of `span` with its deferred attributes written in first (created when needed). */
+export const materializeStageAttributes = (span: DeferringSpan): Map<string, unknown> => {
+  const stage = span.deferredStage
+  if (stage === undefined) return span._attributes ??= new Map()
+  span.deferredStage = undefined
+  const map = new Map<string, unknown>()
+  if (span.deferredRequestId !== undefined) map.set("request.id", span.deferredRequestId)
+  map.set("stage.id", stage.stageId)
+  map.set("stage.name", stage.name)
+  const keys = stage.metadataKeys
+  for (let i = 0; i < keys.length; i++) map.set(keys[i]!, stage.metadata[keys[i]!])
+  // Whatever reached the map without reading it first still comes after, as the encoders write it.
+  const earlier = span._attributes
+  if (earlier !== undefined) { for (const [key, value] of earlier) map.set(key, value) }
+  span._attributes = map
+  return map
+}

@@ -1,0 +1,180 @@
+/**
+ * Tail sampling over stagetrace's own exporting tracer (an exporter installed, Effect's native tracer
+ * inside): spans of a request whose decision is pending are held in place by the request's gate, with no
+ * proxy span. The same decisions as `tail_test.ts` (which wraps a foreign tracer), read from
+ * `Exporter.memory()`.
+ */
+import assert from "node:assert/strict"
+import * as Effect from "effect/Effect"
+import { TestClock } from "effect/testing"
+import { Exporter, Request, Sampler, Stage, Summaries, Telemetry } from "../../mod.ts"
+import { effectTest } from "../_harness.ts"
+import { fiveStageRequests, threeStages, timed } from "./_tail.ts"
+
+type Options = Parameters<typeof Telemetry.layer>[0]
+
+/** Runs `effect` under `Telemetry.layer(options)` exporting to a memory exporter; returns both. */
+const exported = <A, E>(effect: Effect.Effect<A, E>, options: Options) =>
+  Effect.gen(function* () {
+    const memory = Exporter.memory()
+    const value = yield* effect.pipe(Effect.provide(Telemetry.layer({ ...options, exporters: [memory] })))
+    return { value, memory, names: memory.spans().map((span) => span.name) }
+  })
+
+effectTest(
+  "gated: a failed request is kept, its held spans exported with their original times",
+  () =>
+    Effect.gen(function* () {
+      const { value: summaries, memory, names } = yield* exported(
+        Effect.andThen(
+          timed(Effect.exit(threeStages(true).pipe(Request.track("chat")))),
+          Summaries.recent(1),
+        ),
+        { sampler: Sampler.alwaysOff },
+      )
+      assert.equal(summaries[0]?.keptBecause, "error")
+      assert.deepEqual(names, ["auth", "kb", "llm", "chat"])
+      const spans = memory.spans()
+      assert.deepEqual(spans.map((span) => span.durationMs), [10, 20, 30, 60])
+      assert.equal(spans[3]!.attributes["stagetrace.sampling.kept_because"], "error")
+      for (const span of spans) assert.equal(span.traceState, undefined)
+      // The stages are children of the request span, as exported.
+      for (const span of spans.slice(0, 3)) assert.equal(span.parentSpanId, spans[3]!.spanId)
+    }),
+)
+
+effectTest(
+  "gated: unsampled successful requests export nothing and count their spans as dropped",
+  () =>
+    Effect.gen(function* () {
+      const { value: stats, names } = yield* exported(
+        Effect.gen(function* () {
+          for (let i = 0; i < 5; i++) yield* timed(threeStages(false).pipe(Request.track("chat")))
+          return yield* Sampler.stats
+        }),
+        { sampler: Sampler.alwaysOff },
+      )
+      assert.deepEqual(names, [])
+      assert.equal(stats.requestsDropped, 5)
+      assert.equal(stats.spansDropped, 20)
+    }),
+)
+
+effectTest(
+  "gated: spans of an unsampled request report the head decision to their children",
+  () =>
+    Effect.gen(function* () {
+      const seen: Array<boolean> = []
+      const { names } = yield* exported(
+        Effect.gen(function* () {
+          seen.push((yield* Effect.currentSpan).sampled)
+          yield* Effect.gen(function* () {
+            seen.push((yield* Effect.currentSpan).sampled)
+          }).pipe(Stage.track("auth"))
+          return yield* Effect.fail("boom")
+        }).pipe(Request.track("chat"), Effect.ignore),
+        { sampler: Sampler.alwaysOff },
+      )
+      assert.deepEqual(seen, [false, false])
+      assert.deepEqual(names, ["auth", "chat"])
+    }),
+)
+
+effectTest(
+  "gated: head-sampled and forced requests export at once, without waiting",
+  () =>
+    Effect.gen(function* () {
+      const memory = Exporter.memory()
+      const during: Array<Array<string>> = []
+      yield* Effect.gen(function* () {
+        yield* Effect.void.pipe(Stage.track("auth"))
+        during.push(memory.spans().map((span) => span.name))
+      }).pipe(
+        Request.track("debug", { force: true }),
+        Effect.provide(Telemetry.layer({ sampler: Sampler.alwaysOff, exporters: [memory] })),
+      )
+      assert.deepEqual(during, [["auth"]])
+      assert.deepEqual(memory.spans().map((span) => span.name), ["auth", "debug"])
+      assert.equal(memory.spans()[1]!.attributes["stagetrace.sampling.kept_because"], "forced")
+    }),
+)
+
+effectTest(
+  "gated: the buffer is bounded; past tailBufferSize spans are dropped, counted, and truncated",
+  () =>
+    Effect.gen(function* () {
+      const { value, names } = yield* exported(
+        fiveStageRequests,
+        { sampler: Sampler.alwaysOff, tailBufferSize: 3 },
+      )
+      const [kept, dropped] = value.summaries
+      assert.equal(kept?.truncated, true)
+      assert.equal(dropped?.truncated, true)
+      assert.deepEqual(names, ["s0", "s1", "s2", "kept"])
+      assert.equal(value.stats.spansOverflowed, 4)
+      assert.equal(value.drops, 2)
+    }),
+)
+
+effectTest(
+  "gated: spans that end after their request was decided follow the decision",
+  () =>
+    Effect.gen(function* () {
+      const late = (name: string) =>
+        Effect.gen(function* () {
+          yield* Effect.forkDetach(Effect.sleep("50 millis").pipe(Stage.track(`late-${name}`)))
+          if (name === "kept") return yield* Effect.fail("boom")
+        }).pipe(Request.track(name), Effect.ignore)
+      const { names } = yield* exported(
+        Effect.gen(function* () {
+          yield* late("kept")
+          yield* late("dropped")
+          yield* TestClock.adjust("100 millis")
+        }),
+        { sampler: Sampler.alwaysOff },
+      )
+      assert.deepEqual(names, ["kept", "late-kept"])
+    }),
+)
+
+effectTest(
+  "gated: spans outside any request follow the sampler directly, and declined ones are counted",
+  () =>
+    Effect.gen(function* () {
+      const off = yield* exported(
+        Effect.andThen(Effect.void.pipe(Stage.track("lonely"), Effect.withSpan("root")), Sampler.stats),
+        { sampler: Sampler.alwaysOff },
+      )
+      assert.deepEqual(off.names, [])
+      assert.equal(off.value.spansDropped, 2)
+      const on = yield* exported(Effect.void.pipe(Stage.track("lonely"), Effect.withSpan("root")), {
+        sampler: Sampler.alwaysOn,
+      })
+      assert.deepEqual(on.names, ["lonely", "root"])
+      assert.equal(on.memory.spans()[1]!.traceState, "ot=th:0")
+    }),
+)
+
+effectTest(
+  "gated: sampleRate keeps about that share of requests, every failure, and exactly their spans",
+  () =>
+    Effect.gen(function* () {
+      const { value: summaries, names } = yield* exported(
+        Effect.gen(function* () {
+          for (let i = 0; i < 1000; i++) {
+            yield* Effect.void.pipe(
+              Stage.track("work"),
+              Effect.andThen(i % 100 === 0 ? Effect.fail("boom") : Effect.void),
+              Request.track("chat"),
+              Effect.ignore,
+            )
+          }
+          return yield* Summaries.recent(1000)
+        }),
+        { sampleRate: 0.1, summaryCapacity: 1000 },
+      )
+      const kept = summaries.filter((s) => s.keptBecause !== undefined)
+      assert.ok(summaries.filter((s) => !s.success).every((s) => s.keptBecause !== undefined))
+      assert.equal(names.length, kept.length * 2)
+    }),
+)
