@@ -31,7 +31,8 @@ const visit = (
     let childMs = 0
     for (let j = 0; j < substages.length; j++) childMs += substages[j]!.durationMs
     const selfMs = Math.max(0, stage.durationMs - childMs)
-    const fraction = selfMs / requestMs
+    // A recorded stage may claim more time than its request has run: its share is at most the whole request.
+    const fraction = Math.min(1, selfMs / requestMs)
     if (fraction >= share) {
       out.push({
         stageId: stage.stageId,

@@ -453,3 +453,37 @@ effectTest(
       assert.equal(typeof fromEnv, "number")
     }),
 )
+
+effectTest(
+  "Stage.record() with success: false and no error records a named failure, not 'undefined'",
+  () =>
+    Effect.gen(function* () {
+      yield* Stage.record("audit", { durationMs: 1, success: false }).pipe(Request.track("chat"))
+      const [summary] = yield* Summaries.recent(1)
+      const stage = summary!.stages[0]!
+      assert.equal(stage.success, false)
+      assert.equal(stage.error?.type, "RecordedFailure")
+      assert.equal(stage.error?.message, "recorded as failed")
+      assert.doesNotMatch(Summaries.waterfall(summary!), /undefined/)
+    }).pipe(Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "Stage.record() longer than its request so far starts at the request's start, at most 100% of it",
+  () =>
+    Effect.gen(function* () {
+      yield* runFor(
+        Effect.gen(function* () {
+          yield* Effect.sleep("10 millis")
+          yield* Stage.record("llm_call", { durationMs: 5_000 })
+        }).pipe(Request.track("chat")),
+        "10 millis",
+      )
+      const [summary] = yield* Summaries.recent(1)
+      const stage = summary!.stages[0]!
+      assert.equal(stage.startOffsetMs, 0)
+      assert.equal(stage.durationMs, 5_000)
+      assert.equal(summary!.bottlenecks[0]?.share, 1)
+      assert.equal((yield* StageStats.get("llm_call"))?.maxMs, 5_000) // statistics keep the recorded duration
+    }).pipe(Effect.provide(Telemetry.layer())),
+)

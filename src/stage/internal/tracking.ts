@@ -379,7 +379,10 @@ export const openStage = (
   const exec: MutableStageExecution = {
     stageId: spec.stageId,
     name: spec.name,
-    startOffsetMs: request === undefined ? 0 : nanosToMillis(startNanos - request.startNanos),
+    // A recorded stage whose duration reaches back before its request starts at the request's start.
+    startOffsetMs: request === undefined || startNanos <= request.startNanos
+      ? 0
+      : nanosToMillis(startNanos - request.startNanos),
     durationMs: 0,
     success: false,
     status: "running",
@@ -504,6 +507,9 @@ export interface RecordSpec extends StageSpec {
 
 const successExit: Exit.Exit<unknown, unknown> = Exit.void
 
+/** The failure of a stage recorded with `success: false` and no `error`. */
+const recordedFailure = { _tag: "RecordedFailure", message: "recorded as failed" }
+
 /** Records a stage that already happened, ending now. */
 export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
   disabledByEnvironment ? Effect.void : Effect.withFiber((fiber) => {
@@ -530,7 +536,7 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
     const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
     const node = openStage(recorder, spec, span, owner, startNanos)
     node.exec.recorded = true
-    const exit = spec.success ? successExit : Exit.fail(spec.error)
+    const exit = spec.success ? successExit : Exit.fail(spec.error ?? recordedFailure)
     closeStage(recorder, node, exit, endNanos)
     endSpan(env, span, endNanos, exit)
     return Effect.void
