@@ -379,10 +379,7 @@ export const openStage = (
   const exec: MutableStageExecution = {
     stageId: spec.stageId,
     name: spec.name,
-    // A recorded stage whose duration reaches back before its request starts at the request's start.
-    startOffsetMs: request === undefined || startNanos <= request.startNanos
-      ? 0
-      : nanosToMillis(startNanos - request.startNanos),
+    startOffsetMs: request === undefined ? 0 : nanosToMillis(startNanos - request.startNanos),
     durationMs: 0,
     success: false,
     status: "running",
