@@ -703,34 +703,76 @@ const openTrackedRequest = (
   )
 }
 
-/** Runs `self` as one request (opened once its exit handler is on the stack, as a stage is). */
+/** A request while `Request.track` runs it: its frame on the fiber's stack (see `StageRun`). */
+class RequestRun extends FrameBase {
+  record: RequestRecord | undefined = undefined
+  env: Resolved | undefined = undefined
+  previous: Context.Context<never> | undefined = undefined
+
+  start(fiber: Fiber.Fiber<unknown, unknown>, env: Resolved, spec: RequestSpec): void {
+    const record = openTrackedRequest(env, spec, fiber)
+    this.record = record
+    this.env = env
+    const previous = fiber.context
+    this.previous = previous
+    fiber.setContext(withParentSpan(previous, record.span, env))
+  }
+
+  exited(fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void {
+    const record = this.record
+    const env = this.env
+    if (record === undefined || env === undefined) return
+    this.record = undefined
+    const previous = this.previous
+    if (previous !== undefined) {
+      this.previous = undefined
+      fiber.setContext(previous)
+    }
+    const endNanos = nowNanos(env.clock)
+    closeRequest(env.recorder, record, exit, endNanos)
+    endSpan(env, record.span, endNanos, exit)
+  }
+}
+
+/** `Request.track`'s effect: one primitive, opened once its frame is on the stack (see `StageEffect`). */
+class RequestEffect<A, E, R> {
+  constructor(readonly self: Effect.Effect<A, E, R>, readonly spec: RequestSpec) {}
+
+  step(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E, R> {
+    return requestStep(this.self, this.spec, fiber)
+  }
+}
+definePrimitive(RequestEffect)
+
+const requestStep = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  spec: RequestSpec,
+  fiber: Fiber.Fiber<unknown, unknown>,
+): Effect.Effect<A, E, R> => {
+  const env = resolve(fiber)
+  if (!env.recorder.enabled) return self
+  const run = new RequestRun()
+  if (!framesSupported) {
+    return runWithFrame(fiber, run, () => {
+      run.start(fiber, env, spec)
+      return self
+    })
+  }
+  pushFrame(fiber, run)
+  run.start(fiber, env, spec)
+  return self
+}
+
+/** Runs `self` as one request (see `RequestEffect`). */
 export const trackRequest = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   spec: RequestSpec,
 ): Effect.Effect<A, E, R> =>
-  disabledByEnvironment ? self : Effect.withFiber((fiber) => {
-    const env = resolve(fiber)
-    const recorder = env.recorder
-    if (!recorder.enabled) return self
-    let record: RequestRecord | undefined
-    let previous: Context.Context<never> | undefined
-    return Effect.onExitPrimitive(
-      Effect.withFiber(() => {
-        record = openTrackedRequest(env, spec, fiber)
-        previous = fiber.context
-        fiber.setContext(withParentSpan(previous, record.span, env))
-        return self
-      }),
-      (exit) => {
-        if (record === undefined) return undefined
-        fiber.setContext(previous!)
-        const endNanos = nowNanos(env.clock)
-        closeRequest(recorder, record, exit, endNanos)
-        endSpan(env, record.span, endNanos, exit)
-        return undefined
-      },
-    )
-  })
+  disabledByEnvironment
+    ? self
+    : framesSupported
+    ? new RequestEffect(self, spec) as unknown as Effect.Effect<A, E, R>
+    : Effect.withFiber((fiber) => requestStep(self, spec, fiber))
 
 /**
  * Opens a request record on `span` (which must carry `requestSpanAnnotations` when a tail-sampling tracer
