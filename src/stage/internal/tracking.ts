@@ -33,6 +33,7 @@ import {
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { nowNanos } from "../../internal/clock.ts"
+import { definePrimitive, FrameBase, framesSupported, pushFrame, runWithFrame } from "../../internal/frame.ts"
 import { keepsNoOptions, noLinks, ownLinks } from "../../internal/spanOptions.ts"
 import {
   type DeferredStage,
@@ -363,6 +364,55 @@ const safeString = (value: unknown): string => {
 // ---------------------------------------------------------------------------------------------------------
 
 /**
+ * A stage: its node (the `StageNode` stagetrace attaches to the stage's span) and, while `Stage.track` runs
+ * it, its frame on the fiber's stack (`frame.ts`), which closes the stage when its effect ends.
+ */
+export class StageRun extends FrameBase implements StageNode {
+  readonly _tag = "Stage" as const
+  exec: MutableStageExecution = undefined as unknown as MutableStageExecution
+  request: RequestRecord | undefined = undefined
+  parent: StageNode | undefined = undefined
+  span: Tracer.Span = undefined as unknown as Tracer.Span
+  startNanos: bigint = bigint0
+  budgetMs: number | undefined = undefined
+  ended = false
+  attached = false
+  /** What `Stage.track` resolved from the context it started in; set once the stage is open. */
+  env: Resolved | undefined = undefined
+  /** The fiber's context before the stage set its span; restored when the stage ends. */
+  previous: Context.Context<never> | undefined = undefined
+
+  /** Opens the stage on `fiber` (its frame is already on the stack) and makes its span the parent span. */
+  start(fiber: Fiber.Fiber<unknown, unknown>, env: Resolved, spec: StageSpec): void {
+    const recorder = env.recorder
+    const startNanos = nowNanos(env.clock)
+    const parentSpan = fiber.cache.span
+    const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
+    initStage(this, recorder, spec, span, ownerOf(parentSpan), startNanos)
+    this.env = env
+    const startHooks = recorder.stageStart
+    for (let i = 0; i < startHooks.length; i++) startHooks[i]!(this)
+    const previous = fiber.context
+    this.previous = previous
+    fiber.setContext(withParentSpan(previous, span, env))
+  }
+
+  exited(fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void {
+    const env = this.env
+    if (env === undefined) return
+    this.env = undefined
+    const previous = this.previous
+    if (previous !== undefined) {
+      this.previous = undefined
+      fiber.setContext(previous)
+    }
+    const endNanos = nowNanos(env.clock)
+    closeStage(env.recorder, this, exit, endNanos)
+    endSpan(env, this.span, endNanos, exit)
+  }
+}
+
+/**
  * Opens a stage node on `span` under `owner`'s request (if any) and attaches it to the summary tree. Shared
  * by `Stage.track`, `Stage.record` and the adoption of Effect's own spans (`instrument`).
  */
@@ -372,7 +422,16 @@ export const openStage = (
   span: Tracer.Span,
   owner: StageNode | RequestRecord | undefined,
   startNanos: bigint,
-): StageNode => {
+): StageNode => initStage(new StageRun(), recorder, spec, span, owner, startNanos)
+
+const initStage = (
+  node: StageRun,
+  recorder: Recorder,
+  spec: StageSpec,
+  span: Tracer.Span,
+  owner: StageNode | RequestRecord | undefined,
+  startNanos: bigint,
+): StageRun => {
   let request = requestOf(owner)
   if (request !== undefined && request.closed) request = undefined
   const parent = owner !== undefined && owner._tag === "Stage" && request !== undefined ? owner : undefined
@@ -410,17 +469,13 @@ export const openStage = (
     for (const key of spec.metadataKeys) span.attribute(key, spec.metadata[key])
   }
   if (spec.invalid !== undefined) recorder.countDrop(spec.invalid)
-  const node: StageNode = {
-    _tag: "Stage",
-    exec,
-    request,
-    parent,
-    span,
-    startNanos,
-    budgetMs: spec.budgetMs,
-    ended: false,
-    attached,
-  }
+  node.exec = exec
+  node.request = request
+  node.parent = parent
+  node.span = span
+  node.startNanos = startNanos
+  node.budgetMs = spec.budgetMs
+  node.attached = attached
   setOwner(span, node)
   return node
 }
@@ -459,41 +514,46 @@ export const closeStage = (
 }
 
 /**
- * Runs `self` as the stage described by `spec`. The stage opens (and its span becomes the fiber's parent
- * span) only once its exit handler is on the fiber's stack, so whatever happens it closes and the context
- * is restored; the span is set on the fiber's context directly, without the two primitives and closures
- * `Effect.provideService` would add.
+ * `Stage.track`'s effect: one primitive that, when it runs, pushes the stage's frame (`StageRun`) on the
+ * fiber's stack, opens the stage and returns `self`, which then runs with the stage's span as its parent
+ * span (set on the fiber's context directly). The frame closes the stage and restores the context however
+ * `self` ends.
  */
+class StageEffect<A, E, R> {
+  constructor(readonly self: Effect.Effect<A, E, R>, readonly spec: StageSpec) {}
+
+  step(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E, R> {
+    return stageStep(this.self, this.spec, fiber)
+  }
+}
+definePrimitive(StageEffect)
+
+const stageStep = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  spec: StageSpec,
+  fiber: Fiber.Fiber<unknown, unknown>,
+): Effect.Effect<A, E, R> => {
+  const env = resolve(fiber)
+  if (!env.recorder.enabled) return self
+  const run = new StageRun()
+  if (!framesSupported) {
+    return runWithFrame(fiber, run, () => {
+      run.start(fiber, env, spec)
+      return self
+    })
+  }
+  pushFrame(fiber, run)
+  run.start(fiber, env, spec)
+  return self
+}
+
+/** Runs `self` as the stage described by `spec` (see `StageEffect`). */
 export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpec): Effect.Effect<A, E, R> =>
-  disabledByEnvironment ? self : Effect.withFiber((fiber) => {
-    const env = resolve(fiber)
-    const recorder = env.recorder
-    if (!recorder.enabled) return self
-    const clock = env.clock
-    let node: StageNode | undefined
-    let previous: Context.Context<never> | undefined
-    return Effect.onExitPrimitive(
-      Effect.withFiber(() => {
-        const startNanos = nowNanos(clock)
-        const parentSpan = fiber.cache.span
-        const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
-        node = openStage(recorder, spec, span, ownerOf(parentSpan), startNanos)
-        const startHooks = recorder.stageStart
-        for (let i = 0; i < startHooks.length; i++) startHooks[i]!(node)
-        previous = fiber.context
-        fiber.setContext(withParentSpan(previous, span, env))
-        return self
-      }),
-      (exit) => {
-        if (node === undefined) return undefined
-        fiber.setContext(previous!)
-        const endNanos = nowNanos(clock)
-        closeStage(recorder, node, exit, endNanos)
-        endSpan(env, node.span, endNanos, exit)
-        return undefined
-      },
-    )
-  })
+  disabledByEnvironment
+    ? self
+    : framesSupported
+    ? new StageEffect(self, spec) as unknown as Effect.Effect<A, E, R>
+    : Effect.withFiber((fiber) => stageStep(self, spec, fiber))
 
 /** Options of `Stage.record`, see the public module. */
 export interface RecordSpec extends StageSpec {
@@ -646,34 +706,76 @@ const openTrackedRequest = (
   )
 }
 
-/** Runs `self` as one request (opened once its exit handler is on the stack, as a stage is). */
+/** A request while `Request.track` runs it: its frame on the fiber's stack (see `StageRun`). */
+class RequestRun extends FrameBase {
+  record: RequestRecord | undefined = undefined
+  env: Resolved | undefined = undefined
+  previous: Context.Context<never> | undefined = undefined
+
+  start(fiber: Fiber.Fiber<unknown, unknown>, env: Resolved, spec: RequestSpec): void {
+    const record = openTrackedRequest(env, spec, fiber)
+    this.record = record
+    this.env = env
+    const previous = fiber.context
+    this.previous = previous
+    fiber.setContext(withParentSpan(previous, record.span, env))
+  }
+
+  exited(fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void {
+    const record = this.record
+    const env = this.env
+    if (record === undefined || env === undefined) return
+    this.record = undefined
+    const previous = this.previous
+    if (previous !== undefined) {
+      this.previous = undefined
+      fiber.setContext(previous)
+    }
+    const endNanos = nowNanos(env.clock)
+    closeRequest(env.recorder, record, exit, endNanos)
+    endSpan(env, record.span, endNanos, exit)
+  }
+}
+
+/** `Request.track`'s effect: one primitive, opened once its frame is on the stack (see `StageEffect`). */
+class RequestEffect<A, E, R> {
+  constructor(readonly self: Effect.Effect<A, E, R>, readonly spec: RequestSpec) {}
+
+  step(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E, R> {
+    return requestStep(this.self, this.spec, fiber)
+  }
+}
+definePrimitive(RequestEffect)
+
+const requestStep = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  spec: RequestSpec,
+  fiber: Fiber.Fiber<unknown, unknown>,
+): Effect.Effect<A, E, R> => {
+  const env = resolve(fiber)
+  if (!env.recorder.enabled) return self
+  const run = new RequestRun()
+  if (!framesSupported) {
+    return runWithFrame(fiber, run, () => {
+      run.start(fiber, env, spec)
+      return self
+    })
+  }
+  pushFrame(fiber, run)
+  run.start(fiber, env, spec)
+  return self
+}
+
+/** Runs `self` as one request (see `RequestEffect`). */
 export const trackRequest = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   spec: RequestSpec,
 ): Effect.Effect<A, E, R> =>
-  disabledByEnvironment ? self : Effect.withFiber((fiber) => {
-    const env = resolve(fiber)
-    const recorder = env.recorder
-    if (!recorder.enabled) return self
-    let record: RequestRecord | undefined
-    let previous: Context.Context<never> | undefined
-    return Effect.onExitPrimitive(
-      Effect.withFiber(() => {
-        record = openTrackedRequest(env, spec, fiber)
-        previous = fiber.context
-        fiber.setContext(withParentSpan(previous, record.span, env))
-        return self
-      }),
-      (exit) => {
-        if (record === undefined) return undefined
-        fiber.setContext(previous!)
-        const endNanos = nowNanos(env.clock)
-        closeRequest(recorder, record, exit, endNanos)
-        endSpan(env, record.span, endNanos, exit)
-        return undefined
-      },
-    )
-  })
+  disabledByEnvironment
+    ? self
+    : framesSupported
+    ? new RequestEffect(self, spec) as unknown as Effect.Effect<A, E, R>
+    : Effect.withFiber((fiber) => requestStep(self, spec, fiber))
 
 /**
  * Opens a request record on `span` (which must carry `requestSpanAnnotations` when a tail-sampling tracer

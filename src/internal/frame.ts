@@ -1,0 +1,192 @@
+/**
+ * Running a wrapper (a stage, a request) as one step of Effect's run loop with one frame on the fiber's
+ * stack, instead of `Effect.withFiber` + `Effect.onExitPrimitive` (two primitives, a closure context and two
+ * closures per run, and one more step of the loop).
+ *
+ * Effect 4.1's fibers run primitives: objects whose `evaluate` method returns the next effect, and keep a
+ * stack of frames whose success (`contA`) and failure (`contE`) methods receive the result of the effect
+ * that ran above them — which is how `Effect.onExit` is built. A wrapper here is such a primitive: it pushes
+ * a frame (an object of the wrapper's own, that also holds its state) and returns the wrapped effect; the
+ * frame's methods close the wrapper and hand the exit on, as `Effect.onExit`'s frame does.
+ *
+ * These keys and the fiber's stack are Effect's internals. `framesSupported` checks once, by running a
+ * probe, that they behave as expected; when they do not (another Effect version), wrappers fall back to
+ * `Effect.withFiber` + `Effect.onExitPrimitive` with the same frame object (`runWithFrame`).
+ *
+ * @internal
+ */
+import type * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+
+/** The key of a primitive's step (Effect 4.1: `~effect/Effect/evaluate`). */
+export const evaluateKey = "~effect/Effect/evaluate"
+/** The key of a frame's success continuation. */
+export const successKey = "~effect/Effect/successCont"
+/** The key of a frame's failure continuation. */
+export const failureKey = "~effect/Effect/failureCont"
+/** The key of what a frame does first when it is popped, whatever the outcome. */
+export const ensureKey = "~effect/Effect/ensureCont"
+
+/** A fiber as the run loop sees it (Effect's internals). */
+interface LoopFiber {
+  interruptible: boolean
+  readonly _stack: Array<unknown>
+}
+
+/**
+ * Effect's frame that makes the fiber interruptible again (and delivers a pending interruption), captured
+ * by the probe; `undefined` when the protocol is not supported.
+ */
+let restoreInterruptible: unknown = undefined
+
+/**
+ * A frame on a fiber's stack: `exited` runs when the effect above it ends (with the exit, whatever the
+ * outcome) and must not throw; the fiber then goes on with that exit.
+ */
+export interface Frame {
+  exited(fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void
+}
+
+/**
+ * The base class of frames: what Effect's run loop calls, as it does on `Effect.onExit`'s frame. When the
+ * frame is popped, the fiber becomes uninterruptible until the exit is handed on (an interruption skips
+ * every frame of an interruptible fiber; this one must run); then one of the two continuations forwards to
+ * `exited`. Effect's own exits pass themselves as the third argument; a value that arrives without one (an
+ * `Effect.sync` continuing straight into its caller) gets an exit here, as `Effect.onExit` does.
+ */
+export abstract class FrameBase implements Frame {
+  abstract exited(fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void
+
+  [ensureKey](fiber: Fiber.Fiber<unknown, unknown>): void {
+    const loop = fiber as unknown as LoopFiber
+    if (loop.interruptible) {
+      loop._stack.push(restoreInterruptible)
+      loop.interruptible = false
+    }
+  }
+
+  [successKey](
+    value: unknown,
+    fiber: Fiber.Fiber<unknown, unknown>,
+    exit?: Exit.Exit<unknown, unknown>,
+  ): Exit.Exit<unknown, unknown> {
+    const done = exit ?? Exit.succeed(value)
+    this.exited(fiber, done)
+    return done
+  }
+
+  [failureKey](
+    cause: Cause.Cause<unknown>,
+    fiber: Fiber.Fiber<unknown, unknown>,
+    exit?: Exit.Exit<unknown, unknown>,
+  ): Exit.Exit<unknown, unknown> {
+    const done = exit ?? Exit.failCause(cause)
+    this.exited(fiber, done)
+    return done
+  }
+}
+
+/** The prototype every Effect primitive shares through its own (`pipe`, `yield*`, the type id). */
+const primitiveProto: object = Object.getPrototypeOf(Effect.withFiber(() => Effect.void))
+
+/**
+ * Makes `Class` a kind of Effect whose step is its `step(fiber)` method: instances are effects (`pipe`,
+ * `yield*`, `Effect.isEffect`) that the run loop evaluates by calling `step`. Call once, when the module
+ * loads.
+ */
+export const definePrimitive = <T extends { step(fiber: Fiber.Fiber<unknown, unknown>): unknown }>(
+  Class: { prototype: T },
+): void => {
+  Object.setPrototypeOf(Class.prototype, primitiveProto)
+  Object.defineProperty(Class.prototype, evaluateKey, {
+    value: function (this: T, fiber: Fiber.Fiber<unknown, unknown>) {
+      return this.step(fiber)
+    },
+    writable: true,
+    configurable: true,
+  })
+}
+
+/** Pushes `frame` on `fiber`'s stack: its `exited` runs when the effect the caller returns next ends. */
+export const pushFrame = (fiber: Fiber.Fiber<unknown, unknown>, frame: Frame): void => {
+  ;(fiber as unknown as { readonly _stack: Array<unknown> })._stack.push(frame)
+}
+
+/**
+ * `self` with `frame` on the stack, through Effect's public combinators (the fallback when frames are not
+ * supported): `open` runs once the frame is in place, and its result is the effect that runs above it.
+ */
+export const runWithFrame = <A, E, R>(
+  fiber: Fiber.Fiber<unknown, unknown>,
+  frame: Frame,
+  open: () => Effect.Effect<A, E, R>,
+): Effect.Effect<A, E, R> =>
+  Effect.onExitPrimitive(Effect.withFiber(open), (exit) => {
+    frame.exited(fiber, exit)
+    return undefined
+  })
+
+// ---------------------------------------------------------------------------------------------------------
+// The probe
+// ---------------------------------------------------------------------------------------------------------
+
+class ProbeFrame extends FrameBase {
+  exits: Array<Exit.Exit<unknown, unknown>> = []
+  exited(_fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void {
+    this.exits.push(exit)
+  }
+}
+
+class ProbePrimitive<A, E> {
+  constructor(readonly self: Effect.Effect<A, E>, readonly frame: ProbeFrame) {}
+  step(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E> {
+    pushFrame(fiber, this.frame)
+    return this.self
+  }
+}
+
+/** Whether Effect's run loop follows the protocol above: checked once, with a success and a failure. */
+const probe = (): boolean => {
+  try {
+    if (typeof (Effect.void as unknown as Record<string, unknown>)[evaluateKey] !== "function") return false
+    let stackSeen = false
+    const stackOk = Effect.withFiber((fiber) => {
+      stackSeen = Array.isArray((fiber as unknown as { _stack?: unknown })._stack)
+      return Effect.void
+    })
+    Effect.runSync(stackOk)
+    if (!stackSeen) return false
+    // Effect.uninterruptible pushes the frame that restores interruptibility: the one to push here.
+    Effect.runSync(Effect.uninterruptible(Effect.withFiber((fiber) => {
+      const stack = (fiber as unknown as LoopFiber)._stack
+      restoreInterruptible = stack[stack.length - 1]
+      return Effect.void
+    })))
+    if (
+      typeof restoreInterruptible !== "object" || restoreInterruptible === null ||
+      typeof (restoreInterruptible as Record<string, unknown>)[ensureKey] !== "function"
+    ) return false
+    definePrimitive(ProbePrimitive)
+    const frame = new ProbeFrame()
+    const wrap = <A, E>(self: Effect.Effect<A, E>) =>
+      new ProbePrimitive(self, frame) as unknown as Effect.Effect<A, E>
+    const ok = Effect.runSync(Effect.map(wrap(Effect.sync(() => 1)), (n) => n + 1))
+    const failed = Effect.runSyncExit(wrap(Effect.fail("probe")))
+    // An interrupted fiber still runs the frame, and ends interrupted.
+    const fiber = Effect.runFork(wrap(Effect.never))
+    fiber.interruptUnsafe()
+    const interrupted = fiber.pollUnsafe()
+    const [first, second, third] = frame.exits
+    return ok === 2 && frame.exits.length === 3 && first !== undefined && Exit.isSuccess(first) &&
+      Exit.isFailure(failed) && second !== undefined && Exit.isFailure(second) &&
+      third !== undefined && Exit.hasInterrupts(third) && interrupted !== undefined &&
+      Exit.hasInterrupts(interrupted)
+  } catch {
+    return false
+  }
+}
+
+/** Whether wrappers may run as one primitive with their own frame (see the module description). */
+export const framesSupported: boolean = probe()

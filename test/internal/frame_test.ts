@@ -1,0 +1,101 @@
+/**
+ * Wrappers that run as one primitive with their own frame on the fiber's stack (`src/internal/frame.ts`):
+ * the frame sees every outcome (success, failure, defect, interruption) exactly once, with the
+ * interruptibility `Effect.onExit` gives its finalizers, through the fast path and through the fallback.
+ */
+import assert from "node:assert/strict"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import {
+  definePrimitive,
+  FrameBase,
+  framesSupported,
+  pushFrame,
+  runWithFrame,
+} from "../../src/internal/frame.ts"
+import { effectTest } from "../_harness.ts"
+
+class Recording extends FrameBase {
+  readonly exits: Array<Exit.Exit<unknown, unknown>> = []
+  interruptibleInside: Array<boolean> = []
+  exited(fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void {
+    this.interruptibleInside.push((fiber as unknown as { interruptible: boolean }).interruptible)
+    this.exits.push(exit)
+  }
+}
+
+class Wrapped<A, E> {
+  constructor(readonly self: Effect.Effect<A, E>, readonly frame: Recording) {}
+  step(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E> {
+    pushFrame(fiber, this.frame)
+    return this.self
+  }
+}
+definePrimitive(Wrapped)
+
+type Wrap = <A, E>(self: Effect.Effect<A, E>, frame: Recording) => Effect.Effect<A, E>
+
+const fast: Wrap = (self, frame) => new Wrapped(self, frame) as unknown as Effect.Effect<never>
+const fallback: Wrap = (self, frame) => Effect.withFiber((fiber) => runWithFrame(fiber, frame, () => self))
+
+Deno.test("frames are supported by the pinned Effect (stages and requests take the fast path)", () => {
+  assert.equal(framesSupported, true)
+})
+
+for (const [name, wrap] of [["primitive", fast], ["fallback", fallback]] as const) {
+  effectTest(
+    `${name}: the frame sees a success, a failure and a defect, and hands each on`,
+    () =>
+      Effect.gen(function* () {
+        const frame = new Recording()
+        assert.equal(yield* Effect.map(wrap(Effect.succeed(1), frame), (n) => n + 1), 2)
+        assert.equal(yield* Effect.map(wrap(Effect.sync(() => 2), frame), (n) => n + 1), 3)
+        const failed = yield* Effect.exit(wrap(Effect.fail("no"), frame))
+        const died = yield* Effect.exit(wrap(Effect.die("boom"), frame))
+        assert.deepEqual(frame.exits.map((exit) => exit._tag), ["Success", "Success", "Failure", "Failure"])
+        assert.deepEqual(frame.exits[0], Exit.succeed(1))
+        assert.deepEqual(frame.exits[1], Exit.succeed(2))
+        assert.deepEqual(failed, Exit.fail("no"))
+        assert.ok(Exit.isFailure(died) && Exit.hasDies(died))
+        // Like Effect.onExit's finalizer, the frame runs uninterruptibly.
+        assert.deepEqual(frame.interruptibleInside, [false, false, false, false])
+      }),
+  )
+
+  effectTest(
+    `${name}: an interrupted effect still reaches its frame, and the fiber ends interrupted`,
+    () =>
+      Effect.gen(function* () {
+        const frame = new Recording()
+        const fiber = yield* Effect.forkChild(wrap(Effect.never, frame))
+        yield* Effect.yieldNow
+        const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
+        assert.ok(Exit.hasInterrupts(exit))
+        assert.equal(frame.exits.length, 1)
+        assert.ok(Exit.hasInterrupts(frame.exits[0]!))
+      }),
+  )
+
+  effectTest(
+    `${name}: nested frames close innermost first; the effect runs again with each run`,
+    () =>
+      Effect.gen(function* () {
+        const outer = new Recording()
+        const inner = new Recording()
+        const order: Array<string> = []
+        outer.exited = function (fiber, exit) {
+          order.push("outer")
+          Recording.prototype.exited.call(this, fiber, exit)
+        }
+        inner.exited = function (fiber, exit) {
+          order.push("inner")
+          Recording.prototype.exited.call(this, fiber, exit)
+        }
+        const program = wrap(wrap(Effect.succeed("x"), inner), outer)
+        yield* program
+        yield* program
+        assert.deepEqual(order, ["inner", "outer", "inner", "outer"])
+      }),
+  )
+}
