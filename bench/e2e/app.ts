@@ -89,9 +89,10 @@ export const makeHandler = async (
 ): Promise<{ handler: Handler; dispose: () => Promise<void> }> => {
   const step = variant.endsWith("-real") ? realisticStep : trivialStep
   const plain = ManagedRuntime.make(Layer.empty)
-  switch (variant) {
+  // Every set-up also runs the realistic app, as `<set-up>-real`.
+  const setUp = variant.replace(/-real$/, "")
+  switch (setUp) {
     case "bare":
-    case "bare-real":
     case "deno-native": // Deno's own OpenTelemetry (OTEL_DENO=true, set by the driver) adds the server span.
       return { handler: (_request) => plain.runPromise(app(step, bareWrap)), dispose: () => plain.dispose() }
     case "bare-reads":
@@ -138,14 +139,13 @@ export const makeHandler = async (
       const handler = Http.middleware(() => app(step, stageWrap), {
         runtime,
         route: "/",
-        ...(variant === "mw-abort" ? { interruptOnAbort: true } : {}),
+        ...(setUp === "mw-abort" ? { interruptOnAbort: true } : {}),
       })
       return { handler, dispose: () => runtime.dispose() }
     }
     case "mw-otlp10":
-    case "mw-otlp10-real":
     case "mw-otlp100": {
-      const runtime = ManagedRuntime.make(otlpLayer(sink, variant === "mw-otlp100" ? 1 : 0.1))
+      const runtime = ManagedRuntime.make(otlpLayer(sink, setUp === "mw-otlp100" ? 1 : 0.1))
       const handler = Http.middleware(() => app(step, stageWrap), { runtime, route: "/" })
       return { handler, dispose: () => runtime.dispose() }
     }

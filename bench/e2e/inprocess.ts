@@ -1,11 +1,13 @@
 /**
  * The end-to-end app's request path without sockets: every set-up's handler called in one process with
- * web `Request` objects, one request at a time, set-ups interleaved over rounds. Prints the CPU time per
+ * web `Request` objects, one request at a time (the realistic app, `<set-up>-real`: 200 at a time, as
+ * `wrk -c200` keeps them), set-ups interleaved over rounds. Prints the CPU time per
  * request (`process.cpuUsage`, so other load on the machine matters less than for wall time), its
  * ratio to the bare app, and the heap bytes allocated per request (V8's own counter: the steadiest
  * figure on a busy machine, and what garbage collection pays for). For profiling and quick checks; the figures that count come from `main.ts`.
  *
  *     deno run -A bench/e2e/inprocess.ts [--only core,mw] [--requests 20000] [--rounds 5]
+ *     deno run -A bench/e2e/inprocess.ts --only core-real,mw-otlp10-real --requests 10000 --rounds 3
  *     deno run -A --cpu-prof bench/e2e/inprocess.ts --only mw --rounds 1 --requests 200000
  */
 import process from "node:process"
@@ -23,6 +25,8 @@ const all = ["bare", "withspan", "core", "mw", "mw-abort", "mw-otlp10", "mw-otlp
 const realistic = only?.some((v) => v.endsWith("-real")) === true
 const base = realistic ? "bare-real" : "bare"
 const chosen = only === undefined ? all : [base, ...only.filter((v) => v !== base)]
+/** Requests in flight: one for the trivial app, 200 for the realistic one (its requests mostly wait). */
+const concurrency = realistic ? Number(argValue("--concurrency") ?? 200) : 1
 
 // The OTLP set-ups export to a sink in another process, so its work is not counted here.
 let sinkUrl = argValue("--sink")
@@ -51,12 +55,16 @@ const allocated = (): number =>
 const runMany = async (handler: Handler, n: number): Promise<[cpuUs: number, bytes: number]> => {
   const bytes = allocated()
   const start = process.cpuUsage()
-  for (let i = 0; i < n; i++) {
-    const response = await handler(new Request("http://127.0.0.1:8000/"))
-    if (response.status !== 200) throw new Error(`status ${response.status}`)
-    // Let timers and background fibers (the exporters) run, as a server's event loop would.
-    if ((i & 63) === 63) await new Promise((resolve) => setTimeout(resolve, 0))
+  let next = 0
+  const client = async () => {
+    for (let i = next++; i < n; i = next++) {
+      const response = await handler(new Request("http://127.0.0.1:8000/"))
+      if (response.status !== 200) throw new Error(`status ${response.status}`)
+      // Let timers and background fibers (the exporters) run, as a server's event loop would.
+      if ((i & 63) === 63) await new Promise((resolve) => setTimeout(resolve, 0))
+    }
   }
+  await Promise.all(Array.from({ length: concurrency }, client))
   const used = process.cpuUsage(start)
   return [(used.user + used.system) / n, (allocated() - bytes) / n]
 }
