@@ -8,18 +8,6 @@ import { anchors, links } from "./_markdown.ts"
 
 const root = new URL("../../", import.meta.url)
 
-/**
- * Guides other branches write at the same time as this one (the performance guide, Effect's modules, OTLP
- * over gRPC, the dashboard): a link to one of them may point nowhere until that branch is merged. Once the
- * file exists, its links and headings are checked like every other's.
- */
-const writtenElsewhere = new Set([
-  "docs/performance.md",
-  "docs/effect-modules.md",
-  "docs/otlp-grpc.md",
-  "docs/dashboard.md",
-])
-
 const exists = async (url: URL): Promise<boolean> => {
   try {
     await Deno.stat(url)
@@ -65,7 +53,7 @@ Deno.test("README.md, docs/*.md and the JSDoc link only to files and headings th
       const url = path === "" ? new URL(page, root) : new URL(path, new URL(page, root))
       const relative = url.href.slice(root.href.length)
       if (!await exists(url)) {
-        if (!writtenElsewhere.has(relative)) broken.push(`${page}:${line}: ${target} (no such file)`)
+        broken.push(`${page}:${line}: ${target} (no such file)`)
         continue
       }
       if (fragment !== undefined && relative.endsWith(".md")) {
@@ -81,7 +69,7 @@ Deno.test("README.md, docs/*.md and the JSDoc link only to files and headings th
 Deno.test("README.md links to every guide in docs/", async () => {
   const readme = await Deno.readTextFile(new URL("README.md", root))
   const linked = new Set(links(readme).map((l) => l.target.split("#")[0]))
-  const unlinked = [...await guides(), ...writtenElsewhere].filter((guide) => !linked.has(guide))
+  const unlinked = (await guides()).filter((guide) => !linked.has(guide))
   assert.deepEqual(unlinked, [])
 })
 
