@@ -451,18 +451,36 @@ export const encodeTracesProto = (
 
 /**
  * An `ExportTraceServiceRequest` (protobuf) from spans already encoded one by one with `protoSpan`: the
- * cached resource and scope around the spans' bytes.
+ * cached resource and scope around the spans' bytes. The lengths are known up front, so the request is
+ * written once into a buffer of its exact size (no length fix-up moving the spans, no final copy); `w` is
+ * no longer needed and kept for the signature.
  */
 export const encodeEncodedTracesProto = (
-  w: ProtoWriter,
+  _w: ProtoWriter,
   cached: CachedResource<Uint8Array>,
   spans: ReadonlyArray<Uint8Array>,
 ): Uint8Array => {
-  w.reset()
-  protoResourceScope(w, cached, () => {
-    for (let i = 0; i < spans.length; i++) w.raw(spans[i]!)
-  })
-  return w.finish()
+  let spansLength = 0
+  for (let i = 0; i < spans.length; i++) spansLength += spans[i]!.length
+  // ScopeSpans = scope (cached, tag included) + spans; ResourceSpans = resource (cached) + field 2 ScopeSpans;
+  // the request = field 1 ResourceSpans. Both fields are length-delimited with tag bytes 0x12 and 0x0a.
+  const scopeLength = cached.scope.length + spansLength
+  const resourceLength = cached.resource.length + 1 + varintSize(scopeLength) + scopeLength
+  const out = new ProtoWriter(1 + varintSize(resourceLength) + resourceLength)
+  out.buf[out.pos++] = 0x0a
+  out.varint(resourceLength)
+  out.raw(cached.resource)
+  out.buf[out.pos++] = 0x12
+  out.varint(scopeLength)
+  out.raw(cached.scope)
+  const buf = out.buf
+  let pos = out.pos
+  for (let i = 0; i < spans.length; i++) {
+    const span = spans[i]!
+    buf.set(span, pos)
+    pos += span.length
+  }
+  return buf
 }
 
 // ---------------------------------------------------------------------------------------------------------
