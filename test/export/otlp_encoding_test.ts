@@ -18,6 +18,7 @@ import {
   jsonSpanBytes,
   protoResourceAndScope,
   protoSpan,
+  ProtoSpanCache,
 } from "../../src/export/internal/otlpTraces.ts"
 import { encodeLogsJson, encodeLogsProto, type LogItem } from "../../src/export/internal/otlpSignals.ts"
 import { decodeOtlp } from "../integration/_otlp_receiver.ts"
@@ -313,4 +314,74 @@ Deno.test("Exporter.memory() and the OTLP encoders agree on a failed and an inte
     "exception.type": "TypeError",
     "exception.message": "boom for [EMAIL]",
   })
+})
+
+Deno.test("OTLP protobuf encoder: what it reuses from span to span encodes the same bytes as encoding afresh", () => {
+  const stable = {
+    stageId: "kb",
+    name: "Knowledge base",
+    metadata: { model: "small", n: 3 },
+    metadataKeys: ["model", "n"],
+  }
+  // A metadata object can change between spans: never reused.
+  const mutable = { tags: ["a"] as Array<string> }
+  const changing = { stageId: "rank", name: "Rank", metadata: mutable, metadataKeys: ["tags"] }
+  const makeSpan = (
+    stage: typeof stable | typeof changing,
+    requestId: string | undefined,
+    name: string,
+    parent?: Tracer.AnySpan,
+  ) => {
+    const s = new LocalSpan({
+      name,
+      parent: parent === undefined ? Option.none() : Option.some(parent),
+      annotations: Context.empty(),
+      links: [],
+      startTime: 1_700_000_000_000_000_001n,
+      kind: "internal",
+      sampled: true,
+    })
+    s.deferredStage = stage
+    s.deferredRequestId = requestId
+    s.end(1_700_000_000_000_100_000n, Exit.void)
+    return s
+  }
+  const root = span("GET /")
+  const other = span("GET /other")
+  const spans: Array<Tracer.NativeSpan> = []
+  for (let i = 0; i < 600; i++) {
+    // Over 256 request ids (the cache empties), interleaved traces, a span named unlike its stage.
+    const parent = i % 3 === 0 ? other : root
+    spans.push(makeSpan(stable, `req-${i % 300}`, i % 5 === 0 ? "renamed" : "Knowledge base", parent))
+    spans.push(makeSpan(changing, i % 2 === 0 ? undefined : `req-${i}`, "Rank", parent))
+  }
+  const redactors = [undefined, compile(defaultConfig), compile({ ...defaultConfig, keys: ["stage.name"] })]
+  const cache = new ProtoSpanCache()
+  const cachedWriter = new ProtoWriter(64)
+  const freshWriter = new ProtoWriter(64)
+  for (const redactor of redactors) {
+    for (const [i, s] of spans.entries()) {
+      if (i === 100) mutable.tags.push("changed")
+      cachedWriter.reset()
+      protoSpan(cachedWriter, s, redactor, cache)
+      freshWriter.reset()
+      protoSpan(freshWriter, s, redactor)
+      assert.deepEqual(cachedWriter.finish(), freshWriter.finish())
+    }
+  }
+  // The masked key is masked in what the cache wrote for the last redactor.
+  const decoded = decodeOtlp(
+    "/v1/traces",
+    "application/x-protobuf",
+    encodeTracesProto(
+      new ProtoWriter(64),
+      protoResourceAndScope(new ProtoWriter(32), resource),
+      [spans[2]!],
+      redactors[2],
+    ),
+  ).resourceSpans[0].scopeSpans[0].spans[0]
+  assert.notEqual(
+    decoded.attributes.find((kv: { key: string }) => kv.key === "stage.name").value.stringValue,
+    "Knowledge base",
+  )
 })

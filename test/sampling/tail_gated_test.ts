@@ -40,6 +40,9 @@ effectTest(
       for (const span of spans) assert.equal(span.traceState, undefined)
       // The stages are children of the request span, as exported.
       for (const span of spans.slice(0, 3)) assert.equal(span.parentSpanId, spans[3]!.spanId)
+      // Held spans keep what they were created with.
+      assert.deepEqual(spans.map((span) => span.kind), ["internal", "internal", "internal", "internal"])
+      assert.equal(new Set(spans.map((span) => span.traceId)).size, 1)
     }),
 )
 

@@ -45,6 +45,15 @@ export const maxResponseBytes = 64 * 1024
 /** Reads at most `max` bytes of a body, then cancels the rest; `undefined` when there is none. */
 const readBounded = async (response: Response, max: number): Promise<Uint8Array | undefined> => {
   if (response.body === null) return undefined
+  // The usual answer declares its small length: read it whole, without a stream reader.
+  const declared = response.headers.get("content-length")
+  if (declared !== null && /^\d{1,6}$/.test(declared) && Number(declared) <= max) {
+    try {
+      return await response.bytes()
+    } catch {
+      return undefined
+    }
+  }
   const reader = response.body.getReader()
   const chunks: Array<Uint8Array> = []
   let total = 0

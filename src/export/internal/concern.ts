@@ -64,6 +64,7 @@ import {
   type OtlpResource,
   protoResourceAndScope,
   protoSpan,
+  ProtoSpanCache,
 } from "./otlpTraces.ts"
 import { JsonWriter, ProtoWriter } from "./protobuf.ts"
 import { type DropReason, dropReasons, ExportStats, grpcRejections, signals } from "./stats.ts"
@@ -415,6 +416,11 @@ const slabEncoder = <W extends ProtoWriter | JsonWriter>(
   return writer.takeRecord()
 }
 
+/** `protoSpan` reusing `cache` (one per encoder). */
+const protoSpanWith =
+  (cache: ProtoSpanCache) => (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void =>
+    protoSpan(w, span, redactor, cache)
+
 /** Installs the export concern (see the module description). */
 export const installExport = (
   recorder: Recorder,
@@ -582,7 +588,7 @@ export const installExport = (
               spanChannels.push(channel)
               const encodeSpan = json
                 ? slabEncoder(new JsonWriter(slabSize), jsonSpanBytes, redactor)
-                : slabEncoder(new ProtoWriter(slabSize), protoSpan, redactor)
+                : slabEncoder(new ProtoWriter(slabSize), protoSpanWith(new ProtoSpanCache()), redactor)
               pipeline.sinks.push((span) => channel.offerWith(span, encodeSpan))
             }
           }

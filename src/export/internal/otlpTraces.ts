@@ -12,7 +12,7 @@ import type * as Tracer from "effect/Tracer"
 import type { RedactorLike } from "../../internal/slots.ts"
 import type { DeferredStage } from "../../internal/stageAttributes.ts"
 import { errorOf } from "../../stage/internal/tracking.ts"
-import { type JsonWriter, type ProtoWriter, varintSize } from "./protobuf.ts"
+import { type JsonWriter, ProtoWriter, varintSize } from "./protobuf.ts"
 
 /** What the encoders read from a finished span (an Effect `NativeSpan` or the recording span). */
 export interface FinishedSpan {
@@ -229,31 +229,181 @@ const protoEvent = (w: ProtoWriter, [name, time, attrs]: SpanEvent, redactor: Re
   w.end(e, 1)
 }
 
-/** Writes one span as field 2 of `ScopeSpans` (what `encodeEncodedTracesProto` concatenates). */
-export const protoSpan = (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void => {
+/** The deferred stage attributes of a span (field 9 `KeyValue`s), in the order `materializeStageAttributes` uses. */
+const protoStageAttributes = (
+  w: ProtoWriter,
+  deferred: DeferredStage,
+  redactor: RedactorLike | undefined,
+): void => {
+  protoKeyValue(w, 9, "stage.id", redactAttr(redactor, "stage.id", deferred.stageId))
+  protoKeyValue(w, 9, "stage.name", redactAttr(redactor, "stage.name", deferred.name))
+  const keys = deferred.metadataKeys
+  for (let i = 0; i < keys.length; i++) {
+    protoKeyValue(w, 9, keys[i]!, redactAttr(redactor, keys[i]!, deferred.metadata[keys[i]!]))
+  }
+}
+
+/** What a span of a stage encodes the same way every time: its name and its stage attributes. */
+interface EncodedStage {
+  /** The span name the bytes are for (a stage span is named after its stage). */
+  readonly name: string
+  /** Field 5 (the name), tag included. */
+  readonly nameBytes: Uint8Array
+  /** The `stage.id`, `stage.name` and metadata `KeyValue`s (field 9), tags included. */
+  readonly attributes: Uint8Array
+}
+
+/** Whether a metadata value encodes the same way every time (no object that could change). */
+const isStableValue = (value: unknown): boolean => {
+  const type = typeof value
+  return value === undefined || value === null || type === "string" || type === "number" ||
+    type === "boolean" || type === "bigint"
+}
+
+/**
+ * The encoding of the last value of one span field, in a buffer reused from value to value (no allocation
+ * per value): the spans of a request share their trace id, parent and request id, and mostly end one after
+ * the other.
+ */
+class LastField {
+  value: string | undefined = undefined
+  bytes = new Uint8Array(64)
+  length = 0
+
+  /** Writes the cached encoding when `value` is the last one seen; returns whether it did. */
+  writeIfSame(w: ProtoWriter, value: string): boolean {
+    if (value !== this.value) return false
+    const length = this.length
+    w.ensure(length)
+    const buf = w.buf
+    const bytes = this.bytes
+    let pos = w.pos
+    for (let i = 0; i < length; i++) buf[pos++] = bytes[i]!
+    w.pos = pos
+    return true
+  }
+
+  /** Remembers what was written to `w` since `start` as the encoding of `value`. */
+  remember(w: ProtoWriter, start: number, value: string): void {
+    const length = w.pos - start
+    if (length > this.bytes.length) this.bytes = new Uint8Array(length * 2)
+    this.bytes.set(w.buf.subarray(start, w.pos))
+    this.length = length
+    this.value = value
+  }
+}
+
+/**
+ * What one span encoder reuses from span to span, for the parts of stage spans that repeat: a stage's name
+ * and attributes (encoded once per stage, for as long as the stage exists), and the trace id, parent span
+ * id and `request.id` attribute the spans of a request share (the last ones seen). Everything is redacted
+ * when it is encoded; a different redactor empties the cache.
+ */
+export class ProtoSpanCache {
+  private redactor: RedactorLike | undefined | null = null
+  private stages = new WeakMap<DeferredStage, EncodedStage | false>()
+  private readonly scratch = new ProtoWriter(256)
+  private readonly traceId = new LastField()
+  private readonly parentId = new LastField()
+  private readonly requestIdField = new LastField()
+
+  /** Writes the trace id (field 1) of a span. */
+  writeTraceId(w: ProtoWriter, traceId: string): void {
+    if (this.traceId.writeIfSame(w, traceId)) return
+    const start = w.pos
+    w.hexBytes(1, traceId.length === 32 ? traceId : traceId.padStart(32, "0"))
+    this.traceId.remember(w, start, traceId)
+  }
+
+  /** Writes the parent span id (field 4) of a span. */
+  writeParentId(w: ProtoWriter, spanId: string): void {
+    if (this.parentId.writeIfSame(w, spanId)) return
+    const start = w.pos
+    w.hexBytes(4, spanId)
+    this.parentId.remember(w, start, spanId)
+  }
+
+  /** Writes the `request.id` attribute (field 9) of a stage span. */
+  writeRequestId(w: ProtoWriter, requestId: string): void {
+    if (this.requestIdField.writeIfSame(w, requestId)) return
+    const start = w.pos
+    protoKeyValue(w, 9, "request.id", redactAttr(this.redactor ?? undefined, "request.id", requestId))
+    this.requestIdField.remember(w, start, requestId)
+  }
+
+  /** Called before each span: forgets what was encoded under another redactor. */
+  use(redactor: RedactorLike | undefined): void {
+    if (redactor === this.redactor) return
+    this.redactor = redactor
+    this.stages = new WeakMap()
+    this.requestIdField.value = undefined
+  }
+
+  /** The encoded name and attributes of `deferred`, or `undefined` when its metadata may change. */
+  stage(deferred: DeferredStage): EncodedStage | undefined {
+    const hit = this.stages.get(deferred)
+    if (hit !== undefined) return hit === false ? undefined : hit
+    const metadata = deferred.metadata
+    const keys = deferred.metadataKeys
+    for (let i = 0; i < keys.length; i++) {
+      if (!isStableValue(metadata[keys[i]!])) {
+        this.stages.set(deferred, false)
+        return undefined
+      }
+    }
+    const w = this.scratch
+    w.reset()
+    w.string(5, deferred.name)
+    const nameBytes = w.finish()
+    w.reset()
+    protoStageAttributes(w, deferred, this.redactor ?? undefined)
+    const encoded: EncodedStage = { name: deferred.name, nameBytes, attributes: w.finish() }
+    this.stages.set(deferred, encoded)
+    return encoded
+  }
+}
+
+/**
+ * Writes one span as field 2 of `ScopeSpans` (what `encodeEncodedTracesProto` concatenates). With `cache`,
+ * the parts of stage spans that repeat are copied from earlier encodings (the same bytes).
+ */
+export const protoSpan = (
+  w: ProtoWriter,
+  span: FinishedSpan,
+  redactor: RedactorLike | undefined,
+  cache?: ProtoSpanCache,
+): void => {
   const ended = endedOf(span)
   const start = w.begin(2, 2)
-  w.hexBytes(1, span.traceId.length === 32 ? span.traceId : span.traceId.padStart(32, "0"))
+  const traceId = span.traceId
+  if (cache !== undefined) cache.writeTraceId(w, traceId)
+  else w.hexBytes(1, traceId.length === 32 ? traceId : traceId.padStart(32, "0"))
   w.hexBytes(2, span.spanId)
   if (span.traceState !== undefined && span.traceState !== "") w.string(3, span.traceState)
   const parent = span.parent
-  if (parent._tag === "Some") w.hexBytes(4, parent.value.spanId)
-  w.string(5, span.name)
+  if (parent._tag === "Some") {
+    if (cache !== undefined) cache.writeParentId(w, parent.value.spanId)
+    else w.hexBytes(4, parent.value.spanId)
+  }
+  const deferred = span.deferredStage
+  let encoded: EncodedStage | undefined
+  if (deferred !== undefined && cache !== undefined) {
+    cache.use(redactor)
+    encoded = cache.stage(deferred)
+  }
+  if (encoded !== undefined && encoded.name === span.name) w.raw(encoded.nameBytes)
+  else w.string(5, span.name)
   w.uint(6, spanKindCode[span.kind] ?? 1)
   w.fixed64(7, ended.startTime)
   w.fixed64(8, ended.endTime)
-  const deferred = span.deferredStage
   if (deferred !== undefined) {
     const requestId = span.deferredRequestId
     if (requestId !== undefined) {
-      protoKeyValue(w, 9, "request.id", redactAttr(redactor, "request.id", requestId))
+      if (cache !== undefined) cache.writeRequestId(w, requestId)
+      else protoKeyValue(w, 9, "request.id", redactAttr(redactor, "request.id", requestId))
     }
-    protoKeyValue(w, 9, "stage.id", redactAttr(redactor, "stage.id", deferred.stageId))
-    protoKeyValue(w, 9, "stage.name", redactAttr(redactor, "stage.name", deferred.name))
-    const keys = deferred.metadataKeys
-    for (let i = 0; i < keys.length; i++) {
-      protoKeyValue(w, 9, keys[i]!, redactAttr(redactor, keys[i]!, deferred.metadata[keys[i]!]))
-    }
+    if (encoded !== undefined) w.raw(encoded.attributes)
+    else protoStageAttributes(w, deferred, redactor)
   }
   const attributes = span._attributes
   if (attributes !== undefined) {
@@ -301,18 +451,36 @@ export const encodeTracesProto = (
 
 /**
  * An `ExportTraceServiceRequest` (protobuf) from spans already encoded one by one with `protoSpan`: the
- * cached resource and scope around the spans' bytes.
+ * cached resource and scope around the spans' bytes. The lengths are known up front, so the request is
+ * written once into a buffer of its exact size (no length fix-up moving the spans, no final copy); `w` is
+ * no longer needed and kept for the signature.
  */
 export const encodeEncodedTracesProto = (
-  w: ProtoWriter,
+  _w: ProtoWriter,
   cached: CachedResource<Uint8Array>,
   spans: ReadonlyArray<Uint8Array>,
 ): Uint8Array => {
-  w.reset()
-  protoResourceScope(w, cached, () => {
-    for (let i = 0; i < spans.length; i++) w.raw(spans[i]!)
-  })
-  return w.finish()
+  let spansLength = 0
+  for (let i = 0; i < spans.length; i++) spansLength += spans[i]!.length
+  // ScopeSpans = scope (cached, tag included) + spans; ResourceSpans = resource (cached) + field 2 ScopeSpans;
+  // the request = field 1 ResourceSpans. Both fields are length-delimited with tag bytes 0x12 and 0x0a.
+  const scopeLength = cached.scope.length + spansLength
+  const resourceLength = cached.resource.length + 1 + varintSize(scopeLength) + scopeLength
+  const out = new ProtoWriter(1 + varintSize(resourceLength) + resourceLength)
+  out.buf[out.pos++] = 0x0a
+  out.varint(resourceLength)
+  out.raw(cached.resource)
+  out.buf[out.pos++] = 0x12
+  out.varint(scopeLength)
+  out.raw(cached.scope)
+  const buf = out.buf
+  let pos = out.pos
+  for (let i = 0; i < spans.length; i++) {
+    const span = spans[i]!
+    buf.set(span, pos)
+    pos += span.length
+  }
+  return buf
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -42,13 +42,14 @@ interface Series {
 }
 
 const MAX_CACHED = 2048
-const cache = new Map<string, Series>()
+/** Series by method, route and status: no key string to build per request. */
+const cache = new Map<string, Map<string, Map<number, Series>>>()
+let cached = 0
 
-const seriesFor = (method: string, route: string, status: string): Series => {
-  const key = `${method}\u0000${route}\u0000${status}`
-  let series = cache.get(key)
+const seriesFor = (method: string, route: string, status: number): Series => {
+  let series = cache.get(method)?.get(route)?.get(status)
   if (series === undefined) {
-    const attributes = { method, route, status }
+    const attributes = { method, route, status: String(status) }
     series = {
       requests: Metric.counter(REQUESTS_TOTAL, {
         description: REQUESTS_TOTAL_DESCRIPTION,
@@ -61,7 +62,14 @@ const seriesFor = (method: string, route: string, status: string): Series => {
         attributes,
       }),
     }
-    if (cache.size < MAX_CACHED) cache.set(key, series)
+    if (cached < MAX_CACHED) {
+      let byRoute = cache.get(method)
+      if (byRoute === undefined) cache.set(method, byRoute = new Map())
+      let byStatus = byRoute.get(route)
+      if (byStatus === undefined) byRoute.set(route, byStatus = new Map())
+      byStatus.set(status, series)
+      cached++
+    }
   }
   return series
 }
@@ -74,7 +82,7 @@ export const recordServerRequest = (
   status: number,
   seconds: number,
 ): void => {
-  const series = seriesFor(method, route, String(status))
+  const series = seriesFor(method, route, status)
   series.requests.updateUnsafe(1, context)
   if (seconds >= 0 && Number.isFinite(seconds)) series.duration.updateUnsafe(seconds, context)
 }

@@ -123,13 +123,31 @@ const contextFor = <R>(
 const statusOf = (exit: Exit.Exit<Response, unknown>): number =>
   exit._tag === "Success" ? exit.value.status : Cause.hasInterruptsOnly(exit.cause) ? 499 : 500
 
-const safeCall = <A>(f: (() => A) | undefined): A | undefined => {
+/** `f(request)`, or `undefined` when there is no `f` or it throws (no closure per request). */
+const safeCall = <A>(
+  f: ((request: globalThis.Request) => A) | undefined,
+  request: globalThis.Request,
+): A | undefined => {
   if (f === undefined) return undefined
   try {
-    return f()
+    return f(request)
   } catch {
     return undefined
   }
+}
+
+/** Span names by method then route, computed once per pair (bounded by the middleware's routes). */
+const spanNames = new Map<string, Map<string | undefined, string>>()
+
+const cachedSpanName = (method: string, route: string | undefined): string => {
+  let byRoute = spanNames.get(method)
+  if (byRoute === undefined) spanNames.set(method, byRoute = new Map())
+  let name = byRoute.get(route)
+  if (name === undefined) {
+    name = spanName(method, route)
+    if (byRoute.size < 4096) byRoute.set(route, name)
+  }
+  return name
 }
 
 const noExtracted: Extracted = { parent: undefined, baggage: new Map(), issues: [] }
@@ -151,7 +169,7 @@ export const serveRequest = <E, R>(
     const startNanos = nowNanos(clock)
     const method = normalizeMethod(request.method)
     const url = requestUrlParts(request.url)
-    const given = safeCall(config.route === undefined ? undefined : () => config.route!(request))
+    const given = safeCall(config.route, request)
     let route = typeof given === "string" && given.length > 0 ? given : undefined
     let metricRoute = route ?? NO_ROUTE
     if (route !== undefined && !config.routes.has(route)) {
@@ -163,8 +181,7 @@ export const serveRequest = <E, R>(
         route = undefined
       }
     }
-    const name = safeCall(config.name === undefined ? undefined : () => config.name!(request)) ??
-      spanName(method, route)
+    const name = safeCall(config.name, request) ?? cachedSpanName(method, route)
 
     const attributes: Record<string, unknown> = { "http.request.method": method }
     if (method === "_OTHER") attributes["http.request.method_original"] = request.method
@@ -181,7 +198,7 @@ export const serveRequest = <E, R>(
     if (remote !== undefined && remote.transport !== "unix" && typeof remote.hostname === "string") {
       attributes["client.address"] = remote.hostname
     }
-    const extra = safeCall(config.attributes === undefined ? undefined : () => config.attributes!(request))
+    const extra = safeCall(config.attributes, request)
     if (extra !== undefined) Object.assign(attributes, extra)
 
     let requestId: string | undefined

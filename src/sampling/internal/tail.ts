@@ -20,6 +20,7 @@
  * @internal
  */
 import type * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import {
   discardSpan,
@@ -34,7 +35,7 @@ import {
   type StageNode,
 } from "../../internal/recorder.ts"
 import { type GatedSpan, GateKey, isGatable, type SpanGate } from "../../internal/gate.ts"
-import { keepsNoOptions, OptionsNotKept } from "../../internal/spanOptions.ts"
+import { keepsNoOptions, noLinks, OptionsNotKept } from "../../internal/spanOptions.ts"
 import type { KeptBecause } from "../../stage/Request.ts"
 import { alwaysOn, parentBased, type Sampler, type SamplingParent, type SamplingResult } from "../Sampler.ts"
 import type { SamplingCounters, SamplingState } from "./state.ts"
@@ -48,6 +49,8 @@ const KEPT = 1
 const DROPPED = 2
 
 const bigint0 = BigInt(0)
+
+const noParent: Option.Option<Tracer.AnySpan> = Option.none()
 
 /**
  * The tail-sampling state of one request, owned by its request span: the gate every span of the request
@@ -307,6 +310,17 @@ export class TailTracer implements Tracer.Tracer {
   private readonly declined: SpanGate
   /** Keeps no span options when its inner tracer keeps none (it copies them when it changes them). */
   readonly [OptionsNotKept]: boolean
+  /** The options with `sampled: true`, reused when the inner tracer keeps no options. */
+  private readonly reused: { -readonly [K in keyof SpanOptions]: SpanOptions[K] } = sampledOptions({
+    name: "",
+    parent: noParent,
+    annotations: undefined as unknown as SpanOptions["annotations"],
+    links: noLinks,
+    startTime: bigint0,
+    kind: "internal",
+    root: false,
+    sampled: true,
+  })
 
   constructor(inner: Tracer.Tracer, recorder: Recorder, state: SamplingState) {
     this.inner = inner
@@ -325,6 +339,22 @@ export class TailTracer implements Tracer.Tracer {
     }
   }
 
+  /**
+   * `options` with `sampled: true` in one reused object (only for an inner tracer that keeps no options:
+   * its `span` reads them synchronously and never calls back here).
+   */
+  private sampledOptions(options: SpanOptions): SpanOptions {
+    const reused = this.reused
+    reused.name = options.name
+    reused.parent = options.parent
+    reused.annotations = options.annotations
+    reused.links = options.links
+    reused.startTime = options.startTime
+    reused.kind = options.kind
+    reused.root = options.root
+    return reused
+  }
+
   span(options: SpanOptions): Tracer.Span {
     const parentOption = options.parent
     const parent = parentOption._tag === "Some" ? parentOption.value : undefined
@@ -336,7 +366,13 @@ export class TailTracer implements Tracer.Tracer {
     // `sampled: false` that does not come from the parent is the program's own choice (trace levels,
     // explicit `sampled: false`): respect it and stay out of the way.
     if (!options.sampled && (parent === undefined || parent.sampled)) return this.inner.span(options)
-    const inner = this.inner.span(options.sampled ? options : sampledOptions(options))
+    let inner: Tracer.Span
+    if (options.sampled) inner = this.inner.span(options)
+    else if (this[OptionsNotKept]) {
+      inner = this.inner.span(this.sampledOptions(options))
+      // Holds no span of an earlier request.
+      this.reused.parent = noParent
+    } else inner = this.inner.span(sampledOptions(options))
     if (tail !== undefined) {
       // A request kept from its start (head-sampled or forced) buffers nothing: its spans need no proxy. A
       // request kept by the tail decision still needs one, so its later spans report the head decision.
