@@ -424,6 +424,12 @@ export const openStage = (
   startNanos: bigint,
 ): StageNode => initStage(new StageRun(), recorder, spec, span, owner, startNanos)
 
+/**
+ * The sub-stages of a stage that has none (most stages): one frozen array shared by every such execution,
+ * replaced by an array of its own when the first sub-stage attaches.
+ */
+const noSubstages: Array<StageExecution> = Object.freeze([]) as unknown as Array<StageExecution>
+
 const initStage = (
   node: StageRun,
   recorder: Recorder,
@@ -443,7 +449,7 @@ const initStage = (
     success: false,
     status: "running",
     metadata: spec.metadata,
-    substages: [],
+    substages: noSubstages,
   }
   let attached = false
   // stagetrace's own spans write the stage attributes only if they are read or exported.
@@ -454,7 +460,12 @@ const initStage = (
     if (
       request.stageCount < recorder.config.maxStagesPerRequest && (parent === undefined || parent.attached)
     ) {
-      ;(parent === undefined ? request.stages : parent.exec.substages).push(exec)
+      if (parent === undefined) request.stages.push(exec)
+      else {
+        const siblings = parent.exec.substages
+        if (siblings === noSubstages) parent.exec.substages = [exec]
+        else siblings.push(exec)
+      }
       request.stageCount++
       attached = true
     } else {
@@ -615,16 +626,31 @@ export interface RequestSpec {
   readonly invalid: ReadonlyArray<string>
 }
 
-const noReasons: ReadonlyArray<string> = []
+const noReasons: ReadonlyArray<string> = Object.freeze([])
+const noRequestOptions: RequestOptions = Object.freeze({})
 
-/** Builds the static description of a request. */
+/** Specs of requests built without options, by name (bounded, as `plainSpecs`). */
+const plainRequestSpecs = new Map<string, RequestSpec>()
+
+/** Builds the static description of a request (shared by every request of a name built without options). */
 export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
+  if (options !== undefined) return buildRequestSpec(name, options)
+  const cached = plainRequestSpecs.get(name)
+  if (cached !== undefined) return cached
+  const spec = buildRequestSpec(name, undefined)
+  if (plainRequestSpecs.size < maxPlainSpecs) plainRequestSpecs.set(name, spec)
+  return spec
+}
+
+const buildRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
   const budgetMs = budgetToMillis(options?.budget)
   const given = options?.parent
   let parent: Tracer.AnySpan | undefined
   let parentTraceState: string | undefined
-  const invalid: Array<string> = []
-  if (budgetMs !== undefined && Number.isNaN(budgetMs)) invalid.push("invalid_budget")
+  // Built on every request when `Request.track` is written inside a handler: nothing allocated for the
+  // common case (no reasons, no attributes).
+  let invalid: Array<string> | undefined
+  if (budgetMs !== undefined && Number.isNaN(budgetMs)) invalid = ["invalid_budget"]
   if (given === undefined || "_tag" in given) parent = given
   else if (isValidTraceId(given.traceId) && isValidSpanId(given.spanId)) {
     parent = Tracer.externalSpan({
@@ -635,16 +661,17 @@ export const makeRequestSpec = (name: string, options: RequestOptions | undefine
     parentTraceState = given.traceState
   } else {
     // W3C: a malformed trace context is ignored (the trace restarts), never continued.
-    invalid.push("invalid_parent")
+    ;(invalid ??= []).push("invalid_parent")
   }
+  const attributes = options?.attributes
   return {
     name,
-    options: options ?? {},
+    options: options ?? noRequestOptions,
     budgetMs: budgetMs !== undefined && Number.isNaN(budgetMs) ? undefined : budgetMs,
-    attributeKeys: Object.keys(options?.attributes ?? {}),
+    attributeKeys: attributes === undefined ? noReasons : Object.keys(attributes),
     parent,
     parentTraceState,
-    invalid: invalid.length === 0 ? noReasons : invalid,
+    invalid: invalid ?? noReasons,
   }
 }
 
