@@ -204,6 +204,21 @@ export class LocalSpan extends Tracer.NativeSpan implements DeferringSpan {
   }
 }
 
+let lastParent: Tracer.AnySpan | undefined
+let lastParentOption: Option.Option<Tracer.AnySpan> = noParent
+
+/**
+ * `Option.some(parent)`, shared by consecutive spans of the same parent (the stages of a request): an
+ * `Option` is immutable. Holds on to one span at most, until a span with another parent is created.
+ */
+const parentOption = (parent: Tracer.AnySpan): Option.Option<Tracer.AnySpan> => {
+  if (parent !== lastParent) {
+    lastParent = parent
+    lastParentOption = Option.some(parent)
+  }
+  return lastParentOption
+}
+
 type SpanOptions = {
   -readonly [K in keyof Parameters<Tracer.Tracer["span"]>[0]]: Parameters<Tracer.Tracer["span"]>[0][K]
 }
@@ -242,7 +257,7 @@ export const makeSpan = (
   const reuse = !scratchInUse && (native || keepsNoOptions(tracer))
   const options: SpanOptions = reuse ? scratch : { ...scratch }
   options.name = name
-  options.parent = parent === undefined ? Option.none() : Option.some(parent)
+  options.parent = parent === undefined ? noParent : parentOption(parent)
   options.annotations = annotations
   // Only stagetrace's own spans (those of the tracers that keep no options) share the empty links array.
   options.links = env.links.length > 0 ? env.links.slice() : reuse ? noLinks : []
@@ -291,7 +306,8 @@ const withParentSpan = (
   span: Tracer.Span,
   env: Resolved,
 ): Context.Context<never> => {
-  const next = Context.add(previous, Tracer.ParentSpan, span)
+  // `addUnsafe` rather than `add`: the same, without `dual`'s dispatch on every stage.
+  const next = Context.addUnsafe(previous, Tracer.ParentSpanKey, span)
   const base = (previous as CacheCarrier).cacheRoot?._fiberCache
   const carrier = next as CacheCarrier
   if (base !== undefined && carrier.cacheRoot === carrier && carrier._fiberCache === undefined) {
@@ -368,7 +384,8 @@ const safeString = (value: unknown): string => {
  * it, its frame on the fiber's stack (`frame.ts`), which closes the stage when its effect ends.
  */
 export class StageRun extends FrameBase implements StageNode {
-  readonly _tag = "Stage" as const
+  /** On the prototype (see below), not in every instance. */
+  declare readonly _tag: "Stage"
   exec: MutableStageExecution = undefined as unknown as MutableStageExecution
   request: RequestRecord | undefined = undefined
   parent: StageNode | undefined = undefined
@@ -411,6 +428,8 @@ export class StageRun extends FrameBase implements StageNode {
     endSpan(env, this.span, endNanos, exit)
   }
 }
+
+Object.defineProperty(StageRun.prototype, "_tag", { value: "Stage", enumerable: true })
 
 /**
  * Opens a stage node on `span` under `owner`'s request (if any) and attaches it to the summary tree. Shared
