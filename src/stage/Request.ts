@@ -105,7 +105,9 @@ export const summary: Effect.Effect<RequestSummary, Cause.NoSuchElementError> = 
   const record = currentRequest(fiber)
   if (record === undefined) return Effect.fail(noRequest())
   const recorder = record.recorder
-  const snapshot = summarize(recorder, record, fiber.getRef(Clock.Clock).currentTimeNanosUnsafe(), undefined)
+  const durationMs = Number(fiber.getRef(Clock.Clock).currentTimeNanosUnsafe() - record.startNanos) /
+    1_000_000
+  const snapshot = summarize(recorder, record, durationMs, undefined)
   // The snapshot's stages and attributes are copies: redacting them leaves the running request alone.
   if (recorder.redactSummary !== undefined) recorder.redactSummary(snapshot)
   return Effect.succeed(snapshot)

@@ -19,7 +19,6 @@ import {
   CurrentAttachment,
   CurrentRecorder,
   type MutableStageExecution,
-  nanosToMillis,
   outcomeOf,
   OwnerKey,
   ownerOf,
@@ -32,7 +31,7 @@ import {
   stageSpanAnnotations,
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
-import { nowNanos } from "../../internal/clock.ts"
+import { defaultTimeline, nanosBetween, now, Timeline, timelineOf, untimed } from "../../internal/clock.ts"
 import { definePrimitive, FrameBase, framesSupported, pushFrame, runWithFrame } from "../../internal/frame.ts"
 import { keepsNoOptions, noLinks, ownLinks } from "../../internal/spanOptions.ts"
 import {
@@ -129,6 +128,8 @@ export interface Resolved {
   readonly context: unknown
   readonly recorder: Recorder
   readonly clock: Clock.Clock
+  /** The timeline of `clock` (see `clock.ts`). */
+  readonly timeline: Timeline
   readonly tracer: Tracer.Tracer
   readonly tracerEnabled: boolean
   readonly timingEnabled: boolean
@@ -166,10 +167,12 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
   const recorder = fiber.getRef(CurrentRecorder)
   // A layer of this context that hooks into whichever recorder runs here (Log.layer's lifecycle records).
   fiber.getRef(CurrentAttachment)?.attachTo(recorder)
+  const clock = fiber.getRef(Clock.Clock)
   lastResolved = {
     context,
     recorder,
-    clock: fiber.getRef(Clock.Clock),
+    clock,
+    timeline: timelineOf(clock),
     tracer: tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer,
     tracerEnabled,
     timingEnabled: fiber.getRef(References.TracerTimingEnabled),
@@ -184,25 +187,125 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
   return lastResolved
 }
 
+/** The options of a `LocalSpan`: Effect's, or (from `makeSpan`) a timeline and an instant of it. */
+export interface LocalSpanOptions {
+  readonly name: string
+  readonly parent: Option.Option<Tracer.AnySpan>
+  readonly annotations: Context.Context<never>
+  readonly links: Array<Tracer.SpanLink>
+  readonly startTime: bigint
+  readonly kind: Tracer.SpanKind
+  readonly sampled: boolean
+  readonly timeline?: Timeline | undefined
+  readonly startAt?: number | undefined
+}
+
 /**
- * The spans of stages and requests under Effect's native tracer (no exporter installed): `NativeSpan`s that
- * defer their stage attributes until read (see `stageAttributes.ts`), with the stagetrace owner as a
- * declared field.
+ * The spans of stages and requests under Effect's native tracer (no exporter installed): spans that behave
+ * as Effect's `NativeSpan`s (and are `instanceof Tracer.NativeSpan`), but keep their times as instants of a
+ * timeline and make the BigInts of `startTime` and `status` only when read, defer their stage attributes
+ * until read (see `stageAttributes.ts`), and carry the stagetrace owner as a declared field.
  */
-export class LocalSpan extends Tracer.NativeSpan implements DeferringSpan {
+export class LocalSpan implements Tracer.Span, DeferringSpan {
+  /** On the prototype (see below). */
+  declare readonly _tag: "Span"
+  readonly name: string
+  readonly parent: Option.Option<Tracer.AnySpan>
+  readonly annotations: Context.Context<never>
+  readonly links: Array<Tracer.SpanLink>
+  readonly kind: Tracer.SpanKind
+  readonly sampled: boolean
+  _traceId: string | undefined = undefined
+  _spanId: string | undefined = undefined
+  _attributes: Map<string, unknown> | undefined = undefined
+  _events: Array<[name: string, startTime: bigint, attributes: Record<string, unknown>]> | undefined =
+    undefined;
   [OwnerKey]: unknown = undefined
   deferredStage: DeferredStage | undefined = undefined
   deferredRequestId: string | undefined = undefined
+  /** The timeline of the span's times (`untimed` when span timing is off). */
+  readonly timeline: Timeline
+  /** When the span started, an instant of `timeline`. */
+  readonly startAt: number
+  /** When the span ended, an instant of `timeline` (`NaN` until it has). */
+  endAt: number = Number.NaN
+  /** The exit the span ended with; `undefined` while it runs. */
+  exit: Exit.Exit<unknown, unknown> | undefined = undefined
+  private _status: Tracer.SpanStatus | undefined = undefined
 
-  override get attributes(): Map<string, unknown> {
+  constructor(options: LocalSpanOptions) {
+    this.name = options.name
+    this.parent = options.parent
+    this.annotations = options.annotations
+    this.links = options.links
+    this.kind = options.kind
+    this.sampled = options.sampled
+    const timeline = options.timeline
+    if (timeline !== undefined) {
+      this.timeline = timeline
+      this.startAt = options.startAt!
+    } else {
+      this.timeline = new Timeline(options.startTime)
+      this.startAt = 0
+    }
+  }
+
+  declare readonly traceId: string
+  declare readonly spanId: string
+  declare readonly events: Array<[name: string, startTime: bigint, attributes: Record<string, unknown>]>
+
+  get attributes(): Map<string, unknown> {
     return materializeStageAttributes(this)
   }
 
-  override addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+  get startTime(): bigint {
+    return this.timeline.nanos(this.startAt)
+  }
+
+  get status(): Tracer.SpanStatus {
+    if (this._status !== undefined) return this._status
+    const startTime = this.timeline.nanos(this.startAt)
+    const exit = this.exit
+    return this._status = exit === undefined
+      ? { _tag: "Started", startTime }
+      : { _tag: "Ended", startTime, endTime: this.timeline.nanos(this.endAt), exit }
+  }
+
+  /** Ends the span at instant `at` of `timeline`. */
+  close(timeline: Timeline, at: number, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.exit !== undefined) return
+    this.endAt = timeline === this.timeline ? at : Number(timeline.nanos(at) - this.timeline.base)
+    this.exit = exit
+    this._status = undefined
+  }
+
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.exit !== undefined) return
+    this.endAt = Number(endTime - this.timeline.base)
+    this.exit = exit
+    this._status = undefined
+  }
+
+  attribute(key: string, value: unknown): void {
+    if (this.exit !== undefined) return
+    this.attributes.set(key, value)
+  }
+
+  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
+    if (this.exit !== undefined) return
+    this.events.push([name, startTime, attributes ?? {}])
+  }
+
+  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    if (this.exit !== undefined) return
     ownLinks(this)
-    super.addLinks(links)
+    this.links.push(...links)
   }
 }
+// `traceId`, `spanId` and `events` come from `NativeSpan` (they read the same fields), and so does
+// `instanceof Tracer.NativeSpan`.
+Object.setPrototypeOf(LocalSpan.prototype, Tracer.NativeSpan.prototype)
+Object.defineProperty(LocalSpan.prototype, "_tag", { value: "Span", enumerable: true })
 
 let lastParent: Tracer.AnySpan | undefined
 let lastParentOption: Option.Option<Tracer.AnySpan> = noParent
@@ -227,7 +330,7 @@ type SpanOptions = {
  * The options object reused for spans of tracers that keep none (`LocalSpan`s, stagetrace's exporting
  * tracer); `scratchInUse` guards against a tracer that creates a span while creating one.
  */
-const scratch: SpanOptions = {
+const scratch: SpanOptions & { timeline: Timeline; startAt: number } = {
   name: "",
   parent: Option.none(),
   annotations: noAnnotations,
@@ -236,6 +339,8 @@ const scratch: SpanOptions = {
   kind: "internal",
   root: true,
   sampled: false,
+  timeline: defaultTimeline,
+  startAt: 0,
 }
 let scratchInUse = false
 
@@ -251,17 +356,32 @@ export const makeSpan = (
   parent: Tracer.AnySpan | undefined,
   startNanos: bigint,
   annotations: Context.Context<never> = stageSpanAnnotations,
+): Tracer.Span => createSpan(env, name, kind, parent, new Timeline(startNanos), 0, annotations)
+
+/** `makeSpan` starting at instant `startAt` of `timeline`. */
+const createSpan = (
+  env: Resolved,
+  name: string,
+  kind: Tracer.SpanKind,
+  parent: Tracer.AnySpan | undefined,
+  timeline: Timeline,
+  startAt: number,
+  annotations: Context.Context<never>,
 ): Tracer.Span => {
   const tracer = env.tracer
   const native = tracer === Tracer.nativeTracer
   const reuse = !scratchInUse && (native || keepsNoOptions(tracer))
-  const options: SpanOptions = reuse ? scratch : { ...scratch }
+  const local = reuse && native
+  const options = reuse ? scratch : { ...scratch }
   options.name = name
   options.parent = parent === undefined ? noParent : parentOption(parent)
   options.annotations = annotations
   // Only stagetrace's own spans (those of the tracers that keep no options) share the empty links array.
   options.links = env.links.length > 0 ? env.links.slice() : reuse ? noLinks : []
-  options.startTime = env.timingEnabled ? startNanos : bigint0
+  // A `LocalSpan` makes its BigInts when they are read; other spans get them now.
+  options.startTime = local || !env.timingEnabled ? bigint0 : timeline.nanos(startAt)
+  options.timeline = env.timingEnabled ? timeline : untimed
+  options.startAt = startAt
   options.kind = kind
   options.root = parent === undefined
   options.sampled = env.tracerEnabled && (parent === undefined || parent.sampled !== false) &&
@@ -271,7 +391,7 @@ export const makeSpan = (
     scratchInUse = true
     try {
       // What Effect's native tracer would create, as a span that defers its stage attributes.
-      span = native ? new LocalSpan(options) : tracer.span(options)
+      span = local ? new LocalSpan(options) : tracer.span(options)
     } finally {
       scratchInUse = false
       // Hold on to nothing of this span's.
@@ -320,8 +440,17 @@ const withParentSpan = (
   return next
 }
 
-const endSpan = (env: Resolved, span: Tracer.Span, endNanos: bigint, exit: Exit.Exit<unknown, unknown>) =>
-  span.end(env.timingEnabled ? endNanos : bigint0, exit)
+/** Ends `span` at instant `endAt` of `timeline`. */
+const endSpan = (
+  env: Resolved,
+  span: Tracer.Span,
+  timeline: Timeline,
+  endAt: number,
+  exit: Exit.Exit<unknown, unknown>,
+) => {
+  if (span instanceof LocalSpan) span.close(timeline, endAt, exit)
+  else span.end(env.timingEnabled ? timeline.nanos(endAt) : bigint0, exit)
+}
 
 /** The type and message of the first failure in a cause, for summaries and span attributes. */
 export const errorOf = (cause: Cause.Cause<unknown>): StageError => {
@@ -390,7 +519,9 @@ export class StageRun extends FrameBase implements StageNode {
   request: RequestRecord | undefined = undefined
   parent: StageNode | undefined = undefined
   span: Tracer.Span = undefined as unknown as Tracer.Span
-  startNanos: bigint = bigint0
+  timeline: Timeline = defaultTimeline
+  startAt: number = Number.NaN
+  endAt: number = Number.NaN
   budgetMs: number | undefined = undefined
   ended = false
   attached = false
@@ -399,13 +530,22 @@ export class StageRun extends FrameBase implements StageNode {
   /** The fiber's context before the stage set its span; restored when the stage ends. */
   previous: Context.Context<never> | undefined = undefined
 
+  get startNanos(): bigint {
+    return this.timeline.nanos(this.startAt)
+  }
+
+  get endNanos(): bigint {
+    return this.timeline.nanos(Number.isNaN(this.endAt) ? this.startAt : this.endAt)
+  }
+
   /** Opens the stage on `fiber` (its frame is already on the stack) and makes its span the parent span. */
   start(fiber: Fiber.Fiber<unknown, unknown>, env: Resolved, spec: StageSpec): void {
     const recorder = env.recorder
-    const startNanos = nowNanos(env.clock)
+    const timeline = env.timeline
+    const startAt = now(env.clock, timeline)
     const parentSpan = fiber.cache.span
-    const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
-    initStage(this, recorder, spec, span, ownerOf(parentSpan), startNanos)
+    const span = createSpan(env, spec.name, spec.kind, parentSpan, timeline, startAt, stageSpanAnnotations)
+    initStage(this, recorder, spec, span, ownerOf(parentSpan), timeline, startAt)
     this.env = env
     const startHooks = recorder.stageStart
     for (let i = 0; i < startHooks.length; i++) startHooks[i]!(this)
@@ -423,9 +563,10 @@ export class StageRun extends FrameBase implements StageNode {
       this.previous = undefined
       fiber.setContext(previous)
     }
-    const endNanos = nowNanos(env.clock)
-    closeStage(env.recorder, this, exit, endNanos)
-    endSpan(env, this.span, endNanos, exit)
+    const timeline = env.timeline
+    const endAt = now(env.clock, timeline)
+    closeStageAt(env.recorder, this, exit, endAt)
+    endSpan(env, this.span, timeline, endAt, exit)
   }
 }
 
@@ -441,7 +582,7 @@ export const openStage = (
   span: Tracer.Span,
   owner: StageNode | RequestRecord | undefined,
   startNanos: bigint,
-): StageNode => initStage(new StageRun(), recorder, spec, span, owner, startNanos)
+): StageNode => initStage(new StageRun(), recorder, spec, span, owner, new Timeline(startNanos), 0)
 
 /**
  * The sub-stages of a stage that has none (most stages): one frozen array shared by every such execution,
@@ -455,7 +596,8 @@ const initStage = (
   spec: StageSpec,
   span: Tracer.Span,
   owner: StageNode | RequestRecord | undefined,
-  startNanos: bigint,
+  timeline: Timeline,
+  startAt: number,
 ): StageRun => {
   let request = requestOf(owner)
   if (request !== undefined && request.closed) request = undefined
@@ -463,7 +605,9 @@ const initStage = (
   const exec: MutableStageExecution = {
     stageId: spec.stageId,
     name: spec.name,
-    startOffsetMs: request === undefined ? 0 : nanosToMillis(startNanos - request.startNanos),
+    startOffsetMs: request === undefined
+      ? 0
+      : nanosBetween(request.timeline, request.startAt, timeline, startAt) / 1_000_000,
     durationMs: 0,
     success: false,
     status: "running",
@@ -503,7 +647,8 @@ const initStage = (
   node.request = request
   node.parent = parent
   node.span = span
-  node.startNanos = startNanos
+  node.timeline = timeline
+  node.startAt = startAt
   node.budgetMs = spec.budgetMs
   node.attached = attached
   setOwner(span, node)
@@ -516,12 +661,21 @@ export const closeStage = (
   node: StageNode,
   exit: Exit.Exit<unknown, unknown>,
   endNanos: bigint,
+): void => closeStageAt(recorder, node as StageRun, exit, Number(endNanos - node.timeline.base))
+
+/** `closeStage` at instant `endAt` of the node's timeline. */
+const closeStageAt = (
+  recorder: Recorder,
+  node: StageRun,
+  exit: Exit.Exit<unknown, unknown>,
+  endAt: number,
 ) => {
   const exec = node.exec
   const request = node.request
   // A stage outliving its request keeps feeding statistics but no longer touches the published summary.
   const live = request === undefined || !request.closed
-  const durationMs = nanosToMillis(endNanos - node.startNanos)
+  node.endAt = endAt
+  const durationMs = (endAt - node.startAt) / 1_000_000
   const success = exit._tag === "Success"
   if (live) {
     exec.durationMs = durationMs
@@ -536,9 +690,10 @@ export const closeStage = (
   node.ended = true
   recorder.stats.entry(exec.stageId).record(durationMs, success)
   const hooks = recorder.stageEnd
-  for (let i = 0; i < hooks.length; i++) hooks[i]!(node, exit, endNanos, durationMs)
+  for (let i = 0; i < hooks.length; i++) hooks[i]!(node, exit, durationMs)
   if (request !== undefined && live) {
-    request.lastEndNanos = endNanos
+    // The end as an instant of the request's timeline.
+    request.lastEndAt = nanosBetween(request.timeline, 0, node.timeline, endAt)
     request.openStages--
   }
 }
@@ -603,7 +758,8 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return Effect.void
-    const endNanos = nowNanos(env.clock)
+    const timeline = env.timeline
+    const endAt = now(env.clock, timeline)
     const parentSpan = fiber.cache.span
     const owner = ownerOf(parentSpan)
     const request = requestOf(owner)
@@ -613,19 +769,19 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
         recorder.countDrop("record_without_duration")
         return Effect.void
       }
-      durationMs = nanosToMillis(endNanos - request.lastEndNanos)
+      durationMs = nanosBetween(request.timeline, request.lastEndAt, timeline, endAt) / 1_000_000
     }
     if (!(durationMs >= 0) || durationMs === Infinity) {
       recorder.countDrop("invalid_duration")
       return Effect.void
     }
-    const startNanos = endNanos - BigInt(Math.round(durationMs * 1_000_000))
-    const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
-    const node = openStage(recorder, spec, span, owner, startNanos)
+    const startAt = endAt - Math.round(durationMs * 1_000_000)
+    const span = createSpan(env, spec.name, spec.kind, parentSpan, timeline, startAt, stageSpanAnnotations)
+    const node = initStage(new StageRun(), recorder, spec, span, owner, timeline, startAt)
     node.exec.recorded = true
     const exit = spec.success ? successExit : Exit.fail(spec.error ?? recordedFailure)
-    closeStage(recorder, node, exit, endNanos)
-    endSpan(env, span, endNanos, exit)
+    closeStageAt(recorder, node, exit, endAt)
+    endSpan(env, span, timeline, endAt, exit)
     return Effect.void
   })
 
@@ -719,14 +875,16 @@ const openTrackedRequest = (
   const options = spec.options
   const invalid = spec.invalid
   for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
-  const startNanos = nowNanos(env.clock)
+  const timeline = env.timeline
+  const startAt = now(env.clock, timeline)
   const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
-  const span = makeSpan(
+  const span = createSpan(
     env,
     spec.name,
     options.kind ?? "internal",
     parentSpan,
-    startNanos,
+    timeline,
+    startAt,
     requestSpanAnnotations,
   )
   let attributes: Record<string, unknown> = emptyAttributes
@@ -738,14 +896,15 @@ const openTrackedRequest = (
       span.attribute(key, given[key])
     }
   }
-  return openRequest(
+  return openRequestAt(
     recorder,
     span,
     spec.name,
     options.requestId ?? generateRequestId(),
     parentSpan,
     spec.parentTraceState,
-    startNanos,
+    timeline,
+    startAt,
     attributes,
     options.force === true,
     spec.budgetMs,
@@ -777,9 +936,11 @@ class RequestRun extends FrameBase {
       this.previous = undefined
       fiber.setContext(previous)
     }
-    const endNanos = nowNanos(env.clock)
-    closeRequest(env.recorder, record, exit, endNanos)
-    endSpan(env, record.span, endNanos, exit)
+    const timeline = env.timeline
+    const endAt = now(env.clock, timeline)
+    env.recorder.inFlight--
+    finishRequest(env.recorder, record, exit, nanosBetween(record.timeline, 0, timeline, endAt))
+    endSpan(env, record.span, timeline, endAt, exit)
   }
 }
 
@@ -839,32 +1000,88 @@ export const openRequest = (
   attributes: Record<string, unknown>,
   force: boolean,
   budgetMs: number | undefined,
+): RequestRecord =>
+  openRequestAt(
+    recorder,
+    span,
+    name,
+    requestId,
+    parentSpan,
+    parentTraceState,
+    new Timeline(startNanos),
+    0,
+    attributes,
+    force,
+    budgetMs,
+  )
+
+/** A request's record (see `RequestRecord`). */
+class RequestState implements RequestRecord {
+  declare readonly _tag: "Request"
+  traceState: string | undefined = undefined
+  readonly startTime: number
+  readonly stages: Array<StageExecution> = []
+  readonly sampled: boolean
+  stageCount = 0
+  openStages = 0
+  truncated = false
+  lastEndAt: number
+  overBudget = false
+  closed = false
+  slots: Map<string, unknown> | undefined = undefined
+
+  constructor(
+    readonly recorder: Recorder,
+    readonly requestId: string,
+    public name: string,
+    readonly span: Tracer.Span,
+    readonly parentSpan: Tracer.AnySpan | undefined,
+    readonly parentTraceState: string | undefined,
+    readonly timeline: Timeline,
+    readonly startAt: number,
+    public attributes: Record<string, unknown>,
+    readonly force: boolean,
+    readonly budgetMs: number | undefined,
+  ) {
+    this.startTime = timeline.millis(startAt)
+    this.sampled = span.sampled
+    this.lastEndAt = startAt
+  }
+
+  get startNanos(): bigint {
+    return this.timeline.nanos(this.startAt)
+  }
+}
+Object.defineProperty(RequestState.prototype, "_tag", { value: "Request", enumerable: true })
+
+/** `openRequest` at instant `startAt` of `timeline`. */
+const openRequestAt = (
+  recorder: Recorder,
+  span: Tracer.Span,
+  name: string,
+  requestId: string,
+  parentSpan: Tracer.AnySpan | undefined,
+  parentTraceState: string | undefined,
+  timeline: Timeline,
+  startAt: number,
+  attributes: Record<string, unknown>,
+  force: boolean,
+  budgetMs: number | undefined,
 ): RequestRecord => {
   span.attribute("request.id", requestId)
-  const record: RequestRecord = {
-    _tag: "Request",
+  const record = new RequestState(
     recorder,
     requestId,
     name,
     span,
     parentSpan,
     parentTraceState,
-    traceState: undefined,
-    startNanos,
-    startTime: nanosToMillis(startNanos),
-    stages: [],
+    timeline,
+    startAt,
     attributes,
     force,
     budgetMs,
-    sampled: span.sampled,
-    stageCount: 0,
-    openStages: 0,
-    truncated: false,
-    lastEndNanos: startNanos,
-    overBudget: false,
-    closed: false,
-    slots: undefined,
-  }
+  )
   setOwner(span, record)
   recorder.inFlight++
   const startHooks = recorder.requestStart
@@ -880,7 +1097,7 @@ export const closeRequest = (
   endNanos: bigint,
 ): void => {
   recorder.inFlight--
-  finishRequest(recorder, record, exit, endNanos)
+  finishRequest(recorder, record, exit, Number(endNanos - record.timeline.base))
 }
 
 /** Marks stages that did not end with their request as unfinished, with the time they had run. */
@@ -922,10 +1139,9 @@ const snapshotStages = (
 export const summarize = (
   recorder: Recorder,
   record: RequestRecord,
-  nowNanos: bigint,
+  durationMs: number,
   exit: Exit.Exit<unknown, unknown> | undefined,
 ): RequestSummary => {
-  const durationMs = nanosToMillis(nowNanos - record.startNanos)
   // The tree may hold anything users put in metadata (functions, class instances): copy, never clone.
   const stages = exit === undefined ? snapshotStages(record.stages, durationMs) : record.stages
   const summary: Writable<RequestSummary> = {
@@ -950,17 +1166,17 @@ export const summarize = (
   return summary
 }
 
-/** Ends the request: summary, hooks, store. */
+/** Ends the request at instant `endAt` of its timeline: summary, hooks, store. */
 const finishRequest = (
   recorder: Recorder,
   record: RequestRecord,
   exit: Exit.Exit<unknown, unknown>,
-  endNanos: bigint,
+  endAt: number,
 ) => {
-  const durationMs = nanosToMillis(endNanos - record.startNanos)
+  const durationMs = (endAt - record.startAt) / 1_000_000
   if (record.openStages > 0) closeOpenStages(record.stages, durationMs)
   if (exit._tag === "Failure") record.span.attribute("error.type", errorOf(exit.cause).type)
-  const summary = summarize(recorder, record, endNanos, exit)
+  const summary = summarize(recorder, record, durationMs, exit)
   record.closed = true
   const endHooks = recorder.requestEnd
   for (let i = 0; i < endHooks.length; i++) endHooks[i]!(record, summary, exit)
