@@ -22,32 +22,36 @@ const spanOfStage = (duration: Effect.Effect<void>) =>
     return { span, running }
   }).pipe(Stage.track("timed"))
 
+const nativeSpanTimes = () =>
+  Effect.gen(function* () {
+    const { span, running, summary } = yield* runFor(
+      Effect.gen(function* () {
+        yield* Effect.sleep("5 millis")
+        const result = yield* spanOfStage(Effect.sleep("15 millis"))
+        return { ...result, summary: yield* Request.summary }
+      }).pipe(Request.track("chat")),
+      "1 second",
+    )
+    assert.ok(span instanceof Tracer.NativeSpan)
+    assert.deepEqual(running, { _tag: "Started", startTime: 5_000_000n })
+    assert.equal(span.status._tag, "Ended")
+    assert.equal(span.status.startTime, 5_000_000n)
+    assert.equal(span.status._tag === "Ended" && span.status.endTime, 20_000_000n)
+    assert.equal(span.status._tag === "Ended" && span.status.exit._tag, "Success")
+    assert.equal((span as unknown as { startTime: bigint }).startTime, 5_000_000n)
+    assert.equal(summary.stages[0]?.startOffsetMs, 5)
+    assert.equal(summary.stages[0]?.durationMs, 15)
+    // The request's span reads its start from the same timeline.
+    const parent = Option.getOrThrow(span.parent) as Tracer.Span
+    assert.equal(parent.status.startTime, 0n)
+  })
+
 effectTest(
   "a stage's span under the native tracer is a NativeSpan with the clock's start and end times",
-  () =>
-    Effect.gen(function* () {
-      const { span, running, summary } = yield* runFor(
-        Effect.gen(function* () {
-          yield* Effect.sleep("5 millis")
-          const result = yield* spanOfStage(Effect.sleep("15 millis"))
-          return { ...result, summary: yield* Request.summary }
-        }).pipe(Request.track("chat")),
-        "1 second",
-      )
-      assert.ok(span instanceof Tracer.NativeSpan)
-      assert.deepEqual(running, { _tag: "Started", startTime: 5_000_000n })
-      assert.equal(span.status._tag, "Ended")
-      assert.equal(span.status.startTime, 5_000_000n)
-      assert.equal(span.status._tag === "Ended" && span.status.endTime, 20_000_000n)
-      assert.equal(span.status._tag === "Ended" && span.status.exit._tag, "Success")
-      assert.equal((span as unknown as { startTime: bigint }).startTime, 5_000_000n)
-      assert.equal(summary.stages[0]?.startOffsetMs, 5)
-      assert.equal(summary.stages[0]?.durationMs, 15)
-      // The request's span reads its start from the same timeline.
-      const parent = Option.getOrThrow(span.parent) as Tracer.Span
-      assert.equal(parent.status.startTime, 0n)
-    }).pipe(Effect.provide(Telemetry.layer())),
+  () => nativeSpanTimes().pipe(Effect.provide(Telemetry.layer())),
 )
+
+effectTest("the same without a telemetry layer (Effect's native tracer itself)", nativeSpanTimes)
 
 effectTest(
   "with span timing off, spans read zero times and durations are still measured",

@@ -33,7 +33,7 @@ import {
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { defaultTimeline, nanosBetween, now, Timeline, timelineOf, untimed } from "../../internal/clock.ts"
 import { definePrimitive, FrameBase, framesSupported, pushFrame, runWithFrame } from "../../internal/frame.ts"
-import { keepsNoOptions, noLinks, ownLinks } from "../../internal/spanOptions.ts"
+import { keepsNoOptions, makesLocalSpans, noLinks, ownLinks } from "../../internal/spanOptions.ts"
 import {
   type DeferredStage,
   type DeferringSpan,
@@ -371,7 +371,8 @@ const createSpan = (
   const tracer = env.tracer
   const native = tracer === Tracer.nativeTracer
   const reuse = !scratchInUse && (native || keepsNoOptions(tracer))
-  const local = reuse && native
+  // Tracers whose spans are `LocalSpan`s made from these options (which then keep the timeline and instant).
+  const local = reuse && (native || makesLocalSpans(tracer))
   const options = reuse ? scratch : { ...scratch }
   options.name = name
   options.parent = parent === undefined ? noParent : parentOption(parent)
@@ -391,7 +392,7 @@ const createSpan = (
     scratchInUse = true
     try {
       // What Effect's native tracer would create, as a span that defers its stage attributes.
-      span = local ? new LocalSpan(options) : tracer.span(options)
+      span = native ? new LocalSpan(options) : tracer.span(options)
     } finally {
       scratchInUse = false
       // Hold on to nothing of this span's.
