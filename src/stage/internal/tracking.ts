@@ -414,28 +414,146 @@ interface CacheCarrier {
   _fiberCache?: Fiber.Fiber.Cache | undefined
 }
 
+/** Effect 4.1's context (`ContextImpl` in `effect/Context`): a base map under a chain of overlays. */
+interface ContextFields {
+  readonly cacheRoot: ContextFields
+  readonly base: ReadonlyMap<string, unknown>
+  readonly overlay: Overlay | undefined
+  readonly depth: number
+  readonly maxDepth: number
+}
+
+/** One service added to a context, over the ones added before. */
+interface Overlay {
+  readonly key: string
+  readonly value: unknown
+  readonly parent: Overlay | undefined
+}
+
+/**
+ * A fiber cache (`Fiber.Fiber.Cache`: what Effect's `makeFiberContextCache` computes) copied from another
+ * with a stage's span, and the `Resolved` of its stage: one class, so every cache made here has one shape
+ * and exactly its size (a spread of Effect's literal grows a property store for the extra key).
+ */
+class DerivedCache {
+  readonly scheduler: Fiber.Fiber.Cache["scheduler"]
+  readonly tracer: Fiber.Fiber.Cache["tracer"]
+  readonly tracerContext: Fiber.Fiber.Cache["tracerContext"]
+  readonly tracerEnabled: boolean
+  readonly span: Tracer.AnySpan
+  readonly logLevel: Fiber.Fiber.Cache["logLevel"]
+  readonly minimumLogLevel: Fiber.Fiber.Cache["minimumLogLevel"]
+  readonly stackFrame: Fiber.Fiber.Cache["stackFrame"]
+  readonly runtimeMetrics: Fiber.Fiber.Cache["runtimeMetrics"]
+  readonly maxOpsBeforeYield: number
+  readonly preventYield: boolean
+  readonly [ResolvedEnv]: Resolved
+
+  constructor(base: Fiber.Fiber.Cache, span: Tracer.AnySpan, env: Resolved) {
+    this.scheduler = base.scheduler
+    this.tracer = base.tracer
+    this.tracerContext = base.tracerContext
+    this.tracerEnabled = base.tracerEnabled
+    this.span = span
+    this.logLevel = base.logLevel
+    this.minimumLogLevel = base.minimumLogLevel
+    this.stackFrame = base.stackFrame
+    this.runtimeMetrics = base.runtimeMetrics
+    this.maxOpsBeforeYield = base.maxOpsBeforeYield
+    this.preventYield = base.preventYield
+    this[ResolvedEnv] = env
+  }
+}
+
+/**
+ * What `Context.addUnsafe(previous, Tracer.ParentSpanKey, span)` makes (`makeImpl` in `effect/Context`),
+ * with its fiber cache already set: a class with every field in the object itself, where Effect's
+ * `Object.create` puts the fields past the fourth (and the cache) in a separate property store.
+ */
+class DerivedContext {
+  readonly cacheRoot: DerivedContext
+  readonly base: ReadonlyMap<string, unknown>
+  readonly overlay: Overlay
+  readonly depth: number
+  readonly _flat: ReadonlyMap<string, unknown> | undefined
+  readonly baseHits: number
+  readonly maxDepth: number
+  readonly _fiberCache: DerivedCache
+
+  constructor(previous: ContextFields, span: Tracer.Span, cache: DerivedCache) {
+    // The parent span is one of the keys the fiber cache holds: the new context is its own cache root.
+    this.cacheRoot = this
+    this.base = previous.base
+    this.overlay = { key: Tracer.ParentSpanKey, value: span, parent: previous.overlay }
+    this.depth = previous.depth + 1
+    this._flat = undefined
+    this.baseHits = 0
+    this.maxDepth = previous.maxDepth
+    this._fiberCache = cache
+  }
+}
+
+/** The prototype of every context: `DerivedContext`s are contexts like any other. */
+Object.setPrototypeOf(DerivedContext.prototype, Object.getPrototypeOf(Context.empty()))
+
+/**
+ * Whether contexts and fiber caches are laid out as `DerivedContext` and `DerivedCache` expect (Effect
+ * 4.1): checked once, on a context `Context.addUnsafe` makes and on a running fiber's cache. When they are
+ * not, `withParentSpan` derives contexts with Effect's own functions.
+ */
+export const derivedContextsSupported: boolean = (() => {
+  try {
+    const span = Tracer.externalSpan({
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+    })
+    const made = Context.addUnsafe(Context.empty(), Tracer.ParentSpanKey, span) as unknown as Record<
+      string,
+      unknown
+    >
+    const overlay = made.overlay as Record<string, unknown> | undefined
+    let cacheKeys = ""
+    Effect.runSync(Effect.withFiber((fiber) => {
+      cacheKeys = Object.keys(fiber.cache).join()
+      return Effect.void
+    }))
+    return Object.keys(made).join() === "cacheRoot,base,overlay,depth,_flat,baseHits,maxDepth" &&
+      made.cacheRoot === made && made.depth === 1 && made.baseHits === 0 && overlay !== undefined &&
+      Object.keys(overlay).join() === "key,value,parent" && overlay.value === span &&
+      cacheKeys ===
+        "scheduler,tracer,tracerContext,tracerEnabled,span,logLevel,minimumLogLevel,stackFrame,runtimeMetrics," +
+          "maxOpsBeforeYield,preventYield"
+  } catch {
+    return false
+  }
+})()
+
 /**
  * `previous` with `span` as the parent span. Effect recomputes a fiber's cache of hot references
  * (scheduler, tracer, parent span, log levels…: a dozen context lookups) for every new context that sets
  * one of them; this one differs from `previous` in its parent span only, so its cache is `previous`'s
  * with that span — and with `env`, the values `resolve` gives for `previous`, which hold for the new
- * context too (none of them is the parent span). Falls back to Effect's own computation when the context
- * is not laid out as expected.
+ * context too (none of them is the parent span). Falls back to Effect's own functions when the context
+ * is not laid out as expected, or is due to be flattened (`maxDepth` overlays).
  */
 const withParentSpan = (
   previous: Context.Context<never>,
   span: Tracer.Span,
   env: Resolved,
 ): Context.Context<never> => {
-  // `addUnsafe` rather than `add`: the same, without `dual`'s dispatch on every stage.
-  const next = Context.addUnsafe(previous, Tracer.ParentSpanKey, span)
   const base = (previous as CacheCarrier).cacheRoot?._fiberCache
+  if (base === undefined) return Context.addUnsafe(previous, Tracer.ParentSpanKey, span)
+  const fields = previous as unknown as ContextFields
+  if (derivedContextsSupported && fields.depth < fields.maxDepth) {
+    return new DerivedContext(fields, span, new DerivedCache(base, span, env)) as unknown as Context.Context<
+      never
+    >
+  }
+  const next = Context.addUnsafe(previous, Tracer.ParentSpanKey, span)
   const carrier = next as CacheCarrier
-  if (base !== undefined && carrier.cacheRoot === carrier && carrier._fiberCache === undefined) {
-    // Two copies of the same literal, so each sees one shape of cache (Effect's, or one made here): a
-    // spread that sees both falls off V8's fast path (about 3x slower).
-    carrier._fiberCache = (base as { readonly [ResolvedEnv]?: Resolved })[ResolvedEnv] === undefined
-      ? { ...base, span, [ResolvedEnv]: env } as Fiber.Fiber.Cache
+  if (carrier.cacheRoot === carrier && carrier._fiberCache === undefined) {
+    carrier._fiberCache = derivedContextsSupported
+      ? new DerivedCache(base, span, env) as unknown as Fiber.Fiber.Cache
       : { ...base, span, [ResolvedEnv]: env } as Fiber.Fiber.Cache
   }
   return next
