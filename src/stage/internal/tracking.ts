@@ -131,6 +131,10 @@ export interface Resolved {
   /** The timeline of `clock` (see `clock.ts`). */
   readonly timeline: Timeline
   readonly tracer: Tracer.Tracer
+  /** Whether `tracer` never keeps the options it is given (see `spanOptions.ts`). */
+  readonly optionsNotKept: boolean
+  /** Whether `tracer` makes stagetrace's own spans `LocalSpan`s (see `spanOptions.ts`). */
+  readonly localSpans: boolean
   readonly tracerEnabled: boolean
   readonly timingEnabled: boolean
   readonly links: ReadonlyArray<Tracer.SpanLink>
@@ -168,12 +172,16 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
   // A layer of this context that hooks into whichever recorder runs here (Log.layer's lifecycle records).
   fiber.getRef(CurrentAttachment)?.attachTo(recorder)
   const clock = fiber.getRef(Clock.Clock)
+  const tracer = tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer
+  const native = tracer === Tracer.nativeTracer
   lastResolved = {
     context,
     recorder,
     clock,
     timeline: timelineOf(clock),
-    tracer: tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer,
+    tracer,
+    optionsNotKept: native || keepsNoOptions(tracer),
+    localSpans: native || makesLocalSpans(tracer),
     tracerEnabled,
     timingEnabled: fiber.getRef(References.TracerTimingEnabled),
     links: fiber.getRef(References.TracerSpanLinks),
@@ -369,10 +377,13 @@ const createSpan = (
   annotations: Context.Context<never>,
 ): Tracer.Span => {
   const tracer = env.tracer
-  const native = tracer === Tracer.nativeTracer
-  const reuse = !scratchInUse && (native || keepsNoOptions(tracer))
+  const reuse = !scratchInUse && env.optionsNotKept
   // Tracers whose spans are `LocalSpan`s made from these options (which then keep the timeline and instant).
-  const local = reuse && (native || makesLocalSpans(tracer))
+  const local = reuse && env.localSpans
+  // The span such a tracer would make, made here (the instrument tracer makes it under any parent but the
+  // proxies of the requests it adopted).
+  const direct = local &&
+    (tracer === Tracer.nativeTracer || parent === undefined || parent instanceof LocalSpan)
   const options = reuse ? scratch : { ...scratch }
   options.name = name
   options.parent = parent === undefined ? noParent : parentOption(parent)
@@ -388,11 +399,16 @@ const createSpan = (
   options.sampled = env.tracerEnabled && (parent === undefined || parent.sampled !== false) &&
     env.sampledByLevel
   let span: Tracer.Span
-  if (reuse) {
+  if (direct) {
+    // What Effect's native tracer would create, as a span that defers its stage attributes.
+    span = new LocalSpan(options)
+    scratch.parent = noParent
+    scratch.annotations = noAnnotations
+    scratch.links = noLinks
+  } else if (reuse) {
     scratchInUse = true
     try {
-      // What Effect's native tracer would create, as a span that defers its stage attributes.
-      span = native ? new LocalSpan(options) : tracer.span(options)
+      span = tracer.span(options)
     } finally {
       scratchInUse = false
       // Hold on to nothing of this span's.
