@@ -41,8 +41,8 @@ export interface StageNode {
   readonly endNanos: bigint
   /** Budget from the stage's own options, in milliseconds (a table entry may still apply). */
   readonly budgetMs: number | undefined
-  /** Set once the stage has ended (or its request ended without it). */
-  ended: boolean
+  /** Whether the stage has ended. */
+  readonly ended: boolean
   /** Whether the stage's execution object was attached to its request's summary tree. */
   readonly attached: boolean
 }

@@ -239,7 +239,6 @@ export class LocalSpan implements Tracer.Span, DeferringSpan {
   endAt: number = Number.NaN
   /** The exit the span ended with; `undefined` while it runs. */
   exit: Exit.Exit<unknown, unknown> | undefined = undefined
-  private _status: Tracer.SpanStatus | undefined = undefined
 
   constructor(options: LocalSpanOptions) {
     this.name = options.name
@@ -271,10 +270,10 @@ export class LocalSpan implements Tracer.Span, DeferringSpan {
   }
 
   get status(): Tracer.SpanStatus {
-    if (this._status !== undefined) return this._status
+    // Made on each read: spans are seldom read, and never on the hot path.
     const startTime = this.timeline.nanos(this.startAt)
     const exit = this.exit
-    return this._status = exit === undefined
+    return exit === undefined
       ? { _tag: "Started", startTime }
       : { _tag: "Ended", startTime, endTime: this.timeline.nanos(this.endAt), exit }
   }
@@ -284,14 +283,12 @@ export class LocalSpan implements Tracer.Span, DeferringSpan {
     if (this.exit !== undefined) return
     this.endAt = timeline === this.timeline ? at : Number(timeline.nanos(at) - this.timeline.base)
     this.exit = exit
-    this._status = undefined
   }
 
   end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
     if (this.exit !== undefined) return
     this.endAt = Number(endTime - this.timeline.base)
     this.exit = exit
-    this._status = undefined
   }
 
   attribute(key: string, value: unknown): void {
@@ -658,7 +655,6 @@ export class StageRun extends FrameBase implements StageNode {
   startAt: number = Number.NaN
   endAt: number = Number.NaN
   budgetMs: number | undefined = undefined
-  ended = false
   attached = false
   /** What `Stage.track` resolved from the context it started in; set once the stage is open. */
   env: Resolved | undefined = undefined
@@ -667,6 +663,10 @@ export class StageRun extends FrameBase implements StageNode {
 
   get startNanos(): bigint {
     return this.timeline.nanos(this.startAt)
+  }
+
+  get ended(): boolean {
+    return !Number.isNaN(this.endAt)
   }
 
   get endNanos(): bigint {
@@ -822,7 +822,6 @@ const closeStageAt = (
       node.span.attribute("error.type", error.type)
     }
   }
-  node.ended = true
   recorder.stats.entry(exec.stageId).record(durationMs, success)
   const hooks = recorder.stageEnd
   for (let i = 0; i < hooks.length; i++) hooks[i]!(node, exit, durationMs)
