@@ -87,15 +87,24 @@ export const budgetToMillis = (budget: Duration.Input | undefined): number | und
 const plainSpecs = new Map<string, StageSpec>()
 const maxPlainSpecs = 1024
 
-/** The static description of a stage (shared by every wrapper of an id built without options). */
-export const makeSpec = (stageId: string, options: StageOptions | undefined): StageSpec => {
-  if (options !== undefined) return buildSpec(stageId, options)
-  const cached = plainSpecs.get(stageId)
+/** `build(key, options)`, kept in `plain` (up to `maxPlainSpecs` keys) and shared when there are no options. */
+const sharedSpec = <O, S>(
+  plain: Map<string, S>,
+  build: (key: string, options: O | undefined) => S,
+  key: string,
+  options: O | undefined,
+): S => {
+  if (options !== undefined) return build(key, options)
+  const cached = plain.get(key)
   if (cached !== undefined) return cached
-  const spec = buildSpec(stageId, undefined)
-  if (plainSpecs.size < maxPlainSpecs) plainSpecs.set(stageId, spec)
+  const spec = build(key, undefined)
+  if (plain.size < maxPlainSpecs) plain.set(key, spec)
   return spec
 }
+
+/** The static description of a stage (shared by every wrapper of an id built without options). */
+export const makeSpec = (stageId: string, options: StageOptions | undefined): StageSpec =>
+  sharedSpec(plainSpecs, buildSpec, stageId, options)
 
 const buildSpec = (stageId: string, options: StageOptions | undefined): StageSpec => {
   const budgetMs = budgetToMillis(options?.budget)
@@ -942,14 +951,8 @@ const noRequestOptions: RequestOptions = Object.freeze({})
 const plainRequestSpecs = new Map<string, RequestSpec>()
 
 /** Builds the static description of a request (shared by every request of a name built without options). */
-export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
-  if (options !== undefined) return buildRequestSpec(name, options)
-  const cached = plainRequestSpecs.get(name)
-  if (cached !== undefined) return cached
-  const spec = buildRequestSpec(name, undefined)
-  if (plainRequestSpecs.size < maxPlainSpecs) plainRequestSpecs.set(name, spec)
-  return spec
-}
+export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec =>
+  sharedSpec(plainRequestSpecs, buildRequestSpec, name, options)
 
 const buildRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
   const budgetMs = budgetToMillis(options?.budget)
