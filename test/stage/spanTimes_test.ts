@@ -5,6 +5,7 @@
 import assert from "node:assert/strict"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
@@ -140,3 +141,26 @@ Deno.test("a LocalSpan made from Effect's span options ends at the BigInt it is 
   assert.deepEqual([...span.attributes.keys()], ["a"])
   assert.equal(span.status._tag === "Ended" && span.status.endTime, 1_765_000_000_000_000_042n)
 })
+
+effectTest(
+  "a stage's span ended early by its holder keeps that end; the stage keeps its own",
+  () =>
+    Effect.gen(function* () {
+      const { span, summary } = yield* runFor(
+        Effect.gen(function* () {
+          const span = yield* Effect.gen(function* () {
+            const span = yield* Effect.currentSpan
+            yield* Effect.sleep("5 millis")
+            span.end(5_000_000n, Exit.void)
+            yield* Effect.sleep("10 millis")
+            return span
+          }).pipe(Stage.track("early"))
+          return { span, summary: yield* Request.summary }
+        }).pipe(Request.track("chat")),
+        "1 second",
+      )
+      assert.equal(span.status._tag === "Ended" && span.status.endTime, 5_000_000n)
+      assert.equal(summary.stages[0]?.durationMs, 15)
+      assert.equal(summary.stages[0]?.status, "ok")
+    }).pipe(Effect.provide(Telemetry.layer())),
+)

@@ -204,7 +204,26 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
   return lastResolved
 }
 
-/** The options of a `LocalSpan`: Effect's, or (from `makeSpan`) a timeline and an instant of it. */
+/** The times of a span: instants of a timeline. */
+export interface SpanTimes {
+  /** The timeline of the times (`untimed` when span timing is off). */
+  readonly timeline: Timeline
+  /** When the span started, an instant of `timeline`. */
+  readonly startAt: number
+  /** When the span ended, an instant of `timeline` (`NaN` until it has). */
+  readonly endAt: number
+}
+
+/** The times of a span that has no stage to share them with (see `LocalSpan`). */
+class OwnTimes implements SpanTimes {
+  endAt: number = Number.NaN
+  constructor(readonly timeline: Timeline, readonly startAt: number) {}
+}
+
+/**
+ * The options of a `LocalSpan`: Effect's, or (from `makeSpan`) the span's times, which a stage's span
+ * shares with its stage (`StageRun`).
+ */
 export interface LocalSpanOptions {
   readonly name: string
   readonly parent: Option.Option<Tracer.AnySpan>
@@ -213,8 +232,7 @@ export interface LocalSpanOptions {
   readonly startTime: bigint
   readonly kind: Tracer.SpanKind
   readonly sampled: boolean
-  readonly timeline?: Timeline | undefined
-  readonly startAt?: number | undefined
+  readonly times?: SpanTimes | undefined
 }
 
 /**
@@ -240,12 +258,11 @@ export class LocalSpan implements Tracer.Span, DeferringSpan {
   [OwnerKey]: unknown = undefined
   deferredStage: DeferredStage | undefined = undefined
   deferredRequestId: string | undefined = undefined
-  /** The timeline of the span's times (`untimed` when span timing is off). */
-  readonly timeline: Timeline
-  /** When the span started, an instant of `timeline`. */
-  readonly startAt: number
-  /** When the span ended, an instant of `timeline` (`NaN` until it has). */
-  endAt: number = Number.NaN
+  /**
+   * The span's times: a stage's span reads those of its stage (which the stage sets when it ends, before
+   * it ends its span), other spans have their own.
+   */
+  times: SpanTimes
   /** The exit the span ended with; `undefined` while it runs. */
   exit: Exit.Exit<unknown, unknown> | undefined = undefined
 
@@ -256,14 +273,7 @@ export class LocalSpan implements Tracer.Span, DeferringSpan {
     this.links = options.links
     this.kind = options.kind
     this.sampled = options.sampled
-    const timeline = options.timeline
-    if (timeline !== undefined) {
-      this.timeline = timeline
-      this.startAt = options.startAt!
-    } else {
-      this.timeline = new Timeline(options.startTime)
-      this.startAt = 0
-    }
+    this.times = options.times ?? new OwnTimes(new Timeline(options.startTime), 0)
   }
 
   declare readonly traceId: string
@@ -275,28 +285,39 @@ export class LocalSpan implements Tracer.Span, DeferringSpan {
   }
 
   get startTime(): bigint {
-    return this.timeline.nanos(this.startAt)
+    const times = this.times
+    return times.timeline.nanos(times.startAt)
   }
 
   get status(): Tracer.SpanStatus {
     // Made on each read: spans are seldom read, and never on the hot path.
-    const startTime = this.timeline.nanos(this.startAt)
+    const times = this.times
+    const startTime = times.timeline.nanos(times.startAt)
     const exit = this.exit
     return exit === undefined
       ? { _tag: "Started", startTime }
-      : { _tag: "Ended", startTime, endTime: this.timeline.nanos(this.endAt), exit }
+      : { _tag: "Ended", startTime, endTime: times.timeline.nanos(times.endAt), exit }
   }
 
-  /** Ends the span at instant `at` of `timeline`. */
+  /**
+   * Ends the span at instant `at` of `timeline`: the end its stage already has, when it shares its stage's
+   * times.
+   */
   close(timeline: Timeline, at: number, exit: Exit.Exit<unknown, unknown>): void {
     if (this.exit !== undefined) return
-    this.endAt = timeline === this.timeline ? at : Number(timeline.nanos(at) - this.timeline.base)
+    const times = this.times
+    if (times instanceof OwnTimes) {
+      times.endAt = timeline === times.timeline ? at : Number(timeline.nanos(at) - times.timeline.base)
+    }
     this.exit = exit
   }
 
   end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
     if (this.exit !== undefined) return
-    this.endAt = Number(endTime - this.timeline.base)
+    let times = this.times
+    // Ended before its stage (by whoever holds the span): from now on, times of its own.
+    if (!(times instanceof OwnTimes)) this.times = times = new OwnTimes(times.timeline, times.startAt)
+    ;(times as OwnTimes).endAt = Number(endTime - times.timeline.base)
     this.exit = exit
   }
 
@@ -344,7 +365,7 @@ type SpanOptions = {
  * The options object reused for spans of tracers that keep none (`LocalSpan`s, stagetrace's exporting
  * tracer); `scratchInUse` guards against a tracer that creates a span while creating one.
  */
-const scratch: SpanOptions & { timeline: Timeline; startAt: number } = {
+const scratch: SpanOptions & { times: SpanTimes | undefined } = {
   name: "",
   parent: Option.none(),
   annotations: noAnnotations,
@@ -353,8 +374,7 @@ const scratch: SpanOptions & { timeline: Timeline; startAt: number } = {
   kind: "internal",
   root: true,
   sampled: false,
-  timeline: defaultTimeline,
-  startAt: 0,
+  times: undefined,
 }
 let scratchInUse = false
 
@@ -370,9 +390,12 @@ export const makeSpan = (
   parent: Tracer.AnySpan | undefined,
   startNanos: bigint,
   annotations: Context.Context<never> = stageSpanAnnotations,
-): Tracer.Span => createSpan(env, name, kind, parent, new Timeline(startNanos), 0, annotations)
+): Tracer.Span => createSpan(env, name, kind, parent, new Timeline(startNanos), 0, annotations, undefined)
 
-/** `makeSpan` starting at instant `startAt` of `timeline`. */
+/**
+ * `makeSpan` starting at instant `startAt` of `timeline`; a `LocalSpan` shares `stage`'s times (which
+ * must be these) when there is a stage, and timing is on.
+ */
 const createSpan = (
   env: Resolved,
   name: string,
@@ -381,6 +404,7 @@ const createSpan = (
   timeline: Timeline,
   startAt: number,
   annotations: Context.Context<never>,
+  stage: SpanTimes | undefined,
 ): Tracer.Span => {
   const tracer = env.tracer
   const reuse = !scratchInUse && env.optionsNotKept
@@ -398,8 +422,11 @@ const createSpan = (
   options.links = env.links.length > 0 ? env.links.slice() : reuse ? noLinks : []
   // A `LocalSpan` makes its BigInts when they are read; other spans get them now.
   options.startTime = local || !env.timingEnabled ? bigint0 : timeline.nanos(startAt)
-  options.timeline = env.timingEnabled ? timeline : untimed
-  options.startAt = startAt
+  options.times = !local
+    ? undefined
+    : !env.timingEnabled
+    ? new OwnTimes(untimed, startAt)
+    : stage ?? new OwnTimes(timeline, startAt)
   options.kind = kind
   options.root = parent === undefined
   options.sampled = env.tracerEnabled && (parent === undefined || parent.sampled !== false) &&
@@ -411,6 +438,7 @@ const createSpan = (
     scratch.parent = noParent
     scratch.annotations = noAnnotations
     scratch.links = noLinks
+    scratch.times = undefined
   } else if (reuse) {
     scratchInUse = true
     try {
@@ -421,6 +449,7 @@ const createSpan = (
       scratch.parent = noParent
       scratch.annotations = noAnnotations
       scratch.links = noLinks
+      scratch.times = undefined
     }
   } else span = tracer.span(options)
   if (env.hasAnnotations) {
@@ -688,7 +717,19 @@ export class StageRun extends FrameBase implements StageNode {
     const timeline = env.timeline
     const startAt = now(env.clock, timeline)
     const parentSpan = fiber.cache.span
-    const span = createSpan(env, spec.name, spec.kind, parentSpan, timeline, startAt, stageSpanAnnotations)
+    // The stage's times first: its span shares them.
+    this.timeline = timeline
+    this.startAt = startAt
+    const span = createSpan(
+      env,
+      spec.name,
+      spec.kind,
+      parentSpan,
+      timeline,
+      startAt,
+      stageSpanAnnotations,
+      this,
+    )
     initStage(this, recorder, spec, span, ownerOf(parentSpan), timeline, startAt)
     this.env = env
     const startHooks = recorder.stageStart
@@ -919,8 +960,20 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
       return Effect.void
     }
     const startAt = endAt - Math.round(durationMs * 1_000_000)
-    const span = createSpan(env, spec.name, spec.kind, parentSpan, timeline, startAt, stageSpanAnnotations)
-    const node = initStage(new StageRun(), recorder, spec, span, owner, timeline, startAt)
+    const stage = new StageRun()
+    stage.timeline = timeline
+    stage.startAt = startAt
+    const span = createSpan(
+      env,
+      spec.name,
+      spec.kind,
+      parentSpan,
+      timeline,
+      startAt,
+      stageSpanAnnotations,
+      stage,
+    )
+    const node = initStage(stage, recorder, spec, span, owner, timeline, startAt)
     node.exec.recorded = true
     const exit = spec.success ? successExit : Exit.fail(spec.error ?? recordedFailure)
     closeStageAt(recorder, node, exit, endAt)
@@ -1023,6 +1076,7 @@ const openTrackedRequest = (
     timeline,
     startAt,
     requestSpanAnnotations,
+    undefined,
   )
   let attributes: Record<string, unknown> = emptyAttributes
   const given = options.attributes
