@@ -713,30 +713,15 @@ export class StageRun extends FrameBase implements StageNode {
 
   /** Opens the stage on `fiber` (its frame is already on the stack) and makes its span the parent span. */
   start(fiber: Fiber.Fiber<unknown, unknown>, env: Resolved, spec: StageSpec): void {
-    const recorder = env.recorder
-    const timeline = env.timeline
-    const startAt = now(env.clock, timeline)
+    const startAt = now(env.clock, env.timeline)
     const parentSpan = fiber.cache.span
-    // The stage's times first: its span shares them.
-    this.timeline = timeline
-    this.startAt = startAt
-    const span = createSpan(
-      env,
-      spec.name,
-      spec.kind,
-      parentSpan,
-      timeline,
-      startAt,
-      stageSpanAnnotations,
-      this,
-    )
-    initStage(this, recorder, spec, span, ownerOf(parentSpan), timeline, startAt)
+    openStageRun(this, env, spec, parentSpan, ownerOf(parentSpan), startAt)
     this.env = env
-    const startHooks = recorder.stageStart
+    const startHooks = env.recorder.stageStart
     for (let i = 0; i < startHooks.length; i++) startHooks[i]!(this)
     const previous = fiber.context
     this.previous = previous
-    fiber.setContext(withParentSpan(previous, span, env))
+    fiber.setContext(withParentSpan(previous, this.span, env))
   }
 
   exited(fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void {
@@ -756,6 +741,35 @@ export class StageRun extends FrameBase implements StageNode {
 }
 
 Object.defineProperty(StageRun.prototype, "_tag", { value: "Stage", enumerable: true })
+
+/**
+ * Opens `stage` at instant `startAt` of the context's timeline, with a span under `parentSpan` that shares
+ * its times, under `owner`'s request (if any).
+ */
+const openStageRun = (
+  stage: StageRun,
+  env: Resolved,
+  spec: StageSpec,
+  parentSpan: Tracer.AnySpan | undefined,
+  owner: StageNode | RequestRecord | undefined,
+  startAt: number,
+): StageRun => {
+  const timeline = env.timeline
+  // The stage's times first: its span shares them.
+  stage.timeline = timeline
+  stage.startAt = startAt
+  const span = createSpan(
+    env,
+    spec.name,
+    spec.kind,
+    parentSpan,
+    timeline,
+    startAt,
+    stageSpanAnnotations,
+    stage,
+  )
+  return initStage(stage, env.recorder, spec, span, owner, timeline, startAt)
+}
 
 /**
  * Opens a stage node on `span` under `owner`'s request (if any) and attaches it to the summary tree. Shared
@@ -960,20 +974,8 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
       return Effect.void
     }
     const startAt = endAt - Math.round(durationMs * 1_000_000)
-    const stage = new StageRun()
-    stage.timeline = timeline
-    stage.startAt = startAt
-    const span = createSpan(
-      env,
-      spec.name,
-      spec.kind,
-      parentSpan,
-      timeline,
-      startAt,
-      stageSpanAnnotations,
-      stage,
-    )
-    const node = initStage(stage, recorder, spec, span, owner, timeline, startAt)
+    const node = openStageRun(new StageRun(), env, spec, parentSpan, owner, startAt)
+    const span = node.span
     node.exec.recorded = true
     const exit = spec.success ? successExit : Exit.fail(spec.error ?? recordedFailure)
     closeStageAt(recorder, node, exit, endAt)
