@@ -143,7 +143,7 @@ Deno.bench("1000 stage ends, no hook", { group: "hooks", baseline: true }, () =>
 })
 Deno.bench(`1000 stage ends through the ${hooks.length} installed hooks`, { group: "hooks" }, () => {
   for (let i = 0; i < 1000; i++) {
-    for (let h = 0; h < hooks.length; h++) hooks[h]!(node, success, 0n, 1)
+    for (let h = 0; h < hooks.length; h++) hooks[h]!(node, success, 1)
     sink += i
   }
 })

@@ -5,6 +5,11 @@
  * re-anchored when they drift apart by more than a second, as Effect does — from one `performance.now()`
  * (≈ 100 ns). Any other clock (`TestClock`, a user's) is called as it is, so tests drive every duration.
  *
+ * Stages and requests keep their times as numbers (`instant`s): whole nanoseconds since the base of a
+ * `Timeline`, exact below 2^53 (104 days past the base). BigInt arithmetic costs ≈ 20 ns and an
+ * allocation per operation, and a stage needs none of it to measure itself: only a span or a hook that
+ * reads an absolute time in nanoseconds (`Timeline.nanos`) makes a BigInt.
+ *
  * @internal
  */
 import * as Clock from "effect/Clock"
@@ -18,30 +23,102 @@ const reanchorThresholdMillis = 1000
 /** Clock reads between two checks of the anchor against the wall clock. */
 const checkEvery = 1024
 
-let originNanos = BigInt(0)
+/**
+ * The origin of times on a timeline: an instant `at` is the time `base + at` nanoseconds of the clock it
+ * was read from.
+ */
+export class Timeline {
+  /** `base` in milliseconds (for epoch times in milliseconds). */
+  readonly baseMillis: number
+
+  constructor(readonly base: bigint) {
+    this.baseMillis = Number(base) / nanosPerMilli
+  }
+
+  /** The clock time in nanoseconds of the instant `at` (an integer). */
+  nanos(at: number): bigint {
+    return this.base + BigInt(at)
+  }
+
+  /** The clock time in milliseconds of the instant `at`. */
+  millis(at: number): number {
+    return this.baseMillis + at / nanosPerMilli
+  }
+}
+
+/** A timeline whose times all read as zero: the span times of a context with span timing off. */
+export class UntimedTimeline extends Timeline {
+  override nanos(_at: number): bigint {
+    return zero
+  }
+}
+
+const zero = BigInt(0)
+
+/** The timeline of span times when span timing is off (`References.TracerTimingEnabled`). */
+export const untimed: Timeline = new UntimedTimeline(zero)
+
+/** The nanoseconds between instant `from` of timeline `a` and instant `to` of timeline `b`. */
+export const nanosBetween = (a: Timeline, from: number, b: Timeline, to: number): number =>
+  a === b ? to - from : Number(b.base - a.base) + (to - from)
+
+// The default clock's timeline: based on the whole milliseconds of the first anchor.
 let originMillis = 0
-let reads = checkEvery
+/** `originMillis - baseMillis`, in nanoseconds: where the current anchor sits on the default timeline. */
+let offsetNanos = 0
+let reads = 0
 
 const anchor = (monotonicMillis: number): void => {
-  const wall = Date.now()
-  // The whole milliseconds of the origin as a BigInt; the monotonic part stays exact in a double.
-  originMillis = Math.round(wall - monotonicMillis)
-  originNanos = BigInt(originMillis) * BigInt(nanosPerMilli)
+  // The whole milliseconds of the origin; the monotonic part stays exact in a double.
+  originMillis = Math.round(Date.now() - monotonicMillis)
 }
+anchor(performance.now())
+const baseMillis = originMillis
 
-/** Wall-clock nanoseconds, as Effect's default clock reports them. */
-export const defaultNowNanos = (): bigint => {
+/** The timeline of Effect's default clock. */
+export const defaultTimeline: Timeline = new Timeline(BigInt(baseMillis) * BigInt(nanosPerMilli))
+
+/** The current instant of the default clock on `defaultTimeline`. */
+export const defaultNow = (): number => {
   const monotonic = performance.now()
   if (++reads >= checkEvery) {
-    // The first read anchors (`reads` starts at `checkEvery`); later checks re-anchor after a wall-clock jump.
+    // Re-anchor after a wall-clock jump.
     reads = 0
     const skew = Date.now() - (originMillis + monotonic)
-    if (originMillis === 0 || skew > reanchorThresholdMillis || skew < -reanchorThresholdMillis) {
+    if (skew > reanchorThresholdMillis || skew < -reanchorThresholdMillis) {
       anchor(monotonic)
+      offsetNanos = (originMillis - baseMillis) * nanosPerMilli
     }
   }
-  return originNanos + BigInt(Math.round(monotonic * nanosPerMilli))
+  return offsetNanos + Math.round(monotonic * nanosPerMilli)
 }
+
+/** Timelines of the clocks other than the default one, made on their first read. */
+const timelines = new WeakMap<Clock.Clock, Timeline>()
+
+/**
+ * The timeline of `clock`: based at zero for a clock that reads below 2^53 nanoseconds (`TestClock`, so
+ * its instants are its times), else at its first reading.
+ */
+export const timelineOf = (clock: Clock.Clock): Timeline => {
+  if (clock === defaultClock) return defaultTimeline
+  let timeline = timelines.get(clock)
+  if (timeline === undefined) {
+    const first = clock.currentTimeNanosUnsafe()
+    timeline = new Timeline(first < maxExact ? zero : first)
+    timelines.set(clock, timeline)
+  }
+  return timeline
+}
+
+const maxExact = BigInt(Number.MAX_SAFE_INTEGER)
+
+/** The current instant of `clock` on `timeline`, which must be `timelineOf(clock)`. */
+export const now = (clock: Clock.Clock, timeline: Timeline): number =>
+  clock === defaultClock ? defaultNow() : Number(clock.currentTimeNanosUnsafe() - timeline.base)
+
+/** Wall-clock nanoseconds, as Effect's default clock reports them. */
+export const defaultNowNanos = (): bigint => defaultTimeline.nanos(defaultNow())
 
 /** The current time of `clock` in nanoseconds (`clock.currentTimeNanosUnsafe()`, cheaper for the default). */
 export const nowNanos = (clock: Clock.Clock): bigint =>

@@ -13,6 +13,7 @@
 import * as Context from "effect/Context"
 import type * as Exit from "effect/Exit"
 import type * as Tracer from "effect/Tracer"
+import type { Timeline } from "./clock.ts"
 import type { RequestSummary } from "./requestModel.ts"
 import type { StageExecution, StageOutcome } from "./stageModel.ts"
 import { StatsStore } from "./stageStats.ts"
@@ -28,11 +29,20 @@ export interface StageNode {
   readonly request: RequestRecord | undefined
   readonly parent: StageNode | undefined
   readonly span: Tracer.Span
+  /** The timeline of the stage's times (see `clock.ts`). */
+  readonly timeline: Timeline
+  /** When the stage started, as an instant of `timeline`. */
+  readonly startAt: number
+  /** When the stage ended, as an instant of `timeline` (`NaN` until it has). */
+  readonly endAt: number
+  /** When the stage started, in clock nanoseconds (made when read). */
   readonly startNanos: bigint
+  /** When the stage ended, in clock nanoseconds (made when read; only once it has ended). */
+  readonly endNanos: bigint
   /** Budget from the stage's own options, in milliseconds (a table entry may still apply). */
   readonly budgetMs: number | undefined
-  /** Set once the stage has ended (or its request ended without it). */
-  ended: boolean
+  /** Whether the stage has ended. */
+  readonly ended: boolean
   /** Whether the stage's execution object was attached to its request's summary tree. */
   readonly attached: boolean
 }
@@ -61,7 +71,13 @@ export interface RequestRecord {
    * exporters put it on every span of the request and `Http.fetch` propagates it.
    */
   traceState: string | undefined
+  /** The timeline of the request's times (see `clock.ts`). */
+  readonly timeline: Timeline
+  /** When the request started, as an instant of `timeline`. */
+  readonly startAt: number
+  /** When the request started, in clock nanoseconds (made when read). */
   readonly startNanos: bigint
+  /** When the request started, in epoch milliseconds. */
   readonly startTime: number
   readonly stages: Array<StageExecution>
   /** The request's attributes; a shared empty object until the first one is added (copy on write). */
@@ -76,8 +92,8 @@ export interface RequestRecord {
   openStages: number
   /** Stages that ended after the summary tree was full and were left out of it. */
   truncated: boolean
-  /** End time of the most recent stage of this request, for `Stage.record` auto durations. */
-  lastEndNanos: bigint
+  /** End of the most recent stage of this request, an instant of `timeline` (`Stage.record` durations). */
+  lastEndAt: number
   overBudget: boolean
   /** Set when the request has ended; later stage ends no longer touch the summary. */
   closed: boolean
@@ -87,12 +103,12 @@ export interface RequestRecord {
 
 /**
  * What a stage end hook receives. `node.exec` is already filled (duration, success, error) unless the
- * stage outlived its request; `durationMs` is always the stage's own duration.
+ * stage outlived its request; `durationMs` is always the stage's own duration; `node.endAt` (or
+ * `node.endNanos`) is when it ended.
  */
 export type StageEndHook = (
   node: StageNode,
   exit: Exit.Exit<unknown, unknown>,
-  endNanos: bigint,
   durationMs: number,
 ) => void
 

@@ -10,6 +10,17 @@ import type * as Tracer from "effect/Tracer"
 /** Set (to `true`) on a tracer whose `span(options)` reads the options object and never keeps it. */
 export const OptionsNotKept: unique symbol = Symbol.for("@stagetrace/stagetrace/optionsNotKept")
 
+/**
+ * Set (to `true`) on a tracer that makes stagetrace's own spans `LocalSpan`s from the options it is given,
+ * options object included (`instrument`'s tracer over Effect's native tracer): the wrapper may then give
+ * it an instant of a timeline instead of a BigInt start time (`LocalSpanOptions`).
+ */
+export const MakesLocalSpans: unique symbol = Symbol.for("@stagetrace/stagetrace/makesLocalSpans")
+
+/** Whether `tracer` makes stagetrace's own spans `LocalSpan`s (see `MakesLocalSpans`). */
+export const makesLocalSpans = (tracer: Tracer.Tracer): boolean =>
+  (tracer as { readonly [MakesLocalSpans]?: boolean })[MakesLocalSpans] === true
+
 /** Whether `tracer` never keeps the options object it is given. */
 export const keepsNoOptions = (tracer: Tracer.Tracer): boolean =>
   (tracer as { readonly [OptionsNotKept]?: boolean })[OptionsNotKept] === true

@@ -16,7 +16,14 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { CurrentRecorder } from "../internal/recorder.ts"
-import { currentRequest, makeRequestSpec, noRequest, summarize, trackRequest } from "./internal/tracking.ts"
+import {
+  currentRequest,
+  makeRequestSpec,
+  noRequest,
+  type RequestSpec,
+  summarize,
+  trackRequest,
+} from "./internal/tracking.ts"
 import type { RequestOptions, RequestSummary } from "../internal/requestModel.ts"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -66,10 +73,14 @@ export const track: {
     second?: string | RequestOptions,
     third?: RequestOptions,
   ): Effect.Effect<A, E, R> | (<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => {
-    if (Effect.isEffect(first)) return trackRequest(first, makeRequestSpec(second as string, third))
-    const spec = makeRequestSpec(first as string, second as RequestOptions | undefined)
-    return <A, E, R>(self: Effect.Effect<A, E, R>) => trackRequest(self, spec)
+    // `typeof` rather than `Effect.isEffect` (see `Stage.track`).
+    if (typeof first !== "string") return trackRequest(first, makeRequestSpec(second as string, third))
+    return trackLast(makeRequestSpec(first as string, second as RequestOptions | undefined))
   }) as never
+
+/** `Request.track`'s data-last form, a function of its own (see `Stage.track`). */
+const trackLast = (spec: RequestSpec) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  trackRequest(self, spec)
 
 /**
  * The current request's summary so far: finished stages as they ended, running ones with status
@@ -105,7 +116,9 @@ export const summary: Effect.Effect<RequestSummary, Cause.NoSuchElementError> = 
   const record = currentRequest(fiber)
   if (record === undefined) return Effect.fail(noRequest())
   const recorder = record.recorder
-  const snapshot = summarize(recorder, record, fiber.getRef(Clock.Clock).currentTimeNanosUnsafe(), undefined)
+  const durationMs = Number(fiber.getRef(Clock.Clock).currentTimeNanosUnsafe() - record.startNanos) /
+    1_000_000
+  const snapshot = summarize(recorder, record, durationMs, undefined)
   // The snapshot's stages and attributes are copies: redacting them leaves the running request alone.
   if (recorder.redactSummary !== undefined) recorder.redactSummary(snapshot)
   return Effect.succeed(snapshot)

@@ -88,18 +88,30 @@ export const track: {
     second?: string | StageOptions,
     third?: StageOptions,
   ): Effect.Effect<A, E, R> | (<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => {
-    if (Effect.isEffect(first)) {
+    // The overloads tell an effect from a stage id; `typeof` does not go through `dual` (which reads
+    // `arguments`, an allocation per call where it is not optimized away).
+    if (typeof first !== "string") {
       const stageId = second as string
       return trackStage(
         third?.memory === true ? measureMemory(first, stageId) : first,
         makeSpec(stageId, third),
       )
     }
-    const options = second as StageOptions | undefined
-    const spec = makeSpec(first, options)
-    return <A, E, R>(self: Effect.Effect<A, E, R>) =>
-      trackStage(options?.memory === true ? measureMemory(self, first) : self, spec)
+    return trackLast(first, second as StageOptions | undefined)
   }) as never
+
+/**
+ * `Stage.track`'s data-last form. Its own function: a closure written in `track` would make every call of
+ * `track` allocate the variables it captures, data-first calls included.
+ */
+const trackLast = (
+  stageId: string,
+  options: StageOptions | undefined,
+): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> => {
+  const spec = makeSpec(stageId, options)
+  return <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    trackStage(options?.memory === true ? measureMemory(self, stageId) : self, spec)
+}
 
 /**
  * Like `Effect.fn`: returns a function whose every call runs as the stage `stageId`. The body is a

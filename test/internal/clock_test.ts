@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { TestClock } from "effect/testing"
-import { defaultClock, nowNanos } from "../../src/internal/clock.ts"
+import { defaultClock, defaultNow, defaultTimeline, nowNanos, timelineOf } from "../../src/internal/clock.ts"
 import { effectTest } from "../_harness.ts"
 
 Deno.test("nowNanos() of the default clock reads the time Effect's default clock reports", () => {
@@ -37,3 +37,18 @@ effectTest(
       assert.equal(nowNanos(clock), 1_500_000_000n)
     }),
 )
+
+Deno.test("defaultNow() is an instant of the default timeline: whole nanoseconds of Effect's default clock", () => {
+  assert.equal(timelineOf(defaultClock), defaultTimeline)
+  for (let i = 0; i < 5000; i++) {
+    const before = defaultClock.currentTimeNanosUnsafe()
+    const at = defaultNow()
+    const after = defaultClock.currentTimeNanosUnsafe()
+    assert.ok(Number.isInteger(at))
+    const nanos = defaultTimeline.nanos(at)
+    assert.ok(
+      nanos >= before - 2_000_000n && nanos <= after + 2_000_000n,
+      `${before} <= ${nanos} <= ${after}`,
+    )
+  }
+})

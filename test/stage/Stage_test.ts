@@ -70,6 +70,9 @@ effectTest("Stage.track() nests a stage inside a stage as a sub-stage", () =>
       ["kb_embed", 0, 5],
       ["kb_search", 5, 20],
     ])
+    // Leaves have no sub-stages of their own (none of their siblings' or cousins').
+    assert.deepEqual(kb.substages.map((s) => s.substages.length), [0, 0])
+    assert.deepEqual(summary.stages[1]!.substages, [])
     assert.equal(summary.stageCount, 4)
   }).pipe(Effect.provide(Telemetry.layer())))
 

@@ -23,12 +23,7 @@ import {
 } from "../../internal/config.ts"
 import { makeCounterFamily } from "../../internal/counterFamily.ts"
 import { durationFromEnv } from "../../internal/envDuration.ts"
-import {
-  nanosToMillis,
-  type Recorder,
-  type RequestEndHook,
-  type StageEndHook,
-} from "../../internal/recorder.ts"
+import type { Recorder, RequestEndHook, StageEndHook } from "../../internal/recorder.ts"
 import type { Concern } from "../../internal/concern.ts"
 import type { BudgetOptions, BudgetViolation } from "../Budgets.ts"
 import { BudgetsSlot, BudgetsState } from "./state.ts"
@@ -116,7 +111,7 @@ const eventAttributes = (v: BudgetViolation): Record<string, unknown> => ({
 export const stageEndHook = (state: BudgetsState, recorder: Recorder): StageEndHook => {
   const table = state.table
   const hasTable = table.size > 0
-  return (node, _exit, endNanos, durationMs) => {
+  return (node, _exit, durationMs) => {
     let budget = node.budgetMs
     if (budget === undefined) {
       if (!hasTable) return
@@ -142,11 +137,11 @@ export const stageEndHook = (state: BudgetsState, recorder: Recorder): StageEndH
       request?.requestId,
       budget,
       durationMs,
-      nanosToMillis(endNanos),
+      node.timeline.millis(node.endAt),
     )
     if (live && request !== undefined) request.overBudget = true
     span.attribute("stagetrace.over_budget", true)
-    span.event("budget.exceeded", endNanos, eventAttributes(violation))
+    span.event("budget.exceeded", node.endNanos, eventAttributes(violation))
     state.record(violation, span.traceId, span.spanId)
   }
 }

@@ -26,13 +26,12 @@ import {
   type TelemetryConfigError,
 } from "../../internal/config.ts"
 import { makeCounterFamily } from "../../internal/counterFamily.ts"
-import {
-  nanosToMillis,
-  type Recorder,
-  type RequestEndHook,
-  type RequestRecord,
-  type StageEndHook,
-  type StageNode,
+import type {
+  Recorder,
+  RequestEndHook,
+  RequestRecord,
+  StageEndHook,
+  StageNode,
 } from "../../internal/recorder.ts"
 import type { Concern } from "../../internal/concern.ts"
 import type { StageError } from "../../stage/Stage.ts"
@@ -287,7 +286,7 @@ const annotate = (span: StageNode["span"], c: Classification) => {
 }
 
 /** The stage-end hook: classifies a failed stage and counts it where it first happened. */
-export const stageEndHook = (state: ErrorsState): StageEndHook => (node, exit, endNanos) => {
+export const stageEndHook = (state: ErrorsState): StageEndHook => (node, exit) => {
   if (exit._tag === "Success") return
   const c = classifyCause(exit.cause, state.rules)
   const request = node.request
@@ -305,7 +304,7 @@ export const stageEndHook = (state: ErrorsState): StageEndHook => (node, exit, e
       ;(request.slots ??= new Map()).set(lastFailureSlot, { node, value } satisfies LastFailure)
     }
   }
-  state.record(c.category, node.exec.stageId, nanosToMillis(endNanos))
+  state.record(c.category, node.exec.stageId, node.timeline.millis(node.endAt))
 }
 
 /** The request-end hook: classifies a failed request; counts it when it did not come from a stage. */

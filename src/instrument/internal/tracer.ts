@@ -32,7 +32,7 @@ import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
 import type { HttpServerRequest } from "effect/http"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
-import { keepsNoOptions, OptionsNotKept } from "../../internal/spanOptions.ts"
+import { keepsNoOptions, MakesLocalSpans, OptionsNotKept } from "../../internal/spanOptions.ts"
 import {
   outcomeOf,
   ownerOf,
@@ -141,12 +141,15 @@ export class AdoptingTracer implements Tracer.Tracer {
    * stage wrapper may reuse one options object (spanOptions.ts); other spans get their options as they are.
    */
   readonly [OptionsNotKept]: boolean
+  /** Whether stagetrace's own spans become `LocalSpan`s made from their options (see `MakesLocalSpans`). */
+  readonly [MakesLocalSpans]: boolean
 
   constructor(inner: Tracer.Tracer, recorder: Recorder, config: InstrumentConfig) {
     this.inner = inner
     this.recorder = recorder
     this.config = config
     this[OptionsNotKept] = inner === Tracer.nativeTracer || keepsNoOptions(inner)
+    this[MakesLocalSpans] = inner === Tracer.nativeTracer
     if (inner.context !== undefined) this.context = inner.context
   }
 
@@ -410,13 +413,9 @@ const metricsOf = (context: Context.Context<never>): Metrics => Context.get(cont
 
 /** The options of a child of an adopted request whose real span is not sampled. */
 const underUnsampled = (options: SpanOptions, parent: Tracer.Span): SpanOptions => ({
-  name: options.name,
+  // Whatever else the options carry (a `LocalSpan`'s timeline and instant) carries on.
+  ...options,
   parent: Option.some(parent),
-  annotations: options.annotations,
-  links: options.links,
-  startTime: options.startTime,
-  kind: options.kind,
-  root: options.root,
   sampled: false,
 })
 

@@ -310,7 +310,7 @@ export const make = (
         })
       }
       if (stageEnd || stageFailure) {
-        add(recorder.stageEnd, (node: StageNode, exit: Exit.Exit<unknown, unknown>, endNanos, durationMs) => {
+        add(recorder.stageEnd, (node: StageNode, exit: Exit.Exit<unknown, unknown>, durationMs) => {
           const success = exit._tag === "Success"
           if (success ? !stageEnd : !stageFailure) return
           const level = success ? levels.stageEnd : levels.stageFailure
@@ -324,7 +324,7 @@ export const make = (
               undefined,
               failure,
               undefined,
-              endNanos,
+              node.endNanos,
               durationMs,
             ),
           )

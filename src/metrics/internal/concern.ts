@@ -90,7 +90,7 @@ const familyOf = (store: Store, def: DefinitionImpl, collected = false): Family 
 const installRecorderMetrics = (store: Store, recorder: Recorder, config: MetricsConfig): void => {
   const stageFamily = familyOf(store, config.stageDuration)
   const stages = new StatusCache(stageFamily, config.maxSeriesPerMetric)
-  recorder.stageEnd.push((node, exit, _endNanos, durationMs) => {
+  recorder.stageEnd.push((node, exit, durationMs) => {
     const seconds = secondsOf(durationMs)
     if (!(seconds >= 0) || seconds === Infinity) return store.drop(stageFamily.def.name, "invalid_duration")
     const series = stages.series(node.exec.stageId, statusIndex(exit))

@@ -19,7 +19,6 @@ import {
   CurrentAttachment,
   CurrentRecorder,
   type MutableStageExecution,
-  nanosToMillis,
   outcomeOf,
   OwnerKey,
   ownerOf,
@@ -32,9 +31,9 @@ import {
   stageSpanAnnotations,
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
-import { nowNanos } from "../../internal/clock.ts"
+import { defaultTimeline, nanosBetween, now, Timeline, timelineOf, untimed } from "../../internal/clock.ts"
 import { definePrimitive, FrameBase, framesSupported, pushFrame, runWithFrame } from "../../internal/frame.ts"
-import { keepsNoOptions, noLinks, ownLinks } from "../../internal/spanOptions.ts"
+import { keepsNoOptions, makesLocalSpans, noLinks, ownLinks } from "../../internal/spanOptions.ts"
 import {
   type DeferredStage,
   type DeferringSpan,
@@ -88,15 +87,24 @@ export const budgetToMillis = (budget: Duration.Input | undefined): number | und
 const plainSpecs = new Map<string, StageSpec>()
 const maxPlainSpecs = 1024
 
-/** The static description of a stage (shared by every wrapper of an id built without options). */
-export const makeSpec = (stageId: string, options: StageOptions | undefined): StageSpec => {
-  if (options !== undefined) return buildSpec(stageId, options)
-  const cached = plainSpecs.get(stageId)
+/** `build(key, options)`, kept in `plain` (up to `maxPlainSpecs` keys) and shared when there are no options. */
+const sharedSpec = <O, S>(
+  plain: Map<string, S>,
+  build: (key: string, options: O | undefined) => S,
+  key: string,
+  options: O | undefined,
+): S => {
+  if (options !== undefined) return build(key, options)
+  const cached = plain.get(key)
   if (cached !== undefined) return cached
-  const spec = buildSpec(stageId, undefined)
-  if (plainSpecs.size < maxPlainSpecs) plainSpecs.set(stageId, spec)
+  const spec = build(key, undefined)
+  if (plain.size < maxPlainSpecs) plain.set(key, spec)
   return spec
 }
+
+/** The static description of a stage (shared by every wrapper of an id built without options). */
+export const makeSpec = (stageId: string, options: StageOptions | undefined): StageSpec =>
+  sharedSpec(plainSpecs, buildSpec, stageId, options)
 
 const buildSpec = (stageId: string, options: StageOptions | undefined): StageSpec => {
   const budgetMs = budgetToMillis(options?.budget)
@@ -129,7 +137,13 @@ export interface Resolved {
   readonly context: unknown
   readonly recorder: Recorder
   readonly clock: Clock.Clock
+  /** The timeline of `clock` (see `clock.ts`). */
+  readonly timeline: Timeline
   readonly tracer: Tracer.Tracer
+  /** Whether `tracer` never keeps the options it is given (see `spanOptions.ts`). */
+  readonly optionsNotKept: boolean
+  /** Whether `tracer` makes stagetrace's own spans `LocalSpan`s (see `spanOptions.ts`). */
+  readonly localSpans: boolean
   readonly tracerEnabled: boolean
   readonly timingEnabled: boolean
   readonly links: ReadonlyArray<Tracer.SpanLink>
@@ -166,11 +180,17 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
   const recorder = fiber.getRef(CurrentRecorder)
   // A layer of this context that hooks into whichever recorder runs here (Log.layer's lifecycle records).
   fiber.getRef(CurrentAttachment)?.attachTo(recorder)
+  const clock = fiber.getRef(Clock.Clock)
+  const tracer = tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer
+  const native = tracer === Tracer.nativeTracer
   lastResolved = {
     context,
     recorder,
-    clock: fiber.getRef(Clock.Clock),
-    tracer: tracerEnabled ? fiber.cache.tracer ?? Tracer.nativeTracer : Tracer.nativeTracer,
+    clock,
+    timeline: timelineOf(clock),
+    tracer,
+    optionsNotKept: native || keepsNoOptions(tracer),
+    localSpans: native || makesLocalSpans(tracer),
     tracerEnabled,
     timingEnabled: fiber.getRef(References.TracerTimingEnabled),
     links: fiber.getRef(References.TracerSpanLinks),
@@ -184,24 +204,157 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
   return lastResolved
 }
 
+/** The times of a span: instants of a timeline. */
+export interface SpanTimes {
+  /** The timeline of the times (`untimed` when span timing is off). */
+  readonly timeline: Timeline
+  /** When the span started, an instant of `timeline`. */
+  readonly startAt: number
+  /** When the span ended, an instant of `timeline` (`NaN` until it has). */
+  readonly endAt: number
+}
+
+/** The times of a span that has no stage to share them with (see `LocalSpan`). */
+class OwnTimes implements SpanTimes {
+  endAt: number = Number.NaN
+  constructor(readonly timeline: Timeline, readonly startAt: number) {}
+}
+
 /**
- * The spans of stages and requests under Effect's native tracer (no exporter installed): `NativeSpan`s that
- * defer their stage attributes until read (see `stageAttributes.ts`), with the stagetrace owner as a
- * declared field.
+ * The options of a `LocalSpan`: Effect's, or (from `makeSpan`) the span's times, which a stage's span
+ * shares with its stage (`StageRun`).
  */
-export class LocalSpan extends Tracer.NativeSpan implements DeferringSpan {
+export interface LocalSpanOptions {
+  readonly name: string
+  readonly parent: Option.Option<Tracer.AnySpan>
+  readonly annotations: Context.Context<never>
+  readonly links: Array<Tracer.SpanLink>
+  readonly startTime: bigint
+  readonly kind: Tracer.SpanKind
+  readonly sampled: boolean
+  readonly times?: SpanTimes | undefined
+}
+
+/**
+ * The spans of stages and requests under Effect's native tracer (no exporter installed): spans that behave
+ * as Effect's `NativeSpan`s (and are `instanceof Tracer.NativeSpan`), but keep their times as instants of a
+ * timeline and make the BigInts of `startTime` and `status` only when read, defer their stage attributes
+ * until read (see `stageAttributes.ts`), and carry the stagetrace owner as a declared field.
+ */
+export class LocalSpan implements Tracer.Span, DeferringSpan {
+  /** On the prototype (see below). */
+  declare readonly _tag: "Span"
+  readonly name: string
+  readonly parent: Option.Option<Tracer.AnySpan>
+  readonly annotations: Context.Context<never>
+  readonly links: Array<Tracer.SpanLink>
+  readonly kind: Tracer.SpanKind
+  readonly sampled: boolean
+  _traceId: string | undefined = undefined
+  _spanId: string | undefined = undefined
+  _attributes: Map<string, unknown> | undefined = undefined
+  _events: Array<[name: string, startTime: bigint, attributes: Record<string, unknown>]> | undefined =
+    undefined;
   [OwnerKey]: unknown = undefined
   deferredStage: DeferredStage | undefined = undefined
   deferredRequestId: string | undefined = undefined
+  /**
+   * The span's times: a stage's span reads those of its stage (which the stage sets when it ends, before
+   * it ends its span), other spans have their own.
+   */
+  times: SpanTimes
+  /** The exit the span ended with; `undefined` while it runs. */
+  exit: Exit.Exit<unknown, unknown> | undefined = undefined
 
-  override get attributes(): Map<string, unknown> {
+  constructor(options: LocalSpanOptions) {
+    this.name = options.name
+    this.parent = options.parent
+    this.annotations = options.annotations
+    this.links = options.links
+    this.kind = options.kind
+    this.sampled = options.sampled
+    this.times = options.times ?? new OwnTimes(new Timeline(options.startTime), 0)
+  }
+
+  declare readonly traceId: string
+  declare readonly spanId: string
+  declare readonly events: Array<[name: string, startTime: bigint, attributes: Record<string, unknown>]>
+
+  get attributes(): Map<string, unknown> {
     return materializeStageAttributes(this)
   }
 
-  override addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
-    ownLinks(this)
-    super.addLinks(links)
+  get startTime(): bigint {
+    const times = this.times
+    return times.timeline.nanos(times.startAt)
   }
+
+  get status(): Tracer.SpanStatus {
+    // Made on each read: spans are seldom read, and never on the hot path.
+    const times = this.times
+    const startTime = times.timeline.nanos(times.startAt)
+    const exit = this.exit
+    return exit === undefined
+      ? { _tag: "Started", startTime }
+      : { _tag: "Ended", startTime, endTime: times.timeline.nanos(times.endAt), exit }
+  }
+
+  /**
+   * Ends the span at instant `at` of `timeline`: the end its stage already has, when it shares its stage's
+   * times.
+   */
+  close(timeline: Timeline, at: number, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.exit !== undefined) return
+    const times = this.times
+    if (times instanceof OwnTimes) {
+      times.endAt = timeline === times.timeline ? at : Number(timeline.nanos(at) - times.timeline.base)
+    }
+    this.exit = exit
+  }
+
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.exit !== undefined) return
+    let times = this.times
+    // Ended before its stage (by whoever holds the span): from now on, times of its own.
+    if (!(times instanceof OwnTimes)) this.times = times = new OwnTimes(times.timeline, times.startAt)
+    ;(times as OwnTimes).endAt = Number(endTime - times.timeline.base)
+    this.exit = exit
+  }
+
+  attribute(key: string, value: unknown): void {
+    if (this.exit !== undefined) return
+    this.attributes.set(key, value)
+  }
+
+  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
+    if (this.exit !== undefined) return
+    this.events.push([name, startTime, attributes ?? {}])
+  }
+
+  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    if (this.exit !== undefined) return
+    ownLinks(this)
+    this.links.push(...links)
+  }
+}
+// `traceId`, `spanId` and `events` come from `NativeSpan` (they read the same fields), and so does
+// `instanceof Tracer.NativeSpan`.
+Object.setPrototypeOf(LocalSpan.prototype, Tracer.NativeSpan.prototype)
+Object.defineProperty(LocalSpan.prototype, "_tag", { value: "Span", enumerable: true })
+
+let lastParent: Tracer.AnySpan | undefined
+let lastParentOption: Option.Option<Tracer.AnySpan> = noParent
+
+/**
+ * `Option.some(parent)`, shared by consecutive spans of the same parent (the stages of a request): an
+ * `Option` is immutable. Holds on to one span at most, until a span with another parent is created.
+ */
+const parentOption = (parent: Tracer.AnySpan): Option.Option<Tracer.AnySpan> => {
+  if (parent !== lastParent) {
+    lastParent = parent
+    lastParentOption = Option.some(parent)
+  }
+  return lastParentOption
 }
 
 type SpanOptions = {
@@ -212,7 +365,7 @@ type SpanOptions = {
  * The options object reused for spans of tracers that keep none (`LocalSpan`s, stagetrace's exporting
  * tracer); `scratchInUse` guards against a tracer that creates a span while creating one.
  */
-const scratch: SpanOptions = {
+const scratch: SpanOptions & { times: SpanTimes | undefined } = {
   name: "",
   parent: Option.none(),
   annotations: noAnnotations,
@@ -221,6 +374,7 @@ const scratch: SpanOptions = {
   kind: "internal",
   root: true,
   sampled: false,
+  times: undefined,
 }
 let scratchInUse = false
 
@@ -236,33 +390,66 @@ export const makeSpan = (
   parent: Tracer.AnySpan | undefined,
   startNanos: bigint,
   annotations: Context.Context<never> = stageSpanAnnotations,
+): Tracer.Span => createSpan(env, name, kind, parent, new Timeline(startNanos), 0, annotations, undefined)
+
+/**
+ * `makeSpan` starting at instant `startAt` of `timeline`; a `LocalSpan` shares `stage`'s times (which
+ * must be these) when there is a stage, and timing is on.
+ */
+const createSpan = (
+  env: Resolved,
+  name: string,
+  kind: Tracer.SpanKind,
+  parent: Tracer.AnySpan | undefined,
+  timeline: Timeline,
+  startAt: number,
+  annotations: Context.Context<never>,
+  stage: SpanTimes | undefined,
 ): Tracer.Span => {
   const tracer = env.tracer
-  const native = tracer === Tracer.nativeTracer
-  const reuse = !scratchInUse && (native || keepsNoOptions(tracer))
-  const options: SpanOptions = reuse ? scratch : { ...scratch }
+  const reuse = !scratchInUse && env.optionsNotKept
+  // Tracers whose spans are `LocalSpan`s made from these options (which then keep the timeline and instant).
+  const local = reuse && env.localSpans
+  // The span such a tracer would make, made here (the instrument tracer makes it under any parent but the
+  // proxies of the requests it adopted).
+  const direct = local &&
+    (tracer === Tracer.nativeTracer || parent === undefined || parent instanceof LocalSpan)
+  const options = reuse ? scratch : { ...scratch }
   options.name = name
-  options.parent = parent === undefined ? Option.none() : Option.some(parent)
+  options.parent = parent === undefined ? noParent : parentOption(parent)
   options.annotations = annotations
   // Only stagetrace's own spans (those of the tracers that keep no options) share the empty links array.
   options.links = env.links.length > 0 ? env.links.slice() : reuse ? noLinks : []
-  options.startTime = env.timingEnabled ? startNanos : bigint0
+  // A `LocalSpan` makes its BigInts when they are read; other spans get them now.
+  options.startTime = local || !env.timingEnabled ? bigint0 : timeline.nanos(startAt)
+  options.times = !local
+    ? undefined
+    : !env.timingEnabled
+    ? new OwnTimes(untimed, startAt)
+    : stage ?? new OwnTimes(timeline, startAt)
   options.kind = kind
   options.root = parent === undefined
   options.sampled = env.tracerEnabled && (parent === undefined || parent.sampled !== false) &&
     env.sampledByLevel
   let span: Tracer.Span
-  if (reuse) {
+  if (direct) {
+    // What Effect's native tracer would create, as a span that defers its stage attributes.
+    span = new LocalSpan(options)
+    scratch.parent = noParent
+    scratch.annotations = noAnnotations
+    scratch.links = noLinks
+    scratch.times = undefined
+  } else if (reuse) {
     scratchInUse = true
     try {
-      // What Effect's native tracer would create, as a span that defers its stage attributes.
-      span = native ? new LocalSpan(options) : tracer.span(options)
+      span = tracer.span(options)
     } finally {
       scratchInUse = false
       // Hold on to nothing of this span's.
       scratch.parent = noParent
       scratch.annotations = noAnnotations
       scratch.links = noLinks
+      scratch.times = undefined
     }
   } else span = tracer.span(options)
   if (env.hasAnnotations) {
@@ -278,34 +465,162 @@ interface CacheCarrier {
   _fiberCache?: Fiber.Fiber.Cache | undefined
 }
 
+/** Effect 4.1's context (`ContextImpl` in `effect/Context`): a base map under a chain of overlays. */
+interface ContextFields {
+  readonly cacheRoot: ContextFields
+  readonly base: ReadonlyMap<string, unknown>
+  readonly overlay: Overlay | undefined
+  readonly depth: number
+  readonly maxDepth: number
+}
+
+/** One service added to a context, over the ones added before. */
+interface Overlay {
+  readonly key: string
+  readonly value: unknown
+  readonly parent: Overlay | undefined
+}
+
+/**
+ * A fiber cache (`Fiber.Fiber.Cache`: what Effect's `makeFiberContextCache` computes) copied from another
+ * with a stage's span, and the `Resolved` of its stage: one class, so every cache made here has one shape
+ * and exactly its size (a spread of Effect's literal grows a property store for the extra key).
+ */
+class DerivedCache {
+  readonly scheduler: Fiber.Fiber.Cache["scheduler"]
+  readonly tracer: Fiber.Fiber.Cache["tracer"]
+  readonly tracerContext: Fiber.Fiber.Cache["tracerContext"]
+  readonly tracerEnabled: boolean
+  readonly span: Tracer.AnySpan
+  readonly logLevel: Fiber.Fiber.Cache["logLevel"]
+  readonly minimumLogLevel: Fiber.Fiber.Cache["minimumLogLevel"]
+  readonly stackFrame: Fiber.Fiber.Cache["stackFrame"]
+  readonly runtimeMetrics: Fiber.Fiber.Cache["runtimeMetrics"]
+  readonly maxOpsBeforeYield: number
+  readonly preventYield: boolean
+  readonly [ResolvedEnv]: Resolved
+
+  constructor(base: Fiber.Fiber.Cache, span: Tracer.AnySpan, env: Resolved) {
+    this.scheduler = base.scheduler
+    this.tracer = base.tracer
+    this.tracerContext = base.tracerContext
+    this.tracerEnabled = base.tracerEnabled
+    this.span = span
+    this.logLevel = base.logLevel
+    this.minimumLogLevel = base.minimumLogLevel
+    this.stackFrame = base.stackFrame
+    this.runtimeMetrics = base.runtimeMetrics
+    this.maxOpsBeforeYield = base.maxOpsBeforeYield
+    this.preventYield = base.preventYield
+    this[ResolvedEnv] = env
+  }
+}
+
+/**
+ * What `Context.addUnsafe(previous, Tracer.ParentSpanKey, span)` makes (`makeImpl` in `effect/Context`),
+ * with its fiber cache already set: a class with every field in the object itself, where Effect's
+ * `Object.create` puts the fields past the fourth (and the cache) in a separate property store.
+ */
+class DerivedContext {
+  readonly cacheRoot: DerivedContext
+  readonly base: ReadonlyMap<string, unknown>
+  readonly overlay: Overlay
+  readonly depth: number
+  readonly _flat: ReadonlyMap<string, unknown> | undefined
+  readonly baseHits: number
+  readonly maxDepth: number
+  readonly _fiberCache: DerivedCache
+
+  constructor(previous: ContextFields, span: Tracer.Span, cache: DerivedCache) {
+    // The parent span is one of the keys the fiber cache holds: the new context is its own cache root.
+    this.cacheRoot = this
+    this.base = previous.base
+    this.overlay = { key: Tracer.ParentSpanKey, value: span, parent: previous.overlay }
+    this.depth = previous.depth + 1
+    this._flat = undefined
+    this.baseHits = 0
+    this.maxDepth = previous.maxDepth
+    this._fiberCache = cache
+  }
+}
+
+/** The prototype of every context: `DerivedContext`s are contexts like any other. */
+Object.setPrototypeOf(DerivedContext.prototype, Object.getPrototypeOf(Context.empty()))
+
+/**
+ * Whether contexts and fiber caches are laid out as `DerivedContext` and `DerivedCache` expect (Effect
+ * 4.1): checked once, on a context `Context.addUnsafe` makes and on a running fiber's cache. When they are
+ * not, `withParentSpan` derives contexts with Effect's own functions.
+ */
+export const derivedContextsSupported: boolean = (() => {
+  try {
+    const span = Tracer.externalSpan({
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+    })
+    const made = Context.addUnsafe(Context.empty(), Tracer.ParentSpanKey, span) as unknown as Record<
+      string,
+      unknown
+    >
+    const overlay = made.overlay as Record<string, unknown> | undefined
+    let cacheKeys = ""
+    Effect.runSync(Effect.withFiber((fiber) => {
+      cacheKeys = Object.keys(fiber.cache).join()
+      return Effect.void
+    }))
+    return Object.keys(made).join() === "cacheRoot,base,overlay,depth,_flat,baseHits,maxDepth" &&
+      made.cacheRoot === made && made.depth === 1 && made.baseHits === 0 && overlay !== undefined &&
+      Object.keys(overlay).join() === "key,value,parent" && overlay.value === span &&
+      cacheKeys ===
+        "scheduler,tracer,tracerContext,tracerEnabled,span,logLevel,minimumLogLevel,stackFrame,runtimeMetrics," +
+          "maxOpsBeforeYield,preventYield"
+  } catch {
+    return false
+  }
+})()
+
 /**
  * `previous` with `span` as the parent span. Effect recomputes a fiber's cache of hot references
  * (scheduler, tracer, parent span, log levels…: a dozen context lookups) for every new context that sets
  * one of them; this one differs from `previous` in its parent span only, so its cache is `previous`'s
  * with that span — and with `env`, the values `resolve` gives for `previous`, which hold for the new
- * context too (none of them is the parent span). Falls back to Effect's own computation when the context
- * is not laid out as expected.
+ * context too (none of them is the parent span). Falls back to Effect's own functions when the context
+ * is not laid out as expected, or is due to be flattened (`maxDepth` overlays).
  */
 const withParentSpan = (
   previous: Context.Context<never>,
   span: Tracer.Span,
   env: Resolved,
 ): Context.Context<never> => {
-  const next = Context.add(previous, Tracer.ParentSpan, span)
   const base = (previous as CacheCarrier).cacheRoot?._fiberCache
+  if (base === undefined) return Context.addUnsafe(previous, Tracer.ParentSpanKey, span)
+  const fields = previous as unknown as ContextFields
+  if (derivedContextsSupported && fields.depth < fields.maxDepth) {
+    return new DerivedContext(fields, span, new DerivedCache(base, span, env)) as unknown as Context.Context<
+      never
+    >
+  }
+  const next = Context.addUnsafe(previous, Tracer.ParentSpanKey, span)
   const carrier = next as CacheCarrier
-  if (base !== undefined && carrier.cacheRoot === carrier && carrier._fiberCache === undefined) {
-    // Two copies of the same literal, so each sees one shape of cache (Effect's, or one made here): a
-    // spread that sees both falls off V8's fast path (about 3x slower).
-    carrier._fiberCache = (base as { readonly [ResolvedEnv]?: Resolved })[ResolvedEnv] === undefined
-      ? { ...base, span, [ResolvedEnv]: env } as Fiber.Fiber.Cache
+  if (carrier.cacheRoot === carrier && carrier._fiberCache === undefined) {
+    carrier._fiberCache = derivedContextsSupported
+      ? new DerivedCache(base, span, env) as unknown as Fiber.Fiber.Cache
       : { ...base, span, [ResolvedEnv]: env } as Fiber.Fiber.Cache
   }
   return next
 }
 
-const endSpan = (env: Resolved, span: Tracer.Span, endNanos: bigint, exit: Exit.Exit<unknown, unknown>) =>
-  span.end(env.timingEnabled ? endNanos : bigint0, exit)
+/** Ends `span` at instant `endAt` of `timeline`. */
+const endSpan = (
+  env: Resolved,
+  span: Tracer.Span,
+  timeline: Timeline,
+  endAt: number,
+  exit: Exit.Exit<unknown, unknown>,
+) => {
+  if (span instanceof LocalSpan) span.close(timeline, endAt, exit)
+  else span.end(env.timingEnabled ? timeline.nanos(endAt) : bigint0, exit)
+}
 
 /** The type and message of the first failure in a cause, for summaries and span attributes. */
 export const errorOf = (cause: Cause.Cause<unknown>): StageError => {
@@ -368,33 +683,45 @@ const safeString = (value: unknown): string => {
  * it, its frame on the fiber's stack (`frame.ts`), which closes the stage when its effect ends.
  */
 export class StageRun extends FrameBase implements StageNode {
-  readonly _tag = "Stage" as const
+  /** On the prototype (see below), not in every instance. */
+  declare readonly _tag: "Stage"
   exec: MutableStageExecution = undefined as unknown as MutableStageExecution
   request: RequestRecord | undefined = undefined
   parent: StageNode | undefined = undefined
   span: Tracer.Span = undefined as unknown as Tracer.Span
-  startNanos: bigint = bigint0
+  timeline: Timeline = defaultTimeline
+  startAt: number = Number.NaN
+  endAt: number = Number.NaN
   budgetMs: number | undefined = undefined
-  ended = false
   attached = false
   /** What `Stage.track` resolved from the context it started in; set once the stage is open. */
   env: Resolved | undefined = undefined
   /** The fiber's context before the stage set its span; restored when the stage ends. */
   previous: Context.Context<never> | undefined = undefined
 
+  get startNanos(): bigint {
+    return this.timeline.nanos(this.startAt)
+  }
+
+  get ended(): boolean {
+    return !Number.isNaN(this.endAt)
+  }
+
+  get endNanos(): bigint {
+    return this.timeline.nanos(Number.isNaN(this.endAt) ? this.startAt : this.endAt)
+  }
+
   /** Opens the stage on `fiber` (its frame is already on the stack) and makes its span the parent span. */
   start(fiber: Fiber.Fiber<unknown, unknown>, env: Resolved, spec: StageSpec): void {
-    const recorder = env.recorder
-    const startNanos = nowNanos(env.clock)
+    const startAt = now(env.clock, env.timeline)
     const parentSpan = fiber.cache.span
-    const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
-    initStage(this, recorder, spec, span, ownerOf(parentSpan), startNanos)
+    openStageRun(this, env, spec, parentSpan, ownerOf(parentSpan), startAt)
     this.env = env
-    const startHooks = recorder.stageStart
+    const startHooks = env.recorder.stageStart
     for (let i = 0; i < startHooks.length; i++) startHooks[i]!(this)
     const previous = fiber.context
     this.previous = previous
-    fiber.setContext(withParentSpan(previous, span, env))
+    fiber.setContext(withParentSpan(previous, this.span, env))
   }
 
   exited(fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void {
@@ -406,10 +733,42 @@ export class StageRun extends FrameBase implements StageNode {
       this.previous = undefined
       fiber.setContext(previous)
     }
-    const endNanos = nowNanos(env.clock)
-    closeStage(env.recorder, this, exit, endNanos)
-    endSpan(env, this.span, endNanos, exit)
+    const timeline = env.timeline
+    const endAt = now(env.clock, timeline)
+    closeStageAt(env.recorder, this, exit, endAt)
+    endSpan(env, this.span, timeline, endAt, exit)
   }
+}
+
+Object.defineProperty(StageRun.prototype, "_tag", { value: "Stage", enumerable: true })
+
+/**
+ * Opens `stage` at instant `startAt` of the context's timeline, with a span under `parentSpan` that shares
+ * its times, under `owner`'s request (if any).
+ */
+const openStageRun = (
+  stage: StageRun,
+  env: Resolved,
+  spec: StageSpec,
+  parentSpan: Tracer.AnySpan | undefined,
+  owner: StageNode | RequestRecord | undefined,
+  startAt: number,
+): StageRun => {
+  const timeline = env.timeline
+  // The stage's times first: its span shares them.
+  stage.timeline = timeline
+  stage.startAt = startAt
+  const span = createSpan(
+    env,
+    spec.name,
+    spec.kind,
+    parentSpan,
+    timeline,
+    startAt,
+    stageSpanAnnotations,
+    stage,
+  )
+  return initStage(stage, env.recorder, spec, span, owner, timeline, startAt)
 }
 
 /**
@@ -422,7 +781,13 @@ export const openStage = (
   span: Tracer.Span,
   owner: StageNode | RequestRecord | undefined,
   startNanos: bigint,
-): StageNode => initStage(new StageRun(), recorder, spec, span, owner, startNanos)
+): StageNode => initStage(new StageRun(), recorder, spec, span, owner, new Timeline(startNanos), 0)
+
+/**
+ * The sub-stages of a stage that has none (most stages): one frozen array shared by every such execution,
+ * replaced by an array of its own when the first sub-stage attaches.
+ */
+const noSubstages: Array<StageExecution> = Object.freeze([]) as unknown as Array<StageExecution>
 
 const initStage = (
   node: StageRun,
@@ -430,7 +795,8 @@ const initStage = (
   spec: StageSpec,
   span: Tracer.Span,
   owner: StageNode | RequestRecord | undefined,
-  startNanos: bigint,
+  timeline: Timeline,
+  startAt: number,
 ): StageRun => {
   let request = requestOf(owner)
   if (request !== undefined && request.closed) request = undefined
@@ -438,12 +804,14 @@ const initStage = (
   const exec: MutableStageExecution = {
     stageId: spec.stageId,
     name: spec.name,
-    startOffsetMs: request === undefined ? 0 : nanosToMillis(startNanos - request.startNanos),
+    startOffsetMs: request === undefined
+      ? 0
+      : nanosBetween(request.timeline, request.startAt, timeline, startAt) / 1_000_000,
     durationMs: 0,
     success: false,
     status: "running",
     metadata: spec.metadata,
-    substages: [],
+    substages: noSubstages,
   }
   let attached = false
   // stagetrace's own spans write the stage attributes only if they are read or exported.
@@ -454,7 +822,12 @@ const initStage = (
     if (
       request.stageCount < recorder.config.maxStagesPerRequest && (parent === undefined || parent.attached)
     ) {
-      ;(parent === undefined ? request.stages : parent.exec.substages).push(exec)
+      if (parent === undefined) request.stages.push(exec)
+      else {
+        const siblings = parent.exec.substages
+        if (siblings === noSubstages) parent.exec.substages = [exec]
+        else siblings.push(exec)
+      }
       request.stageCount++
       attached = true
     } else {
@@ -473,7 +846,8 @@ const initStage = (
   node.request = request
   node.parent = parent
   node.span = span
-  node.startNanos = startNanos
+  node.timeline = timeline
+  node.startAt = startAt
   node.budgetMs = spec.budgetMs
   node.attached = attached
   setOwner(span, node)
@@ -486,12 +860,21 @@ export const closeStage = (
   node: StageNode,
   exit: Exit.Exit<unknown, unknown>,
   endNanos: bigint,
+): void => closeStageAt(recorder, node as StageRun, exit, Number(endNanos - node.timeline.base))
+
+/** `closeStage` at instant `endAt` of the node's timeline. */
+const closeStageAt = (
+  recorder: Recorder,
+  node: StageRun,
+  exit: Exit.Exit<unknown, unknown>,
+  endAt: number,
 ) => {
   const exec = node.exec
   const request = node.request
   // A stage outliving its request keeps feeding statistics but no longer touches the published summary.
   const live = request === undefined || !request.closed
-  const durationMs = nanosToMillis(endNanos - node.startNanos)
+  node.endAt = endAt
+  const durationMs = (endAt - node.startAt) / 1_000_000
   const success = exit._tag === "Success"
   if (live) {
     exec.durationMs = durationMs
@@ -503,12 +886,12 @@ export const closeStage = (
       node.span.attribute("error.type", error.type)
     }
   }
-  node.ended = true
   recorder.stats.entry(exec.stageId).record(durationMs, success)
   const hooks = recorder.stageEnd
-  for (let i = 0; i < hooks.length; i++) hooks[i]!(node, exit, endNanos, durationMs)
+  for (let i = 0; i < hooks.length; i++) hooks[i]!(node, exit, durationMs)
   if (request !== undefined && live) {
-    request.lastEndNanos = endNanos
+    // The end as an instant of the request's timeline.
+    request.lastEndAt = nanosBetween(request.timeline, 0, node.timeline, endAt)
     request.openStages--
   }
 }
@@ -573,7 +956,8 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
     const env = resolve(fiber)
     const recorder = env.recorder
     if (!recorder.enabled) return Effect.void
-    const endNanos = nowNanos(env.clock)
+    const timeline = env.timeline
+    const endAt = now(env.clock, timeline)
     const parentSpan = fiber.cache.span
     const owner = ownerOf(parentSpan)
     const request = requestOf(owner)
@@ -583,19 +967,19 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
         recorder.countDrop("record_without_duration")
         return Effect.void
       }
-      durationMs = nanosToMillis(endNanos - request.lastEndNanos)
+      durationMs = nanosBetween(request.timeline, request.lastEndAt, timeline, endAt) / 1_000_000
     }
     if (!(durationMs >= 0) || durationMs === Infinity) {
       recorder.countDrop("invalid_duration")
       return Effect.void
     }
-    const startNanos = endNanos - BigInt(Math.round(durationMs * 1_000_000))
-    const span = makeSpan(env, spec.name, spec.kind, parentSpan, startNanos)
-    const node = openStage(recorder, spec, span, owner, startNanos)
+    const startAt = endAt - Math.round(durationMs * 1_000_000)
+    const node = openStageRun(new StageRun(), env, spec, parentSpan, owner, startAt)
+    const span = node.span
     node.exec.recorded = true
     const exit = spec.success ? successExit : Exit.fail(spec.error ?? recordedFailure)
-    closeStage(recorder, node, exit, endNanos)
-    endSpan(env, span, endNanos, exit)
+    closeStageAt(recorder, node, exit, endAt)
+    endSpan(env, span, timeline, endAt, exit)
     return Effect.void
   })
 
@@ -615,16 +999,25 @@ export interface RequestSpec {
   readonly invalid: ReadonlyArray<string>
 }
 
-const noReasons: ReadonlyArray<string> = []
+const noReasons: ReadonlyArray<string> = Object.freeze([])
+const noRequestOptions: RequestOptions = Object.freeze({})
 
-/** Builds the static description of a request. */
-export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
+/** Specs of requests built without options, by name (bounded, as `plainSpecs`). */
+const plainRequestSpecs = new Map<string, RequestSpec>()
+
+/** Builds the static description of a request (shared by every request of a name built without options). */
+export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec =>
+  sharedSpec(plainRequestSpecs, buildRequestSpec, name, options)
+
+const buildRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
   const budgetMs = budgetToMillis(options?.budget)
   const given = options?.parent
   let parent: Tracer.AnySpan | undefined
   let parentTraceState: string | undefined
-  const invalid: Array<string> = []
-  if (budgetMs !== undefined && Number.isNaN(budgetMs)) invalid.push("invalid_budget")
+  // Built on every request when `Request.track` is written inside a handler: nothing allocated for the
+  // common case (no reasons, no attributes).
+  let invalid: Array<string> | undefined
+  if (budgetMs !== undefined && Number.isNaN(budgetMs)) invalid = ["invalid_budget"]
   if (given === undefined || "_tag" in given) parent = given
   else if (isValidTraceId(given.traceId) && isValidSpanId(given.spanId)) {
     parent = Tracer.externalSpan({
@@ -635,16 +1028,17 @@ export const makeRequestSpec = (name: string, options: RequestOptions | undefine
     parentTraceState = given.traceState
   } else {
     // W3C: a malformed trace context is ignored (the trace restarts), never continued.
-    invalid.push("invalid_parent")
+    ;(invalid ??= []).push("invalid_parent")
   }
+  const attributes = options?.attributes
   return {
     name,
-    options: options ?? {},
+    options: options ?? noRequestOptions,
     budgetMs: budgetMs !== undefined && Number.isNaN(budgetMs) ? undefined : budgetMs,
-    attributeKeys: Object.keys(options?.attributes ?? {}),
+    attributeKeys: attributes === undefined ? noReasons : Object.keys(attributes),
     parent,
     parentTraceState,
-    invalid: invalid.length === 0 ? noReasons : invalid,
+    invalid: invalid ?? noReasons,
   }
 }
 
@@ -673,15 +1067,18 @@ const openTrackedRequest = (
   const options = spec.options
   const invalid = spec.invalid
   for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
-  const startNanos = nowNanos(env.clock)
+  const timeline = env.timeline
+  const startAt = now(env.clock, timeline)
   const parentSpan: Tracer.AnySpan | undefined = spec.parent ?? fiber.cache.span
-  const span = makeSpan(
+  const span = createSpan(
     env,
     spec.name,
     options.kind ?? "internal",
     parentSpan,
-    startNanos,
+    timeline,
+    startAt,
     requestSpanAnnotations,
+    undefined,
   )
   let attributes: Record<string, unknown> = emptyAttributes
   const given = options.attributes
@@ -692,14 +1089,15 @@ const openTrackedRequest = (
       span.attribute(key, given[key])
     }
   }
-  return openRequest(
+  return openRequestAt(
     recorder,
     span,
     spec.name,
     options.requestId ?? generateRequestId(),
     parentSpan,
     spec.parentTraceState,
-    startNanos,
+    timeline,
+    startAt,
     attributes,
     options.force === true,
     spec.budgetMs,
@@ -731,9 +1129,11 @@ class RequestRun extends FrameBase {
       this.previous = undefined
       fiber.setContext(previous)
     }
-    const endNanos = nowNanos(env.clock)
-    closeRequest(env.recorder, record, exit, endNanos)
-    endSpan(env, record.span, endNanos, exit)
+    const timeline = env.timeline
+    const endAt = now(env.clock, timeline)
+    env.recorder.inFlight--
+    finishRequest(env.recorder, record, exit, nanosBetween(record.timeline, 0, timeline, endAt))
+    endSpan(env, record.span, timeline, endAt, exit)
   }
 }
 
@@ -793,32 +1193,88 @@ export const openRequest = (
   attributes: Record<string, unknown>,
   force: boolean,
   budgetMs: number | undefined,
+): RequestRecord =>
+  openRequestAt(
+    recorder,
+    span,
+    name,
+    requestId,
+    parentSpan,
+    parentTraceState,
+    new Timeline(startNanos),
+    0,
+    attributes,
+    force,
+    budgetMs,
+  )
+
+/** A request's record (see `RequestRecord`). */
+class RequestState implements RequestRecord {
+  declare readonly _tag: "Request"
+  traceState: string | undefined = undefined
+  readonly startTime: number
+  readonly stages: Array<StageExecution> = []
+  readonly sampled: boolean
+  stageCount = 0
+  openStages = 0
+  truncated = false
+  lastEndAt: number
+  overBudget = false
+  closed = false
+  slots: Map<string, unknown> | undefined = undefined
+
+  constructor(
+    readonly recorder: Recorder,
+    readonly requestId: string,
+    public name: string,
+    readonly span: Tracer.Span,
+    readonly parentSpan: Tracer.AnySpan | undefined,
+    readonly parentTraceState: string | undefined,
+    readonly timeline: Timeline,
+    readonly startAt: number,
+    public attributes: Record<string, unknown>,
+    readonly force: boolean,
+    readonly budgetMs: number | undefined,
+  ) {
+    this.startTime = timeline.millis(startAt)
+    this.sampled = span.sampled
+    this.lastEndAt = startAt
+  }
+
+  get startNanos(): bigint {
+    return this.timeline.nanos(this.startAt)
+  }
+}
+Object.defineProperty(RequestState.prototype, "_tag", { value: "Request", enumerable: true })
+
+/** `openRequest` at instant `startAt` of `timeline`. */
+const openRequestAt = (
+  recorder: Recorder,
+  span: Tracer.Span,
+  name: string,
+  requestId: string,
+  parentSpan: Tracer.AnySpan | undefined,
+  parentTraceState: string | undefined,
+  timeline: Timeline,
+  startAt: number,
+  attributes: Record<string, unknown>,
+  force: boolean,
+  budgetMs: number | undefined,
 ): RequestRecord => {
   span.attribute("request.id", requestId)
-  const record: RequestRecord = {
-    _tag: "Request",
+  const record = new RequestState(
     recorder,
     requestId,
     name,
     span,
     parentSpan,
     parentTraceState,
-    traceState: undefined,
-    startNanos,
-    startTime: nanosToMillis(startNanos),
-    stages: [],
+    timeline,
+    startAt,
     attributes,
     force,
     budgetMs,
-    sampled: span.sampled,
-    stageCount: 0,
-    openStages: 0,
-    truncated: false,
-    lastEndNanos: startNanos,
-    overBudget: false,
-    closed: false,
-    slots: undefined,
-  }
+  )
   setOwner(span, record)
   recorder.inFlight++
   const startHooks = recorder.requestStart
@@ -834,7 +1290,7 @@ export const closeRequest = (
   endNanos: bigint,
 ): void => {
   recorder.inFlight--
-  finishRequest(recorder, record, exit, endNanos)
+  finishRequest(recorder, record, exit, Number(endNanos - record.timeline.base))
 }
 
 /** Marks stages that did not end with their request as unfinished, with the time they had run. */
@@ -876,10 +1332,9 @@ const snapshotStages = (
 export const summarize = (
   recorder: Recorder,
   record: RequestRecord,
-  nowNanos: bigint,
+  durationMs: number,
   exit: Exit.Exit<unknown, unknown> | undefined,
 ): RequestSummary => {
-  const durationMs = nanosToMillis(nowNanos - record.startNanos)
   // The tree may hold anything users put in metadata (functions, class instances): copy, never clone.
   const stages = exit === undefined ? snapshotStages(record.stages, durationMs) : record.stages
   const summary: Writable<RequestSummary> = {
@@ -904,17 +1359,17 @@ export const summarize = (
   return summary
 }
 
-/** Ends the request: summary, hooks, store. */
+/** Ends the request at instant `endAt` of its timeline: summary, hooks, store. */
 const finishRequest = (
   recorder: Recorder,
   record: RequestRecord,
   exit: Exit.Exit<unknown, unknown>,
-  endNanos: bigint,
+  endAt: number,
 ) => {
-  const durationMs = nanosToMillis(endNanos - record.startNanos)
+  const durationMs = (endAt - record.startAt) / 1_000_000
   if (record.openStages > 0) closeOpenStages(record.stages, durationMs)
   if (exit._tag === "Failure") record.span.attribute("error.type", errorOf(exit.cause).type)
-  const summary = summarize(recorder, record, endNanos, exit)
+  const summary = summarize(recorder, record, durationMs, exit)
   record.closed = true
   const endHooks = recorder.requestEnd
   for (let i = 0; i < endHooks.length; i++) endHooks[i]!(record, summary, exit)
