@@ -332,6 +332,8 @@ effectTest(
         [Exporter.otlp({ protocol: "grpc", implementation: "otel-sdk" }), "exporters[0].implementation"],
         [Exporter.otlp({ maxQueueSize: 0 }), "exporters[0].maxQueueSize"],
         [Exporter.otlp({ maxQueueSize: 10, maxExportBatchSize: 20 }), "exporters[0].maxExportBatchSize"],
+        [Exporter.otlp({ maxConcurrentExports: 0 }), "exporters[0].maxConcurrentExports"],
+        [Exporter.otlp({ maxConcurrentExports: 1.5 }), "exporters[0].maxConcurrentExports"],
         [Exporter.otlp({ timeout: "soon" as never }), "exporters[0].timeout"],
         [Exporter.otlp({ signals: ["spans" as never] }), "exporters[0].signals"],
         [Exporter.jsonl({ dir: "" }), "exporters[0].dir"],
