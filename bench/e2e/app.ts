@@ -1,7 +1,8 @@
 /**
  * The app of the end-to-end benchmark under each set-up (see `variants` in `main.ts`): a request runs 10
  * steps, each an `Effect.sync` of ~50 integer operations (the trivial app), or each awaiting a 1–5 ms
- * timer (the `-real` variants, the realistic app). Only what wraps the steps differs.
+ * timer (the `-real` variants, the realistic app). Only what wraps the steps differs. Besides the set-ups
+ * of `main.ts`, `mw-otlp0` exports at `sampleRate: 0` (every request dropped by sampling; for `inprocess.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -174,8 +175,11 @@ export const makeHandler = async (
       return { handler, dispose: () => runtime.dispose() }
     }
     case "mw-otlp10":
-    case "mw-otlp100": {
-      const runtime = ManagedRuntime.make(otlpLayer(sink, setUp === "mw-otlp100" ? 1 : 0.1))
+    case "mw-otlp100":
+    case "mw-otlp0": {
+      const runtime = ManagedRuntime.make(
+        otlpLayer(sink, setUp === "mw-otlp100" ? 1 : setUp === "mw-otlp0" ? 0 : 0.1),
+      )
       const handler = Http.middleware(() => app(step, stageWrap), { runtime, route: "/" })
       return {
         handler,
