@@ -69,11 +69,15 @@ const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve,
   Effect.repeat({ times: 3 }),
 )
 
-const make = (script: Script, overrides: Partial<ChannelConfig> = {}, random: () => number = () => 0) =>
+/** A started channel of numbers (a batch's body is them joined by commas) over `transport`. */
+const makeWith = <X extends { readonly post: Post }>(
+  transport: X,
+  overrides: Partial<ChannelConfig> = {},
+  random: () => number = () => 0,
+) =>
   Effect.gen(function* () {
     const clock = yield* Clock.Clock
     const stats = new ExportStats()
-    const transport = scripted(script)
     const channel = new ExportChannel<number>(
       config(overrides),
       (items) => new TextEncoder().encode(items.join(",")),
@@ -85,6 +89,9 @@ const make = (script: Script, overrides: Partial<ChannelConfig> = {}, random: ()
     yield* channel.start()
     return { channel, stats, ...transport }
   })
+
+const make = (script: Script, overrides: Partial<ChannelConfig> = {}, random: () => number = () => 0) =>
+  makeWith(scripted(script), overrides, random)
 
 effectTest(
   "ExportChannel sends a batch as soon as it is full and the rest at the interval",
@@ -339,21 +346,7 @@ const gated = () => {
   return { post, bodies, answer: (index: number) => answers[index]!() }
 }
 
-const makeGated = (overrides: Partial<ChannelConfig>) =>
-  Effect.gen(function* () {
-    const clock = yield* Clock.Clock
-    const stats = new ExportStats()
-    const transport = gated()
-    const channel = new ExportChannel<number>(
-      config(overrides),
-      (items) => new TextEncoder().encode(items.join(",")),
-      stats,
-      clock,
-      transport.post,
-    )
-    yield* channel.start()
-    return { channel, stats, ...transport }
-  })
+const makeGated = (overrides: Partial<ChannelConfig>) => makeWith(gated(), overrides)
 
 effectTest(
   "ExportChannel sends the next full batch while earlier ones await their answers, at most maxConcurrentExports",
