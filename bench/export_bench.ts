@@ -29,6 +29,7 @@ import { GrpcConnection, GrpcConnections, grpcTransport } from "../src/export/in
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { type ChannelConfig, ExportChannel } from "../src/export/internal/channel.ts"
 import { ExportStats } from "../src/export/internal/stats.ts"
+import { otlpDefaults } from "../src/export/internal/concern.ts"
 import { makeRecordingTracer, SpanPipeline } from "../src/export/internal/tracer.ts"
 import type { FinishedSpan } from "../src/export/internal/otlpTraces.ts"
 import { JsonWriter, ProtoWriter } from "../src/export/internal/protobuf.ts"
@@ -149,7 +150,7 @@ const receiver = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {}
 })
 const url = `http://127.0.0.1:${receiver.addr.port}/v1/traces`
 
-/** The channel settings of the send benches: batches of 512, a queue that holds all 10,000 spans. */
+/** The channel settings of the send benches: batches of 512 (4 in flight, the default), a queue that holds all 10,000 spans. */
 const channelConfig = (target: string, contentType: string): ChannelConfig => ({
   signal: "traces",
   url: target,
@@ -161,6 +162,7 @@ const channelConfig = (target: string, contentType: string): ChannelConfig => ({
   maxBatchSize: 512,
   scheduleDelayMs: 5_000,
   maxQueueSize: N,
+  maxConcurrentExports: otlpDefaults.maxConcurrentExports,
   initialBackoffMs: 1_000,
   maxBackoffMs: 30_000,
 })

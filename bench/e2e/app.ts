@@ -1,13 +1,14 @@
 /**
  * The app of the end-to-end benchmark under each set-up (see `variants` in `main.ts`): a request runs 10
  * steps, each an `Effect.sync` of ~50 integer operations (the trivial app), or each awaiting a 1–5 ms
- * timer (the `-real` variants, the realistic app). Only what wraps the steps differs.
+ * timer (the `-real` variants, the realistic app). Only what wraps the steps differs. Besides the set-ups
+ * of `main.ts`, `mw-otlp0` exports at `sampleRate: 0` (every request dropped by sampling; for `inprocess.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Tracer from "effect/Tracer"
-import { Exporter, Http, Request, Stage, Telemetry } from "../../mod.ts"
+import { Exporter, Http, Prometheus, Request, Stage, Telemetry } from "../../mod.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // The app: 10 steps
@@ -82,11 +83,41 @@ const makeOtelSdkLayer = async (sink: string): Promise<Layer.Layer<never>> => {
   return Layer.effect(Tracer.Tracer, Effect.provideService(OtelTracer.make, OtelTracer.OtelTracer, tracer))
 }
 
+/** What stagetrace's export pipeline counted so far, by its own statistics (the `stagetrace_export*` self-metrics). */
+export interface ExportCounts {
+  /** Spans the exporter delivered (the receiver accepted them). */
+  readonly exported: number
+  /** Spans dropped, by reason (`queue_full`, `export_failed`, `shutdown`…). */
+  readonly dropped: Readonly<Record<string, number>>
+  /** Items waiting in the export queues (every signal). */
+  readonly queued: number
+}
+
+/** Reads the trace counts out of a Prometheus exposition of stagetrace's self-metrics. */
+export const exportCountsOf = (text: string): ExportCounts => {
+  let exported = 0
+  let queued = 0
+  const dropped: Record<string, number> = {}
+  for (const line of text.split("\n")) {
+    if (line.startsWith("stagetrace_exported_total{") && line.includes('signal="traces"')) {
+      exported = Number(line.slice(line.lastIndexOf(" ") + 1))
+    } else if (line.startsWith("stagetrace_export_dropped_total{") && line.includes('signal="traces"')) {
+      const reason = /reason="([^"]*)"/.exec(line)?.[1] ?? "unknown"
+      dropped[reason] = Number(line.slice(line.lastIndexOf(" ") + 1))
+    } else if (line.startsWith("stagetrace_export_queued ")) {
+      queued = Number(line.slice(line.lastIndexOf(" ") + 1))
+    }
+  }
+  return { exported, dropped, queued }
+}
+
 /** The handler of set-up `variant`, exporting (when it does) to the OTLP receiver at `sink`. */
 export const makeHandler = async (
   variant: string,
   sink: string,
-): Promise<{ handler: Handler; dispose: () => Promise<void> }> => {
+): Promise<
+  { handler: Handler; dispose: () => Promise<void>; exportCounts?: () => Promise<ExportCounts> }
+> => {
   const step = variant.endsWith("-real") ? realisticStep : trivialStep
   const plain = ManagedRuntime.make(Layer.empty)
   // Every set-up also runs the realistic app, as `<set-up>-real`.
@@ -144,10 +175,17 @@ export const makeHandler = async (
       return { handler, dispose: () => runtime.dispose() }
     }
     case "mw-otlp10":
-    case "mw-otlp100": {
-      const runtime = ManagedRuntime.make(otlpLayer(sink, setUp === "mw-otlp100" ? 1 : 0.1))
+    case "mw-otlp100":
+    case "mw-otlp0": {
+      const runtime = ManagedRuntime.make(
+        otlpLayer(sink, setUp === "mw-otlp100" ? 1 : setUp === "mw-otlp0" ? 0 : 0.1),
+      )
       const handler = Http.middleware(() => app(step, stageWrap), { runtime, route: "/" })
-      return { handler, dispose: () => runtime.dispose() }
+      return {
+        handler,
+        dispose: () => runtime.dispose(),
+        exportCounts: async () => exportCountsOf(await runtime.runPromise(Prometheus.format("text"))),
+      }
     }
     default:
       throw new Error(`Unknown variant: ${variant}`)

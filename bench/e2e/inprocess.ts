@@ -4,7 +4,10 @@
  * `wrk -c200` keeps them), set-ups interleaved over rounds. Prints the CPU time per
  * request (`process.cpuUsage`, so other load on the machine matters less than for wall time), its
  * ratio to the bare app, and the heap bytes allocated per request (V8's own counter: the steadiest
- * figure on a busy machine, and what garbage collection pays for). For profiling and quick checks; the figures that count come from `main.ts`.
+ * figure on a busy machine, and what garbage collection pays for), and for the OTLP set-ups the spans the
+ * exporter dropped in the measured rounds (a set-up that drops spans is partly measuring the drop path).
+ * `--only mw-otlp0` also runs the middleware exporting at `sampleRate: 0` (every request dropped by
+ * sampling). For profiling and quick checks; the figures that count come from `main.ts`.
  *
  *     deno run -A bench/e2e/inprocess.ts [--only core,mw] [--requests 20000] [--rounds 5]
  *     deno run -A bench/e2e/inprocess.ts --only core-real,mw-otlp10-real --requests 10000 --rounds 3
@@ -12,7 +15,7 @@
  */
 import process from "node:process"
 import v8 from "node:v8"
-import { type Handler, makeHandler } from "./app.ts"
+import { type ExportCounts, type Handler, makeHandler } from "./app.ts"
 
 const argValue = (name: string): string | undefined => {
   const index = Deno.args.indexOf(name)
@@ -43,7 +46,10 @@ if (sinkUrl === undefined && chosen.some((v) => v.includes("otlp") || v === "ote
   reader.releaseLock()
 }
 
-const handlers = new Map<string, { handler: Handler; dispose: () => Promise<void> }>()
+const handlers = new Map<
+  string,
+  { handler: Handler; dispose: () => Promise<void>; exportCounts?: () => Promise<ExportCounts> }
+>()
 for (const variant of chosen) {
   handlers.set(variant, await makeHandler(variant, sinkUrl ?? "http://127.0.0.1:9"))
 }
@@ -72,10 +78,21 @@ const runMany = async (handler: Handler, n: number): Promise<[cpuUs: number, byt
 for (const { handler } of handlers.values()) await runMany(handler, Math.min(requests, 5000))
 const results = new Map<string, Array<number>>(chosen.map((v) => [v, []]))
 const allocations = new Map<string, Array<number>>(chosen.map((v) => [v, []]))
+/** Spans the exporter dropped during the measured rounds, per OTLP set-up. */
+const droppedSpans = new Map<string, number>()
+const droppedSoFar = async (variant: string): Promise<number | undefined> => {
+  const counts = await handlers.get(variant)!.exportCounts?.()
+  return counts === undefined ? undefined : Object.values(counts.dropped).reduce((a, b) => a + b, 0)
+}
 for (let round = 0; round < rounds; round++) {
   for (let i = 0; i < chosen.length; i++) {
     const variant = chosen[(i + round) % chosen.length]!
+    const droppedBefore = await droppedSoFar(variant)
     const [us, bytes] = await runMany(handlers.get(variant)!.handler, requests)
+    const droppedAfter = await droppedSoFar(variant)
+    if (droppedBefore !== undefined && droppedAfter !== undefined) {
+      droppedSpans.set(variant, (droppedSpans.get(variant) ?? 0) + droppedAfter - droppedBefore)
+    }
     results.get(variant)!.push(us)
     allocations.get(variant)!.push(bytes)
   }
@@ -88,16 +105,17 @@ const median = (values: ReadonlyArray<number>) => {
 }
 const bare = median(results.get(base)!)
 console.log(
-  "| set-up | CPU µs/request | of bare (throughput) | fastest round | heap bytes allocated/request |",
+  "| set-up | CPU µs/request | of bare (throughput) | fastest round | heap bytes allocated/request | spans dropped |",
 )
-console.log("| --- | ---: | ---: | ---: | ---: |")
+console.log("| --- | ---: | ---: | ---: | ---: | ---: |")
 for (const [variant, values] of results) {
   const us = median(values)
   const bytes = median(allocations.get(variant)!)
+  const dropped = droppedSpans.get(variant)
   console.log(
     `| ${variant} | ${us.toFixed(2)} | ${(bare / us).toFixed(2)} | ${Math.min(...values).toFixed(2)} | ${
       bytes.toFixed(0)
-    } |`,
+    } | ${dropped === undefined ? "–" : dropped} |`,
   )
 }
 

@@ -152,6 +152,8 @@ const statusBytes = async (pid: number, key: "VmHWM" | "VmRSS"): Promise<number>
 interface Served {
   readonly process: Deno.ChildProcess
   readonly port: number
+  /** The OTLP set-ups' second port, answering stagetrace's own export counts (see server.ts). */
+  readonly statsPort: number | undefined
   readonly stderr: () => string
   readonly stop: () => Promise<void>
 }
@@ -182,12 +184,17 @@ const startListening = async (
   let buffered = ""
   const timeout = setTimeout(() => process.kill("SIGKILL"), 60_000)
   let port: number | undefined
+  let statsPort: number | undefined
   while (port === undefined) {
     const { value, done } = await reader.read()
     if (done) break
     buffered += decoder.decode(value, { stream: true })
     const newline = buffered.indexOf("\n")
-    if (newline >= 0) port = (JSON.parse(buffered.slice(0, newline)) as { port: number }).port
+    if (newline >= 0) {
+      const first = JSON.parse(buffered.slice(0, newline)) as { port: number; statsPort?: number }
+      port = first.port
+      statsPort = first.statsPort
+    }
   }
   clearTimeout(timeout)
   if (port === undefined) throw new Error(`${args.join(" ")} did not start:\n${errText}`)
@@ -207,7 +214,7 @@ const startListening = async (
     await process.status
     clearTimeout(killer)
   }
-  return { process, port, stderr: () => errText, stop }
+  return { process, port, statsPort, stderr: () => errText, stop }
 }
 
 interface WrkResult {
@@ -282,11 +289,62 @@ const checkServes = async (url: string): Promise<void> => {
 // The table
 // ---------------------------------------------------------------------------------------------------------
 
+/** The spans of the measured window of an OTLP set-up, by stagetrace's own counters and by the sink. */
+interface SpanAccounting {
+  /** Spans that reached the export pipeline: exported + dropped + the change in the queue. */
+  readonly produced: number
+  /** Spans the exporter counted as delivered. */
+  readonly exported: number
+  /** Spans dropped, by reason. */
+  readonly dropped: Readonly<Record<string, number>>
+  /** Spans the sink decoded from the trace exports it received. */
+  readonly received: number
+}
+
 interface Measurement extends WrkResult {
   readonly variant: string
   readonly round: number
   readonly cpuUsPerRequest: number
   readonly peakRssBytes: number
+  readonly spans?: SpanAccounting
+}
+
+interface ExportCounts {
+  readonly exported: number
+  readonly dropped: Readonly<Record<string, number>>
+  readonly queued: number
+}
+
+const exportCounts = async (statsPort: number): Promise<ExportCounts> =>
+  await (await fetch(`http://127.0.0.1:${statsPort}/`)).json() as ExportCounts
+
+const sinkSpans = async (sinkUrl: string): Promise<number> => {
+  const stats = await (await fetch(`${sinkUrl}/stats`)).json() as Record<string, { spans?: number }>
+  return stats["/v1/traces"]?.spans ?? 0
+}
+
+const droppedTotal = (dropped: Readonly<Record<string, number>>): number =>
+  Object.values(dropped).reduce((a, b) => a + b, 0)
+
+/** The window's accounting from the counts before and after it. */
+const accounting = (
+  before: ExportCounts,
+  after: ExportCounts,
+  receivedBefore: number,
+  receivedAfter: number,
+): SpanAccounting => {
+  const dropped: Record<string, number> = {}
+  for (const reason of new Set([...Object.keys(before.dropped), ...Object.keys(after.dropped)])) {
+    const n = (after.dropped[reason] ?? 0) - (before.dropped[reason] ?? 0)
+    if (n > 0) dropped[reason] = n
+  }
+  const exported = after.exported - before.exported
+  return {
+    produced: exported + droppedTotal(dropped) + after.queued - before.queued,
+    exported,
+    dropped,
+    received: receivedAfter - receivedBefore,
+  }
 }
 
 const median = (values: ReadonlyArray<number>): number => {
@@ -308,9 +366,14 @@ const measureOnce = async (
     const connections = variant.realistic ? options.realConnections : options.connections
     await wrk(url, connections, options.warmup)
     const pid = server.process.pid
+    const statsPort = server.statsPort
+    const countsBefore = statsPort === undefined ? undefined : await exportCounts(statsPort)
+    const receivedBefore = statsPort === undefined ? 0 : await sinkSpans(sinkUrl)
     const cpuBefore = await cpuSeconds(pid)
     const result = await wrk(url, connections, options.duration)
     const cpuAfter = await cpuSeconds(pid)
+    const countsAfter = statsPort === undefined ? undefined : await exportCounts(statsPort)
+    const receivedAfter = statsPort === undefined ? 0 : await sinkSpans(sinkUrl)
     const peakRssBytes = await statusBytes(pid, "VmHWM")
     return {
       measurement: {
@@ -319,6 +382,9 @@ const measureOnce = async (
         round,
         cpuUsPerRequest: (cpuAfter - cpuBefore) / result.requests * 1e6,
         peakRssBytes,
+        ...(countsBefore === undefined || countsAfter === undefined
+          ? {}
+          : { spans: accounting(countsBefore, countsAfter, receivedBefore, receivedAfter) }),
       },
       stderr: server.stderr(),
     }
@@ -371,6 +437,42 @@ const printTable = (measurements: ReadonlyArray<Measurement>, chosen: ReadonlyAr
   }
   console.log(lines.join("\n"))
 
+  // The OTLP set-ups' spans in the measured windows (summed over rounds): a figure for "every request
+  // exported" means nothing if the exporter dropped part of the spans to keep up.
+  const spanLines = [
+    "| set-up | requests | spans produced (per request) | exported | received by the sink | spans dropped |",
+    "| --- | ---: | ---: | ---: | ---: | --- |",
+  ]
+  const droppedShare = new Map<string, number>()
+  for (const variant of chosen) {
+    const own = measurements.filter((m) => m.variant === variant.id && m.spans !== undefined)
+    if (own.length === 0) continue
+    const sum = (of: (m: Measurement) => number) => own.reduce((a, m) => a + of(m), 0)
+    const requests = sum((m) => m.requests)
+    const produced = sum((m) => m.spans!.produced)
+    const dropped: Record<string, number> = {}
+    for (const m of own) {
+      for (const [reason, n] of Object.entries(m.spans!.dropped)) dropped[reason] = (dropped[reason] ?? 0) + n
+    }
+    const total = droppedTotal(dropped)
+    droppedShare.set(variant.id, produced > 0 ? total / produced : 0)
+    const reasons = Object.entries(dropped).map(([reason, n]) => `${fmt(n)} ${reason}`).join(", ")
+    spanLines.push(
+      `| ${variant.label} | ${fmt(requests)} | ${fmt(produced)} (${fmt(produced / requests, 2)}) | ${
+        fmt(sum((m) => m.spans!.exported))
+      } | ${fmt(sum((m) => m.spans!.received))} | ${
+        total === 0 ? "0" : `**${fmt(total)} (${fmt(total / produced * 100, 1)}%)**: ${reasons}`
+      } |`,
+    )
+  }
+  if (spanLines.length > 2) {
+    console.log(
+      "\nSpans of the OTLP set-ups in the measured windows (stagetrace's own export counters; the sink's " +
+        "count of the spans it decoded):\n",
+    )
+    console.log(spanLines.join("\n"))
+  }
+
   // Targets of the end-to-end issue, each from per-round ratios.
   const checks: Array<string> = []
   const target = (variant: string, min: number, what: string) => {
@@ -378,10 +480,14 @@ const printTable = (measurements: ReadonlyArray<Measurement>, chosen: ReadonlyAr
     if (ratios.length === 0) return
     const value = median(ratios)
     const byCpu = median(ratioTo(variant, "bare", (m) => 1 / m.cpuUsPerRequest))
+    // A figure reached by dropping spans is not a figure for exporting them.
+    const lost = droppedShare.get(variant) ?? 0
     checks.push(
-      `${value >= min ? "ok  " : "MISS"} ${what}: ${fmt(value, 2)} of bare (target ≥ ${min}; by CPU ${
-        fmt(byCpu, 2)
-      })`,
+      `${lost > 0 ? "LOSS" : value >= min ? "ok  " : "MISS"} ${what}: ${
+        fmt(value, 2)
+      } of bare (target ≥ ${min}; by CPU ${fmt(byCpu, 2)})${
+        lost > 0 ? `, not valid: ${fmt(lost * 100, 1)}% of its spans dropped` : ""
+      }`,
     )
   }
   target("core", 0.6, "stagetrace core")
@@ -539,13 +645,13 @@ try {
     printTable(measurements, chosen)
     const exported = await (await fetch(`${sinkUrl}/stats`)).json() as Record<
       string,
-      { requests: number; bytes: number }
+      { requests: number; bytes: number; spans: number }
     >
     const traces = exported["/v1/traces"]
     console.log(
-      `\nOTLP sink received ${fmt(traces?.requests ?? 0)} trace exports (${
+      `\nOTLP sink received ${fmt(traces?.requests ?? 0)} trace exports, ${fmt(traces?.spans ?? 0)} spans (${
         fmt((traces?.bytes ?? 0) / 2 ** 20, 1)
-      } MB)`,
+      } MB), shutdown flushes included`,
     )
     if (notices.size > 0) console.log(`\nServer stderr:\n${[...notices].map((n) => `  ${n}`).join("\n")}`)
     if (options.json !== undefined) {

@@ -5,6 +5,10 @@
  *
  *     deno run -A bench/e2e/server.ts <variant> [--sink http://127.0.0.1:4318] [--soak]
  *
+ * For the OTLP set-ups, a second listener (its port printed as `statsPort` on the same line) answers
+ * `GET /` with stagetrace's own export counts (`ExportCounts` in `app.ts`): spans exported, dropped by
+ * reason, queued. It is a separate port so the measured handler checks nothing per request.
+ *
  * With `--soak`, `GET /__mem` runs a full garbage collection (needs `--v8-flags=--expose-gc`) and answers
  * the heap and RSS (checked before the app, so it is not instrumented).
  */
@@ -18,7 +22,19 @@ const flag = (name: string): string | undefined => {
 const sink = flag("--sink") ?? "http://127.0.0.1:4318"
 const soak = Deno.args.includes("--soak")
 
-const { handler, dispose } = await makeHandler(variant, sink)
+const { handler, dispose, exportCounts } = await makeHandler(variant, sink)
+
+let statsPort: number | undefined
+let statsServer: Deno.HttpServer | undefined
+if (exportCounts !== undefined) {
+  const listening = Promise.withResolvers<number>()
+  statsServer = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: ({ port }) => listening.resolve(port),
+  }, async () => Response.json(await exportCounts()))
+  statsPort = await listening.promise
+}
 
 const gc = (globalThis as { gc?: () => void }).gc
 const served = soak
@@ -35,12 +51,13 @@ const served = soak
 const server = Deno.serve({
   hostname: "127.0.0.1",
   port: 0,
-  onListen: ({ port }) => console.log(JSON.stringify({ port })),
+  onListen: ({ port }) => console.log(JSON.stringify({ port, statsPort })),
 }, served)
 
 const stop = async () => {
   await server.shutdown()
   await dispose()
+  await statsServer?.shutdown()
   Deno.exit(0)
 }
 Deno.addSignalListener("SIGTERM", () => void stop())

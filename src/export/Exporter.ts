@@ -121,6 +121,18 @@ export interface OtlpOptions {
    */
   readonly maxExportBatchSize?: number | undefined
   /**
+   * Most export requests in flight at once, for spans and for log records (metrics are always sent one
+   * request at a time, in order). When a full batch is ready while earlier ones still await their answers,
+   * it is sent at once instead of waiting a round trip: one request at a time caps a channel at
+   * `maxExportBatchSize` items per round trip, and spans beyond that fill the queue and are dropped.
+   * Memory is bounded by `maxQueueSize` plus this many batches. Batches may then arrive out of order.
+   * `1` sends one batch at a time, as OpenTelemetry's `BatchSpanProcessor` does. No `OTEL_*` variable
+   * sets it.
+   * @default 4
+   * @since 0.2.0
+   */
+  readonly maxConcurrentExports?: number | undefined
+  /**
    * Longest wait before a partial batch is sent.
    * @default "5 seconds"
    */

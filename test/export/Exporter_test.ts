@@ -15,6 +15,7 @@ import { Exporter, Request, Stage, Telemetry } from "../../mod.ts"
 import { CurrentRecorder, type RequestRecord, setOwner } from "../../src/internal/recorder.ts"
 import { ExportStatsSlot, RedactorSlot } from "../../src/internal/slots.ts"
 import { RecordingNativeSpan, SpanPipeline } from "../../src/export/internal/tracer.ts"
+import { type GatedSpan, GateKey, type SpanGate } from "../../src/internal/gate.ts"
 import { dayOf, fileNameOf, JsonlFiles } from "../../src/export/internal/summaries.ts"
 import { isSummaryLine } from "../../src/internal/jsonl.ts"
 import { effectTest } from "../_harness.ts"
@@ -163,6 +164,53 @@ Deno.test("OpenSpans stays bounded: ended spans leave it, dropped requests' span
   make("e")
   assert.equal(pipeline.open.untracked, 1, "the oldest live span was evicted")
   assert.deepEqual(names(), ["d", "e"])
+})
+
+Deno.test("spans held by a tail-sampling gate have left the open-span registry, whose links hold them", () => {
+  const pipeline = new SpanPipeline(8)
+  const exported: Array<string> = []
+  pipeline.sinks.push((span) => exported.push(span.name))
+  const names = () => pipeline.open.alive().map((s) => (s as unknown as { name: string }).name)
+  // A gate that holds every span, as a request whose decision is pending does.
+  const held: Array<GatedSpan> = []
+  const gate: SpanGate = {
+    admit: (span) => {
+      if (held.length > 0) held.at(-1)!.heldNext = span
+      held.push(span)
+      return false
+    },
+  }
+  const spans = ["a", "b", "c", "d"].map((name) => {
+    const span = openRootSpan(pipeline, name)
+    span[GateKey](gate, false, undefined)
+    return span
+  })
+  const [a, b, c, d] = spans as [
+    RecordingNativeSpan,
+    RecordingNativeSpan,
+    RecordingNativeSpan,
+    RecordingNativeSpan,
+  ]
+  b.end(1n, Exit.void)
+  d.end(2n, Exit.void)
+  assert.deepEqual(names(), ["a", "c"])
+  assert.equal(pipeline.open.size, 2)
+  assert.equal(pipeline.open.has(b) || pipeline.open.has(d), false)
+  assert.equal(b.heldNext, d)
+  assert.equal(d.heldNext, undefined)
+  // Removing the span before b in the registry leaves the gate's chain alone, and the reverse.
+  a.end(3n, Exit.void)
+  assert.equal(b.heldNext, d)
+  assert.equal(d.heldNext, a)
+  assert.equal(a.heldNext, undefined)
+  assert.deepEqual(names(), ["c"])
+  // At shutdown the span still open is ended and exported past its gate; the held ones are the gate's.
+  assert.equal(pipeline.endOpen(5n), 1)
+  assert.deepEqual(exported, ["c"])
+  assert.equal(c.status._tag === "Ended" && c.status.endTime, 5n)
+  assert.equal(pipeline.open.size, 0)
+  assert.deepEqual(held.map((s) => (s as unknown as { name: string }).name), ["b", "d", "a"])
+  assert.equal(a.heldNext, undefined)
 })
 
 Deno.test("OpenSpans: past capacity with every span still open, adding stays cheap (no sweep per add)", () => {
@@ -332,6 +380,8 @@ effectTest(
         [Exporter.otlp({ protocol: "grpc", implementation: "otel-sdk" }), "exporters[0].implementation"],
         [Exporter.otlp({ maxQueueSize: 0 }), "exporters[0].maxQueueSize"],
         [Exporter.otlp({ maxQueueSize: 10, maxExportBatchSize: 20 }), "exporters[0].maxExportBatchSize"],
+        [Exporter.otlp({ maxConcurrentExports: 0 }), "exporters[0].maxConcurrentExports"],
+        [Exporter.otlp({ maxConcurrentExports: 1.5 }), "exporters[0].maxConcurrentExports"],
         [Exporter.otlp({ timeout: "soon" as never }), "exporters[0].timeout"],
         [Exporter.otlp({ signals: ["spans" as never] }), "exporters[0].signals"],
         [Exporter.jsonl({ dir: "" }), "exporters[0].dir"],

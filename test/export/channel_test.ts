@@ -58,6 +58,7 @@ const config = (overrides: Partial<ChannelConfig> = {}): ChannelConfig => ({
   maxBatchSize: 3,
   scheduleDelayMs: 5_000,
   maxQueueSize: 10,
+  maxConcurrentExports: 1,
   initialBackoffMs: 1_000,
   maxBackoffMs: 30_000,
   ...overrides,
@@ -68,11 +69,15 @@ const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve,
   Effect.repeat({ times: 3 }),
 )
 
-const make = (script: Script, overrides: Partial<ChannelConfig> = {}, random: () => number = () => 0) =>
+/** A started channel of numbers (a batch's body is them joined by commas) over `transport`. */
+const makeWith = <X extends { readonly post: Post }>(
+  transport: X,
+  overrides: Partial<ChannelConfig> = {},
+  random: () => number = () => 0,
+) =>
   Effect.gen(function* () {
     const clock = yield* Clock.Clock
     const stats = new ExportStats()
-    const transport = scripted(script)
     const channel = new ExportChannel<number>(
       config(overrides),
       (items) => new TextEncoder().encode(items.join(",")),
@@ -84,6 +89,9 @@ const make = (script: Script, overrides: Partial<ChannelConfig> = {}, random: ()
     yield* channel.start()
     return { channel, stats, ...transport }
   })
+
+const make = (script: Script, overrides: Partial<ChannelConfig> = {}, random: () => number = () => 0) =>
+  makeWith(scripted(script), overrides, random)
 
 effectTest(
   "ExportChannel sends a batch as soon as it is full and the rest at the interval",
@@ -323,6 +331,124 @@ effectTest(
       yield* settle
       yield* Fiber.join(fiber)
       assert.equal(stats.droppedCount("traces", "shutdown"), 5)
+      assert.equal(channel.queue.size, 0)
+    }),
+)
+
+/** A transport whose answers the test gives by hand: `answer(i)` resolves the i-th request with a 200. */
+const gated = () => {
+  const bodies: Array<string> = []
+  const answers: Array<() => void> = []
+  const post: Post = (_url, body) => {
+    bodies.push(new TextDecoder().decode(body))
+    return new Promise((resolve) => answers.push(() => resolve({ status: 200, retryAfter: null })))
+  }
+  return { post, bodies, answer: (index: number) => answers[index]!() }
+}
+
+const makeGated = (overrides: Partial<ChannelConfig>) => makeWith(gated(), overrides)
+
+effectTest(
+  "ExportChannel sends the next full batch while earlier ones await their answers, at most maxConcurrentExports",
+  () =>
+    Effect.gen(function* () {
+      const { channel, stats, bodies, answer } = yield* makeGated({
+        maxBatchSize: 2,
+        maxQueueSize: 6,
+        maxConcurrentExports: 2,
+        scheduleDelayMs: 3_600_000,
+      })
+      for (let n = 1; n <= 4; n++) channel.offer(n)
+      yield* settle
+      // Two batches in flight, unanswered.
+      assert.deepEqual(bodies, ["1,2", "3,4"])
+      for (let n = 5; n <= 12; n++) channel.offer(n)
+      yield* settle
+      // The third waits for a free slot.
+      assert.deepEqual(bodies, ["1,2", "3,4"])
+      // Memory stays bounded: the queue (6) plus two batches in flight; the rest is counted.
+      assert.equal(channel.queue.size, 6)
+      assert.equal(stats.droppedCount("traces", "queue_full"), 2)
+      answer(1)
+      yield* settle
+      assert.deepEqual(bodies, ["1,2", "3,4", "5,6"])
+      assert.equal(stats.exported.get("traces"), 2)
+      answer(0)
+      answer(2)
+      yield* settle
+      assert.deepEqual(bodies, ["1,2", "3,4", "5,6", "7,8", "9,10"])
+      answer(3)
+      answer(4)
+      yield* settle
+      assert.equal(stats.exported.get("traces"), 10)
+      assert.equal(channel.queue.size, 0)
+    }),
+)
+
+effectTest(
+  "ExportChannel with maxConcurrentExports 1 sends one batch at a time",
+  () =>
+    Effect.gen(function* () {
+      const { channel, bodies, answer } = yield* makeGated({ maxBatchSize: 2, maxConcurrentExports: 1 })
+      for (let n = 1; n <= 6; n++) channel.offer(n)
+      yield* settle
+      assert.deepEqual(bodies, ["1,2"])
+      answer(0)
+      yield* settle
+      assert.deepEqual(bodies, ["1,2", "3,4"])
+    }),
+)
+
+effectTest(
+  "ExportChannel shutdown drains the queue in concurrent batches and waits for every batch in flight",
+  () =>
+    Effect.gen(function* () {
+      const { channel, stats, bodies, answer } = yield* makeGated({
+        maxBatchSize: 2,
+        maxConcurrentExports: 2,
+        scheduleDelayMs: 3_600_000,
+      })
+      for (let n = 1; n <= 5; n++) channel.offer(n)
+      yield* settle
+      assert.deepEqual(bodies, ["1,2", "3,4"])
+      const fiber = yield* Effect.forkChild(channel.shutdown(5_000))
+      yield* settle
+      // The partial batch goes as soon as a slot is free, without waiting for the interval.
+      assert.deepEqual(bodies, ["1,2", "3,4"])
+      answer(0)
+      yield* settle
+      assert.deepEqual(bodies, ["1,2", "3,4", "5"])
+      answer(2)
+      yield* settle
+      assert.equal(fiber.pollUnsafe(), undefined, "shutdown waits for the batch still in flight")
+      answer(1)
+      yield* settle
+      yield* Fiber.join(fiber)
+      assert.equal(stats.exported.get("traces"), 5)
+      assert.equal(stats.droppedCount("traces", "shutdown"), 0)
+    }),
+)
+
+effectTest(
+  "ExportChannel shutdown counts every batch still in flight at the deadline, and aborts their requests",
+  () =>
+    Effect.gen(function* () {
+      const { channel, stats, aborted } = yield* make(["hang", "hang"], {
+        maxBatchSize: 2,
+        maxConcurrentExports: 2,
+        scheduleDelayMs: 3_600_000,
+      })
+      for (const n of [1, 2, 3, 4, 5]) channel.offer(n)
+      yield* settle
+      const fiber = yield* Effect.forkChild(channel.shutdown(1_000))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      yield* Fiber.join(fiber)
+      // Two batches in flight (4 items) and one queued item.
+      assert.equal(stats.droppedCount("traces", "shutdown"), 5)
+      assert.equal(stats.exported.get("traces") ?? 0, 0)
+      assert.deepEqual(aborted, [true, true])
       assert.equal(channel.queue.size, 0)
     }),
 )

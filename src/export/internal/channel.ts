@@ -5,15 +5,19 @@
  * timeout — an OTLP/HTTP POST (a `Post`, whose 429/502/503/504 and network errors are retried, honouring
  * `Retry-After`) or a unary OTLP/gRPC call (a `Transport`, which classifies its own status codes) —
  * retries with exponential backoff and jitter, and accounts for every item: exported, or dropped with a
- * reason. One batch is in flight at a time, so memory is bounded by the queue plus one batch.
+ * reason. Up to `maxConcurrentExports` batches are in flight at once (each on its own short fiber, with
+ * its own retries): a full batch goes while earlier ones still wait for their answers, so the rate a
+ * channel sustains is not one batch per round trip. Memory is bounded by the queue plus that many batches.
  *
- * Shutdown: the channel stops waiting for its interval, drains the queue in batches until the deadline,
- * and counts whatever is left as dropped (`shutdown`).
+ * Shutdown: the channel stops waiting for its interval, drains the queue in batches until the deadline
+ * (still up to `maxConcurrentExports` at once), waits for the batches in flight, and counts whatever is
+ * left, queued or in flight, as dropped (`shutdown`).
  *
  * @internal
  */
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
 import type * as Scope from "effect/Scope"
@@ -253,6 +257,8 @@ export interface ChannelConfig {
   readonly maxBatchSize: number
   readonly scheduleDelayMs: number
   readonly maxQueueSize: number
+  /** Most batches in flight at once (each awaiting its answer or a retry). */
+  readonly maxConcurrentExports: number
   /** First retry delay and the cap of the exponential backoff, in milliseconds. */
   readonly initialBackoffMs: number
   readonly maxBackoffMs: number
@@ -389,9 +395,14 @@ export class ExportChannel<T> {
   private readonly nonEmpty: Latch.Latch = Latch.makeUnsafe(false)
   /** Opened by `shutdown`: a batch waiting out a retry backoff is retried at once. */
   private readonly retryNow: Latch.Latch = Latch.makeUnsafe(false)
+  /** Opened when a batch in flight ends: the loop waiting for a free export slot goes on. */
+  private readonly slotFree: Latch.Latch = Latch.makeUnsafe(false)
   private closing = false
   private deadlineAt = Infinity
+  /** Items in the batches in flight. */
   private inFlight = 0
+  /** The fibers sending a batch (at most `maxConcurrentExports`). */
+  private readonly exports: Set<Fiber.Fiber<void>> = new Set()
   private fiber: Fiber.Fiber<void> | undefined = undefined
 
   constructor(
@@ -460,6 +471,12 @@ export class ExportChannel<T> {
     // One batch per step, on a succession of fibers (see daemon.ts); `false` ends the loop. A step must stay
     // short: a queue that never empties would otherwise keep one fiber (and its async context) forever.
     return daemon.loop(Effect.gen(function* () {
+      if (self.exports.size >= self.config.maxConcurrentExports) {
+        // Every export slot is taken: wait until a batch in flight ends (it opens the latch).
+        self.slotFree.closeUnsafe()
+        yield* self.slotFree.await
+        return true
+      }
       if (self.queue.size === 0) {
         if (self.closing) return false
         // Idle: wait for the first item, with no timer (a zero scheduleDelay must not spin).
@@ -473,22 +490,41 @@ export class ExportChannel<T> {
       if (!self.closing && self.queue.size < self.config.maxBatchSize) {
         yield* Effect.raceFirst(Effect.sleep(self.config.scheduleDelayMs), self.wake.await)
       }
-      if (self.queue.size > 0) {
-        const batch = self.queue.take(self.config.maxBatchSize)
-        self.inFlight = batch.length
-        // A defect must not end the loop (every later item would pile up as queue_full): drop the batch.
-        yield* Effect.catchDefect(self.exportBatch(batch), (defect) =>
-          Effect.sync(() => {
-            self.stats.drop(self.config.signal, "error", batch.length)
-            self.stats.failed(
-              `${self.config.signal}: ${defect instanceof Error ? defect.message : String(defect)}`,
-              self.clock.currentTimeMillisUnsafe(),
-            )
-          }))
-        self.inFlight = 0
-      }
+      if (self.queue.size > 0) yield* self.startExport(self.queue.take(self.config.maxBatchSize))
       return !(self.closing && self.queue.size === 0)
-    }))
+    })).pipe(
+      // Drained (at shutdown): the batches still in flight end, or the shutdown deadline interrupts them.
+      Effect.andThen(Effect.suspend(() => Fiber.awaitAll([...self.exports]))),
+      Effect.onInterrupt(() => Effect.suspend(() => Fiber.interruptAll([...self.exports]))),
+      Effect.asVoid,
+    )
+  }
+
+  /**
+   * Sends `batch` on a fiber of its own (detached from the loop's short-lived step fibers; interrupted by
+   * the loop's interruption). Its items count as in flight until it ends; an interrupted export leaves
+   * them there, for `shutdown` to count as dropped.
+   */
+  private startExport(batch: ReadonlyArray<T>): Effect.Effect<void> {
+    this.inFlight += batch.length
+    // A defect must not end the channel (every later item would pile up as queue_full): drop the batch.
+    const send = Effect.catchDefect(this.exportBatch(batch), (defect) =>
+      Effect.sync(() => {
+        this.stats.drop(this.config.signal, "error", batch.length)
+        this.stats.failed(
+          `${this.config.signal}: ${defect instanceof Error ? defect.message : String(defect)}`,
+          this.clock.currentTimeMillisUnsafe(),
+        )
+      }))
+    return Effect.map(Effect.forkDetach(send, { startImmediately: true }), (fiber) => {
+      this.exports.add(fiber)
+      // Called at once when the export already ended (an encoding error, a synchronous transport).
+      fiber.addObserver((exit) => {
+        this.exports.delete(fiber)
+        if (!Exit.hasInterrupts(exit)) this.inFlight -= batch.length
+        this.slotFree.openUnsafe()
+      })
+    })
   }
 
   private send(body: Uint8Array, timeoutMs: number): Effect.Effect<Outcome> {
@@ -637,7 +673,9 @@ export class ExportChannel<T> {
       }
       const done = yield* Fiber.await(fiber).pipe(Effect.timeoutOption(timeoutMs))
       if (done._tag === "None") {
+        // Interrupting the loop interrupts the batches in flight; their items are still counted there.
         yield* Fiber.interrupt(fiber)
+        yield* Fiber.interruptAll([...self.exports])
         self.stats.drop(self.config.signal, "shutdown", self.queue.clear() + self.inFlight)
         self.inFlight = 0
       }

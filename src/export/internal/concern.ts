@@ -88,6 +88,7 @@ export const otlpDefaults = {
   timeoutMs: 10_000,
   maxQueueSize: 2048,
   maxExportBatchSize: 512,
+  maxConcurrentExports: 4,
   scheduleDelayMs: 5_000,
   exportTimeoutMs: 30_000,
   metricExportIntervalMs: 60_000,
@@ -111,6 +112,7 @@ export interface ResolvedOtlp {
   readonly implementation: "effect" | "otel-sdk"
   readonly maxQueueSize: number
   readonly maxExportBatchSize: number
+  readonly maxConcurrentExports: number
   readonly scheduleDelayMs: number
   readonly exportTimeoutMs: number
   readonly metricExportIntervalMs: number
@@ -220,6 +222,12 @@ export const resolveOtlp = (
         ),
       )
     }
+    const maxConcurrentExports = yield* option(
+      `${path}.maxConcurrentExports`,
+      PositiveInt,
+      options.maxConcurrentExports,
+      otlpDefaults.maxConcurrentExports,
+    )
     const metricInterval = yield* positiveDurationOption(
       `${path}.metricExportInterval`,
       options.metricExportInterval,
@@ -277,6 +285,7 @@ export const resolveOtlp = (
       implementation,
       maxQueueSize,
       maxExportBatchSize,
+      maxConcurrentExports,
       scheduleDelayMs: (yield* durationOption(`${path}.scheduleDelay`, options.scheduleDelay)) ??
         otlpDefaults.scheduleDelayMs,
       exportTimeoutMs: (yield* positiveDurationOption(`${path}.exportTimeout`, options.exportTimeout)) ??
@@ -542,6 +551,7 @@ export const installExport = (
             queue: number,
             batch: number,
             delay: number,
+            concurrent: number,
           ): ChannelConfig => ({
             signal,
             url: r.urls[signal],
@@ -553,6 +563,7 @@ export const installExport = (
             maxBatchSize: batch,
             scheduleDelayMs: delay,
             maxQueueSize: queue,
+            maxConcurrentExports: concurrent,
             initialBackoffMs: otlpDefaults.initialBackoffMs,
             maxBackoffMs: otlpDefaults.maxBackoffMs,
           })
@@ -576,7 +587,13 @@ export const installExport = (
               // Spans are encoded when they end and queued as bytes (views of shared slabs): the queue
               // holds no span objects, so spans die young, and a batch is the spans' bytes in an envelope.
               const channel = new ExportChannel<Uint8Array>(
-                channelConfig("traces", r.maxQueueSize, r.maxExportBatchSize, r.scheduleDelayMs),
+                channelConfig(
+                  "traces",
+                  r.maxQueueSize,
+                  r.maxExportBatchSize,
+                  r.scheduleDelayMs,
+                  r.maxConcurrentExports,
+                ),
                 json
                   ? (spans) => encodeEncodedTracesJson(jsonWriter, jsonCached, spans)
                   : (spans) => encodeEncodedTracesProto(writer, protoCached, spans),
@@ -594,7 +611,8 @@ export const installExport = (
           }
           if (r.signals.has("metrics")) {
             const channel = new ExportChannel<MetricBatch>(
-              channelConfig("metrics", 8, 1, r.metricExportIntervalMs),
+              // One export at a time: cumulative points must reach the receiver in order.
+              channelConfig("metrics", 8, 1, r.metricExportIntervalMs, 1),
               json
                 ? (batches) => encoder.encode(encodeMetricsJson(jsonCached, batches, redactor()))
                 : (batches) => encodeMetricsProto(writer, protoCached, batches, redactor()),
@@ -617,7 +635,13 @@ export const installExport = (
           }
           if (r.signals.has("logs")) {
             const channel = new ExportChannel<LogItem>(
-              channelConfig("logs", r.maxQueueSize, r.maxExportBatchSize, Math.min(1_000, r.scheduleDelayMs)),
+              channelConfig(
+                "logs",
+                r.maxQueueSize,
+                r.maxExportBatchSize,
+                Math.min(1_000, r.scheduleDelayMs),
+                r.maxConcurrentExports,
+              ),
               json
                 ? (logs) => encoder.encode(encodeLogsJson(jsonCached, logs, redactor()))
                 : (logs) => encodeLogsProto(writer, protoCached, logs, redactor()),

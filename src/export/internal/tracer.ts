@@ -62,14 +62,18 @@ export class OpenSpans {
     if (this.newest === undefined) this.oldest = span
     else this.newest.openNext = span
     this.newest = span
-    span.isOpen = true
     this.size++
     if (++this.addsSinceSweep >= 1024) this.sweep()
   }
 
+  /** Whether `span` is in the registry (only the oldest open span has no previous one). */
+  has(span: RecordedSpan): boolean {
+    return span.openPrev !== undefined || this.oldest === span
+  }
+
   remove(span: RecordedSpan): void {
-    if (!span.isOpen) return
     const prev = span.openPrev
+    if (prev === undefined && this.oldest !== span) return
     const next = span.openNext
     if (prev === undefined) this.oldest = next
     else prev.openNext = next
@@ -77,7 +81,6 @@ export class OpenSpans {
     else next.openPrev = prev
     span.openPrev = undefined
     span.openNext = undefined
-    span.isOpen = false
     this.size--
   }
 
@@ -114,7 +117,7 @@ export class SpanPipeline {
 
   /** A span ended: exported when sampled, or when its gate (tail sampling) admits it. */
   ended(span: RecordedSpan & FinishedSpan & { readonly gate?: SpanGate | undefined }): void {
-    if (span.isOpen) this.open.remove(span)
+    this.open.remove(span)
     const gate = span.gate
     if (gate === undefined) {
       if (!span.sampled) return
@@ -152,9 +155,11 @@ export class SpanPipeline {
 
 const interruptedExit: Exit.Exit<never> = Exit.interrupt()
 
-/** The fields the pipeline needs on every span it created. */
+/**
+ * The fields the pipeline needs on every span it created: the links of the open-span registry (whether a span
+ * is in it is `OpenSpans.has`: no flag of its own).
+ */
 export interface RecordedSpan {
-  isOpen: boolean
   openPrev: RecordedSpan | undefined
   openNext: RecordedSpan | undefined
   readonly sampled: boolean
@@ -169,17 +174,20 @@ type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
  * a request whose decision is pending (`GateKey`): the span then reports the head decision as `sampled`,
  * and its gate holds it when it ends until the decision releases (exports) or drops it — no proxy span,
  * no second span.
+ *
+ * Every request allocates a dozen of these, most of them (at a low sample rate) never exported, so the
+ * class keeps few fields: whether a span is open is read from the registry's links (`OpenSpans.has`), and a
+ * span held by its gate links to the next held span through its registry link (`heldNext`), free by then
+ * since an ended span has left the registry.
  */
 export class RecordingNativeSpan extends Tracer.NativeSpan
   implements RecordedSpan, FinishedSpan, GatedSpan, DeferringSpan {
   /** The stagetrace stage or request behind the span (declared, so setting it keeps the span's shape). */
   [OwnerKey]: unknown = undefined
-  isOpen = false
   openPrev: RecordedSpan | undefined = undefined
   openNext: RecordedSpan | undefined = undefined
   traceState: string | undefined = undefined
   gate: SpanGate | undefined = undefined
-  heldNext: GatedSpan | undefined = undefined
   /** Stage attributes written only when read or exported (see `stageAttributes.ts`). */
   deferredStage: DeferredStage | undefined = undefined
   deferredRequestId: string | undefined = undefined
@@ -189,6 +197,14 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
     super(options)
     this.pipeline = pipeline
     if (options.sampled) pipeline.open.add(this)
+  }
+
+  /** The next span held by the same gate: the registry link, unused once the span ended. */
+  get heldNext(): GatedSpan | undefined {
+    return this.openNext as RecordingNativeSpan | undefined
+  }
+  set heldNext(next: GatedSpan | undefined) {
+    this.openNext = next as RecordingNativeSpan | undefined
   }
 
   override get attributes(): Map<string, unknown> {
@@ -236,7 +252,6 @@ export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, Finishe
   readonly links: Array<Tracer.SpanLink>
   readonly inner: Tracer.Span
   status: Tracer.SpanStatus
-  isOpen = false
   openPrev: RecordedSpan | undefined = undefined
   openNext: RecordedSpan | undefined = undefined
   traceState: string | undefined = undefined
