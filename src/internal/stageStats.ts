@@ -70,8 +70,8 @@ export class StageStatsEntry {
     const pending = this.#pending
     const n = this.#pendingCount
     this.#pendingCount = 0
-    // `LogarithmicMapping.key(v)` is `ceil(log2(v) * _multiplier) + _offset` (both public fields of the
-    // library's `KeyMapping`, not of its `Mapping` interface); the test compares the two on every decade.
+    // `LogarithmicMapping.key(v)` is `ceil(log2(v) * _multiplier) + _offset` (public fields of the library's
+    // `KeyMapping`, not of its `Mapping` interface); the tests compare the sketch with the library's inserts.
     const mapping = sketch.mapping as unknown as LogarithmicKeyMapping
     const minPossible = mapping.minPossible
     const multiplier = mapping._multiplier
@@ -81,45 +81,26 @@ export class StageStatsEntry {
     let minKey = store.minKey
     let maxKey = store.maxKey
     let binOffset = store.offset
-    let count = sketch.count
-    let sum = sketch.sum
-    let min = sketch.min
-    let max = sketch.max
-    let binned = 0
     for (let i = 0; i < n; i++) {
       const value = pending[i]!
       const key = value > minPossible ? Math.ceil(Math.log2(value) * multiplier) + keyOffset : NaN
       if (key >= minKey && key <= maxKey) {
+        // What `accept` does for a key inside the store's range.
         bins[key - binOffset]! += 1
-        binned++
-        count++
-        sum += value
-        if (value < min) min = value
-        if (value > max) max = value
+        store.count++
+        sketch.count++
+        sketch.sum += value
+        if (value < sketch.min) sketch.min = value
+        if (value > sketch.max) sketch.max = value
       } else {
-        // The library's own insert (growing, shifting or collapsing the bins), on up-to-date fields.
-        store.count += binned
-        binned = 0
-        sketch.count = count
-        sketch.sum = sum
-        sketch.min = min
-        sketch.max = max
+        // The library's own insert (growing, shifting or collapsing the bins).
         sketch.accept(value)
         bins = store.bins
         minKey = store.minKey
         maxKey = store.maxKey
         binOffset = store.offset
-        count = sketch.count
-        sum = sketch.sum
-        min = sketch.min
-        max = sketch.max
       }
     }
-    store.count += binned
-    sketch.count = count
-    sketch.sum = sum
-    sketch.min = min
-    sketch.max = max
   }
 
   /**
