@@ -15,22 +15,92 @@ export const binLimit = 2048
 /** The stage id under which stages past `maxStageIds` distinct ids are aggregated. */
 export const overflowStageId = "__overflow__"
 
-/** Statistics of one stage id. */
+/** The fields of the library's `LogarithmicMapping` its `key` reads. */
+interface LogarithmicKeyMapping {
+  readonly minPossible: number
+  readonly _multiplier: number
+  readonly _offset: number
+}
+
+/**
+ * Durations an entry holds before folding them into its sketch. Inserting one at a time on the hot path
+ * costs a cold walk through the sketch's objects per stage; a batch folds in one warm loop.
+ */
+export const pendingLimit = 64
+
+/**
+ * Statistics of one stage id.
+ *
+ * `record` appends to a small fixed buffer; the buffer is folded into the sketch when full and before
+ * any read of `sketch`, so every reader sees every value. Folding computes each key with the sketch's own
+ * mapping (`ceil(log2(v) * multiplier) + offset`, what `LogarithmicMapping.key` does) and increments the
+ * bin in place when the key is inside the store's current range; anything else (a key outside the range,
+ * zero, a negative value) goes through the sketch's own `accept`, so growth, collapsing past `binLimit`
+ * and the zero count stay the library's.
+ */
 export class StageStatsEntry {
   readonly stageId: string
-  readonly sketch: LogCollapsingLowestDenseDDSketch = new LogCollapsingLowestDenseDDSketch({
+  readonly #sketch: LogCollapsingLowestDenseDDSketch = new LogCollapsingLowestDenseDDSketch({
     relativeAccuracy,
     binLimit,
   })
+  readonly #pending: Float64Array = new Float64Array(pendingLimit)
+  #pendingCount = 0
   successes = 0
 
   constructor(stageId: string) {
     this.stageId = stageId
   }
 
+  /** The stage's sketch, with every recorded duration in it. */
+  get sketch(): LogCollapsingLowestDenseDDSketch {
+    if (this.#pendingCount > 0) this.flush()
+    return this.#sketch
+  }
+
   record(durationMs: number, success: boolean): void {
-    this.sketch.accept(durationMs)
+    this.#pending[this.#pendingCount] = durationMs
+    if (++this.#pendingCount === pendingLimit) this.flush()
     if (success) this.successes++
+  }
+
+  /** Folds the pending durations into the sketch, in the order they were recorded. */
+  private flush(): void {
+    const sketch = this.#sketch
+    const pending = this.#pending
+    const n = this.#pendingCount
+    this.#pendingCount = 0
+    // `LogarithmicMapping.key(v)` is `ceil(log2(v) * _multiplier) + _offset` (public fields of the library's
+    // `KeyMapping`, not of its `Mapping` interface); the tests compare the sketch with the library's inserts.
+    const mapping = sketch.mapping as unknown as LogarithmicKeyMapping
+    const minPossible = mapping.minPossible
+    const multiplier = mapping._multiplier
+    const keyOffset = mapping._offset
+    const store = sketch.store
+    let bins = store.bins
+    let minKey = store.minKey
+    let maxKey = store.maxKey
+    let binOffset = store.offset
+    for (let i = 0; i < n; i++) {
+      const value = pending[i]!
+      const key = value > minPossible ? Math.ceil(Math.log2(value) * multiplier) + keyOffset : NaN
+      if (key >= minKey && key <= maxKey) {
+        // What `accept` does for a key inside the store's range.
+        bins[key - binOffset]! += 1
+        store.count++
+        sketch.count++
+        sketch.sum += value
+        if (value < sketch.min) sketch.min = value
+        if (value > sketch.max) sketch.max = value
+      } else {
+        // The library's own insert (growing, shifting or collapsing the bins).
+        sketch.accept(value)
+        bins = store.bins
+        minKey = store.minKey
+        maxKey = store.maxKey
+        binOffset = store.offset
+      }
+    }
   }
 
   /**

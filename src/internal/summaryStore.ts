@@ -30,6 +30,14 @@ const keptReasons: ReadonlyArray<KeptBecause | undefined> = [
   "budget",
   "slow",
 ]
+/** `outcomes.indexOf(status)` without the search. */
+const outcomeIndex: Readonly<Record<StageOutcome, number>> = {
+  ok: 0,
+  error: 1,
+  interrupted: 2,
+  running: 3,
+  unfinished: 4,
+}
 const emptyRecord: Readonly<Record<string, unknown>> = Object.freeze({})
 
 // Stage flags: bits 0-2 outcome, 3 success, 4 recorded, 5 overBudget, 6 has budget.
@@ -160,7 +168,7 @@ export class SummaryStore {
     this.durationMs[slot] = summary.durationMs
     this.budgetMs[slot] = summary.budgetMs ?? Number.NaN
     this.bottleneckShare[slot] = bottleneckShare
-    this.flags[slot] = outcomes.indexOf(summary.status) |
+    this.flags[slot] = outcomeIndex[summary.status] |
       (summary.success ? SUCCESS : 0) |
       (summary.truncated ? TRUNCATED : 0) |
       (summary.overBudget ? OVER_BUDGET : 0) |
@@ -194,7 +202,7 @@ export class SummaryStore {
       columns.duration[i] = stage.durationMs
       columns.budget[i] = stage.budgetMs ?? Number.NaN
       columns.parent[i] = parent
-      columns.flags[i] = outcomes.indexOf(stage.status) |
+      columns.flags[i] = outcomeIndex[stage.status] |
         (stage.success ? SUCCESS : 0) |
         (stage.recorded === true ? RECORDED : 0) |
         (stage.overBudget === true ? OVER_BUDGET : 0)

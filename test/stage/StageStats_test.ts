@@ -2,7 +2,8 @@ import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
 import { Request, Stage, StageStats, Summaries, Telemetry } from "../../mod.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
-import { binLimit, StageStatsEntry } from "../../src/internal/stageStats.ts"
+import { LogCollapsingLowestDenseDDSketch } from "@datadog/sketches-js"
+import { binLimit, pendingLimit, relativeAccuracy, StageStatsEntry } from "../../src/internal/stageStats.ts"
 import { effectTest } from "../_harness.ts"
 
 /** A deterministic pseudo-random source (mulberry32), so failures reproduce. */
@@ -64,6 +65,69 @@ Deno.test("StageStats memory per stage stays bounded whatever the number of samp
   const store = (entry.sketch as unknown as { store: { bins: Array<number> } }).store
   assert.ok(store.bins.length <= binLimit, `bins ${store.bins.length}`)
   assert.equal(entry.sketch.count, 1_000_000)
+})
+
+/** The fields of a sketch every reader relies on, bins included. */
+const sketchState = (sketch: LogCollapsingLowestDenseDDSketch) => {
+  const raw = sketch as unknown as {
+    zeroCount: number
+    store: { bins: Array<number>; count: number; minKey: number; maxKey: number; offset: number }
+    negativeStore: { count: number }
+  }
+  return {
+    count: sketch.count,
+    sum: sketch.sum,
+    min: sketch.min,
+    max: sketch.max,
+    zeroCount: raw.zeroCount,
+    negatives: raw.negativeStore.count,
+    storeCount: raw.store.count,
+    minKey: raw.store.minKey,
+    maxKey: raw.store.maxKey,
+    offset: raw.store.offset,
+    bins: [...raw.store.bins],
+  }
+}
+
+Deno.test("StageStats' buffered inserts leave the sketch exactly as the library's own inserts", () => {
+  const r = random(11)
+  const draws: Record<string, () => number> = {
+    ...Object.fromEntries(Object.entries(distributions).map(([name, draw]) => [name, () => draw(r)])),
+    // Twelve orders of magnitude: the bins grow, shift and collapse past the bin limit.
+    collapsing: () => Math.pow(10, 12 * r() - 6),
+    // Zeros, negatives, NaN and subnormals take the library's own path.
+    odd: () => [0, -1, NaN, 5e-324, 1e-3, 2.5][Math.floor(r() * 6)]!,
+  }
+  for (const [name, draw] of Object.entries(draws)) {
+    for (const n of [1, pendingLimit - 1, pendingLimit, pendingLimit + 1, 20_011]) {
+      const entry = new StageStatsEntry("s")
+      const reference = new LogCollapsingLowestDenseDDSketch({ relativeAccuracy, binLimit })
+      for (let i = 0; i < n; i++) {
+        const v = draw()
+        entry.record(v, true)
+        reference.accept(v)
+      }
+      assert.deepEqual(sketchState(entry.sketch), sketchState(reference), `${name} after ${n}`)
+      for (const q of [0, 0.5, 0.9, 0.99, 1]) {
+        assert.ok(
+          Object.is(entry.sketch.getValueAtQuantile(q), reference.getValueAtQuantile(q)),
+          `${name} q${q} after ${n}`,
+        )
+      }
+    }
+  }
+})
+
+Deno.test("StageStats reads see every recorded duration, whatever the buffer holds", () => {
+  const entry = new StageStatsEntry("s")
+  entry.record(10, true)
+  assert.equal(entry.sketch.count, 1)
+  assert.equal(entry.quantile(0.5), 10)
+  entry.record(30, false)
+  assert.equal(entry.sketch.count, 2)
+  assert.equal(entry.sketch.max, 30)
+  assert.equal(entry.sketch.sum, 40)
+  assert.equal(entry.successes, 1)
 })
 
 effectTest("StageStats.get() reports count, success rate, mean, min and max", () =>
