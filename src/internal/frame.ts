@@ -128,6 +128,33 @@ export const runWithFrame = <A, E, R>(
     return undefined
   })
 
+/** A frame that opens what it runs (a stage, a request) once it is on the fiber's stack. */
+export interface OpeningFrame<Env, Spec> extends Frame {
+  start(fiber: Fiber.Fiber<unknown, unknown>, env: Env, spec: Spec): void
+}
+
+/**
+ * `self` run above `frame`: the frame pushed on the fiber's stack and opened (`start`), or, when frames are
+ * not supported, the same through Effect's public combinators (`runWithFrame`).
+ */
+export const enterFrame = <A, E, R, Env, Spec>(
+  fiber: Fiber.Fiber<unknown, unknown>,
+  frame: OpeningFrame<Env, Spec>,
+  env: Env,
+  spec: Spec,
+  self: Effect.Effect<A, E, R>,
+): Effect.Effect<A, E, R> => {
+  if (!framesSupported) {
+    return runWithFrame(fiber, frame, () => {
+      frame.start(fiber, env, spec)
+      return self
+    })
+  }
+  pushFrame(fiber, frame)
+  frame.start(fiber, env, spec)
+  return self
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The probe
 // ---------------------------------------------------------------------------------------------------------

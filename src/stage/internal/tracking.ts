@@ -32,7 +32,7 @@ import {
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { defaultTimeline, nanosBetween, now, Timeline, timelineOf, untimed } from "../../internal/clock.ts"
-import { definePrimitive, FrameBase, framesSupported, pushFrame, runWithFrame } from "../../internal/frame.ts"
+import { definePrimitive, enterFrame, FrameBase, framesSupported } from "../../internal/frame.ts"
 import { keepsNoOptions, makesLocalSpans, noLinks, ownLinks } from "../../internal/spanOptions.ts"
 import {
   type DeferredStage,
@@ -917,17 +917,7 @@ const stageStep = <A, E, R>(
   fiber: Fiber.Fiber<unknown, unknown>,
 ): Effect.Effect<A, E, R> => {
   const env = resolve(fiber)
-  if (!env.recorder.enabled) return self
-  const run = new StageRun()
-  if (!framesSupported) {
-    return runWithFrame(fiber, run, () => {
-      run.start(fiber, env, spec)
-      return self
-    })
-  }
-  pushFrame(fiber, run)
-  run.start(fiber, env, spec)
-  return self
+  return env.recorder.enabled ? enterFrame(fiber, new StageRun(), env, spec, self) : self
 }
 
 /** Runs `self` as the stage described by `spec` (see `StageEffect`). */
@@ -1153,17 +1143,7 @@ const requestStep = <A, E, R>(
   fiber: Fiber.Fiber<unknown, unknown>,
 ): Effect.Effect<A, E, R> => {
   const env = resolve(fiber)
-  if (!env.recorder.enabled) return self
-  const run = new RequestRun()
-  if (!framesSupported) {
-    return runWithFrame(fiber, run, () => {
-      run.start(fiber, env, spec)
-      return self
-    })
-  }
-  pushFrame(fiber, run)
-  run.start(fiber, env, spec)
-  return self
+  return env.recorder.enabled ? enterFrame(fiber, new RequestRun(), env, spec, self) : self
 }
 
 /** Runs `self` as one request (see `RequestEffect`). */
