@@ -4,6 +4,7 @@
  * test/integration/http_propagation_test.ts.
  */
 import assert from "node:assert/strict"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -130,6 +131,48 @@ Deno.test("middleware: without a route the name is the method and the route labe
   const names = (await service.summaries()).map((s) => s.name)
   assert.deepEqual(names, ["GET", "GET"])
   assert.equal(await service.metric("http_requests_total", { method: "GET", route: "", status: "204" }), 2)
+})
+
+Deno.test("middleware: the request duration metric is read from the runtime's Clock", async () => {
+  // A clock of its own (wall-clock nanoseconds past 2^53), advanced by the handler: 250 ms then 1.5 s.
+  let nanos = BigInt(1_700_000_000) * BigInt(1_000_000_000)
+  const clock: Clock.Clock = {
+    currentTimeMillisUnsafe: () => Number(nanos / BigInt(1_000_000)),
+    currentTimeMillis: Effect.sync(() => Number(nanos / BigInt(1_000_000))),
+    currentTimeNanosUnsafe: () => nanos,
+    currentTimeNanos: Effect.sync(() => nanos),
+    monotonicTimeNanosUnsafe: () => nanos,
+    monotonicTimeNanos: Effect.sync(() => nanos),
+    sleep: () => Effect.void,
+  }
+  const registry = new Map()
+  const runtime = ManagedRuntime.make(
+    Telemetry.layer({ serviceName: "svc" }).pipe(
+      Layer.provideMerge(Layer.mergeAll(
+        Layer.succeed(Metric.MetricRegistry, registry),
+        Layer.succeed(Clock.Clock, clock),
+      )),
+    ),
+  )
+  try {
+    let step = BigInt(250_000_000)
+    const handler = Http.middleware(() => {
+      nanos += step
+      return new Response("ok")
+    }, { runtime, route: "/" })
+    await handler(get("/"))
+    step = BigInt(1_500_000_000)
+    await handler(get("/"))
+    const snapshot = await runtime.runPromise(Metric.snapshot)
+    const duration = snapshot.find((m) => m.id === "http_request_duration_seconds")
+    const state = duration?.state as { count: number; sum: number; min: number; max: number }
+    assert.equal(state.count, 2)
+    assert.ok(Math.abs(state.min - 0.25) < 1e-9, `min ${state.min}`)
+    assert.ok(Math.abs(state.max - 1.5) < 1e-9, `max ${state.max}`)
+    assert.ok(Math.abs(state.sum - 1.75) < 1e-9, `sum ${state.sum}`)
+  } finally {
+    await runtime.dispose()
+  }
 })
 
 Deno.test("middleware: the caller's trace, tracestate and baggage are continued", async () => {

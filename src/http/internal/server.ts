@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import { CurrentRecorder } from "../../internal/recorder.ts"
-import { nowNanos } from "../../internal/clock.ts"
+import { now, timelineOf } from "../../internal/clock.ts"
 import { currentRequest, makeRequestSpec, trackRequest } from "../../stage/internal/tracking.ts"
 import type { Extracted } from "../Propagation.ts"
 import { withRemoteContext } from "./context.ts"
@@ -77,6 +77,15 @@ export const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
 /** The `Response` class, read once: under Deno the global is a getter, costly on every request. */
 const ResponseClass: typeof Response = Response
 
+/** The handler's result as a response, or a failure when it is not one (no closure per request). */
+const checked = (value: unknown): Effect.Effect<Response, unknown> =>
+  value instanceof ResponseClass
+    ? Effect.succeed(value)
+    : Effect.fail(new TypeError("The HTTP handler did not return a Response"))
+
+/** A 5xx response recorded as failed is still the response served. */
+const servedResponse = (failure: StatusFailure): Effect.Effect<Response> => Effect.succeed(failure.response)
+
 const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
@@ -93,10 +102,6 @@ const callHandler = <E, R>(
   } catch (error) {
     return Effect.fail(error)
   }
-  const checked = (value: unknown): Effect.Effect<Response, unknown> =>
-    value instanceof ResponseClass
-      ? Effect.succeed(value)
-      : Effect.fail(new TypeError("The HTTP handler did not return a Response"))
   if (Effect.isEffect(out)) return Effect.flatMap(out, checked)
   if (isPromiseLike(out)) {
     const promise = out
@@ -166,7 +171,9 @@ export const serveRequest = <E, R>(
       return callHandler(handler, request, info, contextFor<R>(fiber.context, "", "", ""))
     }
     const clock = fiber.getRef(Clock.Clock)
-    const startNanos = nowNanos(clock)
+    // Times as numbers on the clock's timeline: no BigInt per read.
+    const timeline = timelineOf(clock)
+    const start = now(clock, timeline)
     const method = normalizeMethod(request.method)
     const url = requestUrlParts(request.url)
     const given = safeCall(config.route, request)
@@ -255,10 +262,10 @@ export const serveRequest = <E, R>(
         budget: config.budget,
       }),
     )
-    const recovered = Effect.catchIf(tracked, isStatusFailure, (failure) => Effect.succeed(failure.response))
+    const recovered = Effect.catchIf(tracked, isStatusFailure, servedResponse)
     const measured = config.metrics
       ? Effect.onExitPrimitive(recovered, (exit) => {
-        const seconds = Number(nowNanos(clock) - startNanos) / 1e9
+        const seconds = (now(clock, timeline) - start) / 1e9
         recordServerRequest(fiber.context, method, metricRoute, statusOf(exit), seconds)
         return undefined
       })
