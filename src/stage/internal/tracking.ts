@@ -32,7 +32,13 @@ import {
 } from "../../internal/recorder.ts"
 import { isValidSpanId, isValidTraceId } from "../../internal/grammar.ts"
 import { defaultTimeline, nanosBetween, now, Timeline, timelineOf, untimed } from "../../internal/clock.ts"
-import { definePrimitive, enterFrame, FrameBase, framesSupported } from "../../internal/frame.ts"
+import {
+  definePrimitive,
+  enterFrame,
+  FrameBase,
+  framesSupported,
+  type OpeningFrame,
+} from "../../internal/frame.ts"
 import { keepsNoOptions, makesLocalSpans, noLinks, ownLinks } from "../../internal/spanOptions.ts"
 import {
   type DeferredStage,
@@ -897,36 +903,48 @@ const closeStageAt = (
 }
 
 /**
- * `Stage.track`'s effect: one primitive that, when it runs, pushes the stage's frame (`StageRun`) on the
- * fiber's stack, opens the stage and returns `self`, which then runs with the stage's span as its parent
- * span (set on the fiber's context directly). The frame closes the stage and restores the context however
- * `self` ends.
+ * `Stage.track`'s and `Request.track`'s effect: one primitive that, when it runs, pushes a new `Run` (the
+ * stage's `StageRun`, the request's `RequestRun`) on the fiber's stack as its frame, opens it and returns
+ * `self`, which then runs with the stage's or request's span as its parent span (set on the fiber's context
+ * directly). The frame closes the stage or request and restores the context however `self` ends.
  */
-class StageEffect<A, E, R> {
-  constructor(readonly self: Effect.Effect<A, E, R>, readonly spec: StageSpec) {}
+class TrackedEffect<A, E, R, Spec> {
+  constructor(
+    readonly self: Effect.Effect<A, E, R>,
+    readonly spec: Spec,
+    readonly Run: new () => OpeningFrame<Resolved, Spec>,
+  ) {}
 
   step(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E, R> {
-    return stageStep(this.self, this.spec, fiber)
+    return trackedStep(this.self, this.spec, this.Run, fiber)
   }
 }
-definePrimitive(StageEffect)
+definePrimitive(TrackedEffect)
 
-const stageStep = <A, E, R>(
+const trackedStep = <A, E, R, Spec>(
   self: Effect.Effect<A, E, R>,
-  spec: StageSpec,
+  spec: Spec,
+  Run: new () => OpeningFrame<Resolved, Spec>,
   fiber: Fiber.Fiber<unknown, unknown>,
 ): Effect.Effect<A, E, R> => {
   const env = resolve(fiber)
-  return env.recorder.enabled ? enterFrame(fiber, new StageRun(), env, spec, self) : self
+  return env.recorder.enabled ? enterFrame(fiber, new Run(), env, spec, self) : self
 }
 
-/** Runs `self` as the stage described by `spec` (see `StageEffect`). */
-export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpec): Effect.Effect<A, E, R> =>
+const tracked = <A, E, R, Spec>(
+  self: Effect.Effect<A, E, R>,
+  spec: Spec,
+  Run: new () => OpeningFrame<Resolved, Spec>,
+): Effect.Effect<A, E, R> =>
   disabledByEnvironment
     ? self
     : framesSupported
-    ? new StageEffect(self, spec) as unknown as Effect.Effect<A, E, R>
-    : Effect.withFiber((fiber) => stageStep(self, spec, fiber))
+    ? new TrackedEffect(self, spec, Run) as unknown as Effect.Effect<A, E, R>
+    : Effect.withFiber((fiber) => trackedStep(self, spec, Run, fiber))
+
+/** Runs `self` as the stage described by `spec` (see `TrackedEffect`). */
+export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpec): Effect.Effect<A, E, R> =>
+  tracked(self, spec, StageRun)
 
 /** Options of `Stage.record`, see the public module. */
 export interface RecordSpec extends StageSpec {
@@ -1127,35 +1145,11 @@ class RequestRun extends FrameBase {
   }
 }
 
-/** `Request.track`'s effect: one primitive, opened once its frame is on the stack (see `StageEffect`). */
-class RequestEffect<A, E, R> {
-  constructor(readonly self: Effect.Effect<A, E, R>, readonly spec: RequestSpec) {}
-
-  step(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E, R> {
-    return requestStep(this.self, this.spec, fiber)
-  }
-}
-definePrimitive(RequestEffect)
-
-const requestStep = <A, E, R>(
-  self: Effect.Effect<A, E, R>,
-  spec: RequestSpec,
-  fiber: Fiber.Fiber<unknown, unknown>,
-): Effect.Effect<A, E, R> => {
-  const env = resolve(fiber)
-  return env.recorder.enabled ? enterFrame(fiber, new RequestRun(), env, spec, self) : self
-}
-
-/** Runs `self` as one request (see `RequestEffect`). */
+/** Runs `self` as one request (see `TrackedEffect`). */
 export const trackRequest = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   spec: RequestSpec,
-): Effect.Effect<A, E, R> =>
-  disabledByEnvironment
-    ? self
-    : framesSupported
-    ? new RequestEffect(self, spec) as unknown as Effect.Effect<A, E, R>
-    : Effect.withFiber((fiber) => requestStep(self, spec, fiber))
+): Effect.Effect<A, E, R> => tracked(self, spec, RequestRun)
 
 /**
  * Opens a request record on `span` (which must carry `requestSpanAnnotations` when a tail-sampling tracer
