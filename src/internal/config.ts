@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { TaggedErrorClass } from "./taggedError.ts"
 
@@ -79,6 +80,23 @@ export const envError = (name: string, value: unknown, reason: string): Telemetr
 // ---------------------------------------------------------------------------------------------------------
 // Options
 // ---------------------------------------------------------------------------------------------------------
+
+/**
+ * A bearer token option (a string or a `Redacted` one), as `Redacted`; `undefined` when absent. `valid`
+ * is what the token may look like, `expected` says so in the error (which never shows the token).
+ */
+export const bearerTokenOption = (
+  name: string,
+  token: string | Redacted.Redacted<string> | undefined,
+  valid: (raw: string) => boolean,
+  expected: string,
+): Effect.Effect<Redacted.Redacted<string> | undefined, TelemetryConfigError> => {
+  if (token === undefined) return Effect.succeed(undefined)
+  const raw: unknown = Redacted.isRedacted(token) ? Redacted.value(token) : token
+  return typeof raw === "string" && valid(raw)
+    ? Effect.succeed(Redacted.make(raw))
+    : Effect.fail(optionError(name, "<redacted>", expected))
+}
 
 /** Schema-checked option value: the given value, the default when absent, or a `TelemetryConfigError`. */
 export const option = <T>(

@@ -6,8 +6,9 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import {
+  bearerTokenOption,
   integerOption,
   NonEmpty,
   option,
@@ -68,22 +69,13 @@ export const validateHandler = (
   prefix: string,
 ): Effect.Effect<HandlerConfig, TelemetryConfigError> =>
   Effect.gen(function* () {
-    const token = options?.bearerToken
-    let bearerToken: Redacted.Redacted<string> | undefined
-    if (token !== undefined) {
-      const raw = Redacted.isRedacted(token) ? Redacted.value(token) : token
-      // Also travels in a cookie: printable ASCII without separators.
-      if (typeof raw !== "string" || !/^[A-Za-z0-9._~+/=-]+$/.test(raw)) {
-        return yield* Effect.fail(
-          optionError(
-            `${prefix}bearerToken`,
-            "<redacted>",
-            "Expected a non-empty token of letters, digits and . _ ~ + / = -",
-          ),
-        )
-      }
-      bearerToken = Redacted.make(raw)
-    }
+    // Also travels in a cookie: printable ASCII without separators.
+    const bearerToken = yield* bearerTokenOption(
+      `${prefix}bearerToken`,
+      options?.bearerToken,
+      (raw) => /^[A-Za-z0-9._~+/=-]+$/.test(raw),
+      "Expected a non-empty token of letters, digits and . _ ~ + / = -",
+    )
     const path = options?.path ?? defaults.path
     if (typeof path !== "string" || !/^\/[A-Za-z0-9._~/-]*$/.test(path) || path.includes("//")) {
       return yield* Effect.fail(

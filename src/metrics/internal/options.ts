@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import {
+  bearerTokenOption,
   Bool,
   durationOption,
   type Env,
@@ -264,17 +265,12 @@ export const validateHandlerOptions = (
   prefix: string,
 ): Effect.Effect<HandlerConfig, TelemetryConfigError> =>
   Effect.gen(function* () {
-    const token = options?.bearerToken
-    let bearerToken: Redacted.Redacted<string> | undefined
-    if (token !== undefined) {
-      const raw = Redacted.isRedacted(token) ? Redacted.value(token) : token
-      if (typeof raw !== "string" || raw.trim() === "" || /\s/.test(raw)) {
-        return yield* Effect.fail(
-          optionError(`${prefix}bearerToken`, "<redacted>", "Expected a non-empty token without spaces"),
-        )
-      }
-      bearerToken = Redacted.make(raw)
-    }
+    const bearerToken = yield* bearerTokenOption(
+      `${prefix}bearerToken`,
+      options?.bearerToken,
+      (raw) => raw.trim() !== "" && !/\s/.test(raw),
+      "Expected a non-empty token without spaces",
+    )
     const format = options?.format ?? "negotiate"
     if (!formatChoices.includes(format)) {
       return yield* Effect.fail(
