@@ -58,26 +58,44 @@ const readBounded = async (response: Response, max: number): Promise<Uint8Array 
       return undefined
     }
   }
-  const reader = response.body.getReader()
+  try {
+    return (await readAtMost(response.body, max)).bytes
+  } catch {
+    // The status is what matters; a broken body is not a failed export.
+    return undefined
+  }
+}
+
+/**
+ * Reads `stream` until its end or until `max` bytes, then cancels the rest: the bytes read (at most `max`)
+ * and whether the stream had more.
+ */
+export const readAtMost = async (
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+): Promise<{ readonly bytes: Uint8Array; readonly truncated: boolean }> => {
+  const reader = stream.getReader()
   const chunks: Array<Uint8Array> = []
   let total = 0
+  let truncated = false
   try {
     while (true) {
       const { value, done } = await reader.read()
       if (done) break
-      chunks.push(value)
-      total += value.length
-      if (total >= max) {
+      if (total + value.length > max) {
+        chunks.push(value.subarray(0, max - total))
+        total = max
+        truncated = true
         await reader.cancel()
         break
       }
+      chunks.push(value)
+      total += value.length
     }
-  } catch {
-    // The status is what matters; a broken body is not a failed export.
   } finally {
     reader.releaseLock()
   }
-  return concat(chunks, total)
+  return { bytes: concat(chunks, total), truncated }
 }
 
 /** The default transport: `fetch`, reading (a bounded start of) the response body. */

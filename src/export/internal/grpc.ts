@@ -24,7 +24,14 @@
  */
 import * as http2 from "node:http2"
 import type { OtlpSignal } from "../Exporter.ts"
-import { concat, describeError, type Outcome, parsePartialSuccess, type Transport } from "./channel.ts"
+import {
+  concat,
+  describeError,
+  type Outcome,
+  parsePartialSuccess,
+  readAtMost,
+  type Transport,
+} from "./channel.ts"
 import { forEachField } from "./protobuf.ts"
 import type { DropReason } from "./stats.ts"
 
@@ -192,25 +199,9 @@ export const maxGrpcResponseBytes = 4 * 1024 * 1024
 export const maxGrpcRequestBytes = 64 * 1024 * 1024
 
 const gunzipBounded = async (bytes: Uint8Array, max: number): Promise<Uint8Array | undefined> => {
-  const reader = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream("gzip"))
-    .getReader()
-  const chunks: Array<Uint8Array> = []
-  let total = 0
-  try {
-    while (true) {
-      const { value, done } = await reader.read()
-      if (done) break
-      total += value.length
-      if (total > max) {
-        await reader.cancel()
-        return undefined
-      }
-      chunks.push(value)
-    }
-  } finally {
-    reader.releaseLock()
-  }
-  return concat(chunks, total)
+  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream("gzip"))
+  const { bytes: out, truncated } = await readAtMost(stream, max)
+  return truncated ? undefined : out
 }
 
 // ---------------------------------------------------------------------------------------------------------
