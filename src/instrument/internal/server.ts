@@ -56,7 +56,7 @@ import {
 } from "../../stage/internal/tracking.ts"
 import type { HttpServerConfig } from "./options.ts"
 import { secondsBetween } from "./metrics.ts"
-import { ForwardingSpan } from "./span.ts"
+import { ForwardingSpan } from "../../internal/forwardingSpan.ts"
 
 type HttpModule = typeof Http
 type ServerRequest = Http.HttpServerRequest.HttpServerRequest

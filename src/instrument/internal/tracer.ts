@@ -71,7 +71,7 @@ import {
 } from "./metrics.ts"
 import type { InstrumentConfig, StageIdFunction } from "./options.ts"
 import { openRequestOf, requestIdOf, ServedRequestSpan } from "./server.ts"
-import { ForwardingSpan } from "./span.ts"
+import { ForwardingSpan } from "../../internal/forwardingSpan.ts"
 import { operationOf, summarizeSql } from "./sql.ts"
 
 type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]

@@ -34,6 +34,7 @@ import {
   type RequestStartHook,
   type StageNode,
 } from "../../internal/recorder.ts"
+import { ForwardingSpan } from "../../internal/forwardingSpan.ts"
 import { type GatedSpan, GateKey, isGatable, type SpanGate } from "../../internal/gate.ts"
 import { keepsNoOptions, noLinks, OptionsNotKept } from "../../internal/spanOptions.ts"
 import type { KeptBecause } from "../../stage/Request.ts"
@@ -119,14 +120,13 @@ const release = (span: TailSpan): void => {
  * A span of the tail tracer: a thin proxy of the inner span whose `end` is deferred while its request's
  * decision is pending.
  */
-export class TailSpan implements Tracer.Span, GatedSpan {
-  readonly _tag: "Span" = "Span"
+export class TailSpan extends ForwardingSpan implements GatedSpan {
   readonly inner: Tracer.Span
   readonly tracer: TailTracer
   /** The tail state of the span's request; `undefined` outside requests. */
   tail: RequestTail | undefined
-  /** The head decision as children and propagation see it. */
-  sampled: boolean
+  /** The head decision, which children and propagation see as `sampled`. */
+  headSampled: boolean
   /** The W3C tracestate of the span (the request's): exporters read it from the inner span. */
   traceState: string | undefined
   /** Next buffered span of the same request. */
@@ -141,50 +141,30 @@ export class TailSpan implements Tracer.Span, GatedSpan {
     sampled: boolean,
     traceState: string | undefined,
   ) {
+    super()
     this.tracer = tracer
     this.inner = inner
     this.tail = tail
-    this.sampled = sampled
+    this.headSampled = sampled
     this.traceState = traceState
   }
 
-  get name(): string {
-    return this.inner.name
+  override get sampled(): boolean {
+    return this.headSampled
   }
-  get spanId(): string {
-    return this.inner.spanId
-  }
-  get traceId(): string {
-    return this.inner.traceId
-  }
-  get parent(): Tracer.Span["parent"] {
-    return this.inner.parent
-  }
-  get annotations(): Tracer.Span["annotations"] {
-    return this.inner.annotations
-  }
-  get attributes(): ReadonlyMap<string, unknown> {
-    return this.inner.attributes
-  }
-  get links(): ReadonlyArray<Tracer.SpanLink> {
-    return this.inner.links
-  }
-  get kind(): Tracer.SpanKind {
-    return this.inner.kind
-  }
-  get status(): Tracer.SpanStatus {
+  override get status(): Tracer.SpanStatus {
     const exit = this.exit
     if (exit === undefined) return this.inner.status
     return { _tag: "Ended", startTime: this.inner.status.startTime, endTime: this.endTime, exit }
   }
 
-  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+  override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
     if (this.exit !== undefined) return
     this.endTime = endTime
     this.exit = exit
     const tail = this.tail
     if (tail === undefined) {
-      if (this.sampled) release(this)
+      if (this.headSampled) release(this)
       else this.tracer.counters.spansDropped++
       return
     }
@@ -201,15 +181,15 @@ export class TailSpan implements Tracer.Span, GatedSpan {
     discardSpan(this.inner)
   }
 
-  attribute(key: string, value: unknown): void {
+  override attribute(key: string, value: unknown): void {
     if (this.exit === undefined) this.inner.attribute(key, value)
   }
 
-  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
+  override event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
     if (this.exit === undefined) this.inner.event(name, startTime, attributes)
   }
 
-  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+  override addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
     if (this.exit === undefined) this.inner.addLinks(links)
   }
 }
@@ -455,7 +435,7 @@ export const requestStartHook = (recorder: Recorder, state: SamplingState): Requ
     const sampled = result.sampled || record.force
     if (span instanceof TailSpan) {
       span.tail = new RequestTail(record, sampled, result.traceState, state)
-      span.sampled = sampled
+      span.headSampled = sampled
       span.traceState = result.traceState
     } else if (isGatable(span)) {
       span[GateKey](new RequestTail(record, sampled, result.traceState, state), sampled, result.traceState)

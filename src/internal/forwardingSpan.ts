@@ -1,5 +1,6 @@
 /**
- * The base of the instrument concern's span proxies: a span that forwards everything to another one.
+ * The base of span proxies (the instrument concern's adopted spans, the tail sampler's spans): a span that
+ * forwards everything to another one.
  *
  * @internal
  */
