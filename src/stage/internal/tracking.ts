@@ -39,7 +39,13 @@ import {
   framesSupported,
   type OpeningFrame,
 } from "../../internal/frame.ts"
-import { keepsNoOptions, makesLocalSpans, noLinks, ownLinks } from "../../internal/spanOptions.ts"
+import {
+  keepsNoOptions,
+  makesLocalSpans,
+  noLinks,
+  ownLinks,
+  takesSpanTimes,
+} from "../../internal/spanOptions.ts"
 import {
   type DeferredStage,
   type DeferringSpan,
@@ -150,6 +156,8 @@ export interface Resolved {
   readonly optionsNotKept: boolean
   /** Whether `tracer` makes stagetrace's own spans `LocalSpan`s (see `spanOptions.ts`). */
   readonly localSpans: boolean
+  /** Whether `tracer` reads span times from `LocalSpanOptions.times` (`LocalSpan`s, see `spanOptions.ts`). */
+  readonly takesTimes: boolean
   readonly tracerEnabled: boolean
   readonly timingEnabled: boolean
   readonly links: ReadonlyArray<Tracer.SpanLink>
@@ -197,6 +205,7 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
     tracer,
     optionsNotKept: native || keepsNoOptions(tracer),
     localSpans: native || makesLocalSpans(tracer),
+    takesTimes: native || makesLocalSpans(tracer) || takesSpanTimes(tracer),
     tracerEnabled,
     timingEnabled: fiber.getRef(References.TracerTimingEnabled),
     links: fiber.getRef(References.TracerSpanLinks),
@@ -415,10 +424,10 @@ const createSpan = (
   const tracer = env.tracer
   const reuse = !scratchInUse && env.optionsNotKept
   // Tracers whose spans are `LocalSpan`s made from these options (which then keep the timeline and instant).
-  const local = reuse && env.localSpans
+  const local = reuse && env.takesTimes
   // The span such a tracer would make, made here (the instrument tracer makes it under any parent but the
   // proxies of the requests it adopted).
-  const direct = local &&
+  const direct = local && env.localSpans &&
     (tracer === Tracer.nativeTracer || parent === undefined || parent instanceof LocalSpan)
   const options = reuse ? scratch : { ...scratch }
   options.name = name
