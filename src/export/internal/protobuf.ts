@@ -218,6 +218,15 @@ export class ProtoWriter extends ByteWriter {
     this.pos += 8
   }
 
+  /** A fixed64 field from its high and low 32-bit halves (unsigned integers). */
+  fixed64Halves(field: number, hi: number, lo: number): void {
+    this.ensure(18)
+    this.varint((field << 3) | 1)
+    this.view.setUint32(this.pos, lo, true)
+    this.view.setUint32(this.pos + 4, hi, true)
+    this.pos += 8
+  }
+
   fixed32(field: number, value: number): void {
     this.ensure(15)
     this.varint((field << 3) | 5)

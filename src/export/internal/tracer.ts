@@ -19,7 +19,9 @@ import {
   type DeferringSpan,
   materializeStageAttributes,
 } from "../../internal/stageAttributes.ts"
-import { OptionsNotKept, ownLinks } from "../../internal/spanOptions.ts"
+import { OptionsNotKept, ownLinks, TakesSpanTimes } from "../../internal/spanOptions.ts"
+import type { Timeline } from "../../internal/clock.ts"
+import { LocalSpan, type LocalSpanOptions } from "../../stage/internal/tracking.ts"
 import type { FinishedSpan } from "./otlpTraces.ts"
 
 /** Receives every span that ended sampled. */
@@ -243,6 +245,66 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
   discard(): void {}
 }
 
+/**
+ * The recording span of a stage or request (`createSpan` gives it the span's times, `TakesSpanTimes`): a
+ * `LocalSpan` — times as instants shared with its stage, BigInts made only when read, stage attributes
+ * deferred — that reports its end to the pipeline and takes a gate as `RecordingNativeSpan` does. Spans of
+ * requests dropped by sampling cost what they cost without an exporter, plus the registry links.
+ */
+export class RecordingLocalSpan extends LocalSpan implements RecordedSpan, FinishedSpan, GatedSpan {
+  openPrev: RecordedSpan | undefined = undefined
+  openNext: RecordedSpan | undefined = undefined
+  traceState: string | undefined = undefined
+  gate: SpanGate | undefined = undefined
+  readonly pipeline: SpanPipeline
+
+  constructor(options: LocalSpanOptions, pipeline: SpanPipeline) {
+    super(options)
+    this.pipeline = pipeline
+    if (options.sampled) pipeline.open.add(this)
+  }
+
+  /** The next span held by the same gate: the registry link, unused once the span ended. */
+  get heldNext(): GatedSpan | undefined {
+    return this.openNext as RecordingLocalSpan | undefined
+  }
+  set heldNext(next: GatedSpan | undefined) {
+    this.openNext = next as RecordingLocalSpan | undefined
+  }
+
+  override close(timeline: Timeline, at: number, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.exit !== undefined) return
+    super.close(timeline, at, exit)
+    this.pipeline.ended(this)
+  }
+
+  override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.exit !== undefined) return
+    super.end(endTime, exit)
+    this.pipeline.ended(this)
+  }
+
+  /** Sampling dropped the span: it will never end. */
+  [DiscardKey](): void {
+    this.pipeline.open.remove(this)
+  }
+
+  /** Tail sampling holds the span's export (see `RecordingNativeSpan`). */
+  [GateKey](gate: SpanGate, sampled: boolean, traceState: string | undefined): void {
+    this.gate = gate
+    ;(this as { sampled: boolean }).sampled = sampled
+    this.traceState = traceState
+  }
+
+  /** The gate kept the span: export it. */
+  release(): void {
+    this.pipeline.export(this)
+  }
+
+  /** The gate dropped the span (it already left the open-span registry when it ended). */
+  discard(): void {}
+}
+
 /** A span over another tracer's span (OpenTelemetry, Deno): records what the exporters need, forwards all. */
 export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, FinishedSpan {
   readonly _tag = "Span"
@@ -317,15 +379,21 @@ export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, Finishe
 
 /**
  * A tracer whose spans report to `pipeline` when they end. Over Effect's native tracer it creates native
- * spans itself (no extra object per span); over any other tracer it delegates.
+ * spans itself (no extra object per span): `RecordingLocalSpan`s for stagetrace's stages and requests (whose
+ * options carry their times), `RecordingNativeSpan`s for every other span; over any other tracer it
+ * delegates.
  */
 export const makeRecordingTracer = (inner: Tracer.Tracer, pipeline: SpanPipeline): Tracer.Tracer => {
   if (inner === Tracer.nativeTracer) {
     // Its spans copy what they need from the options (so the stage wrapper may reuse one options object)
     // and copy the shared empty links array before writing to it.
     return Tracer.make({
-      span: (options) => new RecordingNativeSpan(options, pipeline),
+      span: (options) =>
+        (options as LocalSpanOptions).times !== undefined
+          ? new RecordingLocalSpan(options as LocalSpanOptions, pipeline)
+          : new RecordingNativeSpan(options, pipeline),
       [OptionsNotKept]: true,
+      [TakesSpanTimes]: true,
     } as Tracer.Tracer)
   }
   return Tracer.make({
