@@ -31,6 +31,8 @@ export interface FinishedSpan {
   /** Stage attributes the span deferred (stagetrace's own spans): they come before `_attributes`. */
   readonly deferredStage?: DeferredStage | undefined
   readonly deferredRequestId?: string | undefined
+  /** Attributes the span deferred (see `stageAttributes.ts`): written into its map before it is exported. */
+  readonly deferredPairs?: Array<unknown> | undefined
   /**
    * The span's times as instants of a timeline (stagetrace's `LocalSpan`s): the encoders read them instead
    * of the BigInts of `status`, with `exit`, the exit the span ended with.

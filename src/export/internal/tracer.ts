@@ -15,9 +15,11 @@ import * as Tracer from "effect/Tracer"
 import { type GatedSpan, GateKey, type SpanGate } from "../../internal/gate.ts"
 import { DiscardKey, OwnerKey, ownerOf, requestOf } from "../../internal/recorder.ts"
 import {
+  deferAttribute,
   type DeferredStage,
   type DeferringSpan,
   materializeStageAttributes,
+  settleDeferredPairs,
 } from "../../internal/stageAttributes.ts"
 import { OptionsNotKept, ownLinks, TakesSpanTimes } from "../../internal/spanOptions.ts"
 import type { Timeline } from "../../internal/clock.ts"
@@ -127,8 +129,9 @@ export class SpanPipeline {
     this.export(span)
   }
 
-  /** Hands a finished span to every sink. */
+  /** Hands a finished span to every sink (its deferred attributes written into its map first). */
   export(span: FinishedSpan): void {
+    if (span.deferredPairs !== undefined) settleDeferredPairs(span as FinishedSpan & DeferringSpan)
     const sinks = this.sinks
     for (let i = 0; i < sinks.length; i++) sinks[i]!(span)
   }
@@ -248,10 +251,12 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
 /**
  * The recording span of a stage or request (`createSpan` gives it the span's times, `TakesSpanTimes`): a
  * `LocalSpan` — times as instants shared with its stage, BigInts made only when read, stage attributes
- * deferred — that reports its end to the pipeline and takes a gate as `RecordingNativeSpan` does. Spans of
- * requests dropped by sampling cost what they cost without an exporter, plus the registry links.
+ * deferred — that reports its end to the pipeline and takes a gate as `RecordingNativeSpan` does. It also
+ * defers the attributes written to it (the request's, `deferAttribute`): a span of a request dropped by
+ * sampling never builds its attribute map; an exported one builds it when exported.
  */
 export class RecordingLocalSpan extends LocalSpan implements RecordedSpan, FinishedSpan, GatedSpan {
+  deferredPairs: Array<unknown> | undefined = undefined
   openPrev: RecordedSpan | undefined = undefined
   openNext: RecordedSpan | undefined = undefined
   traceState: string | undefined = undefined
@@ -262,6 +267,10 @@ export class RecordingLocalSpan extends LocalSpan implements RecordedSpan, Finis
     super(options)
     this.pipeline = pipeline
     if (options.sampled) pipeline.open.add(this)
+  }
+
+  override attribute(key: string, value: unknown): void {
+    if (this.exit === undefined) deferAttribute(this, key, value)
   }
 
   /** The next span held by the same gate: the registry link, unused once the span ended. */
