@@ -273,14 +273,6 @@ export class RecordingLocalSpan extends LocalSpan implements RecordedSpan, Finis
     if (this.exit === undefined) deferAttribute(this, key, value)
   }
 
-  /** The next span held by the same gate: the registry link, unused once the span ended. */
-  get heldNext(): GatedSpan | undefined {
-    return this.openNext as RecordingLocalSpan | undefined
-  }
-  set heldNext(next: GatedSpan | undefined) {
-    this.openNext = next as RecordingLocalSpan | undefined
-  }
-
   override close(timeline: Timeline, at: number, exit: Exit.Exit<unknown, unknown>): void {
     if (this.exit !== undefined) return
     super.close(timeline, at, exit)
@@ -293,25 +285,19 @@ export class RecordingLocalSpan extends LocalSpan implements RecordedSpan, Finis
     this.pipeline.ended(this)
   }
 
-  /** Sampling dropped the span: it will never end. */
-  [DiscardKey](): void {
-    this.pipeline.open.remove(this)
-  }
-
-  /** Tail sampling holds the span's export (see `RecordingNativeSpan`). */
-  [GateKey](gate: SpanGate, sampled: boolean, traceState: string | undefined): void {
-    this.gate = gate
-    ;(this as { sampled: boolean }).sampled = sampled
-    this.traceState = traceState
-  }
-
-  /** The gate kept the span: export it. */
-  release(): void {
-    this.pipeline.export(this)
-  }
-
-  /** The gate dropped the span (it already left the open-span registry when it ended). */
-  discard(): void {}
+  // The registry and gate protocol, from `RecordingNativeSpan` (below): the same fields.
+  declare heldNext: GatedSpan | undefined
+  declare [DiscardKey]: () => void
+  declare [GateKey]: (gate: SpanGate, sampled: boolean, traceState: string | undefined) => void
+  declare release: () => void
+  declare discard: () => void
+}
+for (const key of ["heldNext", DiscardKey, GateKey, "release", "discard"] as const) {
+  Object.defineProperty(
+    RecordingLocalSpan.prototype,
+    key,
+    Object.getOwnPropertyDescriptor(RecordingNativeSpan.prototype, key)!,
+  )
 }
 
 /** A span over another tracer's span (OpenTelemetry, Deno): records what the exporters need, forwards all. */
