@@ -19,6 +19,7 @@ import {
 import { ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import { deferStageAttributes } from "../../src/internal/stageAttributes.ts"
 import { Timeline } from "../../src/internal/clock.ts"
+import { LocalSpan } from "../../src/stage/internal/tracking.ts"
 import type { GatedSpan, SpanGate } from "../../src/internal/gate.ts"
 import { GateKey } from "../../src/internal/gate.ts"
 
@@ -146,4 +147,31 @@ Deno.test("deferred span attributes: a span held by its gate and released later 
   assert.deepEqual(exported, [recording])
   assert.deepEqual([...recording._attributes!], [["http.route", "/chat"]])
   assert.equal(recording.deferredPairs, undefined)
+})
+
+Deno.test("deferred span attributes: a LocalSpan (no exporter) reads back what a native span holds", () => {
+  const options = {
+    name: "GET /",
+    parent: Option.none(),
+    annotations: Context.empty(),
+    links: [],
+    startTime: 0n,
+    kind: "server" as const,
+    sampled: true,
+  }
+  const local = new LocalSpan(options)
+  const native = new Tracer.NativeSpan(options)
+  for (const span of [local, native]) {
+    span.attribute("http.request.method", "GET")
+    span.attribute("request.id", "r-1")
+    span.attribute("http.request.method", "POST")
+  }
+  assert.equal(local._attributes, undefined)
+  assert.deepEqual([...local.attributes], [...native.attributes])
+  for (const span of [local, native]) {
+    span.attribute("http.response.status_code", 200)
+    span.end(5n, Exit.void)
+    span.attribute("late", true)
+  }
+  assert.deepEqual([...local.attributes], [...native.attributes])
 })

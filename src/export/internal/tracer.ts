@@ -15,7 +15,6 @@ import * as Tracer from "effect/Tracer"
 import { type GatedSpan, GateKey, type SpanGate } from "../../internal/gate.ts"
 import { DiscardKey, OwnerKey, ownerOf, requestOf } from "../../internal/recorder.ts"
 import {
-  deferAttribute,
   type DeferredStage,
   type DeferringSpan,
   materializeStageAttributes,
@@ -251,12 +250,11 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
 /**
  * The recording span of a stage or request (`createSpan` gives it the span's times, `TakesSpanTimes`): a
  * `LocalSpan` — times as instants shared with its stage, BigInts made only when read, stage attributes
- * deferred — that reports its end to the pipeline and takes a gate as `RecordingNativeSpan` does. It also
- * defers the attributes written to it (the request's, `deferAttribute`): a span of a request dropped by
- * sampling never builds its attribute map; an exported one builds it when exported.
+ * deferred, like the attributes written to it (the request's: a span of a request dropped by sampling never
+ * builds its attribute map; an exported one builds it when exported) — that reports its end to the
+ * pipeline and takes a gate as `RecordingNativeSpan` does.
  */
 export class RecordingLocalSpan extends LocalSpan implements RecordedSpan, FinishedSpan, GatedSpan {
-  deferredPairs: Array<unknown> | undefined = undefined
   openPrev: RecordedSpan | undefined = undefined
   openNext: RecordedSpan | undefined = undefined
   traceState: string | undefined = undefined
@@ -267,10 +265,6 @@ export class RecordingLocalSpan extends LocalSpan implements RecordedSpan, Finis
     super(options)
     this.pipeline = pipeline
     if (options.sampled) pipeline.open.add(this)
-  }
-
-  override attribute(key: string, value: unknown): void {
-    if (this.exit === undefined) deferAttribute(this, key, value)
   }
 
   override close(timeline: Timeline, at: number, exit: Exit.Exit<unknown, unknown>): void {

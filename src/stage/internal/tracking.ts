@@ -47,6 +47,7 @@ import {
   takesSpanTimes,
 } from "../../internal/spanOptions.ts"
 import {
+  deferAttribute,
   type DeferredStage,
   type DeferringSpan,
   deferStageAttributes,
@@ -273,6 +274,7 @@ export class LocalSpan implements Tracer.Span, DeferringSpan {
   [OwnerKey]: unknown = undefined
   deferredStage: DeferredStage | undefined = undefined
   deferredRequestId: string | undefined = undefined
+  deferredPairs: Array<unknown> | undefined = undefined
   /**
    * The span's times: a stage's span reads those of its stage (which the stage sets when it ends, before
    * it ends its span), other spans have their own.
@@ -338,7 +340,8 @@ export class LocalSpan implements Tracer.Span, DeferringSpan {
 
   attribute(key: string, value: unknown): void {
     if (this.exit !== undefined) return
-    this.attributes.set(key, value)
+    // Written into the map when it is read (see `stageAttributes.ts`): most spans never are.
+    deferAttribute(this, key, value)
   }
 
   event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
