@@ -17,6 +17,18 @@ export const OptionsNotKept: unique symbol = Symbol.for("@stagetrace/stagetrace/
  */
 export const MakesLocalSpans: unique symbol = Symbol.for("@stagetrace/stagetrace/makesLocalSpans")
 
+/**
+ * Set (to `true`) on a tracer that reads a span's times from the options it is given when they carry them
+ * (`LocalSpanOptions.times`, the instant of a timeline, which a stage's span shares with its stage) but
+ * must still be called to make the span (stagetrace's exporting tracer, and the tail sampler over it): the
+ * wrapper then gives it no BigInt start time.
+ */
+export const TakesSpanTimes: unique symbol = Symbol.for("@stagetrace/stagetrace/takesSpanTimes")
+
+/** Whether `tracer` reads span times from its options (see `TakesSpanTimes`). */
+export const takesSpanTimes = (tracer: Tracer.Tracer): boolean =>
+  (tracer as { readonly [TakesSpanTimes]?: boolean })[TakesSpanTimes] === true
+
 /** Whether `tracer` makes stagetrace's own spans `LocalSpan`s (see `MakesLocalSpans`). */
 export const makesLocalSpans = (tracer: Tracer.Tracer): boolean =>
   (tracer as { readonly [MakesLocalSpans]?: boolean })[MakesLocalSpans] === true

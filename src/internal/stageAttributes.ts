@@ -5,6 +5,10 @@
  * and writes the attributes into its map when the map is first read or written (so the map ends up as an
  * eager stage's would); encoders write them straight from the spec, so an exported span needs no map.
  *
+ * The same spans may also defer the attributes written to them (`span.attribute`, the request attributes
+ * above all) as key/value pairs in a flat array (`deferredPairs`): the map made when it is first read holds
+ * them after the stage attributes, in the order written, exactly as if they had been set one by one.
+ *
  * @internal
  */
 
@@ -24,6 +28,11 @@ export interface DeferringSpan {
   deferredRequestId: string | undefined
   /** The attribute map, created on first use. */
   _attributes: Map<string, unknown> | undefined
+  /**
+   * Attributes written while there was no map yet, as `key, value, key, value…` (spans that defer them):
+   * they go into the map after the stage attributes.
+   */
+  deferredPairs?: Array<unknown> | undefined
 }
 
 /** Whether `span` is one of stagetrace's spans that defer their stage attributes. */
@@ -38,7 +47,7 @@ export const deferStageAttributes = (
   stage: DeferredStage,
   requestId: string | undefined,
 ): boolean => {
-  if (span._attributes !== undefined) return false
+  if (span._attributes !== undefined || span.deferredPairs !== undefined) return false
   span.deferredStage = stage
   span.deferredRequestId = requestId
   return true
@@ -47,17 +56,47 @@ export const deferStageAttributes = (
 /** The attribute map of `span` with its deferred attributes written in first (created when needed). */
 export const materializeStageAttributes = (span: DeferringSpan): Map<string, unknown> => {
   const stage = span.deferredStage
-  if (stage === undefined) return span._attributes ??= new Map()
-  span.deferredStage = undefined
+  const pairs = span.deferredPairs
+  if (stage === undefined && pairs === undefined) return span._attributes ??= new Map()
   const map = new Map<string, unknown>()
-  if (span.deferredRequestId !== undefined) map.set("request.id", span.deferredRequestId)
-  map.set("stage.id", stage.stageId)
-  map.set("stage.name", stage.name)
-  const keys = stage.metadataKeys
-  for (let i = 0; i < keys.length; i++) map.set(keys[i]!, stage.metadata[keys[i]!])
+  if (stage !== undefined) {
+    span.deferredStage = undefined
+    if (span.deferredRequestId !== undefined) map.set("request.id", span.deferredRequestId)
+    map.set("stage.id", stage.stageId)
+    map.set("stage.name", stage.name)
+    const keys = stage.metadataKeys
+    for (let i = 0; i < keys.length; i++) map.set(keys[i]!, stage.metadata[keys[i]!])
+  }
   // Whatever reached the map without reading it first still comes after, as the encoders write it.
   const earlier = span._attributes
   if (earlier !== undefined) { for (const [key, value] of earlier) map.set(key, value) }
+  if (pairs !== undefined) {
+    span.deferredPairs = undefined
+    for (let i = 0; i < pairs.length; i += 2) map.set(pairs[i] as string, pairs[i + 1])
+  }
   span._attributes = map
   return map
+}
+
+/**
+ * Writes attribute `key` on `span`: into its map once there is one, else deferred (`deferredPairs`) — the
+ * span's `attribute` for spans that defer what they are given.
+ */
+export const deferAttribute = (span: DeferringSpan, key: string, value: unknown): void => {
+  const map = span._attributes
+  if (map !== undefined && span.deferredStage === undefined) map.set(key, value)
+  else {
+    const pairs = span.deferredPairs
+    if (pairs === undefined) span.deferredPairs = [key, value]
+    else pairs.push(key, value)
+  }
+}
+
+/**
+ * Makes `span`'s attribute map hold what it deferred, before encoders that read `_attributes` see it (they
+ * write deferred stage attributes themselves): the written pairs go into the map, and when the stage
+ * attributes are deferred as well, so do they (a pair may overwrite one of them).
+ */
+export const settleDeferredPairs = (span: DeferringSpan): void => {
+  if (span.deferredPairs !== undefined) materializeStageAttributes(span)
 }

@@ -23,6 +23,7 @@ import {
 import { encodeLogsJson, encodeLogsProto, type LogItem } from "../../src/export/internal/otlpSignals.ts"
 import { decodeOtlp } from "../integration/_otlp_receiver.ts"
 import { LocalSpan } from "../../src/stage/internal/tracking.ts"
+import { Timeline, untimed } from "../../src/internal/clock.ts"
 import { Exporter } from "../../mod.ts"
 import { compile, defaultConfig } from "../../src/log/internal/redact.ts"
 
@@ -266,6 +267,55 @@ Deno.test("OTLP trace encoders: a span that deferred its stage attributes encode
   )
   // Reading the map writes the deferred attributes in first, as an eager stage has them.
   assert.deepEqual([...deferred.attributes], [...eager.attributes])
+})
+
+Deno.test("OTLP trace encoders: a span's times kept as instants of a timeline encode as its BigInt times", () => {
+  const cached = protoResourceAndScope(new ProtoWriter(32), resource)
+  const jsonCached = jsonResourceAndScope(resource)
+  const cases: ReadonlyArray<readonly [Timeline, number, number]> = [
+    // The default clock's kind of base, an end across a carry into the high half.
+    [new Timeline(1_700_000_000_000_000_000n), 5, 1_000_000_000],
+    [new Timeline(0x1_ffff_fff0n), 0, 0x20],
+    [new Timeline(0xffff_ffffn), 1, 2],
+    // A test clock's timeline (based at zero), and instants before the base.
+    [new Timeline(0n), 10_000_000, 60_000_000],
+    [new Timeline(1_700_000_000_000_000_000n), -4_294_967_297, -1],
+    // Span timing off: every time reads zero.
+    [untimed, 123, 456],
+  ]
+  for (const [timeline, startAt, endAt] of cases) {
+    for (const exit of [Exit.void, Exit.fail(new TypeError("boom"))]) {
+      const local = new LocalSpan({
+        name: "kb",
+        parent: Option.none(),
+        annotations: Context.empty(),
+        links: [],
+        startTime: 0n,
+        kind: "internal",
+        sampled: true,
+        times: { timeline, startAt, endAt },
+      })
+      local.close(timeline, endAt, exit)
+      const native = span("kb")
+      ;(native as { startTime: bigint }).startTime = timeline.nanos(startAt)
+      native.status = { _tag: "Started", startTime: timeline.nanos(startAt) }
+      ;(native as { kind: Tracer.SpanKind }).kind = "internal"
+      native.end(timeline.nanos(endAt), exit)
+      for (const s of [local, native]) {
+        ;(s as unknown as { _spanId: string })._spanId = "00f067aa0ba902b7"
+        ;(s as unknown as { _traceId: string })._traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+      }
+      assert.deepEqual(
+        encodeTracesProto(new ProtoWriter(32), cached, [local], undefined),
+        encodeTracesProto(new ProtoWriter(32), cached, [native], undefined),
+        `${timeline.base} ${startAt} ${endAt}`,
+      )
+      assert.deepEqual(
+        encodeTracesJson(new JsonWriter(16), jsonCached, [local], undefined),
+        encodeTracesJson(new JsonWriter(16), jsonCached, [native], undefined),
+      )
+    }
+  }
 })
 
 Deno.test("Exporter.memory() and the OTLP encoders agree on a failed and an interrupted span", () => {

@@ -6,8 +6,11 @@
  */
 import assert from "node:assert/strict"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Tracer from "effect/Tracer"
 import { TestClock } from "effect/testing"
 import { Exporter, Request, Sampler, Stage, Summaries, Telemetry } from "../../mod.ts"
+import { LocalSpan } from "../../src/stage/internal/tracking.ts"
 import { effectTest } from "../_harness.ts"
 import { fiveStageRequests, threeStages, timed } from "./_tail.ts"
 
@@ -179,5 +182,40 @@ effectTest(
       const kept = summaries.filter((s) => s.keptBecause !== undefined)
       assert.ok(summaries.filter((s) => !s.success).every((s) => s.keptBecause !== undefined))
       assert.equal(names.length, kept.length * 2)
+    }),
+)
+
+effectTest(
+  "gated: stage and request spans keep their stage's times (no BigInts until read), other spans are native",
+  () =>
+    Effect.gen(function* () {
+      const seen: Array<Tracer.Span> = []
+      const { memory, names } = yield* exported(
+        timed(
+          Effect.gen(function* () {
+            seen.push(yield* Effect.currentSpan)
+            yield* Effect.gen(function* () {
+              const stage = yield* Effect.currentSpan
+              seen.push(stage)
+              yield* Effect.sleep("10 millis")
+              yield* Effect.sleep("5 millis").pipe(Effect.withSpan("user"))
+              // Ended by hand before its stage ends: exported once, with this end time.
+              stage.end(stage.status.startTime + 12_000_000n, Exit.void)
+              yield* Effect.sleep("8 millis")
+            }).pipe(Stage.track("kb"))
+            return yield* Effect.fail("boom")
+          }).pipe(Request.track("chat"), Effect.ignore),
+        ),
+        { sampler: Sampler.alwaysOff },
+      )
+      assert.deepEqual(names, ["user", "kb", "chat"])
+      const [request, stage] = seen as [Tracer.Span, Tracer.Span]
+      assert.ok(request instanceof LocalSpan && stage instanceof LocalSpan)
+      assert.ok(request instanceof Tracer.NativeSpan)
+      const spans = memory.spans()
+      assert.deepEqual(spans.map((span) => span.durationMs), [5, 12, 23])
+      assert.deepEqual(spans.map((span) => span.startTimeNanos), [10_000_000n, 0n, 0n])
+      assert.equal(stage.status._tag === "Ended" && stage.status.endTime, 12_000_000n)
+      assert.equal(request.status._tag === "Ended" && request.status.endTime, 23_000_000n)
     }),
 )

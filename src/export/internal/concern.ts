@@ -66,7 +66,7 @@ import {
   protoSpan,
   ProtoSpanCache,
 } from "./otlpTraces.ts"
-import { JsonWriter, ProtoWriter } from "./protobuf.ts"
+import { type ByteWriter, JsonWriter, ProtoWriter } from "./protobuf.ts"
 import { type DropReason, dropReasons, ExportStats, grpcRejections, signals } from "./stats.ts"
 import { consoleHandler, isKept, JsonlFiles, jsonlHandler, SummaryWorker } from "./summaries.ts"
 import * as daemon from "../../internal/daemon.ts"
@@ -425,6 +425,16 @@ const slabEncoder = <W extends ProtoWriter | JsonWriter>(
   return writer.takeRecord()
 }
 
+/** Reports `records` (from `slabs`) consumed once `body` holds them; returns `body`. */
+const consumedAfter = (
+  slabs: ByteWriter,
+  records: ReadonlyArray<Uint8Array>,
+  body: Uint8Array,
+): Uint8Array => {
+  for (let i = 0; i < records.length; i++) slabs.consumed(records[i]!)
+  return body
+}
+
 /** `protoSpan` reusing `cache` (one per encoder). */
 const protoSpanWith =
   (cache: ProtoSpanCache) => (w: ProtoWriter, span: FinishedSpan, redactor: RedactorLike | undefined): void =>
@@ -586,6 +596,9 @@ export const installExport = (
             } else {
               // Spans are encoded when they end and queued as bytes (views of shared slabs): the queue
               // holds no span objects, so spans die young, and a batch is the spans' bytes in an envelope.
+              // Once a batch is in its envelope its spans' bytes are never read again: their slabs may be
+              // written again (the channel encodes each batch once).
+              const slabs = json ? new JsonWriter(slabSize) : new ProtoWriter(slabSize)
               const channel = new ExportChannel<Uint8Array>(
                 channelConfig(
                   "traces",
@@ -595,8 +608,10 @@ export const installExport = (
                   r.maxConcurrentExports,
                 ),
                 json
-                  ? (spans) => encodeEncodedTracesJson(jsonWriter, jsonCached, spans)
-                  : (spans) => encodeEncodedTracesProto(writer, protoCached, spans),
+                  ? (spans) =>
+                    consumedAfter(slabs, spans, encodeEncodedTracesJson(jsonWriter, jsonCached, spans))
+                  : (spans) =>
+                    consumedAfter(slabs, spans, encodeEncodedTracesProto(writer, protoCached, spans)),
                 stats,
                 clock,
                 transport("traces"),
@@ -604,8 +619,8 @@ export const installExport = (
               )
               spanChannels.push(channel)
               const encodeSpan = json
-                ? slabEncoder(new JsonWriter(slabSize), jsonSpanBytes, redactor)
-                : slabEncoder(new ProtoWriter(slabSize), protoSpanWith(new ProtoSpanCache()), redactor)
+                ? slabEncoder(slabs as JsonWriter, jsonSpanBytes, redactor)
+                : slabEncoder(slabs as ProtoWriter, protoSpanWith(new ProtoSpanCache()), redactor)
               pipeline.sinks.push((span) => channel.offerWith(span, encodeSpan))
             }
           }

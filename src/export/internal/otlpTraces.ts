@@ -10,8 +10,9 @@ import type * as Exit from "effect/Exit"
 import type * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import type { RedactorLike } from "../../internal/slots.ts"
+import { type Timeline, UntimedTimeline } from "../../internal/clock.ts"
 import type { DeferredStage } from "../../internal/stageAttributes.ts"
-import { errorOf } from "../../stage/internal/tracking.ts"
+import { errorOf, type SpanTimes } from "../../stage/internal/tracking.ts"
 import { type JsonWriter, ProtoWriter, varintSize } from "./protobuf.ts"
 
 /** What the encoders read from a finished span (an Effect `NativeSpan` or the recording span). */
@@ -30,6 +31,14 @@ export interface FinishedSpan {
   /** Stage attributes the span deferred (stagetrace's own spans): they come before `_attributes`. */
   readonly deferredStage?: DeferredStage | undefined
   readonly deferredRequestId?: string | undefined
+  /** Attributes the span deferred (see `stageAttributes.ts`): written into its map before it is exported. */
+  readonly deferredPairs?: Array<unknown> | undefined
+  /**
+   * The span's times as instants of a timeline (stagetrace's `LocalSpan`s): the encoders read them instead
+   * of the BigInts of `status`, with `exit`, the exit the span ended with.
+   */
+  readonly times?: SpanTimes | undefined
+  readonly exit?: Exit.Exit<unknown, unknown> | undefined
 }
 
 /**
@@ -126,6 +135,32 @@ export const exceptionEvent = (outcome: SpanOutcome, endTime: bigint): SpanEvent
   ]
 
 const endedOf = (span: FinishedSpan) => span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
+
+const TWO_32 = 2 ** 32
+
+/** The last timeline `protoInstant` wrote an instant of, and its base split in 32-bit halves. */
+let splitTimeline: Timeline | undefined
+let splitHi = 0
+let splitLo = 0
+
+/**
+ * Writes instant `at` of `timeline` as a fixed64 field: `timeline.nanos(at)`, without making the BigInt
+ * (the base is split once per timeline; the halves stay exact in doubles).
+ */
+const protoInstant = (w: ProtoWriter, field: number, timeline: Timeline, at: number): void => {
+  if (timeline !== splitTimeline) {
+    const base = timeline.base
+    splitHi = Number(base >> 32n)
+    splitLo = Number(base & 0xffffffffn)
+    splitTimeline = timeline
+  }
+  const sum = splitLo + at
+  const carry = Math.floor(sum / TWO_32)
+  const hi = splitHi + carry
+  if (timeline instanceof UntimedTimeline || !Number.isSafeInteger(sum) || hi < 0 || hi >= TWO_32) {
+    w.fixed64(field, timeline.nanos(at))
+  } else w.fixed64Halves(field, hi, sum - carry * TWO_32)
+}
 
 /** An attribute value as exported: redacted when a redactor is installed. */
 export const redactAttr = (redactor: RedactorLike | undefined, key: string, value: unknown): unknown =>
@@ -373,7 +408,8 @@ export const protoSpan = (
   redactor: RedactorLike | undefined,
   cache?: ProtoSpanCache,
 ): void => {
-  const ended = endedOf(span)
+  const times = span.times
+  const ended = times === undefined ? endedOf(span) : undefined
   const start = w.begin(2, 2)
   const traceId = span.traceId
   if (cache !== undefined) cache.writeTraceId(w, traceId)
@@ -394,8 +430,13 @@ export const protoSpan = (
   if (encoded !== undefined && encoded.name === span.name) w.raw(encoded.nameBytes)
   else w.string(5, span.name)
   w.uint(6, spanKindCode[span.kind] ?? 1)
-  w.fixed64(7, ended.startTime)
-  w.fixed64(8, ended.endTime)
+  if (ended === undefined) {
+    protoInstant(w, 7, times!.timeline, times!.startAt)
+    protoInstant(w, 8, times!.timeline, times!.endAt)
+  } else {
+    w.fixed64(7, ended.startTime)
+    w.fixed64(8, ended.endTime)
+  }
   if (deferred !== undefined) {
     const requestId = span.deferredRequestId
     if (requestId !== undefined) {
@@ -409,11 +450,13 @@ export const protoSpan = (
   if (attributes !== undefined) {
     for (const [key, value] of attributes) protoKeyValue(w, 9, key, redactAttr(redactor, key, value))
   }
-  const outcome = outcomeOfExit(ended.exit)
+  const outcome = outcomeOfExit(ended === undefined ? span.exit! : ended.exit)
   if (outcome.interrupted) protoKeyValue(w, 9, interruptedAttribute, true)
   const events = span._events
   if (events !== undefined) { for (let i = 0; i < events.length; i++) protoEvent(w, events[i]!, redactor) }
-  const exception = exceptionEvent(outcome, ended.endTime)
+  const exception = outcome.code !== 2
+    ? undefined
+    : exceptionEvent(outcome, ended === undefined ? times!.timeline.nanos(times!.endAt) : ended.endTime)
   if (exception !== undefined) protoEvent(w, exception, redactor)
   const links = span.links
   for (let i = 0; i < links.length; i++) {

@@ -76,15 +76,29 @@ export class ByteWriter {
   // Records: encoding one item after another into large shared buffers ("slabs") and handing each out as
   // a view of its slab — no buffer and no copy per item (what a queue of encoded spans holds instead of
   // the spans). A record larger than the headroom grows the slab as `ensure` does; earlier views keep the
-  // old slab alive.
+  // old slab alive. A fresh slab costs far more than its size suggests (a new off-heap buffer, its pages
+  // touched for the first time: ~1 µs per span encoded into it), so a slab whose every record was
+  // consumed (`consumed`: copied into a request body, never read again) is written again instead: at most
+  // `maxFreeSlabs` wait for reuse, and at most `maxRetiredSlabs` full slabs with records still out are
+  // tracked (past that the oldest is forgotten: its records are never reported, it is left to the GC).
 
   /** Where the current record started. */
   private mark = 0
+  /** The slab records are written to (`undefined` until the first record). */
+  private slab: Slab | undefined = undefined
+  /** Full slabs whose records are not all consumed yet, oldest first. */
+  private retired: Array<Slab> | undefined = undefined
+  /** Slabs whose records were all consumed, ready to be written again. */
+  private free: Array<Uint8Array> | undefined = undefined
 
-  /** Begins a record, in a fresh slab of `slabSize` bytes when the current one is nearly full. */
+  /** Begins a record, in another slab of `slabSize` bytes when the current one is nearly full. */
   startRecord(slabSize: number): void {
     if (this.buf.length - this.pos < slabHeadroom) {
-      this.buf = new Uint8Array(slabSize)
+      const slab = this.slab
+      if (slab !== undefined) this.retire(slab)
+      const buf = this.free?.pop() ?? new Uint8Array(slabSize)
+      this.buf = buf
+      this.slab = new Slab(buf)
       this.grown()
       this.pos = 0
     }
@@ -93,8 +107,16 @@ export class ByteWriter {
 
   /** The record written since `startRecord`, as a view of its slab. */
   takeRecord(): Uint8Array {
-    const out = this.buf.subarray(this.mark, this.pos)
+    const buf = this.buf
+    let slab = this.slab
+    if (slab === undefined || slab.buf !== buf) {
+      // The first record, or the slab grew (`ensure`) under this one: the records out stay with the old.
+      if (slab !== undefined) this.retire(slab)
+      this.slab = slab = new Slab(buf)
+    }
+    const out = buf.subarray(this.mark, this.pos)
     this.mark = this.pos
+    slab.out++
     return out
   }
 
@@ -102,7 +124,58 @@ export class ByteWriter {
   discardRecord(): void {
     this.pos = this.mark
   }
+
+  /**
+   * Reports that `record` (from `takeRecord`) will never be read again, so its slab may be written again
+   * once all its records are. Must be called at most once per record.
+   */
+  consumed(record: Uint8Array): void {
+    const buffer = record.buffer
+    const slab = this.slab
+    if (slab !== undefined && slab.buf.buffer === buffer) {
+      slab.out--
+      return
+    }
+    const retired = this.retired
+    if (retired === undefined) return
+    for (let i = 0; i < retired.length; i++) {
+      const full = retired[i]!
+      if (full.buf.buffer !== buffer) continue
+      if (--full.out === 0) {
+        retired.splice(i, 1)
+        this.reuse(full.buf)
+      }
+      return
+    }
+  }
+
+  /** Puts a full slab aside until its records are consumed. */
+  private retire(slab: Slab): void {
+    if (slab.out === 0) {
+      this.reuse(slab.buf)
+      return
+    }
+    const retired = this.retired ??= []
+    if (retired.length >= maxRetiredSlabs) retired.shift()
+    retired.push(slab)
+  }
+
+  private reuse(buf: Uint8Array): void {
+    const free = this.free ??= []
+    if (free.length < maxFreeSlabs) free.push(buf)
+  }
 }
+
+/** A slab of records and how many of its records are out (taken, not yet consumed). */
+class Slab {
+  out = 0
+  constructor(readonly buf: Uint8Array) {}
+}
+
+/** Slabs kept for reuse at most. */
+const maxFreeSlabs = 2
+/** Full slabs with records out tracked at most. */
+const maxRetiredSlabs = 16
 
 /** How much room a slab must have left for a new record to start in it. */
 const slabHeadroom = 32 * 1024
@@ -214,6 +287,15 @@ export class ProtoWriter extends ByteWriter {
     this.varint((field << 3) | 1)
     const hi = Math.floor(value / TWO_32)
     this.view.setUint32(this.pos, value - hi * TWO_32, true)
+    this.view.setUint32(this.pos + 4, hi, true)
+    this.pos += 8
+  }
+
+  /** A fixed64 field from its high and low 32-bit halves (unsigned integers). */
+  fixed64Halves(field: number, hi: number, lo: number): void {
+    this.ensure(18)
+    this.varint((field << 3) | 1)
+    this.view.setUint32(this.pos, lo, true)
     this.view.setUint32(this.pos + 4, hi, true)
     this.pos += 8
   }

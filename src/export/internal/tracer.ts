@@ -18,8 +18,11 @@ import {
   type DeferredStage,
   type DeferringSpan,
   materializeStageAttributes,
+  settleDeferredPairs,
 } from "../../internal/stageAttributes.ts"
-import { OptionsNotKept, ownLinks } from "../../internal/spanOptions.ts"
+import { OptionsNotKept, ownLinks, TakesSpanTimes } from "../../internal/spanOptions.ts"
+import type { Timeline } from "../../internal/clock.ts"
+import { LocalSpan, type LocalSpanOptions } from "../../stage/internal/tracking.ts"
 import type { FinishedSpan } from "./otlpTraces.ts"
 
 /** Receives every span that ended sampled. */
@@ -125,8 +128,9 @@ export class SpanPipeline {
     this.export(span)
   }
 
-  /** Hands a finished span to every sink. */
+  /** Hands a finished span to every sink (its deferred attributes written into its map first). */
   export(span: FinishedSpan): void {
+    if (span.deferredPairs !== undefined) settleDeferredPairs(span as FinishedSpan & DeferringSpan)
     const sinks = this.sinks
     for (let i = 0; i < sinks.length; i++) sinks[i]!(span)
   }
@@ -243,6 +247,53 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
   discard(): void {}
 }
 
+/**
+ * The recording span of a stage or request (`createSpan` gives it the span's times, `TakesSpanTimes`): a
+ * `LocalSpan` — times as instants shared with its stage, BigInts made only when read, stage attributes
+ * deferred, like the attributes written to it (the request's: a span of a request dropped by sampling never
+ * builds its attribute map; an exported one builds it when exported) — that reports its end to the
+ * pipeline and takes a gate as `RecordingNativeSpan` does.
+ */
+export class RecordingLocalSpan extends LocalSpan implements RecordedSpan, FinishedSpan, GatedSpan {
+  openPrev: RecordedSpan | undefined = undefined
+  openNext: RecordedSpan | undefined = undefined
+  traceState: string | undefined = undefined
+  gate: SpanGate | undefined = undefined
+  readonly pipeline: SpanPipeline
+
+  constructor(options: LocalSpanOptions, pipeline: SpanPipeline) {
+    super(options)
+    this.pipeline = pipeline
+    if (options.sampled) pipeline.open.add(this)
+  }
+
+  override close(timeline: Timeline, at: number, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.exit !== undefined) return
+    super.close(timeline, at, exit)
+    this.pipeline.ended(this)
+  }
+
+  override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.exit !== undefined) return
+    super.end(endTime, exit)
+    this.pipeline.ended(this)
+  }
+
+  // The registry and gate protocol, from `RecordingNativeSpan` (below): the same fields.
+  declare heldNext: GatedSpan | undefined
+  declare [DiscardKey]: () => void
+  declare [GateKey]: (gate: SpanGate, sampled: boolean, traceState: string | undefined) => void
+  declare release: () => void
+  declare discard: () => void
+}
+for (const key of ["heldNext", DiscardKey, GateKey, "release", "discard"] as const) {
+  Object.defineProperty(
+    RecordingLocalSpan.prototype,
+    key,
+    Object.getOwnPropertyDescriptor(RecordingNativeSpan.prototype, key)!,
+  )
+}
+
 /** A span over another tracer's span (OpenTelemetry, Deno): records what the exporters need, forwards all. */
 export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, FinishedSpan {
   readonly _tag = "Span"
@@ -317,15 +368,21 @@ export class RecordingDelegateSpan implements Tracer.Span, RecordedSpan, Finishe
 
 /**
  * A tracer whose spans report to `pipeline` when they end. Over Effect's native tracer it creates native
- * spans itself (no extra object per span); over any other tracer it delegates.
+ * spans itself (no extra object per span): `RecordingLocalSpan`s for stagetrace's stages and requests (whose
+ * options carry their times), `RecordingNativeSpan`s for every other span; over any other tracer it
+ * delegates.
  */
 export const makeRecordingTracer = (inner: Tracer.Tracer, pipeline: SpanPipeline): Tracer.Tracer => {
   if (inner === Tracer.nativeTracer) {
     // Its spans copy what they need from the options (so the stage wrapper may reuse one options object)
     // and copy the shared empty links array before writing to it.
     return Tracer.make({
-      span: (options) => new RecordingNativeSpan(options, pipeline),
+      span: (options) =>
+        (options as LocalSpanOptions).times !== undefined
+          ? new RecordingLocalSpan(options as LocalSpanOptions, pipeline)
+          : new RecordingNativeSpan(options, pipeline),
       [OptionsNotKept]: true,
+      [TakesSpanTimes]: true,
     } as Tracer.Tracer)
   }
   return Tracer.make({

@@ -32,7 +32,13 @@ import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
 import type { HttpServerRequest } from "effect/http"
 import { disabledByEnvironment } from "../../internal/killSwitch.ts"
-import { keepsNoOptions, MakesLocalSpans, OptionsNotKept } from "../../internal/spanOptions.ts"
+import {
+  keepsNoOptions,
+  MakesLocalSpans,
+  OptionsNotKept,
+  TakesSpanTimes,
+  takesSpanTimes,
+} from "../../internal/spanOptions.ts"
 import {
   outcomeOf,
   ownerOf,
@@ -143,6 +149,8 @@ export class AdoptingTracer implements Tracer.Tracer {
   readonly [OptionsNotKept]: boolean
   /** Whether stagetrace's own spans become `LocalSpan`s made from their options (see `MakesLocalSpans`). */
   readonly [MakesLocalSpans]: boolean
+  /** Passes the span times of stagetrace's own spans on when its inner tracer reads them (`TakesSpanTimes`). */
+  readonly [TakesSpanTimes]: boolean
 
   constructor(inner: Tracer.Tracer, recorder: Recorder, config: InstrumentConfig) {
     this.inner = inner
@@ -150,6 +158,7 @@ export class AdoptingTracer implements Tracer.Tracer {
     this.config = config
     this[OptionsNotKept] = inner === Tracer.nativeTracer || keepsNoOptions(inner)
     this[MakesLocalSpans] = inner === Tracer.nativeTracer
+    this[TakesSpanTimes] = takesSpanTimes(inner)
     if (inner.context !== undefined) this.context = inner.context
   }
 

@@ -36,7 +36,14 @@ import {
 } from "../../internal/recorder.ts"
 import { ForwardingSpan } from "../../internal/forwardingSpan.ts"
 import { type GatedSpan, GateKey, isGatable, type SpanGate } from "../../internal/gate.ts"
-import { keepsNoOptions, noLinks, OptionsNotKept } from "../../internal/spanOptions.ts"
+import {
+  keepsNoOptions,
+  noLinks,
+  OptionsNotKept,
+  TakesSpanTimes,
+  takesSpanTimes,
+} from "../../internal/spanOptions.ts"
+import type { SpanTimes } from "../../stage/internal/tracking.ts"
 import type { KeptBecause } from "../../stage/Request.ts"
 import { alwaysOn, parentBased, type Sampler, type SamplingParent, type SamplingResult } from "../Sampler.ts"
 import type { SamplingCounters, SamplingState } from "./state.ts"
@@ -263,7 +270,8 @@ const newInput = (): MutableInput => ({
   traceState: undefined,
 })
 
-type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
+/** Span options, with the span's times when the stage wrapper gives them (`TakesSpanTimes`). */
+type SpanOptions = Parameters<Tracer.Tracer["span"]>[0] & { readonly times?: SpanTimes | undefined }
 
 /** The span options with `sampled: true`. */
 const sampledOptions = (options: SpanOptions): SpanOptions => ({
@@ -275,6 +283,7 @@ const sampledOptions = (options: SpanOptions): SpanOptions => ({
   kind: options.kind,
   root: options.root,
   sampled: true,
+  times: options.times,
 })
 
 /** The tail-sampling tracer. */
@@ -290,6 +299,8 @@ export class TailTracer implements Tracer.Tracer {
   private readonly declined: SpanGate
   /** Keeps no span options when its inner tracer keeps none (it copies them when it changes them). */
   readonly [OptionsNotKept]: boolean
+  /** Passes the span times the stage wrapper gives on when its inner tracer reads them. */
+  readonly [TakesSpanTimes]: boolean
   /** The options with `sampled: true`, reused when the inner tracer keeps no options. */
   private readonly reused: { -readonly [K in keyof SpanOptions]: SpanOptions[K] } = sampledOptions({
     name: "",
@@ -300,11 +311,13 @@ export class TailTracer implements Tracer.Tracer {
     kind: "internal",
     root: false,
     sampled: true,
+    times: undefined,
   })
 
   constructor(inner: Tracer.Tracer, recorder: Recorder, state: SamplingState) {
     this.inner = inner
     this[OptionsNotKept] = keepsNoOptions(inner)
+    this[TakesSpanTimes] = takesSpanTimes(inner)
     this.recorder = recorder
     this.sampler = state.sampler
     this.counters = state.counters
@@ -332,6 +345,7 @@ export class TailTracer implements Tracer.Tracer {
     reused.startTime = options.startTime
     reused.kind = options.kind
     reused.root = options.root
+    reused.times = options.times
     return reused
   }
 
@@ -352,6 +366,7 @@ export class TailTracer implements Tracer.Tracer {
       inner = this.inner.span(this.sampledOptions(options))
       // Holds no span of an earlier request.
       this.reused.parent = noParent
+      this.reused.times = undefined
     } else inner = this.inner.span(sampledOptions(options))
     if (tail !== undefined) {
       // A request kept from its start (head-sampled or forced) buffers nothing: its spans need no proxy. A

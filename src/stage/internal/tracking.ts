@@ -39,8 +39,15 @@ import {
   framesSupported,
   type OpeningFrame,
 } from "../../internal/frame.ts"
-import { keepsNoOptions, makesLocalSpans, noLinks, ownLinks } from "../../internal/spanOptions.ts"
 import {
+  keepsNoOptions,
+  makesLocalSpans,
+  noLinks,
+  ownLinks,
+  takesSpanTimes,
+} from "../../internal/spanOptions.ts"
+import {
+  deferAttribute,
   type DeferredStage,
   type DeferringSpan,
   deferStageAttributes,
@@ -150,6 +157,8 @@ export interface Resolved {
   readonly optionsNotKept: boolean
   /** Whether `tracer` makes stagetrace's own spans `LocalSpan`s (see `spanOptions.ts`). */
   readonly localSpans: boolean
+  /** Whether `tracer` reads span times from `LocalSpanOptions.times` (`LocalSpan`s, see `spanOptions.ts`). */
+  readonly takesTimes: boolean
   readonly tracerEnabled: boolean
   readonly timingEnabled: boolean
   readonly links: ReadonlyArray<Tracer.SpanLink>
@@ -197,6 +206,7 @@ export const resolve = (fiber: Fiber.Fiber<unknown, unknown>): Resolved => {
     tracer,
     optionsNotKept: native || keepsNoOptions(tracer),
     localSpans: native || makesLocalSpans(tracer),
+    takesTimes: native || makesLocalSpans(tracer) || takesSpanTimes(tracer),
     tracerEnabled,
     timingEnabled: fiber.getRef(References.TracerTimingEnabled),
     links: fiber.getRef(References.TracerSpanLinks),
@@ -264,6 +274,7 @@ export class LocalSpan implements Tracer.Span, DeferringSpan {
   [OwnerKey]: unknown = undefined
   deferredStage: DeferredStage | undefined = undefined
   deferredRequestId: string | undefined = undefined
+  deferredPairs: Array<unknown> | undefined = undefined
   /**
    * The span's times: a stage's span reads those of its stage (which the stage sets when it ends, before
    * it ends its span), other spans have their own.
@@ -329,7 +340,8 @@ export class LocalSpan implements Tracer.Span, DeferringSpan {
 
   attribute(key: string, value: unknown): void {
     if (this.exit !== undefined) return
-    this.attributes.set(key, value)
+    // Written into the map when it is read (see `stageAttributes.ts`): most spans never are.
+    deferAttribute(this, key, value)
   }
 
   event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
@@ -415,10 +427,10 @@ const createSpan = (
   const tracer = env.tracer
   const reuse = !scratchInUse && env.optionsNotKept
   // Tracers whose spans are `LocalSpan`s made from these options (which then keep the timeline and instant).
-  const local = reuse && env.localSpans
+  const local = reuse && env.takesTimes
   // The span such a tracer would make, made here (the instrument tracer makes it under any parent but the
   // proxies of the requests it adopted).
-  const direct = local &&
+  const direct = local && env.localSpans &&
     (tracer === Tracer.nativeTracer || parent === undefined || parent instanceof LocalSpan)
   const options = reuse ? scratch : { ...scratch }
   options.name = name
