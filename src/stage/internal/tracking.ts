@@ -525,9 +525,13 @@ class DerivedCache {
 /**
  * What `Context.addUnsafe(previous, Tracer.ParentSpanKey, span)` makes (`makeImpl` in `effect/Context`),
  * with its fiber cache already set: a class with every field in the object itself, where Effect's
- * `Object.create` puts the fields past the fourth (and the cache) in a separate property store.
+ * `Object.create` puts the fields past the fourth (and the cache) in a separate property store. The
+ * context is also its own overlay (`key`, `value`, `parent`: the parent span over `previous`'s overlays),
+ * one object where Effect makes two. Effect only reads an overlay's fields and may later flatten the
+ * context (setting its `overlay` to `undefined`), which leaves those fields, and so the overlay chains of
+ * contexts derived from this one, as they were.
  */
-class DerivedContext {
+class DerivedContext implements Overlay {
   readonly cacheRoot: DerivedContext
   readonly base: ReadonlyMap<string, unknown>
   readonly overlay: Overlay
@@ -536,17 +540,23 @@ class DerivedContext {
   readonly baseHits: number
   readonly maxDepth: number
   readonly _fiberCache: DerivedCache
+  readonly key: string
+  readonly value: Tracer.Span
+  readonly parent: Overlay | undefined
 
   constructor(previous: ContextFields, span: Tracer.Span, cache: DerivedCache) {
     // The parent span is one of the keys the fiber cache holds: the new context is its own cache root.
     this.cacheRoot = this
     this.base = previous.base
-    this.overlay = { key: Tracer.ParentSpanKey, value: span, parent: previous.overlay }
+    this.overlay = this
     this.depth = previous.depth + 1
     this._flat = undefined
     this.baseHits = 0
     this.maxDepth = previous.maxDepth
     this._fiberCache = cache
+    this.key = Tracer.ParentSpanKey
+    this.value = span
+    this.parent = previous.overlay
   }
 }
 
