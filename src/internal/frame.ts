@@ -33,6 +33,9 @@ export const ensureKey = "~effect/Effect/ensureCont"
 interface LoopFiber {
   interruptible: boolean
   readonly _stack: Array<unknown>
+  /** Set once the fiber is asked to stop (delivered when it is interruptible). */
+  readonly _interruptedCause: unknown
+  readonly cache: { readonly tracerContext?: unknown }
 }
 
 /**
@@ -50,18 +53,24 @@ export interface Frame {
 }
 
 /**
- * The base class of frames: what Effect's run loop calls, as it does on `Effect.onExit`'s frame. When the
- * frame is popped, the fiber becomes uninterruptible until the exit is handed on (an interruption skips
- * every frame of an interruptible fiber; this one must run); then one of the two continuations forwards to
- * `exited`. Effect's own exits pass themselves as the third argument; a value that arrives without one (an
+ * The base class of frames: what Effect's run loop calls, as it does on `Effect.onExit`'s frame; one of
+ * the two continuations forwards to `exited`, which runs uninterruptibly, as `Effect.onExit`'s finalizer
+ * does. Effect's own exits pass themselves as the third argument; a value that arrives without one (an
  * `Effect.sync` continuing straight into its caller) gets an exit here, as `Effect.onExit` does.
+ *
+ * `Effect.onExit`'s frame makes the fiber uninterruptible when it is popped, pushing the frame that
+ * restores interruptibility under it (one more frame to push, pop and run per wrapper). A frame here does
+ * that only when the fiber is being interrupted: an interruption skips every frame of an interruptible
+ * fiber, and this one must run. Otherwise `exited` (synchronous) runs with the fiber uninterruptible for
+ * its duration, and the fiber is interruptible again when the exit is handed on — or, if `exited` itself
+ * got the fiber interrupted, the restoring frame is pushed then, which delivers the interruption.
  */
 export abstract class FrameBase implements Frame {
   abstract exited(fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void
 
   [ensureKey](fiber: Fiber.Fiber<unknown, unknown>): void {
     const loop = fiber as unknown as LoopFiber
-    if (loop.interruptible) {
+    if (loop.interruptible && loop._interruptedCause !== undefined) {
       loop._stack.push(restoreInterruptible)
       loop.interruptible = false
     }
@@ -73,8 +82,8 @@ export abstract class FrameBase implements Frame {
     exit?: Exit.Exit<unknown, unknown>,
   ): Exit.Exit<unknown, unknown> {
     const done = exit ?? Exit.succeed(value)
-    this.exited(fiber, done)
-    return done
+    exitUninterruptibly(this, fiber, done)
+    return handOn(fiber, done)
   }
 
   [failureKey](
@@ -83,8 +92,56 @@ export abstract class FrameBase implements Frame {
     exit?: Exit.Exit<unknown, unknown>,
   ): Exit.Exit<unknown, unknown> {
     const done = exit ?? Exit.failCause(cause)
-    this.exited(fiber, done)
+    exitUninterruptibly(this, fiber, done)
     return done
+  }
+}
+
+/** How many `handOn`s run inside one another (frames that end together, innermost first). */
+let handingOn = 0
+/** Past this many, a frame returns its exit to the run loop (bounded recursion, as Effect bounds its own). */
+const maxHandingOn = 16
+
+/**
+ * The success `done` handed on to the continuation under the frame — what the run loop does with `done`
+ * when a continuation returns it (Effect's exits are primitives: `evaluate` passes the value to the next
+ * frame), done here without one more turn of the loop. Left to the loop when a tracer wraps every step of
+ * the fiber (`tracerContext`: the continuation must run in its wrapper), and past `maxHandingOn` nested
+ * hand-overs.
+ */
+const handOn = (
+  fiber: Fiber.Fiber<unknown, unknown>,
+  done: Exit.Exit<unknown, unknown>,
+): Exit.Exit<unknown, unknown> => {
+  if (handingOn >= maxHandingOn || (fiber as unknown as LoopFiber).cache.tracerContext !== undefined) {
+    return done
+  }
+  handingOn++
+  try {
+    return (done as unknown as Record<
+      string,
+      (fiber: Fiber.Fiber<unknown, unknown>) => Exit.Exit<unknown, unknown>
+    >)[evaluateKey]!(fiber)
+  } finally {
+    handingOn--
+  }
+}
+
+/** `frame.exited(fiber, exit)` with `fiber` uninterruptible while it runs (see `FrameBase`). */
+const exitUninterruptibly = (
+  frame: Frame,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  exit: Exit.Exit<unknown, unknown>,
+): void => {
+  const loop = fiber as unknown as LoopFiber
+  if (!loop.interruptible) return frame.exited(fiber, exit)
+  loop.interruptible = false
+  try {
+    frame.exited(fiber, exit)
+  } finally {
+    // Interrupted meanwhile: the restoring frame makes the fiber interruptible and delivers it.
+    if (loop._interruptedCause === undefined) loop.interruptible = true
+    else loop._stack.push(restoreInterruptible)
   }
 }
 
@@ -180,7 +237,9 @@ const probe = (): boolean => {
     if (typeof (Effect.void as unknown as Record<string, unknown>)[evaluateKey] !== "function") return false
     let stackSeen = false
     const stackOk = Effect.withFiber((fiber) => {
-      stackSeen = Array.isArray((fiber as unknown as { _stack?: unknown })._stack)
+      stackSeen = Array.isArray((fiber as unknown as { _stack?: unknown })._stack) &&
+        "_interruptedCause" in fiber &&
+        (fiber as unknown as LoopFiber)._interruptedCause === undefined
       return Effect.void
     })
     Effect.runSync(stackOk)

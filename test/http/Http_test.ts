@@ -433,6 +433,26 @@ Deno.test("middleware: options name, attributes and metrics: false", async () =>
   assert.equal(await service.metric("http_requests_total", {}), undefined)
 })
 
+Deno.test("middleware: each request keeps its own attributes, annotations included", async () => {
+  await using service = makeService()
+  const handler = Http.middleware(
+    (request) =>
+      Effect.as(
+        new URL(request.url).pathname === "/a" ? Request.annotate("app.user", "alice") : Effect.void,
+        new Response("ok"),
+      ),
+    { runtime: service.runtime, attributes: (request) => ({ "app.path": new URL(request.url).pathname }) },
+  )
+  for (const path of ["/a", "/b"]) await (await handler(get(path))).body?.cancel()
+  const summaries = await service.summaries()
+  const byPath = new Map(summaries.map((summary) => [summary.attributes["app.path"], summary.attributes]))
+  assert.equal(byPath.get("/a")?.["app.user"], "alice")
+  assert.equal(byPath.get("/a")?.["url.path"], "/a")
+  assert.equal(byPath.get("/b")?.["app.user"], undefined)
+  assert.equal(byPath.get("/b")?.["url.path"], "/b")
+  assert.equal(byPath.get("/b")?.["http.response.status_code"], 200)
+})
+
 Deno.test("middleware: with interruptOnAbort, a client that goes away interrupts an Effect handler", async () => {
   await using service = makeService()
   const started = Promise.withResolvers<void>()

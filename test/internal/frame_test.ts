@@ -78,6 +78,52 @@ for (const [name, wrap] of [["primitive", fast], ["fallback", fallback]] as cons
   )
 
   effectTest(
+    `${name}: the fiber is interruptible after the frame again, or stays uninterruptible as it was`,
+    () =>
+      Effect.gen(function* () {
+        const frame = new Recording()
+        const interruptible = Effect.withFiber((fiber) =>
+          Effect.succeed((fiber as unknown as { interruptible: boolean }).interruptible)
+        )
+        assert.equal(yield* wrap(Effect.void, frame).pipe(Effect.andThen(interruptible)), true)
+        assert.equal(yield* wrap(Effect.sync(() => 1), frame).pipe(Effect.andThen(interruptible)), true)
+        assert.equal(
+          yield* wrap(Effect.fail("no"), frame).pipe(Effect.ignore, Effect.andThen(interruptible)),
+          true,
+        )
+        assert.equal(
+          yield* Effect.uninterruptible(wrap(Effect.void, frame).pipe(Effect.andThen(interruptible))),
+          false,
+        )
+        assert.deepEqual(frame.interruptibleInside, [false, false, false, false])
+        // And an interruption after the frame still stops the fiber.
+        const fiber = yield* Effect.forkChild(wrap(Effect.void, frame).pipe(Effect.andThen(Effect.never)))
+        yield* Effect.yieldNow
+        assert.ok(Exit.hasInterrupts(yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))))
+      }),
+  )
+
+  effectTest(
+    `${name}: a fiber interrupted while its frame runs ends interrupted once the frame is done`,
+    () =>
+      Effect.gen(function* () {
+        const frame = new Recording()
+        const after: Array<string> = []
+        frame.exited = function (fiber, exit) {
+          Recording.prototype.exited.call(this, fiber, exit)
+          fiber.interruptUnsafe()
+        }
+        const exit = yield* Effect.exit(
+          wrap(Effect.succeed(1), frame).pipe(Effect.andThen(Effect.sync(() => after.push("ran on")))),
+        ).pipe(Effect.forkChild, Effect.flatMap(Fiber.await))
+        assert.equal(frame.exits.length, 1)
+        assert.ok(Exit.isSuccess(frame.exits[0]!))
+        assert.ok(Exit.hasInterrupts(exit))
+        assert.deepEqual(after, [])
+      }),
+  )
+
+  effectTest(
     `${name}: nested frames close innermost first; the effect runs again with each run`,
     () =>
       Effect.gen(function* () {

@@ -490,3 +490,54 @@ effectTest(
       assert.equal((yield* StageStats.get("llm_call"))?.maxMs, 5_000) // statistics keep the recorded duration
     }).pipe(Effect.provide(Telemetry.layer())),
 )
+
+effectTest(
+  "stages nested thousands deep that end together hand their values on",
+  () =>
+    Effect.gen(function* () {
+      let wrapped: Effect.Effect<number> = Effect.sync(() => 1)
+      for (let i = 0; i < 5000; i++) wrapped = Stage.track(Effect.map(wrapped, (n) => n + 1), "deep")
+      const plain = Effect.gen(function* () {
+        let wrappedSync: Effect.Effect<number> = Effect.sync(() => 1)
+        for (let i = 0; i < 50_000; i++) wrappedSync = Stage.track(wrappedSync, "deep_sync")
+        return yield* wrappedSync
+      })
+      assert.equal(yield* wrapped, 5001)
+      assert.equal(yield* plain, 1)
+      const stats = yield* StageStats.get("deep")
+      assert.equal(stats?.count, 5000)
+    }).pipe(Request.track("chat"), Effect.provide(Telemetry.layer())),
+)
+
+effectTest(
+  "under a tracer that wraps every step, the code after a stage runs in its parent's wrapper",
+  () => {
+    const Evaluate = "~effect/Effect/evaluate"
+    /** The span the tracer's wrapper of the running step was made for. */
+    let wrappedFor: string | undefined
+    const tracer = Tracer.make({
+      span: (options) => Tracer.nativeTracer.span(options),
+      context: (primitive, fiber) => {
+        const previous = wrappedFor
+        const span = fiber.cache.span
+        wrappedFor = span?._tag === "Span" ? span.name : undefined
+        try {
+          return (primitive as unknown as Record<string, (fiber: unknown) => never>)[Evaluate]!(fiber)
+        } finally {
+          wrappedFor = previous
+        }
+      },
+    })
+    return Effect.gen(function* () {
+      const inside = yield* Effect.sync(() => wrappedFor).pipe(Stage.track("inner"))
+      // Read by the generator itself, in the step that resumes it after the stage.
+      const after = wrappedFor
+      assert.deepEqual([inside, after], ["inner", "outer"])
+    }).pipe(
+      Stage.track("outer"),
+      Request.track("chat"),
+      Effect.withTracer(tracer),
+      Effect.provide(Telemetry.layer()),
+    )
+  },
+)

@@ -8,6 +8,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import type * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
@@ -91,3 +92,37 @@ effectTest("a service provided inside a stage is seen there, and only there", ()
     Effect.provideService(Greeting, "outer"),
     Effect.provide(Telemetry.layer()),
   ))
+
+effectTest(
+  "a stage's context flattened by Effect's lookups still resolves its span, before and below it",
+  () =>
+    Effect.gen(function* () {
+      const seen = yield* Effect.gen(function* () {
+        // Enough reads of a service from the base for Effect to flatten the stage's context in place.
+        const context = yield* Effect.context<Greeting>()
+        for (let i = 0; i < 256; i++) assert.equal(Context.get(context, Greeting), "hello")
+        assert.equal((context as unknown as { overlay: unknown }).overlay, undefined)
+        const parent = yield* Effect.currentParentSpan
+        // A context Effect derives from the flattened one keeps the stage's span as the parent.
+        const derived = Context.add(context, Greeting, "derived")
+        const below = Context.getOrUndefined(derived, Tracer.ParentSpan)
+        const nestedSeen = yield* observe.pipe(Stage.track("inner"))
+        return {
+          parent: parent._tag === "Span" ? parent.name : "",
+          below: below?._tag === "Span" ? below.name : "",
+          greeting: Context.get(derived, Greeting),
+          nestedSeen,
+        }
+      }).pipe(Stage.track("outer"), Request.track("chat"))
+      assert.deepEqual(seen, {
+        parent: "outer",
+        below: "outer",
+        greeting: "derived",
+        nestedSeen: { parent: "inner", greeting: "hello", level: "Warn", childParent: true },
+      })
+    }).pipe(
+      Effect.provideService(References.MinimumLogLevel, "Warn" as LogLevel.LogLevel),
+      // Provided by a layer: in the context's base map, which Effect flattens the overlays into.
+      Effect.provide(Layer.merge(Layer.succeed(Greeting, "hello"), Telemetry.layer())),
+    ),
+)

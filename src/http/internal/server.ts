@@ -14,7 +14,7 @@ import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import { CurrentRecorder } from "../../internal/recorder.ts"
 import { now, timelineOf } from "../../internal/clock.ts"
-import { currentRequest, makeRequestSpec, trackRequest } from "../../stage/internal/tracking.ts"
+import { currentRequest, makeServerRequestSpec, trackRequest } from "../../stage/internal/tracking.ts"
 import type { Extracted } from "../Propagation.ts"
 import { withRemoteContext } from "./context.ts"
 import { countIssues, parseHeaders } from "./extract.ts"
@@ -254,7 +254,7 @@ export const serveRequest = <E, R>(
     })
     const tracked = trackRequest(
       handled,
-      makeRequestSpec(name, {
+      makeServerRequestSpec(name, {
         parent: extracted.parent,
         kind: "server",
         requestId,

@@ -537,9 +537,13 @@ class DerivedCache {
 /**
  * What `Context.addUnsafe(previous, Tracer.ParentSpanKey, span)` makes (`makeImpl` in `effect/Context`),
  * with its fiber cache already set: a class with every field in the object itself, where Effect's
- * `Object.create` puts the fields past the fourth (and the cache) in a separate property store.
+ * `Object.create` puts the fields past the fourth (and the cache) in a separate property store. The
+ * context is also its own overlay (`key`, `value`, `parent`: the parent span over `previous`'s overlays),
+ * one object where Effect makes two. Effect only reads an overlay's fields and may later flatten the
+ * context (setting its `overlay` to `undefined`), which leaves those fields, and so the overlay chains of
+ * contexts derived from this one, as they were.
  */
-class DerivedContext {
+class DerivedContext implements Overlay {
   readonly cacheRoot: DerivedContext
   readonly base: ReadonlyMap<string, unknown>
   readonly overlay: Overlay
@@ -548,17 +552,23 @@ class DerivedContext {
   readonly baseHits: number
   readonly maxDepth: number
   readonly _fiberCache: DerivedCache
+  readonly key: string
+  readonly value: Tracer.Span
+  readonly parent: Overlay | undefined
 
   constructor(previous: ContextFields, span: Tracer.Span, cache: DerivedCache) {
     // The parent span is one of the keys the fiber cache holds: the new context is its own cache root.
     this.cacheRoot = this
     this.base = previous.base
-    this.overlay = { key: Tracer.ParentSpanKey, value: span, parent: previous.overlay }
+    this.overlay = this
     this.depth = previous.depth + 1
     this._flat = undefined
     this.baseHits = 0
     this.maxDepth = previous.maxDepth
     this._fiberCache = cache
+    this.key = Tracer.ParentSpanKey
+    this.value = span
+    this.parent = previous.overlay
   }
 }
 
@@ -1007,12 +1017,24 @@ export const recordStage = (spec: RecordSpec): Effect.Effect<void> =>
 // Requests
 // ---------------------------------------------------------------------------------------------------------
 
-/** A request's static description. */
+/**
+ * A request's static description: its options, resolved. Kept by the request's effect (so for as long as
+ * a request runs), hence flat, without the options object it was made from.
+ */
 export interface RequestSpec {
   readonly name: string
-  readonly options: RequestOptions
+  readonly kind: Tracer.SpanKind
+  readonly requestId: string | undefined
+  readonly force: boolean
+  readonly attributes: Readonly<Record<string, unknown>> | undefined
+  /** The keys of `attributes` copied into each run's own attributes; `undefined` when `owned`. */
+  readonly attributeKeys: ReadonlyArray<string> | undefined
+  /**
+   * Whether the request takes `attributes` as its own (they were made for this one request, by
+   * `Http.middleware`) instead of a copy.
+   */
+  readonly owned: boolean
   readonly budgetMs: number | undefined
-  readonly attributeKeys: ReadonlyArray<string>
   readonly parent: Tracer.AnySpan | undefined
   readonly parentTraceState: string | undefined
   /** Why options were ignored, if any were (each reported as a counted drop when the request runs). */
@@ -1020,7 +1042,6 @@ export interface RequestSpec {
 }
 
 const noReasons: ReadonlyArray<string> = Object.freeze([])
-const noRequestOptions: RequestOptions = Object.freeze({})
 
 /** Specs of requests built without options, by name (bounded, as `plainSpecs`). */
 const plainRequestSpecs = new Map<string, RequestSpec>()
@@ -1029,7 +1050,11 @@ const plainRequestSpecs = new Map<string, RequestSpec>()
 export const makeRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec =>
   sharedSpec(plainRequestSpecs, buildRequestSpec, name, options)
 
-const buildRequestSpec = (name: string, options: RequestOptions | undefined): RequestSpec => {
+const buildRequestSpec = (
+  name: string,
+  options: RequestOptions | undefined,
+  owned: boolean = false,
+): RequestSpec => {
   const budgetMs = budgetToMillis(options?.budget)
   const given = options?.parent
   let parent: Tracer.AnySpan | undefined
@@ -1051,16 +1076,30 @@ const buildRequestSpec = (name: string, options: RequestOptions | undefined): Re
     ;(invalid ??= []).push("invalid_parent")
   }
   const attributes = options?.attributes
+  const attributeKeys = attributes === undefined || owned ? undefined : Object.keys(attributes)
   return {
     name,
-    options: options ?? noRequestOptions,
+    kind: options?.kind ?? "internal",
+    requestId: options?.requestId,
+    force: options?.force === true,
+    attributes: attributeKeys !== undefined && attributeKeys.length === 0 ? undefined : attributes,
+    attributeKeys,
+    owned,
     budgetMs: budgetMs !== undefined && Number.isNaN(budgetMs) ? undefined : budgetMs,
-    attributeKeys: attributes === undefined ? noReasons : Object.keys(attributes),
     parent,
     parentTraceState,
     invalid: invalid ?? noReasons,
   }
 }
+
+/**
+ * The spec of one request of `Http.middleware`, whose `attributes` object was made for it: the request
+ * takes it as its own (no copy; nothing but the spec is kept while the request runs).
+ */
+export const makeServerRequestSpec = (
+  name: string,
+  options: RequestOptions & { readonly attributes: Record<string, unknown> },
+): RequestSpec => buildRequestSpec(name, options, true)
 
 /** Shared by requests without attributes; replaced (never written) when one is added. */
 export const emptyAttributes: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>
@@ -1084,7 +1123,6 @@ const openTrackedRequest = (
   fiber: Fiber.Fiber<unknown, unknown>,
 ): RequestRecord => {
   const recorder = env.recorder
-  const options = spec.options
   const invalid = spec.invalid
   for (let i = 0; i < invalid.length; i++) recorder.countDrop(invalid[i]!)
   const timeline = env.timeline
@@ -1093,7 +1131,7 @@ const openTrackedRequest = (
   const span = createSpan(
     env,
     spec.name,
-    options.kind ?? "internal",
+    spec.kind,
     parentSpan,
     timeline,
     startAt,
@@ -1101,25 +1139,31 @@ const openTrackedRequest = (
     undefined,
   )
   let attributes: Record<string, unknown> = emptyAttributes
-  const given = options.attributes
-  if (given !== undefined && spec.attributeKeys.length > 0) {
-    attributes = {}
-    for (const key of spec.attributeKeys) {
-      attributes[key] = given[key]
-      span.attribute(key, given[key])
+  const given = spec.attributes
+  if (given !== undefined) {
+    if (spec.owned) {
+      // The request's own object (`makeServerRequestSpec`).
+      attributes = given as Record<string, unknown>
+      for (const key in given) span.attribute(key, given[key])
+    } else {
+      attributes = {}
+      for (const key of spec.attributeKeys ?? noReasons) {
+        attributes[key] = given[key]
+        span.attribute(key, given[key])
+      }
     }
   }
   return openRequestAt(
     recorder,
     span,
     spec.name,
-    options.requestId ?? generateRequestId(),
+    spec.requestId ?? generateRequestId(),
     parentSpan,
     spec.parentTraceState,
     timeline,
     startAt,
     attributes,
-    options.force === true,
+    spec.force,
     spec.budgetMs,
   )
 }
