@@ -523,6 +523,8 @@ export const installExport = (
     const jsonlFiles: Array<JsonlFiles> = []
     const layers: Array<Layer.Layer<never>> = []
     let tracesWanted = false
+    /** Whether a span sink reads attribute maps (the OTLP encoders encode deferred pairs as they are). */
+    let readsMaps = false
 
     for (let i = 0; i < exporters.length; i++) {
       const exporter = exporters[i]!
@@ -674,6 +676,8 @@ export const installExport = (
           exporter.redactor = redactor
           exporter.metricContext = context
           pipeline.sinks.push((span) => exporter.recordSpan(span))
+          // The memory exporter reads the attribute map.
+          readsMaps = true
           recorder.summary.push((summary) => {
             // Redacted already, once, when the request ended.
             if (isKept(summary)) exporter.recordSummary(summary)
@@ -729,6 +733,7 @@ export const installExport = (
       }
     }
 
+    pipeline.settlePairs = readsMaps
     const channels: Array<{
       start(): Effect.Effect<void, never, Scope.Scope>
       shutdown(timeoutMs: number): Effect.Effect<void>

@@ -11,7 +11,11 @@ import type * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import type { RedactorLike } from "../../internal/slots.ts"
 import { type Timeline, UntimedTimeline } from "../../internal/clock.ts"
-import type { DeferredStage } from "../../internal/stageAttributes.ts"
+import {
+  type DeferredStage,
+  type DeferringSpan,
+  materializeStageAttributes,
+} from "../../internal/stageAttributes.ts"
 import { errorOf, type SpanTimes } from "../../stage/internal/tracking.ts"
 import { type JsonWriter, ProtoWriter, varintSize } from "./protobuf.ts"
 
@@ -160,6 +164,37 @@ const protoInstant = (w: ProtoWriter, field: number, timeline: Timeline, at: num
   if (timeline instanceof UntimedTimeline || !Number.isSafeInteger(sum) || hi < 0 || hi >= TWO_32) {
     w.fixed64(field, timeline.nanos(at))
   } else w.fixed64Halves(field, hi, sum - carry * TWO_32)
+}
+
+/** Deferred pairs encoded as they are at most (more keys: the map, whose duplicate check is linear). */
+const maxDirectPairs = 64
+
+/**
+ * The attributes `span` deferred as `key, value…` pairs (`stageAttributes.ts`) when they can be encoded as
+ * they are, without building its attribute map: the span has no map and no deferred stage attributes, and
+ * no key was written twice, so the pairs are exactly the map's entries in its order. Otherwise the pairs
+ * (if any) are written into the span's map, which the encoders then read, and the answer is `undefined`.
+ * Read it before `deferredStage` and `_attributes` (it may move the stage attributes into the map).
+ */
+export const directPairs = (span: FinishedSpan): ReadonlyArray<unknown> | undefined => {
+  const pairs = span.deferredPairs
+  if (pairs === undefined) return undefined
+  const length = pairs.length
+  if (span._attributes === undefined && span.deferredStage === undefined && length <= maxDirectPairs) {
+    let distinct = true
+    for (let i = 2; i < length && distinct; i += 2) {
+      const key = pairs[i]
+      for (let j = 0; j < i; j += 2) {
+        if (pairs[j] === key) {
+          distinct = false
+          break
+        }
+      }
+    }
+    if (distinct) return pairs
+  }
+  materializeStageAttributes(span as FinishedSpan & DeferringSpan)
+  return undefined
 }
 
 /** An attribute value as exported: redacted when a redactor is installed. */
@@ -410,6 +445,7 @@ export const protoSpan = (
 ): void => {
   const times = span.times
   const ended = times === undefined ? endedOf(span) : undefined
+  const pairs = directPairs(span)
   const start = w.begin(2, 2)
   const traceId = span.traceId
   if (cache !== undefined) cache.writeTraceId(w, traceId)
@@ -449,6 +485,12 @@ export const protoSpan = (
   const attributes = span._attributes
   if (attributes !== undefined) {
     for (const [key, value] of attributes) protoKeyValue(w, 9, key, redactAttr(redactor, key, value))
+  }
+  if (pairs !== undefined) {
+    for (let i = 0; i < pairs.length; i += 2) {
+      const key = pairs[i] as string
+      protoKeyValue(w, 9, key, redactAttr(redactor, key, pairs[i + 1]))
+    }
   }
   const outcome = outcomeOfExit(ended === undefined ? span.exit! : ended.exit)
   if (outcome.interrupted) protoKeyValue(w, 9, interruptedAttribute, true)
@@ -681,6 +723,7 @@ export const jsonSpanBytes = (
   span: FinishedSpan,
   redactor: RedactorLike | undefined,
 ): void => {
+  const pairs = directPairs(span)
   const ended = endedOf(span)
   const outcome = outcomeOfExit(ended.exit)
   w.ascii(`{"traceId":"`)
@@ -729,6 +772,12 @@ export const jsonSpanBytes = (
   if (attributes !== undefined) {
     for (const [key, value] of attributes) {
       if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, value), first)) first = false
+    }
+  }
+  if (pairs !== undefined) {
+    for (let i = 0; i < pairs.length; i += 2) {
+      const key = pairs[i] as string
+      if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, pairs[i + 1]), first)) first = false
     }
   }
   if (outcome.interrupted) jsonKeyValueBytes(w, interruptedAttribute, true, first)
