@@ -66,7 +66,7 @@ import {
   protoSpan,
   ProtoSpanCache,
 } from "./otlpTraces.ts"
-import { type ByteWriter, JsonWriter, ProtoWriter } from "./protobuf.ts"
+import { type ByteWriter, JsonWriter, ProtoWriter, type SlabRecord } from "./protobuf.ts"
 import { type DropReason, dropReasons, ExportStats, grpcRejections, signals } from "./stats.ts"
 import { consoleHandler, isKept, JsonlFiles, jsonlHandler, SummaryWorker } from "./summaries.ts"
 import * as daemon from "../../internal/daemon.ts"
@@ -414,7 +414,7 @@ const slabEncoder = <W extends ProtoWriter | JsonWriter>(
   write: (writer: W, span: FinishedSpan, redactor: RedactorLike | undefined) => void,
   redactor: () => RedactorLike | undefined,
 ) =>
-(span: FinishedSpan): Uint8Array => {
+(span: FinishedSpan): SlabRecord => {
   writer.startRecord(slabSize)
   try {
     write(writer, span, redactor())
@@ -428,7 +428,7 @@ const slabEncoder = <W extends ProtoWriter | JsonWriter>(
 /** Reports `records` (from `slabs`) consumed once `body` holds them; returns `body`. */
 const consumedAfter = (
   slabs: ByteWriter,
-  records: ReadonlyArray<Uint8Array>,
+  records: ReadonlyArray<SlabRecord>,
   body: Uint8Array,
 ): Uint8Array => {
   for (let i = 0; i < records.length; i++) slabs.consumed(records[i]!)
@@ -516,7 +516,7 @@ export const installExport = (
 
     let base: OtelBase | undefined
     let denoActive = false
-    const spanChannels: Array<ExportChannel<Uint8Array>> = []
+    const spanChannels: Array<ExportChannel<SlabRecord>> = []
     const metricChannels: Array<ExportChannel<MetricBatch>> = []
     const logChannels: Array<ExportChannel<LogItem>> = []
     const workers: Array<SummaryWorker> = []
@@ -601,7 +601,7 @@ export const installExport = (
               // Once a batch is in its envelope its spans' bytes are never read again: their slabs may be
               // written again (the channel encodes each batch once).
               const slabs = json ? new JsonWriter(slabSize) : new ProtoWriter(slabSize)
-              const channel = new ExportChannel<Uint8Array>(
+              const channel = new ExportChannel<SlabRecord>(
                 channelConfig(
                   "traces",
                   r.maxQueueSize,

@@ -17,7 +17,7 @@ import {
   materializeStageAttributes,
 } from "../../internal/stageAttributes.ts"
 import { errorOf, type SpanTimes } from "../../stage/internal/tracking.ts"
-import { type JsonWriter, ProtoWriter, varintSize } from "./protobuf.ts"
+import { copyRecords, type JsonWriter, ProtoWriter, type SlabRecord, varintSize } from "./protobuf.ts"
 
 /** What the encoders read from a finished span (an Effect `NativeSpan` or the recording span). */
 export interface FinishedSpan {
@@ -357,7 +357,10 @@ class LastField {
   remember(w: ProtoWriter, start: number, value: string): void {
     const length = w.pos - start
     if (length > this.bytes.length) this.bytes = new Uint8Array(length * 2)
-    this.bytes.set(w.buf.subarray(start, w.pos))
+    // A loop, not `set` of a `subarray`: no view allocated per value.
+    const bytes = this.bytes
+    const buf = w.buf
+    for (let i = 0; i < length; i++) bytes[i] = buf[start + i]!
     this.length = length
     this.value = value
   }
@@ -543,10 +546,13 @@ export const encodeTracesProto = (
 export const encodeEncodedTracesProto = (
   _w: ProtoWriter,
   cached: CachedResource<Uint8Array>,
-  spans: ReadonlyArray<Uint8Array>,
+  spans: ReadonlyArray<SlabRecord>,
 ): Uint8Array => {
   let spansLength = 0
-  for (let i = 0; i < spans.length; i++) spansLength += spans[i]!.length
+  for (let i = 0; i < spans.length; i++) {
+    const span = spans[i]!
+    spansLength += span.end - span.start
+  }
   // ScopeSpans = scope (cached, tag included) + spans; ResourceSpans = resource (cached) + field 2 ScopeSpans;
   // the request = field 1 ResourceSpans. Both fields are length-delimited with tag bytes 0x12 and 0x0a.
   const scopeLength = cached.scope.length + spansLength
@@ -558,14 +564,8 @@ export const encodeEncodedTracesProto = (
   out.buf[out.pos++] = 0x12
   out.varint(scopeLength)
   out.raw(cached.scope)
-  const buf = out.buf
-  let pos = out.pos
-  for (let i = 0; i < spans.length; i++) {
-    const span = spans[i]!
-    buf.set(span, pos)
-    pos += span.length
-  }
-  return buf
+  copyRecords(out.buf, out.pos, spans)
+  return out.buf
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -846,15 +846,16 @@ export const encodeTracesJson = (
 export const encodeEncodedTracesJson = (
   w: JsonWriter,
   cached: CachedResource<string>,
-  spans: ReadonlyArray<Uint8Array>,
+  spans: ReadonlyArray<SlabRecord>,
 ): Uint8Array => {
   jsonTracesStart(w, cached)
   for (let i = 0; i < spans.length; i++) {
     const span = spans[i]!
-    w.ensure(span.length + 1)
+    const length = span.end - span.start
+    w.ensure(length + 1)
     if (i > 0) w.buf[w.pos++] = 44
-    w.buf.set(span, w.pos)
-    w.pos += span.length
+    w.buf.set(span.buf.subarray(span.start, span.end), w.pos)
+    w.pos += length
   }
   w.ascii("]}]}]}")
   return w.finish()
