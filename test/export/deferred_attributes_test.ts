@@ -12,11 +12,13 @@ import * as Tracer from "effect/Tracer"
 import { Exporter } from "../../mod.ts"
 import { RecordingLocalSpan, SpanPipeline } from "../../src/export/internal/tracer.ts"
 import {
+  encodeTracesJson,
   encodeTracesProto,
   type FinishedSpan,
+  jsonResourceAndScope,
   protoResourceAndScope,
 } from "../../src/export/internal/otlpTraces.ts"
-import { ProtoWriter } from "../../src/export/internal/protobuf.ts"
+import { JsonWriter, ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import { deferStageAttributes } from "../../src/internal/stageAttributes.ts"
 import { Timeline } from "../../src/internal/clock.ts"
 import { LocalSpan } from "../../src/stage/internal/tracking.ts"
@@ -174,4 +176,66 @@ Deno.test("deferred span attributes: a LocalSpan (no exporter) reads back what a
     span.attribute("late", true)
   }
   assert.deepEqual([...local.attributes], [...native.attributes])
+})
+
+/** Both OTLP encodings of `span`, after the export pipeline handed it to sinks that only encode. */
+const encodings = (span: FinishedSpan) => {
+  const proto = protoResourceAndScope(new ProtoWriter(32), {
+    attributes: [],
+    scopeName: "s",
+    scopeVersion: "1",
+  })
+  const json = jsonResourceAndScope({ attributes: [], scopeName: "s", scopeVersion: "1" })
+  return {
+    proto: encodeTracesProto(new ProtoWriter(32), proto, [span], undefined),
+    json: new TextDecoder().decode(encodeTracesJson(new JsonWriter(), json, [span], undefined)),
+  }
+}
+
+Deno.test("deferred span attributes: OTLP encoders write distinct deferred pairs without building the map", () => {
+  const pipeline = new SpanPipeline(16)
+  pipeline.settlePairs = false
+  const exported: Array<FinishedSpan> = []
+  pipeline.sinks.push((span) => exported.push(span))
+  const { recording, native } = pair(pipeline)
+  for (const span of [recording, native]) {
+    span.attribute("http.request.method", "GET")
+    span.attribute("url.path", "/")
+    span.attribute("skipped", undefined)
+    span.attribute("http.response.status_code", 200)
+  }
+  recording.close(timeline, 5, Exit.void)
+  native.end(timeline.nanos(5), Exit.void)
+  assert.deepEqual(exported, [recording])
+  const direct = encodings(recording)
+  // Encoded straight from the pairs: the span still has no map.
+  assert.equal(recording._attributes, undefined)
+  assert.notEqual(recording.deferredPairs, undefined)
+  assert.deepEqual(direct, encodings(native))
+  assert.deepEqual([...recording.attributes], [...native.attributes])
+})
+
+Deno.test("deferred span attributes: OTLP encoders build the map when a key was written twice or a stage is deferred", () => {
+  for (const deferStage of [false, true]) {
+    const pipeline = new SpanPipeline(16)
+    pipeline.settlePairs = false
+    const { recording, native } = pair(pipeline)
+    if (deferStage) {
+      deferStageAttributes(recording, stage, "r-1")
+      native.attribute("request.id", "r-1")
+      native.attribute("stage.id", stage.stageId)
+      native.attribute("stage.name", stage.name)
+      native.attribute("model", stage.metadata.model)
+    }
+    for (const span of [recording, native]) {
+      span.attribute("a", 1)
+      span.attribute("b", 2)
+      span.attribute(deferStage ? "model" : "a", 3)
+    }
+    recording.close(timeline, 5, Exit.void)
+    native.end(timeline.nanos(5), Exit.void)
+    const encoded = encodings(recording)
+    assert.equal(recording.deferredPairs, undefined)
+    assert.deepEqual(encoded, encodings(native))
+  }
 })

@@ -8,7 +8,7 @@ import * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
-import { JsonWriter, ProtoWriter } from "../../src/export/internal/protobuf.ts"
+import { JsonWriter, ProtoWriter, type SlabRecord } from "../../src/export/internal/protobuf.ts"
 import {
   encodeEncodedTracesJson,
   encodeEncodedTracesProto,
@@ -193,8 +193,8 @@ Deno.test("OTLP trace encoders: spans encoded one by one when they end make the 
   const slab = 64 * 1024
   const protoWriter = new ProtoWriter(slab)
   const jsonWriter = new JsonWriter(slab)
-  const protoChunks: Array<Uint8Array> = []
-  const jsonChunks: Array<Uint8Array> = []
+  const protoChunks: Array<SlabRecord> = []
+  const jsonChunks: Array<SlabRecord> = []
   for (const s of spans) {
     protoWriter.startRecord(slab)
     protoSpan(protoWriter, s, undefined)

@@ -66,7 +66,7 @@ import {
   protoSpan,
   ProtoSpanCache,
 } from "./otlpTraces.ts"
-import { type ByteWriter, JsonWriter, ProtoWriter } from "./protobuf.ts"
+import { type ByteWriter, JsonWriter, ProtoWriter, type SlabRecord } from "./protobuf.ts"
 import { type DropReason, dropReasons, ExportStats, grpcRejections, signals } from "./stats.ts"
 import { consoleHandler, isKept, JsonlFiles, jsonlHandler, SummaryWorker } from "./summaries.ts"
 import * as daemon from "../../internal/daemon.ts"
@@ -414,7 +414,7 @@ const slabEncoder = <W extends ProtoWriter | JsonWriter>(
   write: (writer: W, span: FinishedSpan, redactor: RedactorLike | undefined) => void,
   redactor: () => RedactorLike | undefined,
 ) =>
-(span: FinishedSpan): Uint8Array => {
+(span: FinishedSpan): SlabRecord => {
   writer.startRecord(slabSize)
   try {
     write(writer, span, redactor())
@@ -428,7 +428,7 @@ const slabEncoder = <W extends ProtoWriter | JsonWriter>(
 /** Reports `records` (from `slabs`) consumed once `body` holds them; returns `body`. */
 const consumedAfter = (
   slabs: ByteWriter,
-  records: ReadonlyArray<Uint8Array>,
+  records: ReadonlyArray<SlabRecord>,
   body: Uint8Array,
 ): Uint8Array => {
   for (let i = 0; i < records.length; i++) slabs.consumed(records[i]!)
@@ -516,13 +516,15 @@ export const installExport = (
 
     let base: OtelBase | undefined
     let denoActive = false
-    const spanChannels: Array<ExportChannel<Uint8Array>> = []
+    const spanChannels: Array<ExportChannel<SlabRecord>> = []
     const metricChannels: Array<ExportChannel<MetricBatch>> = []
     const logChannels: Array<ExportChannel<LogItem>> = []
     const workers: Array<SummaryWorker> = []
     const jsonlFiles: Array<JsonlFiles> = []
     const layers: Array<Layer.Layer<never>> = []
     let tracesWanted = false
+    /** Whether a span sink reads attribute maps (the OTLP encoders encode deferred pairs as they are). */
+    let readsMaps = false
 
     for (let i = 0; i < exporters.length; i++) {
       const exporter = exporters[i]!
@@ -599,7 +601,7 @@ export const installExport = (
               // Once a batch is in its envelope its spans' bytes are never read again: their slabs may be
               // written again (the channel encodes each batch once).
               const slabs = json ? new JsonWriter(slabSize) : new ProtoWriter(slabSize)
-              const channel = new ExportChannel<Uint8Array>(
+              const channel = new ExportChannel<SlabRecord>(
                 channelConfig(
                   "traces",
                   r.maxQueueSize,
@@ -674,6 +676,8 @@ export const installExport = (
           exporter.redactor = redactor
           exporter.metricContext = context
           pipeline.sinks.push((span) => exporter.recordSpan(span))
+          // The memory exporter reads the attribute map.
+          readsMaps = true
           recorder.summary.push((summary) => {
             // Redacted already, once, when the request ended.
             if (isKept(summary)) exporter.recordSummary(summary)
@@ -729,6 +733,7 @@ export const installExport = (
       }
     }
 
+    pipeline.settlePairs = readsMaps
     const channels: Array<{
       start(): Effect.Effect<void, never, Scope.Scope>
       shutdown(timeoutMs: number): Effect.Effect<void>

@@ -11,9 +11,13 @@ import type * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import type { RedactorLike } from "../../internal/slots.ts"
 import { type Timeline, UntimedTimeline } from "../../internal/clock.ts"
-import type { DeferredStage } from "../../internal/stageAttributes.ts"
+import {
+  type DeferredStage,
+  type DeferringSpan,
+  materializeStageAttributes,
+} from "../../internal/stageAttributes.ts"
 import { errorOf, type SpanTimes } from "../../stage/internal/tracking.ts"
-import { type JsonWriter, ProtoWriter, varintSize } from "./protobuf.ts"
+import { copyRecords, type JsonWriter, ProtoWriter, type SlabRecord, varintSize } from "./protobuf.ts"
 
 /** What the encoders read from a finished span (an Effect `NativeSpan` or the recording span). */
 export interface FinishedSpan {
@@ -160,6 +164,37 @@ const protoInstant = (w: ProtoWriter, field: number, timeline: Timeline, at: num
   if (timeline instanceof UntimedTimeline || !Number.isSafeInteger(sum) || hi < 0 || hi >= TWO_32) {
     w.fixed64(field, timeline.nanos(at))
   } else w.fixed64Halves(field, hi, sum - carry * TWO_32)
+}
+
+/** Deferred pairs encoded as they are at most (more keys: the map, whose duplicate check is linear). */
+const maxDirectPairs = 64
+
+/**
+ * The attributes `span` deferred as `key, value…` pairs (`stageAttributes.ts`) when they can be encoded as
+ * they are, without building its attribute map: the span has no map and no deferred stage attributes, and
+ * no key was written twice, so the pairs are exactly the map's entries in its order. Otherwise the pairs
+ * (if any) are written into the span's map, which the encoders then read, and the answer is `undefined`.
+ * Read it before `deferredStage` and `_attributes` (it may move the stage attributes into the map).
+ */
+export const directPairs = (span: FinishedSpan): ReadonlyArray<unknown> | undefined => {
+  const pairs = span.deferredPairs
+  if (pairs === undefined) return undefined
+  const length = pairs.length
+  if (span._attributes === undefined && span.deferredStage === undefined && length <= maxDirectPairs) {
+    let distinct = true
+    for (let i = 2; i < length && distinct; i += 2) {
+      const key = pairs[i]
+      for (let j = 0; j < i; j += 2) {
+        if (pairs[j] === key) {
+          distinct = false
+          break
+        }
+      }
+    }
+    if (distinct) return pairs
+  }
+  materializeStageAttributes(span as FinishedSpan & DeferringSpan)
+  return undefined
 }
 
 /** An attribute value as exported: redacted when a redactor is installed. */
@@ -322,7 +357,10 @@ class LastField {
   remember(w: ProtoWriter, start: number, value: string): void {
     const length = w.pos - start
     if (length > this.bytes.length) this.bytes = new Uint8Array(length * 2)
-    this.bytes.set(w.buf.subarray(start, w.pos))
+    // A loop, not `set` of a `subarray`: no view allocated per value.
+    const bytes = this.bytes
+    const buf = w.buf
+    for (let i = 0; i < length; i++) bytes[i] = buf[start + i]!
     this.length = length
     this.value = value
   }
@@ -410,6 +448,7 @@ export const protoSpan = (
 ): void => {
   const times = span.times
   const ended = times === undefined ? endedOf(span) : undefined
+  const pairs = directPairs(span)
   const start = w.begin(2, 2)
   const traceId = span.traceId
   if (cache !== undefined) cache.writeTraceId(w, traceId)
@@ -449,6 +488,12 @@ export const protoSpan = (
   const attributes = span._attributes
   if (attributes !== undefined) {
     for (const [key, value] of attributes) protoKeyValue(w, 9, key, redactAttr(redactor, key, value))
+  }
+  if (pairs !== undefined) {
+    for (let i = 0; i < pairs.length; i += 2) {
+      const key = pairs[i] as string
+      protoKeyValue(w, 9, key, redactAttr(redactor, key, pairs[i + 1]))
+    }
   }
   const outcome = outcomeOfExit(ended === undefined ? span.exit! : ended.exit)
   if (outcome.interrupted) protoKeyValue(w, 9, interruptedAttribute, true)
@@ -501,10 +546,13 @@ export const encodeTracesProto = (
 export const encodeEncodedTracesProto = (
   _w: ProtoWriter,
   cached: CachedResource<Uint8Array>,
-  spans: ReadonlyArray<Uint8Array>,
+  spans: ReadonlyArray<SlabRecord>,
 ): Uint8Array => {
   let spansLength = 0
-  for (let i = 0; i < spans.length; i++) spansLength += spans[i]!.length
+  for (let i = 0; i < spans.length; i++) {
+    const span = spans[i]!
+    spansLength += span.end - span.start
+  }
   // ScopeSpans = scope (cached, tag included) + spans; ResourceSpans = resource (cached) + field 2 ScopeSpans;
   // the request = field 1 ResourceSpans. Both fields are length-delimited with tag bytes 0x12 and 0x0a.
   const scopeLength = cached.scope.length + spansLength
@@ -516,14 +564,8 @@ export const encodeEncodedTracesProto = (
   out.buf[out.pos++] = 0x12
   out.varint(scopeLength)
   out.raw(cached.scope)
-  const buf = out.buf
-  let pos = out.pos
-  for (let i = 0; i < spans.length; i++) {
-    const span = spans[i]!
-    buf.set(span, pos)
-    pos += span.length
-  }
-  return buf
+  copyRecords(out.buf, out.pos, spans)
+  return out.buf
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -681,6 +723,7 @@ export const jsonSpanBytes = (
   span: FinishedSpan,
   redactor: RedactorLike | undefined,
 ): void => {
+  const pairs = directPairs(span)
   const ended = endedOf(span)
   const outcome = outcomeOfExit(ended.exit)
   w.ascii(`{"traceId":"`)
@@ -729,6 +772,12 @@ export const jsonSpanBytes = (
   if (attributes !== undefined) {
     for (const [key, value] of attributes) {
       if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, value), first)) first = false
+    }
+  }
+  if (pairs !== undefined) {
+    for (let i = 0; i < pairs.length; i += 2) {
+      const key = pairs[i] as string
+      if (jsonKeyValueBytes(w, key, redactAttr(redactor, key, pairs[i + 1]), first)) first = false
     }
   }
   if (outcome.interrupted) jsonKeyValueBytes(w, interruptedAttribute, true, first)
@@ -797,15 +846,16 @@ export const encodeTracesJson = (
 export const encodeEncodedTracesJson = (
   w: JsonWriter,
   cached: CachedResource<string>,
-  spans: ReadonlyArray<Uint8Array>,
+  spans: ReadonlyArray<SlabRecord>,
 ): Uint8Array => {
   jsonTracesStart(w, cached)
   for (let i = 0; i < spans.length; i++) {
     const span = spans[i]!
-    w.ensure(span.length + 1)
+    const length = span.end - span.start
+    w.ensure(length + 1)
     if (i > 0) w.buf[w.pos++] = 44
-    w.buf.set(span, w.pos)
-    w.pos += span.length
+    w.buf.set(span.buf.subarray(span.start, span.end), w.pos)
+    w.pos += length
   }
   w.ascii("]}]}]}")
   return w.finish()

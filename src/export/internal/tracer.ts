@@ -111,6 +111,11 @@ export class OpenSpans {
 /** The shared state of a recording tracer: where ended spans go. */
 export class SpanPipeline {
   readonly sinks: Array<SpanSink> = []
+  /**
+   * Whether `export` writes a span's deferred attribute pairs into its map before the sinks see it: `false`
+   * only when every sink is an OTLP encoder, which encodes the pairs as they are (`directPairs`).
+   */
+  settlePairs = true
   readonly open: OpenSpans
   /** Set while `endOpen` ends what is still open at shutdown: gates no longer hold spans. */
   private ending = false
@@ -128,9 +133,14 @@ export class SpanPipeline {
     this.export(span)
   }
 
-  /** Hands a finished span to every sink (its deferred attributes written into its map first). */
+  /**
+   * Hands a finished span to every sink (its deferred attributes written into its map first, unless every
+   * sink encodes them as they are: `settlePairs`).
+   */
   export(span: FinishedSpan): void {
-    if (span.deferredPairs !== undefined) settleDeferredPairs(span as FinishedSpan & DeferringSpan)
+    if (span.deferredPairs !== undefined && this.settlePairs) {
+      settleDeferredPairs(span as FinishedSpan & DeferringSpan)
+    }
     const sinks = this.sinks
     for (let i = 0; i < sinks.length; i++) sinks[i]!(span)
   }
