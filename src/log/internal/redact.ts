@@ -194,6 +194,11 @@ export interface Engine extends RedactorLike {
   readonly redactDeep: (value: unknown) => unknown
   /** Whether values under `key` are always masked. */
   readonly isMaskedKey: (key: string) => boolean
+  /**
+   * `record` with every value redacted as `redactValue(key, value)` does, without its per-value wrapper
+   * (summary redaction, once per request); see `redactRecord`.
+   */
+  readonly redactRecord?: (record: Readonly<Record<string, unknown>>) => Readonly<Record<string, unknown>>
 }
 
 /** Compiles a redactor. Never throws for a validated config. */
@@ -395,16 +400,54 @@ export const compile = (config: RedactConfig): Engine => {
     }
   }
 
+  // What `redactEntry` does for a key (0 redact the value, 1 correlation key, 2 always masked), remembered
+  // for up to `keyCacheCapacity` keys: one lookup per entry instead of two.
+  const keyKinds = new Map<string, number>()
+  const keyKind = (key: string): number => {
+    let kind = keyKinds.get(key)
+    if (kind === undefined) {
+      kind = correlationKeys.has(key) ? 1 : isMaskedKey(key) ? 2 : 0
+      if (keyKinds.size < keyCacheCapacity) keyKinds.set(key, kind)
+    }
+    return kind
+  }
+
   const redactEntry = (key: string, value: unknown, depth: number): unknown => {
     if (value === undefined || value === null) return value
-    if (correlationKeys.has(key)) return typeof value === "object" ? redactDeepAt(value, depth) : value
-    if (isMaskedKey(key)) return Mask.secret
+    const kind = keyKind(key)
+    if (kind === 1) return typeof value === "object" ? redactDeepAt(value, depth) : value
+    if (kind === 2) return Mask.secret
     return redactDeepAt(value, depth)
+  }
+
+  // What `redactRecord` below does through `redactValue`, the entry redacted directly (a key of `for…in`
+  // is already a string): a value that throws is masked, a record that cannot be read becomes `{}`.
+  const redactOwnRecord = (record: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> => {
+    try {
+      let copy: Record<string, unknown> | undefined
+      for (const key in record) {
+        const value = record[key]
+        let next: unknown
+        try {
+          next = redactEntry(key, value, 0)
+        } catch {
+          next = Mask.secret
+        }
+        if (next !== value) {
+          copy ??= { ...record }
+          copy[key] = next
+        }
+      }
+      return copy ?? record
+    } catch {
+      return {}
+    }
   }
 
   return {
     config,
     redactString,
+    redactRecord: redactOwnRecord,
     redactValue: (key: string, value: unknown): unknown => {
       try {
         return redactEntry(String(key), value, 0)
@@ -466,6 +509,8 @@ const redactRecord = (
   record: Readonly<Record<string, unknown>>,
   redactor: RedactorLike,
 ): Readonly<Record<string, unknown>> => {
+  const own = (redactor as Partial<Engine>).redactRecord
+  if (own !== undefined) return own(record)
   try {
     let copy: Record<string, unknown> | undefined
     for (const key in record) {
