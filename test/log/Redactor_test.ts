@@ -263,7 +263,7 @@ Deno.test("the Promise API's endRequest and recentSummaries are redacted", async
   }
 })
 
-Deno.test("summary redaction through the compiled engine's record path matches redactValue value by value", () => {
+Deno.test("summary redaction through the compiled engine (string keys) matches redactValue value by value", () => {
   const engine = compile(defaultConfig)
   // The same engine seen only through `RedactorLike`: the per-value path.
   const generic = { redactString: engine.redactString, redactValue: engine.redactValue }
