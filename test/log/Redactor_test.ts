@@ -6,7 +6,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { Exporter, Redactor, Request, Stage, Summaries, Telemetry } from "../../mod.ts"
 import type { RequestSummary } from "../../src/stage/Request.ts"
-import { luhn } from "../../src/log/internal/redact.ts"
+import { compile, defaultConfig, luhn, summaryRedaction } from "../../src/log/internal/redact.ts"
 import { CurrentRecorder } from "../../src/internal/recorder.ts"
 import { RedactorSlot } from "../../src/internal/slots.ts"
 import { effectTest } from "../_harness.ts"
@@ -261,4 +261,63 @@ Deno.test("the Promise API's endRequest and recentSummaries are redacted", async
   } finally {
     await rt.dispose()
   }
+})
+
+Deno.test("summary redaction through the compiled engine (string keys) matches redactValue value by value", () => {
+  const engine = compile(defaultConfig)
+  // The same engine seen only through `RedactorLike`: the per-value path.
+  const generic = { redactString: engine.redactString, redactValue: engine.redactValue }
+  const metadata = Object.freeze({ tenant: "acme", password: "hunter2", note: "from 10.0.0.7" })
+  const make = () => ({
+    attributes: {
+      "http.request.method": "GET",
+      "url.full": "http://127.0.0.1:8000/?mail=alice@example.com",
+      "server.port": 8000,
+      "request.id": "550e8400-e29b-41d4-a716-446655440000",
+      authorization: "Bearer abc.def-123456",
+      secret: Redacted.make("s3cret"),
+      nested: { token: "t", text: "card 4111 1111 1111 1111" },
+      broken: {
+        get inner(): string {
+          throw new Error("getter")
+        },
+      },
+    },
+    error: { type: "Fail", message: "login alice@example.com", kind: "expected" },
+    stages: [{ metadata, substages: [{ metadata: Object.freeze({}), substages: [] }] }],
+  })
+  const viaEngine = make() as unknown as Parameters<ReturnType<typeof summaryRedaction>>[0]
+  const viaValues = make() as unknown as Parameters<ReturnType<typeof summaryRedaction>>[0]
+  summaryRedaction(engine)(viaEngine)
+  summaryRedaction(generic)(viaValues)
+  assert.deepStrictEqual(viaEngine, viaValues)
+  assert.equal(
+    viaEngine.attributes["url.full"],
+    engine.redactString("http://127.0.0.1:8000/?mail=alice@example.com"),
+  )
+  assert.match(viaEngine.attributes["url.full"] as string, /\?mail=\[EMAIL\]$/)
+  assert.equal(viaEngine.attributes["request.id"], "550e8400-e29b-41d4-a716-446655440000")
+  assert.equal(viaEngine.attributes.authorization, "[REDACTED]")
+  assert.deepStrictEqual(viaEngine.stages[0]!.metadata, {
+    tenant: "acme",
+    password: "[REDACTED]",
+    note: engine.redactString("from 10.0.0.7"),
+  })
+  assert.equal(viaEngine.attributes.broken, "[REDACTED]")
+  // Nothing to mask: the same object.
+  const plain = { attributes: { "http.request.method": "GET", "server.port": 8000 }, stages: [] }
+  const before = plain.attributes
+  summaryRedaction(engine)(plain as unknown as Parameters<ReturnType<typeof summaryRedaction>>[0])
+  assert.equal(plain.attributes, before)
+  // A record that cannot be read at all becomes empty, on both paths.
+  const hostile = new Proxy({}, {
+    ownKeys: () => {
+      throw new Error("proxy")
+    },
+  })
+  const a = { attributes: hostile, stages: [] } as unknown as Parameters<
+    ReturnType<typeof summaryRedaction>
+  >[0]
+  summaryRedaction(engine)(a)
+  assert.deepStrictEqual(a.attributes, {})
 })

@@ -194,6 +194,8 @@ export interface Engine extends RedactorLike {
   readonly redactDeep: (value: unknown) => unknown
   /** Whether values under `key` are always masked. */
   readonly isMaskedKey: (key: string) => boolean
+  /** `redactValue` for a `key` known to be a string (summary redaction's per-entry path). */
+  readonly redactStringKeyed?: (key: string, value: unknown) => unknown
 }
 
 /** Compiles a redactor. Never throws for a validated config. */
@@ -395,16 +397,39 @@ export const compile = (config: RedactConfig): Engine => {
     }
   }
 
+  // What `redactEntry` does for a key (0 redact the value, 1 correlation key, 2 always masked), remembered
+  // for up to `keyCacheCapacity` keys: one lookup per entry instead of two.
+  const keyKinds = new Map<string, number>()
+  const keyKind = (key: string): number => {
+    let kind = keyKinds.get(key)
+    if (kind === undefined) {
+      kind = correlationKeys.has(key) ? 1 : isMaskedKey(key) ? 2 : 0
+      if (keyKinds.size < keyCacheCapacity) keyKinds.set(key, kind)
+    }
+    return kind
+  }
+
   const redactEntry = (key: string, value: unknown, depth: number): unknown => {
     if (value === undefined || value === null) return value
-    if (correlationKeys.has(key)) return typeof value === "object" ? redactDeepAt(value, depth) : value
-    if (isMaskedKey(key)) return Mask.secret
+    const kind = keyKind(key)
+    if (kind === 1) return typeof value === "object" ? redactDeepAt(value, depth) : value
+    if (kind === 2) return Mask.secret
     return redactDeepAt(value, depth)
+  }
+
+  // `redactValue` for a key that is already a string (a key of `for…in`): summary redaction's per-entry path.
+  const redactStringKeyed = (key: string, value: unknown): unknown => {
+    try {
+      return redactEntry(key, value, 0)
+    } catch {
+      return Mask.secret
+    }
   }
 
   return {
     config,
     redactString,
+    redactStringKeyed,
     redactValue: (key: string, value: unknown): unknown => {
       try {
         return redactEntry(String(key), value, 0)
@@ -464,13 +489,13 @@ export const passThrough: Engine = {
  */
 const redactRecord = (
   record: Readonly<Record<string, unknown>>,
-  redactor: RedactorLike,
+  redactValue: (key: string, value: unknown) => unknown,
 ): Readonly<Record<string, unknown>> => {
   try {
     let copy: Record<string, unknown> | undefined
     for (const key in record) {
       const value = record[key]
-      const next = redactor.redactValue(key, value)
+      const next = redactValue(key, value)
       if (next !== value) {
         copy ??= { ...record }
         copy[key] = next
@@ -490,25 +515,33 @@ const redactError = (error: StageError, redactor: RedactorLike): StageError => {
 type MutableExecution = { -readonly [K in keyof StageExecution]: StageExecution[K] }
 
 /** Redacts a stage tree in place: the executions belong to the recorder (or are a snapshot's copies). */
-const redactStages = (stages: ReadonlyArray<StageExecution>, redactor: RedactorLike): void => {
+const redactStages = (
+  stages: ReadonlyArray<StageExecution>,
+  redactor: RedactorLike,
+  redactValue: (key: string, value: unknown) => unknown,
+): void => {
   for (let i = 0; i < stages.length; i++) {
     const stage = stages[i] as MutableExecution
     // Metadata is the user's object (shared by every execution of a call site): replaced, never written.
-    stage.metadata = redactRecord(stage.metadata, redactor)
+    stage.metadata = redactRecord(stage.metadata, redactValue)
     if (stage.error !== undefined) stage.error = redactError(stage.error, redactor)
-    if (stage.substages.length > 0) redactStages(stage.substages, redactor)
+    if (stage.substages.length > 0) redactStages(stage.substages, redactor, redactValue)
   }
 }
 
 /**
  * The summary redaction of a redactor: request attributes, stage metadata and error messages, each value
  * under its key as `redactValue` does (always-masked keys whole, personal data inside strings), objects
- * copied only where something changed.
+ * copied only where something changed. A compiled redactor's entries skip `redactValue`'s key conversion.
  */
-export const summaryRedaction = (redactor: RedactorLike): SummaryRedaction => (summary) => {
-  summary.attributes = redactRecord(summary.attributes, redactor)
-  if (summary.error !== undefined) summary.error = redactError(summary.error, redactor)
-  redactStages(summary.stages, redactor)
+export const summaryRedaction = (redactor: RedactorLike): SummaryRedaction => {
+  const redactValue = (redactor as Partial<Engine>).redactStringKeyed ??
+    ((key: string, value: unknown) => redactor.redactValue(key, value))
+  return (summary) => {
+    summary.attributes = redactRecord(summary.attributes, redactValue)
+    if (summary.error !== undefined) summary.error = redactError(summary.error, redactor)
+    redactStages(summary.stages, redactor, redactValue)
+  }
 }
 
 /**
