@@ -79,8 +79,14 @@ export const materializeStageAttributes = (span: DeferringSpan): Map<string, unk
 }
 
 /**
- * Writes attribute `key` on `span`: into its map once there is one, else deferred (`deferredPairs`) — the
- * span's `attribute` for spans that defer what they are given.
+ * The most pairs a span defers: past them its map is made (a span whose attribute is written again and
+ * again, a long stream's byte count say, would otherwise keep every write).
+ */
+export const maxDeferredPairs = 64
+
+/**
+ * Writes attribute `key` on `span`: into its map once there is one, else deferred (`deferredPairs`, at most
+ * `maxDeferredPairs`) — the span's `attribute` for spans that defer what they are given.
  */
 export const deferAttribute = (span: DeferringSpan, key: string, value: unknown): void => {
   const map = span._attributes
@@ -88,7 +94,10 @@ export const deferAttribute = (span: DeferringSpan, key: string, value: unknown)
   else {
     const pairs = span.deferredPairs
     if (pairs === undefined) span.deferredPairs = [key, value]
-    else pairs.push(key, value)
+    else {
+      pairs.push(key, value)
+      if (pairs.length >= 2 * maxDeferredPairs) materializeStageAttributes(span)
+    }
   }
 }
 

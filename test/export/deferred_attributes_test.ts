@@ -19,7 +19,7 @@ import {
   protoResourceAndScope,
 } from "../../src/export/internal/otlpTraces.ts"
 import { JsonWriter, ProtoWriter } from "../../src/export/internal/protobuf.ts"
-import { deferStageAttributes } from "../../src/internal/stageAttributes.ts"
+import { deferStageAttributes, maxDeferredPairs } from "../../src/internal/stageAttributes.ts"
 import { Timeline } from "../../src/internal/clock.ts"
 import { LocalSpan } from "../../src/stage/internal/tracking.ts"
 import type { GatedSpan, SpanGate } from "../../src/internal/gate.ts"
@@ -238,4 +238,16 @@ Deno.test("deferred span attributes: OTLP encoders build the map when a key was 
     assert.equal(recording.deferredPairs, undefined)
     assert.deepEqual(encoded, encodings(native))
   }
+})
+
+Deno.test("deferred span attributes: a key written again and again keeps a bounded buffer and its last value", () => {
+  const entries = compare((span, native) => {
+    for (let i = 0; i < 10_000; i++) span.attribute("bytes.sent", i)
+    span.attribute("url.path", "/stream")
+    if (!native) {
+      const pairs = (span as unknown as { deferredPairs?: Array<unknown> }).deferredPairs
+      assert.ok((pairs?.length ?? 0) <= 2 * maxDeferredPairs, `deferred ${pairs?.length} entries`)
+    }
+  }, true)
+  assert.deepEqual(entries.slice(-2), [["bytes.sent", 9_999], ["url.path", "/stream"]])
 })
