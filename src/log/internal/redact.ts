@@ -417,10 +417,10 @@ export const compile = (config: RedactConfig): Engine => {
     return redactDeepAt(value, depth)
   }
 
-  // `redactValue` for a key that is already a string (a key of `for…in`): summary redaction's per-entry path.
+  // `redactValue`, also summary redaction's per-entry path (whose keys, of `for…in`, are strings already).
   const redactStringKeyed = (key: string, value: unknown): unknown => {
     try {
-      return redactEntry(key, value, 0)
+      return redactEntry(typeof key === "string" ? key : String(key), value, 0)
     } catch {
       return Mask.secret
     }
@@ -430,13 +430,7 @@ export const compile = (config: RedactConfig): Engine => {
     config,
     redactString,
     redactStringKeyed,
-    redactValue: (key: string, value: unknown): unknown => {
-      try {
-        return redactEntry(String(key), value, 0)
-      } catch {
-        return Mask.secret
-      }
-    },
+    redactValue: redactStringKeyed,
     redactDeep: (value: unknown): unknown => {
       try {
         return redactDeepAt(value, 0)
