@@ -557,15 +557,27 @@ export const encodeEncodedTracesProto = (
   // the request = field 1 ResourceSpans. Both fields are length-delimited with tag bytes 0x12 and 0x0a.
   const scopeLength = cached.scope.length + spansLength
   const resourceLength = cached.resource.length + 1 + varintSize(scopeLength) + scopeLength
-  const out = new ProtoWriter(1 + varintSize(resourceLength) + resourceLength)
-  out.buf[out.pos++] = 0x0a
-  out.varint(resourceLength)
-  out.raw(cached.resource)
-  out.buf[out.pos++] = 0x12
-  out.varint(scopeLength)
-  out.raw(cached.scope)
-  copyRecords(out.buf, out.pos, spans)
-  return out.buf
+  // A bare array, not a `ProtoWriter` (no writer, no `DataView` per batch).
+  const out = new Uint8Array(1 + varintSize(resourceLength) + resourceLength)
+  out[0] = 0x0a
+  let pos = writeVarint(out, 1, resourceLength)
+  out.set(cached.resource, pos)
+  pos += cached.resource.length
+  out[pos++] = 0x12
+  pos = writeVarint(out, pos, scopeLength)
+  out.set(cached.scope, pos)
+  copyRecords(out, pos + cached.scope.length, spans)
+  return out
+}
+
+/** Writes the varint of a non-negative integer below 2^31 at `pos` of `out`; returns the end position. */
+const writeVarint = (out: Uint8Array, pos: number, value: number): number => {
+  while (value > 0x7f) {
+    out[pos++] = (value & 0x7f) | 0x80
+    value >>>= 7
+  }
+  out[pos++] = value
+  return pos
 }
 
 // ---------------------------------------------------------------------------------------------------------
