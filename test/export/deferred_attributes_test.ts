@@ -251,3 +251,44 @@ Deno.test("deferred span attributes: a key written again and again keeps a bound
   }, true)
   assert.deepEqual(entries.slice(-2), [["bytes.sent", 9_999], ["url.path", "/stream"]])
 })
+
+Deno.test("RecordingLocalSpan: a LocalSpan with LocalSpan's fields in LocalSpan's order, then the recording's", () => {
+  const options = {
+    name: "kb",
+    parent: Option.none(),
+    annotations: Context.empty(),
+    links: [],
+    startTime: timeline.nanos(0),
+    kind: "internal" as const,
+    sampled: false,
+    times: { timeline, startAt: 0, endAt: 5 },
+  }
+  const local = new LocalSpan(options)
+  const recording = new RecordingLocalSpan(options, new SpanPipeline(16))
+  // Its constructor sets LocalSpan's fields itself (it is not a subclass): none may be missing or moved.
+  const localKeys = Object.keys(local)
+  assert.deepEqual(Object.keys(recording).slice(0, localKeys.length), localKeys)
+  assert.deepEqual(Object.getOwnPropertySymbols(recording), Object.getOwnPropertySymbols(local))
+  for (const key of Reflect.ownKeys(local)) {
+    assert.equal(
+      (recording as unknown as Record<PropertyKey, unknown>)[key],
+      (local as unknown as Record<PropertyKey, unknown>)[key],
+      String(key),
+    )
+  }
+  assert.ok(recording instanceof LocalSpan)
+  assert.ok(recording instanceof Tracer.NativeSpan)
+  assert.equal(recording._tag, "Span")
+  // LocalSpan's methods, and the recording's end reported to the pipeline.
+  const exported: Array<unknown> = []
+  const pipeline = new SpanPipeline(16)
+  pipeline.sinks.push((span) => exported.push(span))
+  const sampled = new RecordingLocalSpan({ ...options, sampled: true }, pipeline)
+  assert.equal(pipeline.open.size, 1)
+  sampled.attribute("k", "v")
+  assert.deepEqual([...sampled.attributes], [["k", "v"]])
+  sampled.close(timeline, 7, Exit.void)
+  assert.equal(pipeline.open.size, 0)
+  assert.deepEqual(exported, [sampled])
+  assert.equal(sampled.status._tag, "Ended")
+})
