@@ -377,6 +377,7 @@ export class ProtoSpanCache {
   private stages = new WeakMap<DeferredStage, EncodedStage | false>()
   private readonly scratch = new ProtoWriter(256)
   private readonly traceId = new LastField()
+  private readonly traceState = new LastField()
   private readonly parentId = new LastField()
   private readonly requestIdField = new LastField()
 
@@ -386,6 +387,14 @@ export class ProtoSpanCache {
     const start = w.pos
     w.hexBytes(1, traceId.length === 32 ? traceId : traceId.padStart(32, "0"))
     this.traceId.remember(w, start, traceId)
+  }
+
+  /** Writes the W3C tracestate (field 3) of a span: its request's, shared by all the request's spans. */
+  writeTraceState(w: ProtoWriter, traceState: string): void {
+    if (this.traceState.writeIfSame(w, traceState)) return
+    const start = w.pos
+    w.string(3, traceState)
+    this.traceState.remember(w, start, traceState)
   }
 
   /** Writes the parent span id (field 4) of a span. */
@@ -454,7 +463,11 @@ export const protoSpan = (
   if (cache !== undefined) cache.writeTraceId(w, traceId)
   else w.hexBytes(1, traceId.length === 32 ? traceId : traceId.padStart(32, "0"))
   w.hexBytes(2, span.spanId)
-  if (span.traceState !== undefined && span.traceState !== "") w.string(3, span.traceState)
+  const traceState = span.traceState
+  if (traceState !== undefined && traceState !== "") {
+    if (cache !== undefined) cache.writeTraceState(w, traceState)
+    else w.string(3, traceState)
+  }
   const parent = span.parent
   if (parent._tag === "Some") {
     if (cache !== undefined) cache.writeParentId(w, parent.value.spanId)
