@@ -28,17 +28,20 @@ import { GateKey } from "../../src/internal/gate.ts"
 const timeline = new Timeline(1_700_000_000_000_000_000n)
 const stage = { stageId: "kb", name: "Knowledge base", metadata: { model: "small" }, metadataKeys: ["model"] }
 
+/** The options of a span of the stage above (Effect's, with `sampled`). */
+const spanOptions = (sampled: boolean) => ({
+  name: "kb",
+  parent: Option.none(),
+  annotations: Context.empty(),
+  links: [],
+  startTime: timeline.nanos(0),
+  kind: "internal" as const,
+  sampled,
+})
+
 /** A recording span and a native span with the same options, ids and times. */
 const pair = (pipeline: SpanPipeline) => {
-  const options = {
-    name: "kb",
-    parent: Option.none(),
-    annotations: Context.empty(),
-    links: [],
-    startTime: timeline.nanos(0),
-    kind: "internal" as const,
-    sampled: true,
-  }
+  const options = spanOptions(true)
   const recording = new RecordingLocalSpan(
     { ...options, times: { timeline, startAt: 0, endAt: 5 } },
     pipeline,
@@ -253,16 +256,7 @@ Deno.test("deferred span attributes: a key written again and again keeps a bound
 })
 
 Deno.test("RecordingLocalSpan: a LocalSpan with LocalSpan's fields in LocalSpan's order, then the recording's", () => {
-  const options = {
-    name: "kb",
-    parent: Option.none(),
-    annotations: Context.empty(),
-    links: [],
-    startTime: timeline.nanos(0),
-    kind: "internal" as const,
-    sampled: false,
-    times: { timeline, startAt: 0, endAt: 5 },
-  }
+  const options = { ...spanOptions(false), times: { timeline, startAt: 0, endAt: 5 } }
   const local = new LocalSpan(options)
   const recording = new RecordingLocalSpan(options, new SpanPipeline(16))
   // Its constructor sets LocalSpan's fields itself (it is not a subclass): none may be missing or moved.
