@@ -257,6 +257,9 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
   discard(): void {}
 }
 
+/** The options of a span whose times the stage wrapper gives. */
+type TimedOptions = LocalSpanOptions & { readonly times: SpanTimes }
+
 /**
  * The recording span of a stage or request (`createSpan` gives it the span's times, `TakesSpanTimes`): a
  * `LocalSpan` — times as instants shared with its stage, BigInts made only when read, stage attributes
@@ -269,9 +272,6 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
  * way; ~50 ns against ~12 ns per span here). The constructor therefore sets `LocalSpan`'s fields itself,
  * in `LocalSpan`'s order (a test compares the two), then the recording's own.
  */
-/** The options of a span whose times the stage wrapper gives. */
-type TimedOptions = LocalSpanOptions & { readonly times: SpanTimes }
-
 export class RecordingLocalSpan implements RecordedSpan, FinishedSpan, GatedSpan {
   readonly name: string
   readonly parent: Option.Option<Tracer.AnySpan>
