@@ -10,7 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { Exporter } from "../../mod.ts"
-import { RecordingLocalSpan, SpanPipeline } from "../../src/export/internal/tracer.ts"
+import { RecordingLocalSpan, RecordingNativeSpan, SpanPipeline } from "../../src/export/internal/tracer.ts"
 import {
   encodeTracesJson,
   encodeTracesProto,
@@ -21,6 +21,7 @@ import {
 import { JsonWriter, ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import { deferStageAttributes, maxDeferredPairs } from "../../src/internal/stageAttributes.ts"
 import { Timeline } from "../../src/internal/clock.ts"
+import { noLinks } from "../../src/internal/spanOptions.ts"
 import { LocalSpan } from "../../src/stage/internal/tracking.ts"
 import type { GatedSpan, SpanGate } from "../../src/internal/gate.ts"
 import { GateKey } from "../../src/internal/gate.ts"
@@ -285,4 +286,42 @@ Deno.test("RecordingLocalSpan: a LocalSpan with LocalSpan's fields in LocalSpan'
   assert.equal(pipeline.open.size, 0)
   assert.deepEqual(exported, [sampled])
   assert.equal(sampled.status._tag, "Ended")
+})
+
+Deno.test("RecordingNativeSpan: a NativeSpan with NativeSpan's fields in NativeSpan's order, then the recording's", () => {
+  const native = new Tracer.NativeSpan(spanOptions(false))
+  const recording = new RecordingNativeSpan({ ...spanOptions(false), root: false }, new SpanPipeline(16))
+  // Its constructor sets NativeSpan's fields itself (it is not a subclass): none may be missing or moved.
+  const nativeKeys = Object.keys(native)
+  assert.deepEqual(Object.keys(recording).slice(0, nativeKeys.length), nativeKeys)
+  for (const key of nativeKeys) {
+    assert.deepEqual(
+      (recording as unknown as Record<string, unknown>)[key],
+      (native as unknown as Record<string, unknown>)[key],
+      key,
+    )
+  }
+  assert.ok(recording instanceof Tracer.NativeSpan)
+  // NativeSpan's methods, the recording's links and end.
+  const exported: Array<unknown> = []
+  const pipeline = new SpanPipeline(16)
+  pipeline.sinks.push((span) => exported.push(span))
+  const options = { ...spanOptions(true), links: noLinks, root: false }
+  const sampled = new RecordingNativeSpan(options, pipeline)
+  assert.equal(pipeline.open.size, 1)
+  sampled.attribute("k", "v")
+  sampled.event("e", 7n)
+  const link = { span: native, attributes: {} }
+  sampled.addLinks([link])
+  assert.deepEqual(sampled.links, [link])
+  // The shared empty links array is copied before the write.
+  assert.deepEqual(noLinks, [])
+  assert.deepEqual([...sampled.attributes], [["k", "v"]])
+  assert.match(sampled.spanId, /^[0-9a-f]{16}$/)
+  sampled.end(9n, Exit.void)
+  assert.equal(pipeline.open.size, 0)
+  assert.deepEqual(exported, [sampled])
+  assert.equal(sampled.status._tag, "Ended")
+  assert.equal((sampled.status as { endTime: bigint }).endTime, 9n)
+  assert.equal(sampled._events?.length, 1)
 })

@@ -192,10 +192,26 @@ type SpanOptions = Parameters<Tracer.Tracer["span"]>[0]
  * Every request allocates a dozen of these, most of them (at a low sample rate) never exported, so the
  * class keeps few fields: whether a span is open is read from the registry's links (`OpenSpans.has`), and a
  * span held by its gate links to the next held span through its registry link (`heldNext`), free by then
- * since an ended span has left the registry.
+ * since an ended span has left the registry. It is a `NativeSpan` by its prototype (below), not a subclass:
+ * V8 constructs a derived class several times slower than a base class, so its constructor sets
+ * `NativeSpan`'s fields itself (as `RecordingLocalSpan` does `LocalSpan`'s).
  */
-export class RecordingNativeSpan extends Tracer.NativeSpan
-  implements RecordedSpan, FinishedSpan, GatedSpan, DeferringSpan {
+export class RecordingNativeSpan implements RecordedSpan, FinishedSpan, GatedSpan, DeferringSpan {
+  // `NativeSpan`'s fields, in its order (a test compares the two): see the class description.
+  readonly _tag = "Span"
+  readonly sampled: boolean
+  readonly name: string
+  readonly parent: Option.Option<Tracer.AnySpan>
+  readonly annotations: Context.Context<never>
+  readonly links: Array<Tracer.SpanLink>
+  readonly startTime: bigint
+  readonly kind: Tracer.SpanKind
+  status: Tracer.SpanStatus
+  _traceId: string | undefined = undefined
+  _spanId: string | undefined = undefined
+  _attributes: Map<string, unknown> | undefined = undefined
+  _events: Array<[name: string, startTime: bigint, attributes: Record<string, unknown>]> | undefined =
+    undefined;
   /** The stagetrace stage or request behind the span (declared, so setting it keeps the span's shape). */
   [OwnerKey]: unknown = undefined
   openPrev: RecordedSpan | undefined = undefined
@@ -208,7 +224,14 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
   readonly pipeline: SpanPipeline
 
   constructor(options: SpanOptions, pipeline: SpanPipeline) {
-    super(options)
+    this.name = options.name
+    this.parent = options.parent
+    this.annotations = options.annotations
+    this.links = options.links
+    this.startTime = options.startTime
+    this.kind = options.kind
+    this.sampled = options.sampled
+    this.status = { _tag: "Started", startTime: options.startTime }
     this.pipeline = pipeline
     if (options.sampled) pipeline.open.add(this)
   }
@@ -221,18 +244,18 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
     this.openNext = next as RecordingNativeSpan | undefined
   }
 
-  override get attributes(): Map<string, unknown> {
+  get attributes(): Map<string, unknown> {
     return materializeStageAttributes(this)
   }
 
-  override addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
     ownLinks(this)
-    super.addLinks(links)
+    nativeAddLinks.call(this, links)
   }
 
-  override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
     if (this.status._tag === "Ended") return
-    super.end(endTime, exit)
+    nativeEnd.call(this, endTime, exit)
     this.pipeline.ended(this)
   }
 
@@ -256,6 +279,11 @@ export class RecordingNativeSpan extends Tracer.NativeSpan
   /** The gate dropped the span (it already left the open-span registry when it ended). */
   discard(): void {}
 }
+// Everything else (`traceId`, `spanId`, `attribute`, `event`… and `instanceof NativeSpan`) is `NativeSpan`'s.
+export interface RecordingNativeSpan extends Omit<Tracer.NativeSpan, "attributes" | "addLinks" | "end"> {}
+Object.setPrototypeOf(RecordingNativeSpan.prototype, Tracer.NativeSpan.prototype)
+const nativeAddLinks = Tracer.NativeSpan.prototype.addLinks
+const nativeEnd = Tracer.NativeSpan.prototype.end
 
 /** The options of a span whose times the stage wrapper gives. */
 type TimedOptions = LocalSpanOptions & { readonly times: SpanTimes }
