@@ -10,7 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { Exporter } from "../../mod.ts"
-import { RecordingLocalSpan, SpanPipeline } from "../../src/export/internal/tracer.ts"
+import { RecordingLocalSpan, RecordingNativeSpan, SpanPipeline } from "../../src/export/internal/tracer.ts"
 import {
   encodeTracesJson,
   encodeTracesProto,
@@ -21,6 +21,7 @@ import {
 import { JsonWriter, ProtoWriter } from "../../src/export/internal/protobuf.ts"
 import { deferStageAttributes, maxDeferredPairs } from "../../src/internal/stageAttributes.ts"
 import { Timeline } from "../../src/internal/clock.ts"
+import { noLinks } from "../../src/internal/spanOptions.ts"
 import { LocalSpan } from "../../src/stage/internal/tracking.ts"
 import type { GatedSpan, SpanGate } from "../../src/internal/gate.ts"
 import { GateKey } from "../../src/internal/gate.ts"
@@ -28,17 +29,20 @@ import { GateKey } from "../../src/internal/gate.ts"
 const timeline = new Timeline(1_700_000_000_000_000_000n)
 const stage = { stageId: "kb", name: "Knowledge base", metadata: { model: "small" }, metadataKeys: ["model"] }
 
+/** The options of a span of the stage above (Effect's, with `sampled`). */
+const spanOptions = (sampled: boolean) => ({
+  name: "kb",
+  parent: Option.none(),
+  annotations: Context.empty(),
+  links: [],
+  startTime: timeline.nanos(0),
+  kind: "internal" as const,
+  sampled,
+})
+
 /** A recording span and a native span with the same options, ids and times. */
 const pair = (pipeline: SpanPipeline) => {
-  const options = {
-    name: "kb",
-    parent: Option.none(),
-    annotations: Context.empty(),
-    links: [],
-    startTime: timeline.nanos(0),
-    kind: "internal" as const,
-    sampled: true,
-  }
+  const options = spanOptions(true)
   const recording = new RecordingLocalSpan(
     { ...options, times: { timeline, startAt: 0, endAt: 5 } },
     pipeline,
@@ -250,4 +254,74 @@ Deno.test("deferred span attributes: a key written again and again keeps a bound
     }
   }, true)
   assert.deepEqual(entries.slice(-2), [["bytes.sent", 9_999], ["url.path", "/stream"]])
+})
+
+Deno.test("RecordingLocalSpan: a LocalSpan with LocalSpan's fields in LocalSpan's order, then the recording's", () => {
+  const options = { ...spanOptions(false), times: { timeline, startAt: 0, endAt: 5 } }
+  const local = new LocalSpan(options)
+  const recording = new RecordingLocalSpan(options, new SpanPipeline(16))
+  // Its constructor sets LocalSpan's fields itself (it is not a subclass): none may be missing or moved.
+  const localKeys = Object.keys(local)
+  assert.deepEqual(Object.keys(recording).slice(0, localKeys.length), localKeys)
+  assert.deepEqual(Object.getOwnPropertySymbols(recording), Object.getOwnPropertySymbols(local))
+  for (const key of Reflect.ownKeys(local)) {
+    assert.equal(
+      (recording as unknown as Record<PropertyKey, unknown>)[key],
+      (local as unknown as Record<PropertyKey, unknown>)[key],
+      String(key),
+    )
+  }
+  assert.ok(recording instanceof LocalSpan)
+  assert.ok(recording instanceof Tracer.NativeSpan)
+  assert.equal(recording._tag, "Span")
+  // LocalSpan's methods, and the recording's end reported to the pipeline.
+  const exported: Array<unknown> = []
+  const pipeline = new SpanPipeline(16)
+  pipeline.sinks.push((span) => exported.push(span))
+  const sampled = new RecordingLocalSpan({ ...options, sampled: true }, pipeline)
+  assert.equal(pipeline.open.size, 1)
+  sampled.attribute("k", "v")
+  assert.deepEqual([...sampled.attributes], [["k", "v"]])
+  sampled.close(timeline, 7, Exit.void)
+  assert.equal(pipeline.open.size, 0)
+  assert.deepEqual(exported, [sampled])
+  assert.equal(sampled.status._tag, "Ended")
+})
+
+Deno.test("RecordingNativeSpan: a NativeSpan with NativeSpan's fields in NativeSpan's order, then the recording's", () => {
+  const native = new Tracer.NativeSpan(spanOptions(false))
+  const recording = new RecordingNativeSpan({ ...spanOptions(false), root: false }, new SpanPipeline(16))
+  // Its constructor sets NativeSpan's fields itself (it is not a subclass): none may be missing or moved.
+  const nativeKeys = Object.keys(native)
+  assert.deepEqual(Object.keys(recording).slice(0, nativeKeys.length), nativeKeys)
+  for (const key of nativeKeys) {
+    assert.deepEqual(
+      (recording as unknown as Record<string, unknown>)[key],
+      (native as unknown as Record<string, unknown>)[key],
+      key,
+    )
+  }
+  assert.ok(recording instanceof Tracer.NativeSpan)
+  // NativeSpan's methods, the recording's links and end.
+  const exported: Array<unknown> = []
+  const pipeline = new SpanPipeline(16)
+  pipeline.sinks.push((span) => exported.push(span))
+  const options = { ...spanOptions(true), links: noLinks, root: false }
+  const sampled = new RecordingNativeSpan(options, pipeline)
+  assert.equal(pipeline.open.size, 1)
+  sampled.attribute("k", "v")
+  sampled.event("e", 7n)
+  const link = { span: native, attributes: {} }
+  sampled.addLinks([link])
+  assert.deepEqual(sampled.links, [link])
+  // The shared empty links array is copied before the write.
+  assert.deepEqual(noLinks, [])
+  assert.deepEqual([...sampled.attributes], [["k", "v"]])
+  assert.match(sampled.spanId, /^[0-9a-f]{16}$/)
+  sampled.end(9n, Exit.void)
+  assert.equal(pipeline.open.size, 0)
+  assert.deepEqual(exported, [sampled])
+  assert.equal(sampled.status._tag, "Ended")
+  assert.equal((sampled.status as { endTime: bigint }).endTime, 9n)
+  assert.equal(sampled._events?.length, 1)
 })

@@ -405,6 +405,12 @@ Deno.test("OTLP protobuf encoder: what it reuses from span to span encodes the s
     spans.push(makeSpan(stable, `req-${i % 300}`, i % 5 === 0 ? "renamed" : "Knowledge base", parent))
     spans.push(makeSpan(changing, i % 2 === 0 ? undefined : `req-${i}`, "Rank", parent))
   }
+  // Tracestates: none, empty, repeated, changing, and longer than the cached field's first buffer.
+  const traceStates = [undefined, "", "ot=th:8", "ot=th:8", `ot=th:c,vendor=${"x".repeat(100)}`, "ot=th:0"]
+  for (const [i, s] of spans.entries()) {
+    ;(s as unknown as { traceState: string | undefined }).traceState =
+      traceStates[(i >> 1) % traceStates.length]
+  }
   const redactors = [undefined, compile(defaultConfig), compile({ ...defaultConfig, keys: ["stage.name"] })]
   const cache = new ProtoSpanCache()
   const cachedWriter = new ProtoWriter(64)

@@ -377,6 +377,7 @@ export class ProtoSpanCache {
   private stages = new WeakMap<DeferredStage, EncodedStage | false>()
   private readonly scratch = new ProtoWriter(256)
   private readonly traceId = new LastField()
+  private readonly traceState = new LastField()
   private readonly parentId = new LastField()
   private readonly requestIdField = new LastField()
 
@@ -386,6 +387,14 @@ export class ProtoSpanCache {
     const start = w.pos
     w.hexBytes(1, traceId.length === 32 ? traceId : traceId.padStart(32, "0"))
     this.traceId.remember(w, start, traceId)
+  }
+
+  /** Writes the W3C tracestate (field 3) of a span: its request's, shared by all the request's spans. */
+  writeTraceState(w: ProtoWriter, traceState: string): void {
+    if (this.traceState.writeIfSame(w, traceState)) return
+    const start = w.pos
+    w.string(3, traceState)
+    this.traceState.remember(w, start, traceState)
   }
 
   /** Writes the parent span id (field 4) of a span. */
@@ -454,7 +463,11 @@ export const protoSpan = (
   if (cache !== undefined) cache.writeTraceId(w, traceId)
   else w.hexBytes(1, traceId.length === 32 ? traceId : traceId.padStart(32, "0"))
   w.hexBytes(2, span.spanId)
-  if (span.traceState !== undefined && span.traceState !== "") w.string(3, span.traceState)
+  const traceState = span.traceState
+  if (traceState !== undefined && traceState !== "") {
+    if (cache !== undefined) cache.writeTraceState(w, traceState)
+    else w.string(3, traceState)
+  }
   const parent = span.parent
   if (parent._tag === "Some") {
     if (cache !== undefined) cache.writeParentId(w, parent.value.spanId)
@@ -557,15 +570,27 @@ export const encodeEncodedTracesProto = (
   // the request = field 1 ResourceSpans. Both fields are length-delimited with tag bytes 0x12 and 0x0a.
   const scopeLength = cached.scope.length + spansLength
   const resourceLength = cached.resource.length + 1 + varintSize(scopeLength) + scopeLength
-  const out = new ProtoWriter(1 + varintSize(resourceLength) + resourceLength)
-  out.buf[out.pos++] = 0x0a
-  out.varint(resourceLength)
-  out.raw(cached.resource)
-  out.buf[out.pos++] = 0x12
-  out.varint(scopeLength)
-  out.raw(cached.scope)
-  copyRecords(out.buf, out.pos, spans)
-  return out.buf
+  // A bare array, not a `ProtoWriter` (no writer, no `DataView` per batch).
+  const out = new Uint8Array(1 + varintSize(resourceLength) + resourceLength)
+  out[0] = 0x0a
+  let pos = writeVarint(out, 1, resourceLength)
+  out.set(cached.resource, pos)
+  pos += cached.resource.length
+  out[pos++] = 0x12
+  pos = writeVarint(out, pos, scopeLength)
+  out.set(cached.scope, pos)
+  copyRecords(out, pos + cached.scope.length, spans)
+  return out
+}
+
+/** Writes the varint of a non-negative integer below 2^31 at `pos` of `out`; returns the end position. */
+const writeVarint = (out: Uint8Array, pos: number, value: number): number => {
+  while (value > 0x7f) {
+    out[pos++] = (value & 0x7f) | 0x80
+    value >>>= 7
+  }
+  out[pos++] = value
+  return pos
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -227,9 +227,11 @@ const externalTraceState = (parent: Tracer.ExternalSpan): string | undefined => 
 const tailOf = (record: RequestRecord | undefined): RequestTail | undefined => {
   if (record === undefined) return undefined
   const span = record.span
-  if (span instanceof TailSpan) return span.tail
+  // The gate first: a field of stagetrace's recording spans, where `instanceof TailSpan` would walk their
+  // whole prototype chain (a `TailSpan` has no gate).
   const gate = (span as { readonly gate?: SpanGate | undefined }).gate
-  return gate instanceof RequestTail ? gate : undefined
+  if (gate !== undefined) return gate instanceof RequestTail ? gate : undefined
+  return span instanceof TailSpan ? span.tail : undefined
 }
 
 /** What decides when the configured sampler throws or returns something else than a decision. */
@@ -299,6 +301,8 @@ export class TailTracer implements Tracer.Tracer {
   private readonly declined: SpanGate
   /** Keeps no span options when its inner tracer keeps none (it copies them when it changes them). */
   readonly [OptionsNotKept]: boolean
+  /** `this[OptionsNotKept]` as a plain field, which `span` reads (cheaper than a symbol-keyed load). */
+  private readonly optionsNotKept: boolean
   /** Passes the span times the stage wrapper gives on when its inner tracer reads them. */
   readonly [TakesSpanTimes]: boolean
   /** The options with `sampled: true`, reused when the inner tracer keeps no options. */
@@ -316,7 +320,7 @@ export class TailTracer implements Tracer.Tracer {
 
   constructor(inner: Tracer.Tracer, recorder: Recorder, state: SamplingState) {
     this.inner = inner
-    this[OptionsNotKept] = keepsNoOptions(inner)
+    this[OptionsNotKept] = this.optionsNotKept = keepsNoOptions(inner)
     this[TakesSpanTimes] = takesSpanTimes(inner)
     this.recorder = recorder
     this.sampler = state.sampler
@@ -353,16 +357,20 @@ export class TailTracer implements Tracer.Tracer {
     const parentOption = options.parent
     const parent = parentOption._tag === "Some" ? parentOption.value : undefined
     let tail: RequestTail | undefined
-    if (parent !== undefined) {
-      if (parent instanceof TailSpan) tail = parent.tail
-      else if (parent._tag === "Span") tail = tailOf(requestOf(ownerOf(parent)))
+    if (parent !== undefined && parent._tag === "Span") {
+      // A recording span's gate is read first (see `tailOf`): a `TailSpan` has none.
+      if (
+        (parent as { readonly gate?: SpanGate | undefined }).gate === undefined && parent instanceof TailSpan
+      ) {
+        tail = parent.tail
+      } else tail = tailOf(requestOf(ownerOf(parent)))
     }
     // `sampled: false` that does not come from the parent is the program's own choice (trace levels,
     // explicit `sampled: false`): respect it and stay out of the way.
     if (!options.sampled && (parent === undefined || parent.sampled)) return this.inner.span(options)
     let inner: Tracer.Span
     if (options.sampled) inner = this.inner.span(options)
-    else if (this[OptionsNotKept]) {
+    else if (this.optionsNotKept) {
       inner = this.inner.span(this.sampledOptions(options))
       // Holds no span of an earlier request.
       this.reused.parent = noParent
