@@ -7,6 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Metric from "effect/Metric"
 import * as Tracer from "effect/Tracer"
 import { Exporter, Http, Prometheus, Request, Stage, Telemetry } from "../../mod.ts"
 
@@ -61,12 +62,17 @@ export type Handler = (
   info?: Deno.ServeHandlerInfo,
 ) => Response | Promise<Response>
 
+/**
+ * Each exporting set-up gets a `MetricRegistry` of its own: `inprocess.ts` runs several in one process, and
+ * in Effect's default (process-wide) registry the last set-up built would shadow the others' self-metrics,
+ * so one set-up's dropped spans would be read from another's pipeline.
+ */
 const otlpLayer = (sink: string, sampleRate: number) =>
   Telemetry.layer({
     serviceName: "e2e",
     sampleRate,
     exporters: [Exporter.otlp({ endpoint: sink })],
-  })
+  }).pipe(Layer.provideMerge(Layer.succeed(Metric.MetricRegistry, new Map())))
 
 const makeOtelSdkLayer = async (sink: string): Promise<Layer.Layer<never>> => {
   const [sdk, resources, otlp, OtelTracer] = await Promise.all([
