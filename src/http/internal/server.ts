@@ -29,7 +29,7 @@ import type { Baggage, RemoteContext } from "./propagationModel.ts"
 import { emptyBaggage, withRemoteContext } from "./context.ts"
 import { countIssues, parseHeaders } from "./extract.ts"
 import { NO_ROUTE, OVERFLOW_ROUTE, recordServerRequest } from "./metrics.ts"
-import { normalizeMethod, requestUrlParts, spanName } from "./semconv.ts"
+import { normalizeMethod, requestUrlParts, spanName, type UrlParts } from "./semconv.ts"
 
 /** What `Deno.serve` passes as the handler's second argument (only `remoteAddr` is read). */
 export interface ServeInfoLike {
@@ -206,6 +206,36 @@ const cachedSpanName = (method: string, route: string | undefined): string => {
 }
 
 /**
+ * The server span's first attributes, in their order. The usual request (known method, http(s) URL) gets
+ * them from one object literal: its fields in the object itself, instead of a property array grown as
+ * they are added one by one.
+ */
+const baseAttributes = (
+  method: string,
+  request: globalThis.Request,
+  url: UrlParts | undefined,
+): Record<string, unknown> => {
+  if (method !== "_OTHER" && url !== undefined && url.port !== undefined) {
+    return {
+      "http.request.method": method,
+      "url.path": url.path,
+      "url.scheme": url.scheme,
+      "server.address": url.host,
+      "server.port": url.port,
+    }
+  }
+  const attributes: Record<string, unknown> = { "http.request.method": method }
+  if (method === "_OTHER") attributes["http.request.method_original"] = request.method
+  if (url !== undefined) {
+    attributes["url.path"] = url.path
+    attributes["url.scheme"] = url.scheme
+    attributes["server.address"] = url.host
+    if (url.port !== undefined) attributes["server.port"] = url.port
+  }
+  return attributes
+}
+
+/**
  * The frame under a request's `Request.track`: records the HTTP metrics when the request ends, and
  * serves the response of a 5xx that the request recorded as failed (what `Effect.catchIf` +
  * `Effect.onExit` did, as one frame).
@@ -331,14 +361,7 @@ class ServeEffect<E, R> {
     }
     const name = safeCall(config.name, request) ?? cachedSpanName(method, route)
 
-    const attributes: Record<string, unknown> = { "http.request.method": method }
-    if (method === "_OTHER") attributes["http.request.method_original"] = request.method
-    if (url !== undefined) {
-      attributes["url.path"] = url.path
-      attributes["url.scheme"] = url.scheme
-      attributes["server.address"] = url.host
-      if (url.port !== undefined) attributes["server.port"] = url.port
-    }
+    const attributes = baseAttributes(method, request, url)
     if (route !== undefined) attributes["http.route"] = route
     const headers = request.headers
     const userAgent = headers.get("user-agent")
