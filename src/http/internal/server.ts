@@ -137,19 +137,22 @@ const callHandler = <E, R>(
  * that `const { run } = context` works as with a plain property.
  */
 class HandlerContext<R> implements HandlerContextShape<R> {
+  readonly #context: Context.Context<never>
   #run: (<A, E>(effect: Effect.Effect<A, E, R>) => Promise<A>) | undefined = undefined
   constructor(
-    readonly fiberContext: Context.Context<never>,
+    context: Context.Context<never>,
     readonly requestId: string,
     readonly traceId: string,
     readonly spanId: string,
-  ) {}
+  ) {
+    this.#context = context
+  }
 
   get run(): <A, E>(effect: Effect.Effect<A, E, R>) => Promise<A> {
-    return this.#run ??= Effect.runPromiseWith(this.fiberContext as Context.Context<R>)
+    return this.#run ??= Effect.runPromiseWith(this.#context as Context.Context<R>)
   }
 }
-// Read like the plain object it replaces: `requestId`, `traceId`, `spanId` and `run`, nothing else.
+// `for…in` lists it with the ids, as it did the plain object this class replaces.
 Object.defineProperty(HandlerContext.prototype, "run", { enumerable: true })
 
 const contextFor = <R>(
