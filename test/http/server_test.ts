@@ -118,6 +118,8 @@ for (const frames of [true, false]) {
     await withService(async (serve, runtime) => {
       const plain = await serve(() => new Response("a"))
       assert.ok(Exit.isSuccess(plain) && plain.value.status === 200)
+      const plainFailed = await serve(() => new Response(null, { status: 502 }))
+      assert.ok(Exit.isSuccess(plainFailed) && plainFailed.value.status === 502)
       const promised = await serve(() => Promise.resolve(new Response(null, { status: 500 })))
       assert.ok(Exit.isSuccess(promised) && promised.value.status === 500)
       const thrown = await serve(() => {
@@ -128,14 +130,18 @@ for (const frames of [true, false]) {
       assert.ok(Exit.isFailure(rejected))
       const notResponse = await serve(() => Effect.succeed("text" as unknown as Response))
       assert.ok(Exit.isFailure(notResponse))
+      const plainNotResponse = await serve(() => 42 as unknown as Response)
+      assert.ok(Exit.isFailure(plainNotResponse))
       assert.match(
         String(Exit.isFailure(notResponse) && notResponse.cause.reasons[0]),
         /did not return a Response/,
       )
       const summaries = (await runtime.runPromise(Summaries.recent(10))).slice().reverse()
-      assert.deepEqual(summaries.map((s) => s.success), [true, false, false, false, false])
+      assert.deepEqual(summaries.map((s) => s.success), [true, false, false, false, false, false, false])
+      assert.equal(summaries[1]?.error?.type, "502")
+      assert.equal(await requestCount(runtime, "502"), 1)
       assert.equal(await requestCount(runtime, "200"), 1)
-      assert.equal(await requestCount(runtime, "500"), 4)
+      assert.equal(await requestCount(runtime, "500"), 5)
     }, frames)
   })
 }

@@ -99,7 +99,10 @@ const servedResponse = (failure: StatusFailure): Effect.Effect<Response> => Effe
 const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
-/** The handler's result as an effect: a throw or rejection is a failure (no closure unless it is a promise). */
+/**
+ * What the handler gave: an effect (its own, the failure of a throw, or a promise's outcome), or the value
+ * it returned as it is (no effect made for a plain response).
+ */
 const handlerOutcome = <E, R>(
   handler: AnyHandler<E, R>,
   request: globalThis.Request,
@@ -112,13 +115,14 @@ const handlerOutcome = <E, R>(
   } catch (error) {
     return Effect.fail(error)
   }
-  if (Effect.isEffect(out)) return out
-  if (isPromiseLike(out)) {
-    const promise = out
-    return Effect.tryPromise({ try: () => promise, catch: (error) => error })
-  }
-  return Effect.succeed(out)
+  if (Effect.isEffect(out) || !isPromiseLike(out)) return out
+  const promise = out
+  return Effect.tryPromise({ try: () => promise, catch: (error) => error })
 }
+
+/** `handlerOutcome`'s result as an effect. */
+const outcomeEffect = <R>(outcome: unknown): Effect.Effect<unknown, unknown, R> =>
+  Effect.isEffect(outcome) ? outcome as Effect.Effect<unknown, unknown, R> : Effect.succeed(outcome)
 
 /** Calls the handler, whatever it returns, as an effect. A throw or rejection is a failure. */
 const callHandler = <E, R>(
@@ -127,10 +131,7 @@ const callHandler = <E, R>(
   info: ServeInfoLike | undefined,
   context: HandlerContextShape<R>,
 ): Effect.Effect<Response, unknown, R> =>
-  Effect.flatMap(
-    handlerOutcome(handler, request, info, context) as Effect.Effect<unknown, unknown, R>,
-    checked,
-  )
+  Effect.flatMap(outcomeEffect<R>(handlerOutcome(handler, request, info, context)), checked)
 
 /**
  * The handler's third argument. `run` is made on first read (most handlers never read it): a getter, so
@@ -303,6 +304,8 @@ class ServeEffect<E, R> {
     if (!this.opened) return this.open(fiber)
     // Inside the request: the handler, with this object as the continuation of its result.
     const outcome = this.callHandler(fiber)
+    // A plain response needs no continuation.
+    if (!Effect.isEffect(outcome)) return this.respond(outcome)
     // A continuation, not a `Frame`: like `Effect.flatMap`'s, a failure passes it by.
     pushFrame(fiber, this as unknown as Frame)
     return outcome
@@ -403,7 +406,7 @@ class ServeEffect<E, R> {
 
     const frame = new ServerFrame(config.metrics, clock, timeline, start, method, metricRoute)
     const inner = this.frames ? this as unknown as Effect.Effect<Response, unknown, R> : Effect.flatMap(
-      Effect.withFiber((fiber) => this.callHandler(fiber) as Effect.Effect<unknown, unknown, R>),
+      Effect.withFiber((fiber) => outcomeEffect<R>(this.callHandler(fiber))),
       (value) => this.respond(value) as Effect.Effect<Response, unknown>,
     )
     const tracked = withRemoteContext(
