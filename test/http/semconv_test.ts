@@ -25,6 +25,18 @@ Deno.test("requestUrlParts() agrees with new URL on request URLs", () => {
     "http://example.com#only-fragment",
     "ws://example.com/socket",
     "file:///tmp/x",
+    // The same origins again, and origins that start like the previous one (the origin cache).
+    "http://127.0.0.1:8000/a",
+    "http://127.0.0.1:8000/b?x=1",
+    "http://127.0.0.1:8000",
+    "http://127.0.0.1:8000#f",
+    "http://127.0.0.1:800/x",
+    "http://127.0.0.1:8000/y",
+    "http://127.0.0.1/z",
+    "http://127.0.0.10/z",
+    "http://user@127.0.0.1:8000/c",
+    "https://127.0.0.1:8000/d",
+    "http://127.0.0.1:8000/e",
   ]
   for (const raw of urls) {
     const href = new Request(raw).url

@@ -19,7 +19,8 @@ const knownMethods: ReadonlySet<string> = new Set([
 ])
 
 /** `http.request.method`: a known method, or `_OTHER` (the original goes to `http.request.method_original`). */
-export const normalizeMethod = (method: string): string => knownMethods.has(method) ? method : "_OTHER"
+export const normalizeMethod = (method: string): string =>
+  method === "GET" || method === "POST" || knownMethods.has(method) ? method : "_OTHER"
 
 /** The span name: `{method} {target}`, `{method}`, or `HTTP` for an unknown method. */
 export const spanName = (method: string, target: string | undefined): string => {
@@ -91,12 +92,49 @@ export interface UrlParts {
 }
 
 /**
+ * The origin (`scheme://host[:port]`, without userinfo) of the last request URL split, and its parts: a
+ * server's requests nearly all carry the same one, which then needs no parsing.
+ */
+let lastOrigin = ""
+let lastScheme = ""
+let lastHost = ""
+let lastPort: number | undefined = undefined
+
+/** The end of the path that starts at `pathStart` (at `?`, `#` or the end). */
+const pathEndOf = (href: string, pathStart: number): number => {
+  const n = href.length
+  let pathEnd = pathStart
+  for (; pathEnd < n; pathEnd++) {
+    const code = href.charCodeAt(pathEnd)
+    if (code === 0x3f || code === 0x23) break
+  }
+  return pathEnd
+}
+
+/** Whether the character at `i` ends an authority: `/`, `?`, `#` or the end of `href`. */
+const endsAuthority = (href: string, i: number): boolean => {
+  if (i === href.length) return true
+  const code = href.charCodeAt(i)
+  return code === 0x2f || code === 0x3f || code === 0x23
+}
+
+/**
  * `scheme`, `host`, `port` and `path` of an http(s) request URL without building a `URL`. A `Request`'s
  * `url` is the URL serializer's output (`scheme://[userinfo@]host[:port]/path[?query][#fragment]`, host
  * lowercased, default port removed), so splitting it gives what `new URL` would; anything else
  * (another scheme, no authority) falls back to `new URL`, and `undefined` when that throws.
  */
 export const requestUrlParts = (href: string): UrlParts | undefined => {
+  const cached = lastOrigin.length
+  if (cached > 0 && href.startsWith(lastOrigin) && endsAuthority(href, cached)) {
+    const pathEnd = pathEndOf(href, cached)
+    return {
+      scheme: lastScheme,
+      host: lastHost,
+      port: lastPort,
+      path: pathEnd === cached ? "/" : href.slice(cached, pathEnd),
+    }
+  }
   const scheme = href.startsWith("http://") ? "http" : href.startsWith("https://") ? "https" : undefined
   if (scheme === undefined) return slowUrlParts(href)
   const n = href.length
@@ -130,11 +168,14 @@ export const requestUrlParts = (href: string): UrlParts | undefined => {
     port = Number(href.slice(portStart, pathStart))
     if (!Number.isInteger(port)) return slowUrlParts(href)
   }
-  let pathEnd = pathStart
-  for (; pathEnd < n; pathEnd++) {
-    const code = href.charCodeAt(pathEnd)
-    if (code === 0x3f || code === 0x23) break
+  if (hostStart === authorityStart) {
+    // No userinfo: the origin is kept for the next request (credentials never are).
+    lastOrigin = href.slice(0, pathStart)
+    lastScheme = scheme
+    lastHost = host
+    lastPort = port
   }
+  const pathEnd = pathEndOf(href, pathStart)
   const path = pathEnd === pathStart ? "/" : href.slice(pathStart, pathEnd)
   return { scheme, host, port, path }
 }
