@@ -27,6 +27,7 @@ import {
   type RequestRecord,
   requestSpanAnnotations,
   setOwner,
+  type StageHandles,
   type StageNode,
   stageSpanAnnotations,
 } from "../../internal/recorder.ts"
@@ -63,8 +64,11 @@ import type { StageError, StageExecution, StageOptions } from "../../internal/st
 // Specs: everything about a stage that is known when the wrapper is built
 // ---------------------------------------------------------------------------------------------------------
 
-/** A stage's static description, computed once per `Stage.track` / `Stage.fn` call site. */
-export interface StageSpec {
+/**
+ * A stage's static description, computed once per `Stage.track` / `Stage.fn` call site, with the handles
+ * that end hooks cache on it (`StageHandles`).
+ */
+export interface StageSpec extends StageHandles {
   readonly stageId: string
   readonly name: string
   readonly metadata: Readonly<Record<string, unknown>>
@@ -131,6 +135,10 @@ const buildSpec = (stageId: string, options: StageOptions | undefined): StageSpe
     kind: options?.kind ?? "internal",
     invalid: budgetMs !== undefined && Number.isNaN(budgetMs) ? "invalid_budget" : undefined,
     deferrable: !Object.keys(metadata).some((key) => stageAttributeKeys.has(key)),
+    statsStore: undefined,
+    statsEntry: undefined,
+    seriesOwner: undefined,
+    okSeries: undefined,
   }
 }
 
@@ -720,7 +728,8 @@ export class StageRun extends FrameBase implements StageNode {
   timeline: Timeline = defaultTimeline
   startAt: number = Number.NaN
   endAt: number = Number.NaN
-  budgetMs: number | undefined = undefined
+  /** The stage's spec: its budget, and the handles end hooks cache on it. */
+  handles: StageSpec = undefined as unknown as StageSpec
   attached = false
   /** What `Stage.track` resolved from the context it started in; set once the stage is open. */
   env: Resolved | undefined = undefined
@@ -733,6 +742,10 @@ export class StageRun extends FrameBase implements StageNode {
 
   get ended(): boolean {
     return !Number.isNaN(this.endAt)
+  }
+
+  get budgetMs(): number | undefined {
+    return this.handles.budgetMs
   }
 
   get endNanos(): bigint {
@@ -876,7 +889,7 @@ const initStage = (
   node.span = span
   node.timeline = timeline
   node.startAt = startAt
-  node.budgetMs = spec.budgetMs
+  node.handles = spec
   node.attached = attached
   setOwner(span, node)
   return node
@@ -914,7 +927,7 @@ const closeStageAt = (
       node.span.attribute("error.type", error.type)
     }
   }
-  recorder.stats.entry(exec.stageId).record(durationMs, success)
+  recorder.stats.entryFor(node.handles, exec.stageId).record(durationMs, success)
   const hooks = recorder.stageEnd
   for (let i = 0; i < hooks.length; i++) hooks[i]!(node, exit, durationMs)
   if (request !== undefined && live) {
