@@ -544,12 +544,15 @@ class DerivedCache {
 
 /**
  * What `Context.addUnsafe(previous, Tracer.ParentSpanKey, span)` makes (`makeImpl` in `effect/Context`),
- * with its fiber cache already set: a class with every field in the object itself, where Effect's
- * `Object.create` puts the fields past the fourth (and the cache) in a separate property store. The
- * context is also its own overlay (`key`, `value`, `parent`: the parent span over `previous`'s overlays),
- * one object where Effect makes two. Effect only reads an overlay's fields and may later flatten the
- * context (setting its `overlay` to `undefined`), which leaves those fields, and so the overlay chains of
- * contexts derived from this one, as they were.
+ * with its fiber cache already set, as one object: a class with every field in the object itself, where
+ * Effect's `Object.create` puts the fields past the fourth in a separate property store. The context is
+ * its own overlay (`key`, `value`, `parent`: the parent span over `previous`'s overlays) and its own fiber
+ * cache (the fields of `DerivedCache`), one object where Effect makes three. Effect only reads an
+ * overlay's and a cache's fields and may later flatten the context (setting its `overlay` to
+ * `undefined`), which leaves those fields, and so the overlay chains of contexts derived from this one, as
+ * they were. (A fiber that ends with this cache keeps a copy of its fields, as it does of any cache's,
+ * with `span` cleared: the copy still reaches the stage's span through the context's fields, as it
+ * reaches the request's through the `Resolved`, until the ended fiber is dropped.)
  */
 class DerivedContext implements Overlay {
   readonly cacheRoot: DerivedContext
@@ -559,12 +562,25 @@ class DerivedContext implements Overlay {
   readonly _flat: ReadonlyMap<string, unknown> | undefined
   readonly baseHits: number
   readonly maxDepth: number
-  readonly _fiberCache: DerivedCache
+  readonly _fiberCache: DerivedContext
   readonly key: string
   readonly value: Tracer.Span
   readonly parent: Overlay | undefined
+  // The fiber cache: `previous`'s, with the stage's span.
+  readonly scheduler: Fiber.Fiber.Cache["scheduler"]
+  readonly tracer: Fiber.Fiber.Cache["tracer"]
+  readonly tracerContext: Fiber.Fiber.Cache["tracerContext"]
+  readonly tracerEnabled: boolean
+  readonly span: Tracer.AnySpan
+  readonly logLevel: Fiber.Fiber.Cache["logLevel"]
+  readonly minimumLogLevel: Fiber.Fiber.Cache["minimumLogLevel"]
+  readonly stackFrame: Fiber.Fiber.Cache["stackFrame"]
+  readonly runtimeMetrics: Fiber.Fiber.Cache["runtimeMetrics"]
+  readonly maxOpsBeforeYield: number
+  readonly preventYield: boolean
+  readonly [ResolvedEnv]: Resolved
 
-  constructor(previous: ContextFields, span: Tracer.Span, cache: DerivedCache) {
+  constructor(previous: ContextFields, span: Tracer.Span, base: Fiber.Fiber.Cache, env: Resolved) {
     // The parent span is one of the keys the fiber cache holds: the new context is its own cache root.
     this.cacheRoot = this
     this.base = previous.base
@@ -573,10 +589,22 @@ class DerivedContext implements Overlay {
     this._flat = undefined
     this.baseHits = 0
     this.maxDepth = previous.maxDepth
-    this._fiberCache = cache
+    this._fiberCache = this
     this.key = Tracer.ParentSpanKey
     this.value = span
     this.parent = previous.overlay
+    this.scheduler = base.scheduler
+    this.tracer = base.tracer
+    this.tracerContext = base.tracerContext
+    this.tracerEnabled = base.tracerEnabled
+    this.span = span
+    this.logLevel = base.logLevel
+    this.minimumLogLevel = base.minimumLogLevel
+    this.stackFrame = base.stackFrame
+    this.runtimeMetrics = base.runtimeMetrics
+    this.maxOpsBeforeYield = base.maxOpsBeforeYield
+    this.preventYield = base.preventYield
+    this[ResolvedEnv] = env
   }
 }
 
@@ -632,9 +660,7 @@ const withParentSpan = (
   if (base === undefined) return Context.addUnsafe(previous, Tracer.ParentSpanKey, span)
   const fields = previous as unknown as ContextFields
   if (derivedContextsSupported && fields.depth < fields.maxDepth) {
-    return new DerivedContext(fields, span, new DerivedCache(base, span, env)) as unknown as Context.Context<
-      never
-    >
+    return new DerivedContext(fields, span, base, env) as unknown as Context.Context<never>
   }
   const next = Context.addUnsafe(previous, Tracer.ParentSpanKey, span)
   const carrier = next as CacheCarrier
