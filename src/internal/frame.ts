@@ -201,16 +201,26 @@ export const enterFrame = <A, E, R, Env, Spec>(
   spec: Spec,
   self: Effect.Effect<A, E, R>,
 ): Effect.Effect<A, E, R> => {
-  if (!framesSupported) {
-    return runWithFrame(fiber, frame, () => {
-      frame.start(fiber, env, spec)
-      return self
-    })
-  }
+  // No closure here: one written in this function, even in the branch that never runs, would make every
+  // call allocate the variables it captures.
+  if (!framesSupported) return enterFrameFallback(fiber, frame, env, spec, self)
   pushFrame(fiber, frame)
   frame.start(fiber, env, spec)
   return self
 }
+
+/** `enterFrame` through Effect's public combinators (`runWithFrame`), when frames are not supported. */
+export const enterFrameFallback = <A, E, R, Env, Spec>(
+  fiber: Fiber.Fiber<unknown, unknown>,
+  frame: OpeningFrame<Env, Spec>,
+  env: Env,
+  spec: Spec,
+  self: Effect.Effect<A, E, R>,
+): Effect.Effect<A, E, R> =>
+  runWithFrame(fiber, frame, () => {
+    frame.start(fiber, env, spec)
+    return self
+  })
 
 // ---------------------------------------------------------------------------------------------------------
 // The probe
