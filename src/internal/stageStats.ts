@@ -5,7 +5,15 @@
  * @internal
  */
 import { LogCollapsingLowestDenseDDSketch } from "@datadog/sketches-js"
-import type { StageHandles } from "./recorder.ts"
+
+/**
+ * Where a stage's spec caches its statistics entry: the fields of `StageHandles` (`recorder.ts`, which
+ * imports this module) that `StatsStore.entryFor` uses.
+ */
+export interface EntryHandles {
+  statsStore: unknown
+  statsEntry: unknown
+}
 
 /** Relative accuracy of every quantile reported by `StageStats`. */
 export const relativeAccuracy = 0.01
@@ -145,7 +153,7 @@ export class StatsStore {
    * `entry(stageId)`, cached on `handles` (the spec of a stage of that id): an id's entry never changes once
    * it is made, so a stage end skips the lookup by id.
    */
-  entryFor(handles: StageHandles, stageId: string): StageStatsEntry {
+  entryFor(handles: EntryHandles, stageId: string): StageStatsEntry {
     if (handles.statsStore === this) return handles.statsEntry as StageStatsEntry
     const entry = this.entry(stageId)
     handles.statsEntry = entry
