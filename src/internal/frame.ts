@@ -81,7 +81,8 @@ export abstract class FrameBase implements Frame {
     fiber: Fiber.Fiber<unknown, unknown>,
     exit?: Exit.Exit<unknown, unknown>,
   ): Exit.Exit<unknown, unknown> {
-    const done = exit ?? Exit.succeed(value)
+    // A void result shares Effect's exit of `undefined` (exits are immutable).
+    const done = exit ?? (value === undefined ? voidExit : Exit.succeed(value))
     exitUninterruptibly(this, fiber, done)
     return handOn(fiber, done)
   }
@@ -96,6 +97,9 @@ export abstract class FrameBase implements Frame {
     return done
   }
 }
+
+/** The success of `undefined`, shared by the frames of effects that return nothing. */
+const voidExit: Exit.Exit<unknown, unknown> = Exit.void
 
 /** How many `handOn`s run inside one another (frames that end together, innermost first). */
 let handingOn = 0

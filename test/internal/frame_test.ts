@@ -92,6 +92,18 @@ for (
   )
 
   effectTest(
+    `${name}: a result of undefined reaches the frame as a success of undefined, and is handed on`,
+    () =>
+      Effect.gen(function* () {
+        const frame = new Recording()
+        const handed = yield* Effect.map(wrap(Effect.sync(() => undefined), frame), (value) => [value])
+        const sync = yield* Effect.map(wrap(Effect.sync(() => 0), frame), (value) => [value])
+        assert.deepEqual([handed, sync], [[undefined], [0]])
+        assert.deepEqual(frame.exits, [Exit.void, Exit.succeed(0)])
+      }),
+  )
+
+  effectTest(
     `${name}: an interrupted effect still reaches its frame, and the fiber ends interrupted`,
     () =>
       Effect.gen(function* () {

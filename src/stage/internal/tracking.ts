@@ -967,20 +967,23 @@ const closeStageAt = (
  * `Stage.track`'s and `Request.track`'s effect: one primitive that, when it runs, pushes a new `Run` (the
  * stage's `StageRun`, the request's `RequestRun`) on the fiber's stack as its frame, opens it and returns
  * `self`, which then runs with the stage's or request's span as its parent span (set on the fiber's context
- * directly). The frame closes the stage or request and restores the context however `self` ends.
+ * directly). The frame closes the stage or request and restores the context however `self` ends. `Run` is
+ * on the prototype of each kind (`TrackedStage`, `TrackedRequest`), not in every effect.
  */
-class TrackedEffect<A, E, R, Spec> {
-  constructor(
-    readonly self: Effect.Effect<A, E, R>,
-    readonly spec: Spec,
-    readonly Run: new () => OpeningFrame<Resolved, Spec>,
-  ) {}
+abstract class TrackedEffect<A, E, R, Spec> {
+  declare readonly Run: new () => OpeningFrame<Resolved, Spec>
+
+  constructor(readonly self: Effect.Effect<A, E, R>, readonly spec: Spec) {}
 
   step(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E, R> {
     return trackedStep(this.self, this.spec, this.Run, fiber)
   }
 }
 definePrimitive(TrackedEffect)
+
+/** `Stage.track`'s effect. */
+class TrackedStage<A, E, R> extends TrackedEffect<A, E, R, StageSpec> {}
+Object.defineProperty(TrackedStage.prototype, "Run", { value: StageRun })
 
 const trackedStep = <A, E, R, Spec>(
   self: Effect.Effect<A, E, R>,
@@ -992,20 +995,20 @@ const trackedStep = <A, E, R, Spec>(
   return env.recorder.enabled ? enterFrame(fiber, new Run(), env, spec, self) : self
 }
 
-const tracked = <A, E, R, Spec>(
+/** A `TrackedEffect` through `Effect.withFiber`, when frames are not supported. */
+const trackedWithFiber = <A, E, R, Spec>(
   self: Effect.Effect<A, E, R>,
   spec: Spec,
   Run: new () => OpeningFrame<Resolved, Spec>,
-): Effect.Effect<A, E, R> =>
-  disabledByEnvironment
-    ? self
-    : framesSupported
-    ? new TrackedEffect(self, spec, Run) as unknown as Effect.Effect<A, E, R>
-    : Effect.withFiber((fiber) => trackedStep(self, spec, Run, fiber))
+): Effect.Effect<A, E, R> => Effect.withFiber((fiber) => trackedStep(self, spec, Run, fiber))
 
 /** Runs `self` as the stage described by `spec` (see `TrackedEffect`). */
 export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpec): Effect.Effect<A, E, R> =>
-  tracked(self, spec, StageRun)
+  disabledByEnvironment
+    ? self
+    : framesSupported
+    ? new TrackedStage(self, spec) as unknown as Effect.Effect<A, E, R>
+    : trackedWithFiber(self, spec, StageRun)
 
 /** Options of `Stage.record`, see the public module. */
 export interface RecordSpec extends StageSpec {
@@ -1240,11 +1243,20 @@ class RequestRun extends FrameBase {
   }
 }
 
+/** `Request.track`'s effect. */
+class TrackedRequest<A, E, R> extends TrackedEffect<A, E, R, RequestSpec> {}
+Object.defineProperty(TrackedRequest.prototype, "Run", { value: RequestRun })
+
 /** Runs `self` as one request (see `TrackedEffect`). */
 export const trackRequest = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   spec: RequestSpec,
-): Effect.Effect<A, E, R> => tracked(self, spec, RequestRun)
+): Effect.Effect<A, E, R> =>
+  disabledByEnvironment
+    ? self
+    : framesSupported
+    ? new TrackedRequest(self, spec) as unknown as Effect.Effect<A, E, R>
+    : trackedWithFiber(self, spec, RequestRun)
 
 /**
  * Opens a request record on `span` (which must carry `requestSpanAnnotations` when a tail-sampling tracer
