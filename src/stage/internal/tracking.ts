@@ -555,23 +555,24 @@ class DerivedCache {
  * reaches the request's through the `Resolved`, until the ended fiber is dropped.)
  */
 class DerivedContext implements Overlay {
-  readonly cacheRoot: DerivedContext
+  // On the prototype (see below): the same for every derived context, or the context itself.
+  declare readonly cacheRoot: DerivedContext
+  declare readonly _fiberCache: DerivedContext
+  declare readonly key: string
+  declare readonly span: Tracer.AnySpan
   readonly base: ReadonlyMap<string, unknown>
   readonly overlay: Overlay
   readonly depth: number
   readonly _flat: ReadonlyMap<string, unknown> | undefined
   readonly baseHits: number
   readonly maxDepth: number
-  readonly _fiberCache: DerivedContext
-  readonly key: string
   readonly value: Tracer.Span
   readonly parent: Overlay | undefined
-  // The fiber cache: `previous`'s, with the stage's span.
+  // The fiber cache: `previous`'s, with the stage's span (`span`, read from `value`).
   readonly scheduler: Fiber.Fiber.Cache["scheduler"]
   readonly tracer: Fiber.Fiber.Cache["tracer"]
   readonly tracerContext: Fiber.Fiber.Cache["tracerContext"]
   readonly tracerEnabled: boolean
-  readonly span: Tracer.AnySpan
   readonly logLevel: Fiber.Fiber.Cache["logLevel"]
   readonly minimumLogLevel: Fiber.Fiber.Cache["minimumLogLevel"]
   readonly stackFrame: Fiber.Fiber.Cache["stackFrame"]
@@ -581,23 +582,18 @@ class DerivedContext implements Overlay {
   readonly [ResolvedEnv]: Resolved
 
   constructor(previous: ContextFields, span: Tracer.Span, base: Fiber.Fiber.Cache, env: Resolved) {
-    // The parent span is one of the keys the fiber cache holds: the new context is its own cache root.
-    this.cacheRoot = this
     this.base = previous.base
     this.overlay = this
     this.depth = previous.depth + 1
     this._flat = undefined
     this.baseHits = 0
     this.maxDepth = previous.maxDepth
-    this._fiberCache = this
-    this.key = Tracer.ParentSpanKey
     this.value = span
     this.parent = previous.overlay
     this.scheduler = base.scheduler
     this.tracer = base.tracer
     this.tracerContext = base.tracerContext
     this.tracerEnabled = base.tracerEnabled
-    this.span = span
     this.logLevel = base.logLevel
     this.minimumLogLevel = base.minimumLogLevel
     this.stackFrame = base.stackFrame
@@ -608,7 +604,32 @@ class DerivedContext implements Overlay {
   }
 }
 
-/** The prototype of every context: `DerivedContext`s are contexts like any other. */
+/**
+ * What every derived context shares, on its prototype (four fields fewer in each): it is its own cache root
+ * (the parent span is one of the keys the fiber cache holds) and its own fiber cache, the key of its
+ * overlay is the parent span's, and its cache's span is that overlay's value. Effect never writes these
+ * (it sets `_fiberCache` only where it reads none, `??=`), and a fiber that ends with this cache copies
+ * its own fields only, with `span` cleared as Effect does.
+ */
+Object.defineProperties(DerivedContext.prototype, {
+  cacheRoot: {
+    get(this: DerivedContext) {
+      return this
+    },
+  },
+  _fiberCache: {
+    get(this: DerivedContext) {
+      return this
+    },
+  },
+  key: { value: Tracer.ParentSpanKey },
+  span: {
+    get(this: DerivedContext) {
+      return this.value
+    },
+  },
+})
+
 Object.setPrototypeOf(DerivedContext.prototype, Object.getPrototypeOf(Context.empty()))
 
 /**
