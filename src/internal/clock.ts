@@ -78,19 +78,25 @@ const baseMillis = originMillis
 /** The timeline of Effect's default clock. */
 export const defaultTimeline: Timeline = new Timeline(BigInt(baseMillis) * BigInt(nanosPerMilli))
 
-/** The current instant of the default clock on `defaultTimeline`. */
+/**
+ * The current instant of the default clock on `defaultTimeline`. Small enough to be inlined where it is
+ * read, so that the instant (a double) reaches its field without a heap number of its own; the check of
+ * the anchor is a function apart.
+ */
 export const defaultNow = (): number => {
   const monotonic = performance.now()
-  if (++reads >= checkEvery) {
-    // Re-anchor after a wall-clock jump.
-    reads = 0
-    const skew = Date.now() - (originMillis + monotonic)
-    if (skew > reanchorThresholdMillis || skew < -reanchorThresholdMillis) {
-      anchor(monotonic)
-      offsetNanos = (originMillis - baseMillis) * nanosPerMilli
-    }
-  }
+  if (++reads >= checkEvery) checkAnchor(monotonic)
   return offsetNanos + Math.round(monotonic * nanosPerMilli)
+}
+
+/** Re-anchors the default timeline after a wall-clock jump (checked every `checkEvery` reads). */
+const checkAnchor = (monotonic: number): void => {
+  reads = 0
+  const skew = Date.now() - (originMillis + monotonic)
+  if (skew > reanchorThresholdMillis || skew < -reanchorThresholdMillis) {
+    anchor(monotonic)
+    offsetNanos = (originMillis - baseMillis) * nanosPerMilli
+  }
 }
 
 /** Timelines of the clocks other than the default one, made on their first read. */

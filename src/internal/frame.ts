@@ -81,7 +81,8 @@ export abstract class FrameBase implements Frame {
     fiber: Fiber.Fiber<unknown, unknown>,
     exit?: Exit.Exit<unknown, unknown>,
   ): Exit.Exit<unknown, unknown> {
-    const done = exit ?? Exit.succeed(value)
+    // A void result shares Effect's exit of `undefined` (exits are immutable).
+    const done = exit ?? (value === undefined ? voidExit : Exit.succeed(value))
     exitUninterruptibly(this, fiber, done)
     return handOn(fiber, done)
   }
@@ -96,6 +97,9 @@ export abstract class FrameBase implements Frame {
     return done
   }
 }
+
+/** The success of `undefined`, shared by the frames of effects that return nothing. */
+const voidExit: Exit.Exit<unknown, unknown> = Exit.void
 
 /** How many `handOn`s run inside one another (frames that end together, innermost first). */
 let handingOn = 0
@@ -201,16 +205,26 @@ export const enterFrame = <A, E, R, Env, Spec>(
   spec: Spec,
   self: Effect.Effect<A, E, R>,
 ): Effect.Effect<A, E, R> => {
-  if (!framesSupported) {
-    return runWithFrame(fiber, frame, () => {
-      frame.start(fiber, env, spec)
-      return self
-    })
-  }
+  // No closure here: one written in this function, even in the branch that never runs, would make every
+  // call allocate the variables it captures.
+  if (!framesSupported) return enterFrameFallback(fiber, frame, env, spec, self)
   pushFrame(fiber, frame)
   frame.start(fiber, env, spec)
   return self
 }
+
+/** `enterFrame` through Effect's public combinators (`runWithFrame`), when frames are not supported. */
+export const enterFrameFallback = <A, E, R, Env, Spec>(
+  fiber: Fiber.Fiber<unknown, unknown>,
+  frame: OpeningFrame<Env, Spec>,
+  env: Env,
+  spec: Spec,
+  self: Effect.Effect<A, E, R>,
+): Effect.Effect<A, E, R> =>
+  runWithFrame(fiber, frame, () => {
+    frame.start(fiber, env, spec)
+    return self
+  })
 
 // ---------------------------------------------------------------------------------------------------------
 // The probe

@@ -22,10 +22,29 @@ import { SummaryStore } from "./summaryStore.ts"
 /** The property under which a span carries the stagetrace state that owns it. */
 export const OwnerKey: unique symbol = Symbol.for("@stagetrace/stagetrace/owner")
 
+/**
+ * What end hooks cache on a stage's static description (its spec, shared by every run of a `Stage.track`
+ * call site, and by every wrapper of an id built without options), so that a stage end skips their lookups
+ * by stage id. Each value is valid only for the owner stored with it (a recorder's statistics, a metrics
+ * store's series cache): a spec run under another recorder replaces them.
+ */
+export interface StageHandles {
+  /** The statistics store whose entry `statsEntry` is. */
+  statsStore: unknown
+  /** The statistics entry of the stage's id in `statsStore`. */
+  statsEntry: unknown
+  /** The metrics series cache whose series `okSeries` is. */
+  seriesOwner: unknown
+  /** The stage-duration series of the stage's id with status `ok`, in `seriesOwner`. */
+  okSeries: unknown
+}
+
 /** A stage in progress or finished; `exec` is the public value that ends up in the summary. */
 export interface StageNode {
   readonly _tag: "Stage"
   readonly exec: MutableStageExecution
+  /** The per-stage-id handles of the stage's spec (see `StageHandles`). */
+  readonly handles: StageHandles
   readonly request: RequestRecord | undefined
   readonly parent: StageNode | undefined
   readonly span: Tracer.Span

@@ -6,6 +6,15 @@
  */
 import { LogCollapsingLowestDenseDDSketch } from "@datadog/sketches-js"
 
+/**
+ * Where a stage's spec caches its statistics entry: the fields of `StageHandles` (`recorder.ts`, which
+ * imports this module) that `StatsStore.entryFor` uses.
+ */
+export interface EntryHandles {
+  statsStore: unknown
+  statsEntry: unknown
+}
+
 /** Relative accuracy of every quantile reported by `StageStats`. */
 export const relativeAccuracy = 0.01
 
@@ -138,6 +147,18 @@ export class StatsStore {
 
   constructor(maxStageIds: number) {
     this.maxStageIds = maxStageIds
+  }
+
+  /**
+   * `entry(stageId)`, cached on `handles` (the spec of a stage of that id): an id's entry never changes once
+   * it is made, so a stage end skips the lookup by id.
+   */
+  entryFor(handles: EntryHandles, stageId: string): StageStatsEntry {
+    if (handles.statsStore === this) return handles.statsEntry as StageStatsEntry
+    const entry = this.entry(stageId)
+    handles.statsEntry = entry
+    handles.statsStore = this
+    return entry
   }
 
   /** The entry for `stageId`, created on first use; past the bound, the shared overflow entry. */

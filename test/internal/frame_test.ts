@@ -9,6 +9,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import {
   definePrimitive,
+  enterFrameFallback,
   FrameBase,
   framesSupported,
   pushFrame,
@@ -19,6 +20,11 @@ import { effectTest } from "../_harness.ts"
 class Recording extends FrameBase {
   readonly exits: Array<Exit.Exit<unknown, unknown>> = []
   interruptibleInside: Array<boolean> = []
+  /** Runs opened (`start`, called by `enterFrame`), and how many exits the frame had seen by then. */
+  readonly starts: Array<number> = []
+  start(): void {
+    this.starts.push(this.exits.length)
+  }
   exited(fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): void {
     this.interruptibleInside.push((fiber as unknown as { interruptible: boolean }).interruptible)
     this.exits.push(exit)
@@ -38,12 +44,34 @@ type Wrap = <A, E>(self: Effect.Effect<A, E>, frame: Recording) => Effect.Effect
 
 const fast: Wrap = (self, frame) => new Wrapped(self, frame) as unknown as Effect.Effect<never>
 const fallback: Wrap = (self, frame) => Effect.withFiber((fiber) => runWithFrame(fiber, frame, () => self))
+const openingFallback: Wrap = (self, frame) =>
+  Effect.withFiber((fiber) => enterFrameFallback(fiber, frame, undefined, undefined, self))
 
 Deno.test("frames are supported by the pinned Effect (stages and requests take the fast path)", () => {
   assert.equal(framesSupported, true)
 })
 
-for (const [name, wrap] of [["primitive", fast], ["fallback", fallback]] as const) {
+effectTest(
+  "enterFrame's fallback opens the frame before its effect runs, once per run",
+  () =>
+    Effect.gen(function* () {
+      const frame = new Recording()
+      const seen: Array<number> = []
+      const effect = Effect.sync(() => seen.push(frame.starts.length))
+      yield* openingFallback(effect, frame)
+      yield* Effect.exit(openingFallback(Effect.andThen(effect, Effect.fail("no")), frame))
+      assert.deepEqual(frame.starts, [0, 1])
+      assert.deepEqual(seen, [1, 2])
+      assert.deepEqual(frame.exits.map((exit) => exit._tag), ["Success", "Failure"])
+    }),
+)
+
+for (
+  const [name, wrap] of [["primitive", fast], ["fallback", fallback], [
+    "opening fallback",
+    openingFallback,
+  ]] as const
+) {
   effectTest(
     `${name}: the frame sees a success, a failure and a defect, and hands each on`,
     () =>
@@ -60,6 +88,18 @@ for (const [name, wrap] of [["primitive", fast], ["fallback", fallback]] as cons
         assert.ok(Exit.isFailure(died) && Exit.hasDies(died))
         // Like Effect.onExit's finalizer, the frame runs uninterruptibly.
         assert.deepEqual(frame.interruptibleInside, [false, false, false, false])
+      }),
+  )
+
+  effectTest(
+    `${name}: a result of undefined reaches the frame as a success of undefined, and is handed on`,
+    () =>
+      Effect.gen(function* () {
+        const frame = new Recording()
+        const handed = yield* Effect.map(wrap(Effect.sync(() => undefined), frame), (value) => [value])
+        const sync = yield* Effect.map(wrap(Effect.sync(() => 0), frame), (value) => [value])
+        assert.deepEqual([handed, sync], [[undefined], [0]])
+        assert.deepEqual(frame.exits, [Exit.void, Exit.succeed(0)])
       }),
   )
 

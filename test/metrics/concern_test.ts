@@ -175,6 +175,30 @@ effectTest(
 )
 
 effectTest(
+  "one stage wrapper run under two layers in turn feeds each layer's statistics and metrics only",
+  () =>
+    Effect.gen(function* () {
+      // One spec (the same wrapper), so the handles it caches must follow the layer it runs under.
+      const tracked = Stage.track(Effect.void, "shared").pipe(Request.track("r"))
+      const counts = Effect.all([
+        Effect.map(StageStats.get("shared"), (stats) => stats?.count),
+        Effect.map(
+          Metrics.value(MetricCatalogue.stageDuration, { stage: "shared", status: "ok" }),
+          (value) => (value as { count: number } | undefined)?.count,
+        ),
+      ])
+      const [first, second] = [telemetry(), telemetry()]
+      const runs = yield* Effect.gen(function* () {
+        const a = yield* Layer.build(first)
+        const b = yield* Layer.build(second)
+        for (const context of [a, b, a, a, b, a]) yield* Effect.provide(tracked, context)
+        return [yield* Effect.provide(counts, a), yield* Effect.provide(counts, b)]
+      }).pipe(Effect.scoped)
+      assert.deepEqual(runs, [[4, 4], [2, 2]])
+    }),
+)
+
+effectTest(
   "stageDurationBuckets sets the buckets of the stage and request histograms",
   () =>
     Effect.gen(function* () {

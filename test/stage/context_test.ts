@@ -126,3 +126,34 @@ effectTest(
       Effect.provide(Layer.merge(Layer.succeed(Greeting, "hello"), Telemetry.layer())),
     ),
 )
+
+effectTest(
+  "a stage's context is its own fiber cache; a fiber that ends in it keeps a copy without the stage's span",
+  () =>
+    Effect.gen(function* () {
+      const seen = yield* Effect.gen(function* () {
+        const context = yield* Effect.context<never>()
+        const parent = yield* Effect.currentParentSpan
+        const child = yield* Effect.forkChild(Effect.void, { startImmediately: true })
+        yield* Fiber.join(child)
+        const carrier = context as unknown as { cacheRoot: unknown; _fiberCache: Record<string, unknown> }
+        const ended = (child as unknown as { cache: Record<string, unknown> }).cache
+        return {
+          ownRoot: carrier.cacheRoot === context,
+          ownCache: carrier._fiberCache === (context as unknown),
+          cacheSpan: carrier._fiberCache.span === parent,
+          endedSpan: ended.span,
+          endedScheduler: ended.scheduler === carrier._fiberCache.scheduler,
+          endedRoot: "cacheRoot" in ended,
+        }
+      }).pipe(Stage.track("a"), Request.track("chat"))
+      assert.deepEqual(seen, {
+        ownRoot: true,
+        ownCache: true,
+        cacheSpan: true,
+        endedSpan: undefined,
+        endedScheduler: true,
+        endedRoot: false,
+      })
+    }).pipe(Effect.provide(Telemetry.layer())),
+)

@@ -11,7 +11,7 @@
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import { outcomeOf, type Recorder } from "../../internal/recorder.ts"
+import { outcomeOf, type Recorder, type StageHandles } from "../../internal/recorder.ts"
 import { ExportStatsSlot, RedactorSlot } from "../../internal/slots.ts"
 import type { Concern } from "../../internal/concern.ts"
 import { Metrics } from "../Metrics.ts"
@@ -78,6 +78,23 @@ class StatusCache {
     }
     return series
   }
+
+  /**
+   * `series(name, 0)` (status `ok`, most stage ends), cached on `handles` (the spec of a stage named
+   * `name`) so that a stage end skips the lookup by name; never an overflow or evicted series.
+   */
+  okSeries(handles: StageHandles, name: string): Series {
+    if (handles.seriesOwner === this) {
+      const cached = handles.okSeries as Series
+      if (!cached.evicted) return cached
+    }
+    const series = this.series(name, 0)
+    if (!series.overflow) {
+      handles.okSeries = series
+      handles.seriesOwner = this
+    }
+    return series
+  }
 }
 
 const familyOf = (store: Store, def: DefinitionImpl, collected = false): Family => {
@@ -93,7 +110,10 @@ const installRecorderMetrics = (store: Store, recorder: Recorder, config: Metric
   recorder.stageEnd.push((node, exit, durationMs) => {
     const seconds = secondsOf(durationMs)
     if (!(seconds >= 0) || seconds === Infinity) return store.drop(stageFamily.def.name, "invalid_duration")
-    const series = stages.series(node.exec.stageId, statusIndex(exit))
+    const status = statusIndex(exit)
+    const series = status === 0
+      ? stages.okSeries(node.handles, node.exec.stageId)
+      : stages.series(node.exec.stageId, status)
     observeInto(series, seconds)
     series.touched = store.epoch
     if (stageFamily.watchers !== undefined) stageFamily.check(series, seconds)

@@ -27,6 +27,7 @@ import {
   type RequestRecord,
   requestSpanAnnotations,
   setOwner,
+  type StageHandles,
   type StageNode,
   stageSpanAnnotations,
 } from "../../internal/recorder.ts"
@@ -63,8 +64,11 @@ import type { StageError, StageExecution, StageOptions } from "../../internal/st
 // Specs: everything about a stage that is known when the wrapper is built
 // ---------------------------------------------------------------------------------------------------------
 
-/** A stage's static description, computed once per `Stage.track` / `Stage.fn` call site. */
-export interface StageSpec {
+/**
+ * A stage's static description, computed once per `Stage.track` / `Stage.fn` call site, with the handles
+ * that end hooks cache on it (`StageHandles`).
+ */
+export interface StageSpec extends StageHandles {
   readonly stageId: string
   readonly name: string
   readonly metadata: Readonly<Record<string, unknown>>
@@ -131,6 +135,10 @@ const buildSpec = (stageId: string, options: StageOptions | undefined): StageSpe
     kind: options?.kind ?? "internal",
     invalid: budgetMs !== undefined && Number.isNaN(budgetMs) ? "invalid_budget" : undefined,
     deferrable: !Object.keys(metadata).some((key) => stageAttributeKeys.has(key)),
+    statsStore: undefined,
+    statsEntry: undefined,
+    seriesOwner: undefined,
+    okSeries: undefined,
   }
 }
 
@@ -536,43 +544,92 @@ class DerivedCache {
 
 /**
  * What `Context.addUnsafe(previous, Tracer.ParentSpanKey, span)` makes (`makeImpl` in `effect/Context`),
- * with its fiber cache already set: a class with every field in the object itself, where Effect's
- * `Object.create` puts the fields past the fourth (and the cache) in a separate property store. The
- * context is also its own overlay (`key`, `value`, `parent`: the parent span over `previous`'s overlays),
- * one object where Effect makes two. Effect only reads an overlay's fields and may later flatten the
- * context (setting its `overlay` to `undefined`), which leaves those fields, and so the overlay chains of
- * contexts derived from this one, as they were.
+ * with its fiber cache already set, as one object: a class with every field in the object itself, where
+ * Effect's `Object.create` puts the fields past the fourth in a separate property store. The context is
+ * its own overlay (`key`, `value`, `parent`: the parent span over `previous`'s overlays) and its own fiber
+ * cache (the fields of `DerivedCache`), one object where Effect makes three. Effect only reads an
+ * overlay's and a cache's fields and may later flatten the context (setting its `overlay` to
+ * `undefined`), which leaves those fields, and so the overlay chains of contexts derived from this one, as
+ * they were. (A fiber that ends with this cache keeps a copy of its fields, as it does of any cache's,
+ * with `span` cleared: the copy still reaches the stage's span through the context's fields, as it
+ * reaches the request's through the `Resolved`, until the ended fiber is dropped.)
  */
 class DerivedContext implements Overlay {
-  readonly cacheRoot: DerivedContext
+  // On the prototype (see below): the same for every derived context, or the context itself.
+  declare readonly cacheRoot: DerivedContext
+  declare readonly _fiberCache: DerivedContext
+  declare readonly key: string
+  declare readonly span: Tracer.AnySpan
   readonly base: ReadonlyMap<string, unknown>
   readonly overlay: Overlay
   readonly depth: number
   readonly _flat: ReadonlyMap<string, unknown> | undefined
   readonly baseHits: number
   readonly maxDepth: number
-  readonly _fiberCache: DerivedCache
-  readonly key: string
   readonly value: Tracer.Span
   readonly parent: Overlay | undefined
+  // The fiber cache: `previous`'s, with the stage's span (`span`, read from `value`).
+  readonly scheduler: Fiber.Fiber.Cache["scheduler"]
+  readonly tracer: Fiber.Fiber.Cache["tracer"]
+  readonly tracerContext: Fiber.Fiber.Cache["tracerContext"]
+  readonly tracerEnabled: boolean
+  readonly logLevel: Fiber.Fiber.Cache["logLevel"]
+  readonly minimumLogLevel: Fiber.Fiber.Cache["minimumLogLevel"]
+  readonly stackFrame: Fiber.Fiber.Cache["stackFrame"]
+  readonly runtimeMetrics: Fiber.Fiber.Cache["runtimeMetrics"]
+  readonly maxOpsBeforeYield: number
+  readonly preventYield: boolean
+  readonly [ResolvedEnv]: Resolved
 
-  constructor(previous: ContextFields, span: Tracer.Span, cache: DerivedCache) {
-    // The parent span is one of the keys the fiber cache holds: the new context is its own cache root.
-    this.cacheRoot = this
+  constructor(previous: ContextFields, span: Tracer.Span, base: Fiber.Fiber.Cache, env: Resolved) {
     this.base = previous.base
     this.overlay = this
     this.depth = previous.depth + 1
     this._flat = undefined
     this.baseHits = 0
     this.maxDepth = previous.maxDepth
-    this._fiberCache = cache
-    this.key = Tracer.ParentSpanKey
     this.value = span
     this.parent = previous.overlay
+    this.scheduler = base.scheduler
+    this.tracer = base.tracer
+    this.tracerContext = base.tracerContext
+    this.tracerEnabled = base.tracerEnabled
+    this.logLevel = base.logLevel
+    this.minimumLogLevel = base.minimumLogLevel
+    this.stackFrame = base.stackFrame
+    this.runtimeMetrics = base.runtimeMetrics
+    this.maxOpsBeforeYield = base.maxOpsBeforeYield
+    this.preventYield = base.preventYield
+    this[ResolvedEnv] = env
   }
 }
 
-/** The prototype of every context: `DerivedContext`s are contexts like any other. */
+/**
+ * What every derived context shares, on its prototype (four fields fewer in each): it is its own cache root
+ * (the parent span is one of the keys the fiber cache holds) and its own fiber cache, the key of its
+ * overlay is the parent span's, and its cache's span is that overlay's value. Effect never writes these
+ * (it sets `_fiberCache` only where it reads none, `??=`), and a fiber that ends with this cache copies
+ * its own fields only, with `span` cleared as Effect does.
+ */
+Object.defineProperties(DerivedContext.prototype, {
+  cacheRoot: {
+    get(this: DerivedContext) {
+      return this
+    },
+  },
+  _fiberCache: {
+    get(this: DerivedContext) {
+      return this
+    },
+  },
+  key: { value: Tracer.ParentSpanKey },
+  span: {
+    get(this: DerivedContext) {
+      return this.value
+    },
+  },
+})
+
 Object.setPrototypeOf(DerivedContext.prototype, Object.getPrototypeOf(Context.empty()))
 
 /**
@@ -624,9 +681,7 @@ const withParentSpan = (
   if (base === undefined) return Context.addUnsafe(previous, Tracer.ParentSpanKey, span)
   const fields = previous as unknown as ContextFields
   if (derivedContextsSupported && fields.depth < fields.maxDepth) {
-    return new DerivedContext(fields, span, new DerivedCache(base, span, env)) as unknown as Context.Context<
-      never
-    >
+    return new DerivedContext(fields, span, base, env) as unknown as Context.Context<never>
   }
   const next = Context.addUnsafe(previous, Tracer.ParentSpanKey, span)
   const carrier = next as CacheCarrier
@@ -720,7 +775,8 @@ export class StageRun extends FrameBase implements StageNode {
   timeline: Timeline = defaultTimeline
   startAt: number = Number.NaN
   endAt: number = Number.NaN
-  budgetMs: number | undefined = undefined
+  /** The stage's spec: its budget, and the handles end hooks cache on it. */
+  handles: StageSpec = undefined as unknown as StageSpec
   attached = false
   /** What `Stage.track` resolved from the context it started in; set once the stage is open. */
   env: Resolved | undefined = undefined
@@ -733,6 +789,10 @@ export class StageRun extends FrameBase implements StageNode {
 
   get ended(): boolean {
     return !Number.isNaN(this.endAt)
+  }
+
+  get budgetMs(): number | undefined {
+    return this.handles.budgetMs
   }
 
   get endNanos(): bigint {
@@ -876,7 +936,7 @@ const initStage = (
   node.span = span
   node.timeline = timeline
   node.startAt = startAt
-  node.budgetMs = spec.budgetMs
+  node.handles = spec
   node.attached = attached
   setOwner(span, node)
   return node
@@ -914,7 +974,7 @@ const closeStageAt = (
       node.span.attribute("error.type", error.type)
     }
   }
-  recorder.stats.entry(exec.stageId).record(durationMs, success)
+  recorder.stats.entryFor(node.handles, exec.stageId).record(durationMs, success)
   const hooks = recorder.stageEnd
   for (let i = 0; i < hooks.length; i++) hooks[i]!(node, exit, durationMs)
   if (request !== undefined && live) {
@@ -928,20 +988,23 @@ const closeStageAt = (
  * `Stage.track`'s and `Request.track`'s effect: one primitive that, when it runs, pushes a new `Run` (the
  * stage's `StageRun`, the request's `RequestRun`) on the fiber's stack as its frame, opens it and returns
  * `self`, which then runs with the stage's or request's span as its parent span (set on the fiber's context
- * directly). The frame closes the stage or request and restores the context however `self` ends.
+ * directly). The frame closes the stage or request and restores the context however `self` ends. `Run` is
+ * on the prototype of each kind (`TrackedStage`, `TrackedRequest`), not in every effect.
  */
-class TrackedEffect<A, E, R, Spec> {
-  constructor(
-    readonly self: Effect.Effect<A, E, R>,
-    readonly spec: Spec,
-    readonly Run: new () => OpeningFrame<Resolved, Spec>,
-  ) {}
+abstract class TrackedEffect<A, E, R, Spec> {
+  declare readonly Run: new () => OpeningFrame<Resolved, Spec>
+
+  constructor(readonly self: Effect.Effect<A, E, R>, readonly spec: Spec) {}
 
   step(fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<A, E, R> {
     return trackedStep(this.self, this.spec, this.Run, fiber)
   }
 }
 definePrimitive(TrackedEffect)
+
+/** `Stage.track`'s effect. */
+class TrackedStage<A, E, R> extends TrackedEffect<A, E, R, StageSpec> {}
+Object.defineProperty(TrackedStage.prototype, "Run", { value: StageRun })
 
 const trackedStep = <A, E, R, Spec>(
   self: Effect.Effect<A, E, R>,
@@ -953,20 +1016,20 @@ const trackedStep = <A, E, R, Spec>(
   return env.recorder.enabled ? enterFrame(fiber, new Run(), env, spec, self) : self
 }
 
-const tracked = <A, E, R, Spec>(
+/** A `TrackedEffect` through `Effect.withFiber`, when frames are not supported. */
+const trackedWithFiber = <A, E, R, Spec>(
   self: Effect.Effect<A, E, R>,
   spec: Spec,
   Run: new () => OpeningFrame<Resolved, Spec>,
-): Effect.Effect<A, E, R> =>
-  disabledByEnvironment
-    ? self
-    : framesSupported
-    ? new TrackedEffect(self, spec, Run) as unknown as Effect.Effect<A, E, R>
-    : Effect.withFiber((fiber) => trackedStep(self, spec, Run, fiber))
+): Effect.Effect<A, E, R> => Effect.withFiber((fiber) => trackedStep(self, spec, Run, fiber))
 
 /** Runs `self` as the stage described by `spec` (see `TrackedEffect`). */
 export const trackStage = <A, E, R>(self: Effect.Effect<A, E, R>, spec: StageSpec): Effect.Effect<A, E, R> =>
-  tracked(self, spec, StageRun)
+  disabledByEnvironment
+    ? self
+    : framesSupported
+    ? new TrackedStage(self, spec) as unknown as Effect.Effect<A, E, R>
+    : trackedWithFiber(self, spec, StageRun)
 
 /** Options of `Stage.record`, see the public module. */
 export interface RecordSpec extends StageSpec {
@@ -1201,11 +1264,20 @@ class RequestRun extends FrameBase {
   }
 }
 
+/** `Request.track`'s effect. */
+class TrackedRequest<A, E, R> extends TrackedEffect<A, E, R, RequestSpec> {}
+Object.defineProperty(TrackedRequest.prototype, "Run", { value: RequestRun })
+
 /** Runs `self` as one request (see `TrackedEffect`). */
 export const trackRequest = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   spec: RequestSpec,
-): Effect.Effect<A, E, R> => tracked(self, spec, RequestRun)
+): Effect.Effect<A, E, R> =>
+  disabledByEnvironment
+    ? self
+    : framesSupported
+    ? new TrackedRequest(self, spec) as unknown as Effect.Effect<A, E, R>
+    : trackedWithFiber(self, spec, RequestRun)
 
 /**
  * Opens a request record on `span` (which must carry `requestSpanAnnotations` when a tail-sampling tracer
