@@ -1,8 +1,9 @@
 /**
  * The end-to-end app's request path without sockets: every set-up's handler called in one process with
  * web `Request` objects, one request at a time (the realistic app, `<set-up>-real`: 200 at a time, as
- * `wrk -c200` keeps them), set-ups interleaved over rounds. Prints the CPU time per
- * request (`process.cpuUsage`, so other load on the machine matters less than for wall time), its
+ * `wrk -c200` keeps them; `--concurrency N` sets how many for either: the trivial app at 32 is what
+ * `wrk -c32` keeps in flight), set-ups interleaved over rounds. Prints the CPU time per request
+ * (`process.cpuUsage`, so other load on the machine matters less than for wall time), its
  * ratio to the bare app, and the heap bytes allocated per request (V8's own counter: the steadiest
  * figure on a busy machine, and what garbage collection pays for), and for the OTLP set-ups the spans the
  * exporter dropped in the measured rounds (a set-up that drops spans is partly measuring the drop path).
@@ -11,6 +12,7 @@
  *
  *     deno run -A bench/e2e/inprocess.ts [--only core,mw] [--requests 20000] [--rounds 5]
  *     deno run -A bench/e2e/inprocess.ts --only core-real,mw-otlp10-real --requests 10000 --rounds 3
+ *     deno run -A bench/e2e/inprocess.ts --only mw,mw-otlp10 --concurrency 32
  *     deno run -A --cpu-prof bench/e2e/inprocess.ts --only mw --rounds 1 --requests 200000
  */
 import process from "node:process"
@@ -28,8 +30,13 @@ const all = ["bare", "withspan", "core", "mw", "mw-abort", "mw-otlp10", "mw-otlp
 const realistic = only?.some((v) => v.endsWith("-real")) === true
 const base = realistic ? "bare-real" : "bare"
 const chosen = only === undefined ? all : [base, ...only.filter((v) => v !== base)]
-/** Requests in flight: one for the trivial app, 200 for the realistic one (its requests mostly wait). */
-const concurrency = realistic ? Number(argValue("--concurrency") ?? 200) : 1
+/**
+ * Requests in flight: one for the trivial app, 200 for the realistic one (its requests mostly wait);
+ * `--concurrency` sets it for either (32 for the trivial app is what `wrk -c32` keeps in flight).
+ */
+const concurrency = Number(argValue("--concurrency") ?? (realistic ? 200 : 1))
+/** A trivial client's requests between two yields to the event loop: about 64 requests in all. */
+const yieldEvery = Math.max(1, Math.round(64 / concurrency))
 
 // The OTLP set-ups export to a sink in another process, so its work is not counted here.
 let sinkUrl = argValue("--sink")
@@ -63,11 +70,15 @@ const runMany = async (handler: Handler, n: number): Promise<[cpuUs: number, byt
   const start = process.cpuUsage()
   let next = 0
   const client = async () => {
+    let mine = 0
     for (let i = next++; i < n; i = next++) {
       const response = await handler(new Request("http://127.0.0.1:8000/"))
       if (response.status !== 200) throw new Error(`status ${response.status}`)
-      // Let timers and background fibers (the exporters) run, as a server's event loop would.
-      if ((i & 63) === 63) await new Promise((resolve) => setTimeout(resolve, 0))
+      // Let timers and background fibers (the exporters) run, as a server's event loop would: they only
+      // run once every client waits, so each trivial client yields every `yieldEvery` of its requests.
+      if (realistic ? (i & 63) === 63 : ++mine % yieldEvery === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 0))
+      }
     }
   }
   await Promise.all(Array.from({ length: concurrency }, client))
