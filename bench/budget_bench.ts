@@ -128,6 +128,8 @@ const success = Exit.void
 const node = {
   _tag: "Stage",
   exec: { stageId: "stage_0", name: "stage_0", startOffsetMs: 0, durationMs: 1, success: true, status: "ok" },
+  // What a stage's spec caches for the end hooks (`StageHandles`), empty until the first end fills it.
+  handles: { statsStore: undefined, statsEntry: undefined, seriesOwner: undefined, okSeries: undefined },
   request: undefined,
   parent: undefined,
   budgetMs: undefined,
