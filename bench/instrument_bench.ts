@@ -69,8 +69,11 @@ const call = (app: keyof typeof apps, path: string) => async (): Promise<void> =
   await (await handler(new Request(`http://127.0.0.1:8000${path}`))).text()
 }
 
-// Warm up (the layers build on the first request).
-for (const app of Object.keys(apps) as Array<keyof typeof apps>) await call(app, "/chat/1")()
+// Warm up every app together (the layers build on the first request; then the JIT's warm-up, which the
+// first bench would otherwise pay alone: the baseline, 2-5x its steady time in some runs).
+for (let i = 0; i < 5_000; i++) {
+  for (const app of Object.keys(apps) as Array<keyof typeof apps>) await call(app, "/chat/1")()
+}
 
 Deno.bench(
   "HttpRouter request, Effect's native tracer",
