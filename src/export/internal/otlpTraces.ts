@@ -17,7 +17,14 @@ import {
   materializeStageAttributes,
 } from "../../internal/stageAttributes.ts"
 import { errorOf, type SpanTimes } from "../../stage/internal/tracking.ts"
-import { copyRecords, type JsonWriter, ProtoWriter, type SlabRecord, varintSize } from "./protobuf.ts"
+import {
+  copyRecords,
+  type JsonWriter,
+  ProtoWriter,
+  type SlabRecord,
+  varintSize,
+  writeVarintAt,
+} from "./protobuf.ts"
 
 /** What the encoders read from a finished span (an Effect `NativeSpan` or the recording span). */
 export interface FinishedSpan {
@@ -573,24 +580,14 @@ export const encodeEncodedTracesProto = (
   // A bare array, not a `ProtoWriter` (no writer, no `DataView` per batch).
   const out = new Uint8Array(1 + varintSize(resourceLength) + resourceLength)
   out[0] = 0x0a
-  let pos = writeVarint(out, 1, resourceLength)
+  let pos = writeVarintAt(out, 1, resourceLength)
   out.set(cached.resource, pos)
   pos += cached.resource.length
   out[pos++] = 0x12
-  pos = writeVarint(out, pos, scopeLength)
+  pos = writeVarintAt(out, pos, scopeLength)
   out.set(cached.scope, pos)
   copyRecords(out, pos + cached.scope.length, spans)
   return out
-}
-
-/** Writes the varint of a non-negative integer below 2^31 at `pos` of `out`; returns the end position. */
-const writeVarint = (out: Uint8Array, pos: number, value: number): number => {
-  while (value > 0x7f) {
-    out[pos++] = (value & 0x7f) | 0x80
-    value >>>= 7
-  }
-  out[pos++] = value
-  return pos
 }
 
 // ---------------------------------------------------------------------------------------------------------

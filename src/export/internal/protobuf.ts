@@ -19,6 +19,23 @@ const hexValues: Uint8Array = Uint8Array.from({ length: 128 }, (_, code) => {
 
 const TWO_32 = 4294967296
 
+/**
+ * Writes the varint of a non-negative integer below 2^53 at `pos` of `buf` (which has room for it);
+ * returns the position after it.
+ */
+export const writeVarintAt = (buf: Uint8Array, pos: number, value: number): number => {
+  while (value > 0x7fffffff) {
+    buf[pos++] = (value % 128) | 0x80
+    value = Math.floor(value / 128)
+  }
+  while (value > 0x7f) {
+    buf[pos++] = (value & 0x7f) | 0x80
+    value >>>= 7
+  }
+  buf[pos++] = value
+  return pos
+}
+
 /** Bytes needed for the varint encoding of a non-negative integer below 2^53. */
 export const varintSize = (value: number): number =>
   value < 0x80
@@ -234,23 +251,8 @@ export class ProtoWriter extends ByteWriter {
 
   /** Writes a varint of a non-negative integer below 2^53 (caller ensured 10 bytes of room). */
   varint(value: number): void {
-    const buf = this.buf
-    let pos = this.pos
-    if (value < 0x80) {
-      buf[pos++] = value
-      this.pos = pos
-      return
-    }
-    while (value > 0x7fffffff) {
-      buf[pos++] = (value % 128) | 0x80
-      value = Math.floor(value / 128)
-    }
-    while (value > 0x7f) {
-      buf[pos++] = (value & 0x7f) | 0x80
-      value >>>= 7
-    }
-    buf[pos++] = value
-    this.pos = pos
+    if (value < 0x80) this.buf[this.pos++] = value
+    else this.pos = writeVarintAt(this.buf, this.pos, value)
   }
 
   /** A field tag (field number and wire type). */
