@@ -156,13 +156,6 @@ class HandlerContext<R> implements HandlerContextShape<R> {
 // `for…in` lists it with the ids, as it did the plain object this class replaces.
 Object.defineProperty(HandlerContext.prototype, "run", { enumerable: true })
 
-const contextFor = <R>(
-  fiberContext: Context.Context<never>,
-  requestId: string,
-  traceId: string,
-  spanId: string,
-): HandlerContextShape<R> => new HandlerContext<R>(fiberContext, requestId, traceId, spanId)
-
 /** The `StatusFailure` a request failed with (its first typed failure), if it is one. */
 const statusFailureOf = (exit: Exit.Exit<unknown, unknown>): StatusFailure | undefined => {
   if (exit._tag === "Success") return undefined
@@ -344,7 +337,7 @@ class ServeEffect<E, R> {
     const recorder = fiber.getRef(CurrentRecorder)
     if (!recorder.enabled) {
       // Kill switch: the handler runs as it is, nothing is recorded.
-      return callHandler(handler, request, info, contextFor<R>(fiber.context, "", "", ""))
+      return callHandler(handler, request, info, new HandlerContext<R>(fiber.context, "", "", ""))
     }
     this.opened = true
     const clock = fiber.getRef(Clock.Clock)
